@@ -1,0 +1,29 @@
+//! `POST /v1/callbacks/coinspaid`: no bearer token; the HMAC over the raw body is the
+//! authentication, checked before anything is parsed.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+
+use super::body;
+use super::error::ApiError;
+use super::AppState;
+use crate::coinspaid::{KEY_HEADER, SIGNATURE_HEADER};
+use crate::withdrawals::callbacks::{self, CallbackOutcome};
+
+pub async fn coinspaid(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let body = body::bytes(body)?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let outcome = callbacks::receive(&state.pool, &state.signer, header(KEY_HEADER), header(SIGNATURE_HEADER), &body).await?;
+    match outcome {
+        CallbackOutcome::Rejected(_) => Err(ApiError::unauthorized("callback signature or key missing or wrong")),
+        CallbackOutcome::Invalid => Err(ApiError::invalid_json("the callback body is not a valid CoinsPaid callback")),
+        // Everything else is acknowledged so CoinsPaid stops retrying.
+        _ => Ok(StatusCode::OK),
+    }
+}

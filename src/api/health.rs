@@ -1,0 +1,30 @@
+//! Liveness and readiness.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::AppState;
+use crate::db;
+
+/// `GET /healthz`: 200 while the process runs.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: 200 when the database answers and migrations are applied, else 503.
+/// The body names the provider mode, and warns when it is the simulator.
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let database_ready = db::is_ready(&state.pool).await;
+    let status = if database_ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let mut body = json!({
+        "status": if database_ready { "ready" } else { "not_ready" },
+        "database": if database_ready { "ok" } else { "unavailable" },
+        "provider": state.provider_mode,
+    });
+    if state.provider_mode == "simulator" {
+        body["warning"] = json!("payouts go to the embedded CoinsPaid simulator; no real money moves");
+    }
+    (status, Json(body))
+}

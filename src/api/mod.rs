@@ -1,0 +1,100 @@
+//! The HTTP edge: routing, state, and the layers every request passes through.
+//! Handlers are thin: they parse into domain types and call a use case.
+
+mod auth;
+mod body;
+mod callbacks;
+pub mod error;
+mod health;
+mod pagination;
+mod users;
+pub mod views;
+mod withdrawals;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{middleware, Router};
+use sqlx::PgPool;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use auth::ApiTokens;
+use error::ApiError;
+
+use crate::coinspaid::Signer;
+use crate::domain::currency::CurrencyCatalog;
+use crate::withdrawals::submit::Submitter;
+
+/// The contract's request body limit.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// What handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub catalog: Arc<CurrencyCatalog>,
+    pub submitter: Submitter,
+    /// Verifies callbacks with the merchant's CoinsPaid key and secret.
+    pub signer: Signer,
+    pub tokens: Arc<ApiTokens>,
+    /// `coinspaid` or `simulator`, as `/readyz` reports it.
+    pub provider_mode: &'static str,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    let authenticated = Router::new()
+        .route("/v1/users/{user_id}/credits", post(users::credit))
+        .route("/v1/users/{user_id}/balances", get(users::balances))
+        .route("/v1/users/{user_id}/ledger", get(users::ledger_entries))
+        .route("/v1/withdrawals", post(withdrawals::create).get(withdrawals::list))
+        .route("/v1/withdrawals/{id}", get(withdrawals::get))
+        .route_layer(middleware::from_fn_with_state(state.tokens.clone(), auth::require_bearer));
+
+    Router::new()
+        .merge(authenticated)
+        .route("/v1/callbacks/coinspaid", post(callbacks::coinspaid))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal("handler panicked").into_response()
+        }))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let request_id = request
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!(
+                    "http.request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = %request_id,
+                )
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+async fn not_found() -> Response {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route").into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route").into_response()
+}

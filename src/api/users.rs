@@ -1,0 +1,112 @@
+//! `/v1/users/{user_id}/...`: credits, balances, ledger.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+
+use super::body::{self, JsonObject};
+use super::error::ApiError;
+use super::views::{BalanceView, LedgerEntryView, Page};
+use super::{pagination, AppState};
+use crate::domain::{Amount, Currency, UserId};
+use crate::ledger::{self, CreditOutcome};
+
+fn user_id(raw: &str) -> Result<UserId, ApiError> {
+    UserId::parse(raw).ok_or_else(|| ApiError::validation("user_id", "1 to 128 visible ASCII characters"))
+}
+
+#[derive(Serialize)]
+pub struct CreditResponse {
+    entry: LedgerEntryView,
+    balance: BalanceView,
+}
+
+/// `POST /v1/users/{user_id}/credits`: idempotent on the reference.
+pub async fn credit(
+    State(state): State<AppState>,
+    Path(raw_user): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<CreditResponse>), ApiError> {
+    let user = user_id(&raw_user)?;
+    let mut fields = JsonObject::parse(&body::bytes(body)?)?;
+    let currency_code = fields.string("currency")?;
+    let amount_text = fields.amount("amount")?;
+    let reference = fields.string("reference")?;
+    fields.finish()?;
+
+    let info = Currency::parse(&currency_code)
+        .and_then(|c| state.catalog.get(&c).cloned())
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported_currency", format!("{currency_code:?} is not a supported currency"))
+        })?;
+    let amount = Amount::parse(&amount_text)
+        .and_then(|a| a.check_precision(info.currency.as_str(), info.precision))
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_amount", e.to_string()))?;
+    if !(1..=128).contains(&reference.len()) || !reference.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::validation("reference", "1 to 128 visible ASCII characters"));
+    }
+
+    let (outcome, balance) = ledger::credit(&state.pool, &user, &info.currency, amount, &reference).await?;
+    let (status, entry) = match outcome {
+        CreditOutcome::Created(entry) => {
+            tracing::info!(user_id = %user, currency = %info.currency, %amount, %reference, "balance credited");
+            (StatusCode::CREATED, entry)
+        }
+        CreditOutcome::Replayed(entry) => (StatusCode::OK, entry),
+        CreditOutcome::Conflict => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "reference_conflict",
+                "this reference was already credited with another currency or amount",
+            ))
+        }
+    };
+    Ok((
+        status,
+        Json(CreditResponse {
+            entry: LedgerEntryView::new(&state.catalog, &entry),
+            balance: BalanceView::new(&state.catalog, &balance),
+        }),
+    ))
+}
+
+#[derive(Serialize)]
+pub struct BalancesResponse {
+    user_id: String,
+    balances: Vec<BalanceView>,
+}
+
+/// `GET /v1/users/{user_id}/balances`: an unknown user has an empty list.
+pub async fn balances(State(state): State<AppState>, Path(raw_user): Path<String>) -> Result<Json<BalancesResponse>, ApiError> {
+    let user = user_id(&raw_user)?;
+    let rows = ledger::balances(&state.pool, &user).await?;
+    Ok(Json(BalancesResponse {
+        user_id: user.to_string(),
+        balances: rows.iter().map(|b| BalanceView::new(&state.catalog, b)).collect(),
+    }))
+}
+
+/// `GET /v1/users/{user_id}/ledger?currency=&limit=&cursor=`: newest first.
+pub async fn ledger_entries(
+    State(state): State<AppState>,
+    Path(raw_user): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Page<LedgerEntryView>>, ApiError> {
+    let user = user_id(&raw_user)?;
+    let (limit, cursor) = pagination::parse(params.get("limit").map(String::as_str), params.get("cursor").map(String::as_str))?;
+    let currency = params.get("currency").filter(|c| !c.is_empty());
+    if let Some(code) = currency {
+        Currency::parse(code).ok_or_else(|| ApiError::validation("currency", "is not a currency code"))?;
+    }
+    let rows = ledger::list_entries(&state.pool, user.as_str(), currency.map(String::as_str), cursor, limit + 1).await?;
+    let (rows, next_cursor) = pagination::finish(rows, limit, |e| e.id);
+    Ok(Json(Page {
+        data: rows.iter().map(|e| LedgerEntryView::new(&state.catalog, e)).collect(),
+        next_cursor,
+    }))
+}

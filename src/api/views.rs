@@ -1,0 +1,156 @@
+//! Response shapes of the public API, built from domain rows. Amounts are strings with the
+//! currency's precision ("150.00"); times are RFC 3339 UTC.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::coinspaid::wire::Fee;
+use crate::domain::currency::CurrencyCatalog;
+use crate::domain::money::format_amount;
+use crate::domain::WithdrawalStatus;
+use crate::ledger::{Balance, EntryKind, LedgerEntry};
+use crate::withdrawals::Withdrawal;
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Formats with the currency's precision; a code missing from the catalogue keeps its scale.
+fn money(catalog: &CurrencyCatalog, currency: &str, value: Decimal) -> String {
+    match catalog.precision_of(currency) {
+        Some(p) if value.scale() <= p => format_amount(value, p),
+        _ => value.normalize().to_string(),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct BalanceView {
+    pub currency: String,
+    pub available: String,
+    pub held: String,
+    pub total: String,
+}
+
+impl BalanceView {
+    pub fn new(catalog: &CurrencyCatalog, b: &Balance) -> Self {
+        Self {
+            available: money(catalog, &b.currency, b.available),
+            held: money(catalog, &b.currency, b.held),
+            total: money(catalog, &b.currency, b.total()),
+            currency: b.currency.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct LedgerEntryView {
+    pub id: Uuid,
+    pub user_id: String,
+    pub currency: String,
+    pub kind: EntryKind,
+    pub amount: String,
+    pub withdrawal_id: Option<Uuid>,
+    pub reference: Option<String>,
+    pub created_at: String,
+}
+
+impl LedgerEntryView {
+    pub fn new(catalog: &CurrencyCatalog, e: &LedgerEntry) -> Self {
+        Self {
+            id: e.id,
+            user_id: e.user_id.clone(),
+            amount: money(catalog, &e.currency, e.amount),
+            currency: e.currency.clone(),
+            kind: e.kind,
+            withdrawal_id: e.withdrawal_id,
+            reference: e.reference.clone(),
+            created_at: rfc3339(e.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct MoneyView {
+    pub amount: String,
+    pub currency: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FeeView {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub amount: String,
+    pub currency: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WithdrawalView {
+    pub id: Uuid,
+    pub foreign_id: String,
+    pub user_id: String,
+    pub amount: String,
+    pub currency: String,
+    pub convert_to: Option<String>,
+    pub address: String,
+    pub tag: Option<String>,
+    pub end_user_reference: String,
+    pub status: WithdrawalStatus,
+    pub provider_id: Option<i64>,
+    pub provider_status: Option<String>,
+    pub sent: Option<MoneyView>,
+    pub received: Option<MoneyView>,
+    pub fees: Vec<FeeView>,
+    pub txids: Vec<String>,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl WithdrawalView {
+    pub fn new(catalog: &CurrencyCatalog, w: &Withdrawal) -> Self {
+        let pair = |amount: Option<Decimal>, currency: &Option<String>| {
+            amount.zip(currency.clone()).map(|(amount, currency)| MoneyView {
+                amount: money(catalog, &currency, amount),
+                currency,
+            })
+        };
+        Self {
+            id: w.id,
+            foreign_id: w.foreign_id.clone(),
+            user_id: w.user_id.clone(),
+            amount: money(catalog, &w.currency, w.amount),
+            currency: w.currency.clone(),
+            convert_to: w.convert_to.clone(),
+            address: w.address.clone(),
+            tag: w.tag.clone(),
+            end_user_reference: w.end_user_reference.clone(),
+            status: w.status,
+            provider_id: w.provider_id,
+            provider_status: w.provider_status.clone(),
+            sent: pair(w.sent_amount, &w.sent_currency),
+            received: pair(w.received_amount, &w.received_currency),
+            fees: w
+                .fees
+                .iter()
+                .map(|f: &Fee| FeeView {
+                    kind: f.kind.clone(),
+                    amount: f.amount.to_string(),
+                    currency: f.currency.clone(),
+                })
+                .collect(),
+            txids: w.txids.0.clone(),
+            error: w.error.clone(),
+            created_at: rfc3339(w.created_at),
+            updated_at: rfc3339(w.updated_at),
+        }
+    }
+}
+
+/// A page of a newest-first listing.
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}

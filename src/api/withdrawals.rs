@@ -1,0 +1,108 @@
+//! `/v1/withdrawals`: request, read, list.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use uuid::Uuid;
+
+use super::body::{self, JsonObject};
+use super::error::ApiError;
+use super::views::{Page, WithdrawalView};
+use super::{pagination, AppState};
+use crate::domain::{IdempotencyKey, WithdrawalStatus};
+use crate::withdrawals::request::{self, CreateOutcome, WithdrawalInput};
+use crate::withdrawals::store::{self, ListFilter};
+
+fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, ApiError> {
+    headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .and_then(IdempotencyKey::parse)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "idempotency_key_required",
+                "an Idempotency-Key header of 1 to 255 visible ASCII characters is required",
+            )
+        })
+}
+
+fn input_of(body: &[u8]) -> Result<WithdrawalInput, ApiError> {
+    let mut fields = JsonObject::parse(body)?;
+    let input = WithdrawalInput {
+        user_id: fields.string("user_id")?,
+        amount: fields.amount("amount")?,
+        currency: fields.string("currency")?,
+        convert_to: fields.opt_string("convert_to")?,
+        address: fields.string("address")?,
+        tag: fields.opt_string("tag")?,
+        end_user_reference: fields.opt_string("end_user_reference")?,
+    };
+    fields.finish()?;
+    Ok(input)
+}
+
+/// `POST /v1/withdrawals`: holds and stores in one transaction, then makes the first
+/// submission attempt before answering, so the answer usually says `processing` already.
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<WithdrawalView>), ApiError> {
+    let key = idempotency_key(&headers)?;
+    let input = input_of(&body::bytes(body)?)?;
+    let valid = request::validate(&input, &state.catalog)?;
+    let outcome = request::create(&state.pool, &key, &valid, state.submitter.lease_duration()).await?;
+    let (status, withdrawal) = match outcome {
+        CreateOutcome::Replayed(withdrawal) => (StatusCode::OK, withdrawal),
+        CreateOutcome::Created { withdrawal, lease } => {
+            // Its own task: if the client hangs up, the attempt still finishes and is recorded.
+            let submitter = state.submitter.clone();
+            let attempt = tokio::spawn(async move { submitter.attempt(lease).await });
+            match attempt.await {
+                Ok(Ok(_)) => {}
+                // Nothing is lost: the job's lease expires and the worker tries again.
+                Ok(Err(err)) => tracing::error!(withdrawal_id = %withdrawal.id, foreign_id = %withdrawal.foreign_id, error = %err, "first submission attempt failed"),
+                Err(err) => tracing::error!(withdrawal_id = %withdrawal.id, foreign_id = %withdrawal.foreign_id, error = %err, "first submission attempt panicked"),
+            }
+            let current = store::get(&state.pool, withdrawal.id).await?.unwrap_or(withdrawal);
+            (StatusCode::CREATED, current)
+        }
+    };
+    Ok((status, Json(WithdrawalView::new(&state.catalog, &withdrawal))))
+}
+
+/// `GET /v1/withdrawals/{id}`
+pub async fn get(State(state): State<AppState>, Path(raw_id): Path<String>) -> Result<Json<WithdrawalView>, ApiError> {
+    let id = Uuid::parse_str(&raw_id).map_err(|_| ApiError::not_found("withdrawal"))?;
+    let withdrawal = store::get(&state.pool, id).await?.ok_or_else(|| ApiError::not_found("withdrawal"))?;
+    Ok(Json(WithdrawalView::new(&state.catalog, &withdrawal)))
+}
+
+/// `GET /v1/withdrawals?user_id=&status=&limit=&cursor=`: newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<Page<WithdrawalView>>, ApiError> {
+    let (limit, before) = pagination::parse(params.get("limit").map(String::as_str), params.get("cursor").map(String::as_str))?;
+    let status = params
+        .get("status")
+        .filter(|s| !s.is_empty())
+        .map(|s| WithdrawalStatus::parse(s).ok_or_else(|| ApiError::validation("status", "must be pending, processing, confirmed, cancelled or rejected")))
+        .transpose()?;
+    let filter = ListFilter {
+        user_id: params.get("user_id").filter(|u| !u.is_empty()).cloned(),
+        status,
+        before,
+    };
+    let rows = store::list(&state.pool, &filter, limit + 1).await?;
+    let (rows, next_cursor) = pagination::finish(rows, limit, |w| w.id);
+    Ok(Json(Page {
+        data: rows.iter().map(|w| WithdrawalView::new(&state.catalog, w)).collect(),
+        next_cursor,
+    }))
+}

@@ -1,0 +1,133 @@
+//! Builds the application from settings: database, provider client, router, worker.
+//! `main.rs` and the tests build exactly this.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::api::{self, ApiTokens, AppState};
+use crate::coinspaid::{CoinsPaidClient, Credentials, ProviderError, Signer};
+use crate::config::{ProviderMode, Settings};
+use crate::db::{self, DbSetupError};
+use crate::domain::currency::CurrencyCatalog;
+use crate::simulator::{Simulator, SimulatorSettings};
+use crate::withdrawals::submit::Submitter;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] DbSetupError),
+    #[error("cannot listen: {0}")]
+    Listen(#[from] std::io::Error),
+    #[error("cannot build the CoinsPaid client: {0}")]
+    Provider(#[from] ProviderError),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    settings: Settings,
+    /// Present in development without CoinsPaid settings; kept alive with the app.
+    simulator: Option<Simulator>,
+}
+
+impl Application {
+    /// Connects and migrates the database, binds the listener (port 0 picks a free port),
+    /// and wires the provider: CoinsPaid, or in development without settings, an embedded simulator.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let pool = db::connect_and_migrate(&settings.database).await?;
+        let listener = TcpListener::bind(settings.server.listen_addr).await?;
+        let local = listener.local_addr()?;
+
+        let (credentials, base_url, simulator, provider_mode) = match settings.provider_mode() {
+            ProviderMode::CoinsPaid => (
+                Credentials {
+                    key: settings.coinspaid.api_key.clone(),
+                    secret: settings.coinspaid.api_secret.clone(),
+                },
+                settings.coinspaid.api_url.clone(),
+                None,
+                "coinspaid",
+            ),
+            ProviderMode::EmbeddedSimulator => {
+                let credentials = Credentials {
+                    key: "simulator-key".into(),
+                    secret: crate::coinspaid::signing::SecretString::new(format!("simulator-secret-{}", uuid::Uuid::new_v4())),
+                };
+                let sim_listener = TcpListener::bind((local.ip(), 0)).await?;
+                let simulator = Simulator::spawn(
+                    SimulatorSettings {
+                        credentials: credentials.clone(),
+                        callback_url: Some(format!("http://{local}/v1/callbacks/coinspaid")),
+                        callback_delay: Duration::from_secs(2),
+                    },
+                    sim_listener,
+                )
+                .await?;
+                tracing::warn!(
+                    simulator = %simulator.base_url(),
+                    "DEVELOPMENT MODE: no CoinsPaid settings, withdrawals go to an embedded simulator; no real money moves"
+                );
+                let url = simulator.base_url();
+                (credentials, url, Some(simulator), "simulator")
+            }
+        };
+        let signer = Signer::new(credentials);
+        let client = CoinsPaidClient::new(&base_url, signer.clone(), settings.provider_timeout())?;
+        let submitter = Submitter::new(pool.clone(), client, settings.worker.clone());
+        let state = AppState {
+            pool,
+            catalog: Arc::new(CurrencyCatalog::builtin()),
+            submitter,
+            signer,
+            tokens: Arc::new(ApiTokens::new(&settings.effective_api_tokens())),
+            provider_mode,
+        };
+        Ok(Self {
+            listener,
+            state,
+            settings,
+            simulator,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn simulator(&self) -> Option<&Simulator> {
+        self.simulator.as_ref()
+    }
+
+    /// Serves until `shutdown` resolves: then stops accepting, finishes in-flight requests and
+    /// the worker's current step, and returns.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker = self.settings.worker.enabled.then(|| {
+            let submitter = self.state.submitter.clone();
+            tokio::spawn(submitter.run(stop_rx.clone()))
+        });
+        let router = api::router(self.state.clone(), Duration::from_secs(self.settings.server.request_timeout_secs));
+        let mut server_stop = stop_rx.clone();
+        let server = axum::serve(self.listener, router).with_graceful_shutdown(async move {
+            let _ = server_stop.wait_for(|stop| *stop).await;
+        });
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutdown requested: finishing in-flight work");
+            let _ = stop_tx.send(true);
+        });
+        let served = server.await;
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+        drop(self.simulator);
+        served
+    }
+}

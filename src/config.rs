@@ -1,0 +1,426 @@
+//! Settings: `config/default.toml`, then `config/$PAYOUTD_ENV.toml`, then the environment.
+//! Validated once at start; the rest of the program only sees a valid [`Settings`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::coinspaid::signing::SecretString;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub env: Environment,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub coinspaid: CoinsPaidSettings,
+    pub worker: WorkerSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen_addr: SocketAddr,
+    /// Bearer tokens the website backend may use. Empty in development means "use the dev token".
+    pub api_tokens: Vec<SecretString>,
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// May carry a password, hence secret.
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CoinsPaidSettings {
+    /// Base URL; the service calls `{api_url}/v2/...`. Empty: embedded simulator (development only).
+    pub api_url: String,
+    pub api_key: String,
+    pub api_secret: SecretString,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// Run the submission worker in this process (turn off for API-only replicas).
+    pub enabled: bool,
+    pub poll_interval_ms: u64,
+    /// After this many failed attempts a submission parks: still held, visible in metrics.
+    pub max_attempts: i32,
+    /// How long a worker owns a submission; must exceed the provider timeout.
+    pub lease_secs: u64,
+    pub backoff_base_ms: u64,
+    pub backoff_max_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `pretty` in development, `json` in production unless set.
+    pub format: Option<LogFormat>,
+    /// An `EnvFilter` directive; `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            env: Environment::Development,
+            server: ServerSettings::default(),
+            database: DatabaseSettings::default(),
+            coinspaid: CoinsPaidSettings::default(),
+            worker: WorkerSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            api_tokens: Vec::new(),
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: SecretString::new("postgres://postgres@127.0.0.1:5432/payoutd"),
+            max_connections: 16,
+            acquire_timeout_secs: 5,
+        }
+    }
+}
+
+impl Default for CoinsPaidSettings {
+    fn default() -> Self {
+        Self {
+            api_url: String::new(),
+            api_key: String::new(),
+            api_secret: SecretString::default(),
+            timeout_secs: 15,
+        }
+    }
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            poll_interval_ms: 500,
+            max_attempts: 25,
+            lease_secs: 120,
+            backoff_base_ms: 1_000,
+            backoff_max_secs: 600,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: None,
+            filter: "info,payoutd=info,sqlx=warn".into(),
+        }
+    }
+}
+
+/// The well-known token used in development when none is configured. Printed at start.
+pub const DEV_API_TOKEN: &str = "payoutd-dev-token";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Where the service sends withdrawals.
+#[derive(Debug, Clone)]
+pub enum ProviderMode {
+    CoinsPaid,
+    /// Development without CoinsPaid settings: an in-process simulator.
+    EmbeddedSimulator,
+}
+
+/// Environment variable -> TOML key, as named in the contract.
+const ENV_KEYS: &[(&str, &str)] = &[
+    ("PAYOUTD_ENV", "env"),
+    ("DATABASE_URL", "database.url"),
+    ("PAYOUTD_LISTEN_ADDR", "server.listen_addr"),
+    ("PAYOUTD_API_TOKENS", "server.api_tokens"),
+    ("COINSPAID_API_URL", "coinspaid.api_url"),
+    ("COINSPAID_API_KEY", "coinspaid.api_key"),
+    ("COINSPAID_API_SECRET", "coinspaid.api_secret"),
+    ("PAYOUTD_LOG_FORMAT", "log.format"),
+    ("PAYOUTD_WORKER_ENABLED", "worker.enabled"),
+];
+
+impl Settings {
+    /// Loads from `./config` (or `$PAYOUTD_CONFIG_DIR`) and the process environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let dir = std::env::var_os("PAYOUTD_CONFIG_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("config"));
+        Self::load_from(&dir, |name| std::env::var(name).ok())
+    }
+
+    /// The loading rules with the environment passed in, so tests need not touch the process env.
+    pub fn load_from(dir: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut table = read_table(&dir.join("default.toml"))?;
+        let env_name = env("PAYOUTD_ENV")
+            .or_else(|| table.get("env").and_then(|v| v.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| "development".into());
+        if !matches!(env_name.as_str(), "development" | "production") {
+            return Err(ConfigError::Invalid(format!(
+                "PAYOUTD_ENV must be development or production, not {env_name:?}"
+            )));
+        }
+        merge(&mut table, read_table(&dir.join(format!("{env_name}.toml")))?);
+        for (var, key) in ENV_KEYS {
+            if let Some(value) = env(var) {
+                set_path(&mut table, key, env_value(key, &value));
+            }
+        }
+        let settings: Settings = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_owned()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        let cp = &self.coinspaid;
+        let any_coinspaid = !cp.api_url.is_empty() || !cp.api_key.is_empty() || !cp.api_secret.is_empty();
+        let all_coinspaid = !cp.api_url.is_empty() && !cp.api_key.is_empty() && !cp.api_secret.is_empty();
+        if any_coinspaid && !all_coinspaid {
+            return invalid("COINSPAID_API_URL, COINSPAID_API_KEY and COINSPAID_API_SECRET go together");
+        }
+        let is_http = cp.api_url.starts_with("https://") || cp.api_url.starts_with("http://");
+        if !cp.api_url.is_empty() && !is_http {
+            return invalid("COINSPAID_API_URL must be an http(s) URL");
+        }
+        if self.env == Environment::Production {
+            if !all_coinspaid {
+                return invalid("production needs COINSPAID_API_URL, COINSPAID_API_KEY and COINSPAID_API_SECRET");
+            }
+            if !cp.api_url.starts_with("https://") {
+                return invalid("production needs an https COINSPAID_API_URL");
+            }
+            if self.server.api_tokens.is_empty() {
+                return invalid("production needs PAYOUTD_API_TOKENS");
+            }
+        }
+        if self.server.api_tokens.iter().any(|t| t.expose().len() < 16) {
+            return invalid("every API token must be at least 16 characters");
+        }
+        if self.worker.lease_secs <= cp.timeout_secs {
+            return invalid("worker.lease_secs must exceed coinspaid.timeout_secs");
+        }
+        if self.worker.max_attempts < 1 || self.database.max_connections < 2 {
+            return invalid("worker.max_attempts must be >= 1 and database.max_connections >= 2");
+        }
+        Ok(())
+    }
+
+    pub fn provider_mode(&self) -> ProviderMode {
+        if self.coinspaid.api_url.is_empty() {
+            ProviderMode::EmbeddedSimulator
+        } else {
+            ProviderMode::CoinsPaid
+        }
+    }
+
+    /// The bearer tokens in force: the configured ones, or the dev token in development.
+    pub fn effective_api_tokens(&self) -> Vec<SecretString> {
+        if self.server.api_tokens.is_empty() && self.env == Environment::Development {
+            vec![SecretString::new(DEV_API_TOKEN)]
+        } else {
+            self.server.api_tokens.clone()
+        }
+    }
+
+    pub fn log_format(&self) -> LogFormat {
+        self.log.format.unwrap_or(match self.env {
+            Environment::Development => LogFormat::Pretty,
+            Environment::Production => LogFormat::Json,
+        })
+    }
+
+    pub fn provider_timeout(&self) -> Duration {
+        Duration::from_secs(self.coinspaid.timeout_secs)
+    }
+}
+
+fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text
+            .parse::<toml::Table>()
+            .map_err(|e| ConfigError::Invalid(format!("{}: {}", path.display(), e.message()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(toml::Table::new()),
+        Err(source) => Err(ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+fn set_path(table: &mut toml::Table, dotted: &str, value: toml::Value) {
+    let mut parts: Vec<&str> = dotted.split('.').collect();
+    let last = parts.pop().expect("keys are non-empty");
+    let mut current = table;
+    for part in parts {
+        let entry = current
+            .entry(part)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        current = entry.as_table_mut().expect("just made a table");
+    }
+    current.insert(last.to_owned(), value);
+}
+
+/// Environment values are strings; a few keys need another TOML type.
+fn env_value(key: &str, raw: &str) -> toml::Value {
+    match key {
+        "server.api_tokens" => toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| toml::Value::String(t.to_owned()))
+                .collect(),
+        ),
+        "worker.enabled" => toml::Value::Boolean(matches!(raw, "1" | "true" | "yes")),
+        _ => toml::Value::String(raw.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn load(files: &[(&str, &str)], env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("payoutd-config-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        let env: HashMap<String, String> =
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let result = Settings::load_from(&dir, |k| env.get(k).cloned());
+        std::fs::remove_dir_all(&dir).unwrap();
+        result
+    }
+
+    #[test]
+    fn defaults_are_a_development_setup_with_the_simulator() {
+        let s = load(&[], &[]).unwrap();
+        assert_eq!(s.env, Environment::Development);
+        assert!(matches!(s.provider_mode(), ProviderMode::EmbeddedSimulator));
+        assert_eq!(s.effective_api_tokens()[0].expose(), DEV_API_TOKEN);
+        assert_eq!(s.log_format(), LogFormat::Pretty);
+    }
+
+    #[test]
+    fn files_then_environment_override_in_order() {
+        let s = load(
+            &[
+                ("default.toml", "[server]\nlisten_addr = \"127.0.0.1:1000\"\n[worker]\nmax_attempts = 3\n"),
+                ("development.toml", "[server]\nlisten_addr = \"127.0.0.1:2000\"\n"),
+            ],
+            &[("PAYOUTD_API_TOKENS", "aaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbb"), ("DATABASE_URL", "postgres://x/y")],
+        )
+        .unwrap();
+        assert_eq!(s.server.listen_addr.port(), 2000);
+        assert_eq!(s.worker.max_attempts, 3);
+        assert_eq!(s.server.api_tokens.len(), 2);
+        assert_eq!(s.database.url.expose(), "postgres://x/y");
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_real_settings() {
+        let err = load(&[], &[("PAYOUTD_ENV", "production")]).unwrap_err();
+        assert!(err.to_string().contains("COINSPAID_API_URL"), "{err}");
+        let ok = load(
+            &[],
+            &[
+                ("PAYOUTD_ENV", "production"),
+                ("COINSPAID_API_URL", "https://app.cryptoprocessing.com/api"),
+                ("COINSPAID_API_KEY", "k"),
+                ("COINSPAID_API_SECRET", "s"),
+                ("PAYOUTD_API_TOKENS", "0123456789abcdef0123"),
+            ],
+        )
+        .unwrap();
+        assert!(matches!(ok.provider_mode(), ProviderMode::CoinsPaid));
+        assert_eq!(ok.log_format(), LogFormat::Json);
+        let no_tokens = load(
+            &[],
+            &[
+                ("PAYOUTD_ENV", "production"),
+                ("COINSPAID_API_URL", "https://x"),
+                ("COINSPAID_API_KEY", "k"),
+                ("COINSPAID_API_SECRET", "s"),
+            ],
+        );
+        assert!(no_tokens.is_err());
+    }
+
+    #[test]
+    fn half_configured_coinspaid_and_unknown_keys_are_errors() {
+        assert!(load(&[], &[("COINSPAID_API_URL", "http://127.0.0.1:9")]).is_err());
+        assert!(load(&[("default.toml", "[server]\nlisten = 1\n")], &[]).is_err());
+        assert!(load(&[], &[("PAYOUTD_ENV", "staging")]).is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let s = load(&[], &[("COINSPAID_API_URL", "http://x"), ("COINSPAID_API_KEY", "k"), ("COINSPAID_API_SECRET", "very-secret-value")]).unwrap();
+        assert!(!format!("{s:?}").contains("very-secret-value"));
+    }
+}

@@ -1,0 +1,79 @@
+//! Database start-up: create the database if missing, connect, migrate. Safe when several
+//! replicas start at once (a lost CREATE DATABASE race is fine; sqlx migrations take an
+//! advisory lock).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
+
+use crate::config::DatabaseSettings;
+
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbSetupError {
+    #[error("DATABASE_URL is not a valid PostgreSQL URL: {0}")]
+    Url(sqlx::Error),
+    #[error("cannot create the database: {0}")]
+    Create(sqlx::Error),
+    #[error("cannot connect: {0}")]
+    Connect(sqlx::Error),
+    #[error("migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Connects to the configured database, creating it first if needed, and applies migrations.
+pub async fn connect_and_migrate(settings: &DatabaseSettings) -> Result<PgPool, DbSetupError> {
+    let options = PgConnectOptions::from_str(settings.url.expose())
+        .map_err(DbSetupError::Url)?
+        .log_statements(tracing::log::LevelFilter::Debug)
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
+    ensure_database(&options).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(Duration::from_secs(settings.acquire_timeout_secs))
+        .connect_with(options)
+        .await
+        .map_err(DbSetupError::Connect)?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}
+
+async fn ensure_database(options: &PgConnectOptions) -> Result<(), DbSetupError> {
+    let name = options.get_database().unwrap_or("postgres").to_owned();
+    let admin = options.clone().database("postgres");
+    let mut conn = sqlx::PgConnection::connect_with(&admin)
+        .await
+        .map_err(DbSetupError::Connect)?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut conn)
+        .await
+        .map_err(DbSetupError::Connect)?;
+    if !exists {
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        match sqlx::query(&format!("CREATE DATABASE {quoted}")).execute(&mut conn).await {
+            Ok(_) => tracing::info!(database = %name, "created database"),
+            // Another replica won the race: duplicate_database, or a unique violation on the catalog.
+            Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("42P04" | "23505")) => {}
+            Err(e) => return Err(DbSetupError::Create(e)),
+        }
+    }
+    let _ = conn.close().await;
+    Ok(())
+}
+
+/// Readiness: the database answers and every migration this binary knows is applied.
+pub async fn is_ready(pool: &PgPool) -> bool {
+    let Some(latest) = MIGRATOR.iter().map(|m| m.version).max() else {
+        return true;
+    };
+    let applied: Result<Option<i64>, _> =
+        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await;
+    matches!(applied, Ok(Some(v)) if v >= latest)
+}

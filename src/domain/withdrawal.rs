@@ -1,0 +1,233 @@
+//! The withdrawal state machine: a pure function from (status, provider event) to a transition.
+//!
+//! The submit worker, the callback handler and any future reconciler all decide through
+//! [`WithdrawalStatus::apply`], so "what may happen to a withdrawal" lives in one place.
+
+use std::fmt;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WithdrawalStatus {
+    /// Held, not yet accepted by CoinsPaid.
+    Pending,
+    /// Accepted by CoinsPaid, awaiting its final word.
+    Processing,
+    /// Terminal: CoinsPaid sent it; the hold became a debit.
+    Confirmed,
+    /// Terminal: CoinsPaid cancelled or declined it; the hold was released.
+    Cancelled,
+    /// Terminal: CoinsPaid refused the request; the hold was released.
+    Rejected,
+}
+
+impl WithdrawalStatus {
+    pub const ALL: [WithdrawalStatus; 5] = [
+        Self::Pending,
+        Self::Processing,
+        Self::Confirmed,
+        Self::Cancelled,
+        Self::Rejected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Processing => "processing",
+            Self::Confirmed => "confirmed",
+            Self::Cancelled => "cancelled",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Confirmed | Self::Cancelled | Self::Rejected)
+    }
+
+    /// Decides what `event` does to a withdrawal in this status. Pure: the caller applies the
+    /// returned transition inside the transaction that holds the withdrawal's row lock.
+    pub fn apply(self, event: &ProviderEvent) -> Transition {
+        use ProviderEvent::{Reported, SubmitAccepted, SubmitRefused};
+        use ProviderStatus::{Failed, InProgress, Succeeded};
+        use WithdrawalStatus::*;
+        let to = |status, effect| Transition::Move { to: status, effect };
+        match (self, event) {
+            (Pending, SubmitAccepted) => to(Processing, Effect::None),
+            (Pending, SubmitRefused) => to(Rejected, Effect::Release),
+            (Pending | Processing, Reported(Succeeded)) => to(Confirmed, Effect::Debit),
+            (Pending | Processing, Reported(Failed)) => to(Cancelled, Effect::Release),
+            // A callback for a withdrawal we still think is pending means CoinsPaid has it:
+            // the callback simply beat the submit answer.
+            (Pending, Reported(InProgress)) => to(Processing, Effect::None),
+            (Processing, Reported(InProgress)) => Transition::Note,
+            (Processing, SubmitAccepted) => Transition::Duplicate,
+
+            // A refusal for something CoinsPaid already reported on cannot be trusted to
+            // mean "not sent": never release on it.
+            (Processing | Confirmed, SubmitRefused) => Transition::Anomaly,
+
+            (Confirmed, Reported(Succeeded)) => Transition::Duplicate,
+            (Confirmed, Reported(InProgress)) => Transition::Duplicate,
+            (Confirmed, SubmitAccepted) => Transition::Duplicate,
+            (Confirmed, Reported(Failed)) => Transition::Anomaly,
+
+            (Cancelled, Reported(Failed | InProgress)) => Transition::Duplicate,
+            (Cancelled, SubmitAccepted | SubmitRefused) => Transition::Duplicate,
+            (Cancelled, Reported(Succeeded)) => Transition::Anomaly,
+
+            (Rejected, Reported(Failed)) => Transition::Duplicate,
+            (Rejected, SubmitRefused) => Transition::Duplicate,
+            // We released the hold because CoinsPaid refused; if it now says the payout
+            // exists, money may leave without a debit. Someone must look.
+            (Rejected, Reported(Succeeded | InProgress) | SubmitAccepted) => Transition::Anomaly,
+        }
+    }
+}
+
+impl fmt::Display for WithdrawalStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// CoinsPaid's status for a withdrawal, reduced to what our state machine distinguishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderStatus {
+    /// `confirmed`: final success.
+    Succeeded,
+    /// `cancelled`, `declined`, `failed`, `rejected`: final failure, nothing was sent.
+    Failed,
+    /// Anything else (`pending`, `processing`, `verifying`, unknown words): not final.
+    InProgress,
+}
+
+impl ProviderStatus {
+    pub fn classify(raw: &str) -> Self {
+        match raw.to_ascii_lowercase().as_str() {
+            "confirmed" => Self::Succeeded,
+            "cancelled" | "canceled" | "declined" | "failed" | "rejected" => Self::Failed,
+            _ => Self::InProgress,
+        }
+    }
+}
+
+/// Something CoinsPaid told us about a withdrawal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderEvent {
+    /// `POST /v2/withdrawal/crypto` answered 2xx.
+    SubmitAccepted,
+    /// `POST /v2/withdrawal/crypto` answered a definitive refusal: nothing was created.
+    SubmitRefused,
+    /// A callback (or a status lookup) reported this status.
+    Reported(ProviderStatus),
+}
+
+/// Money that moves with a transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    None,
+    /// The hold leaves the balance: the payout happened.
+    Debit,
+    /// The hold returns to available: the payout did not happen.
+    Release,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// The status changes to `to`, and `effect` is written to the ledger.
+    Move { to: WithdrawalStatus, effect: Effect },
+    /// Nothing new: a repeated or reordered report. Acknowledge and move nothing.
+    Duplicate,
+    /// Information only: record the provider's status, keep ours.
+    Note,
+    /// Contradicts a terminal status: record it, alert, move nothing.
+    Anomaly,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ProviderEvent::*;
+    use super::ProviderStatus::*;
+    use super::WithdrawalStatus::*;
+    use super::*;
+
+    const EVENTS: [ProviderEvent; 5] = [
+        SubmitAccepted,
+        SubmitRefused,
+        Reported(Succeeded),
+        Reported(Failed),
+        Reported(InProgress),
+    ];
+
+    fn mv(to: WithdrawalStatus, effect: Effect) -> Transition {
+        Transition::Move { to, effect }
+    }
+
+    #[test]
+    fn every_status_event_pair_has_the_expected_transition() {
+        use Transition::{Anomaly, Duplicate, Note};
+        let table = [
+            (Pending, [mv(Processing, Effect::None), mv(Rejected, Effect::Release), mv(Confirmed, Effect::Debit), mv(Cancelled, Effect::Release), mv(Processing, Effect::None)]),
+            (Processing, [Duplicate, Anomaly, mv(Confirmed, Effect::Debit), mv(Cancelled, Effect::Release), Note]),
+            (Confirmed, [Duplicate, Anomaly, Duplicate, Anomaly, Duplicate]),
+            (Cancelled, [Duplicate, Duplicate, Anomaly, Duplicate, Duplicate]),
+            (Rejected, [Anomaly, Duplicate, Anomaly, Duplicate, Anomaly]),
+        ];
+        for (status, expected) in table {
+            for (event, want) in EVENTS.iter().zip(expected) {
+                assert_eq!(status.apply(event), want, "{status} + {event:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn terminal_statuses_never_move_and_never_move_money() {
+        for status in WithdrawalStatus::ALL.into_iter().filter(|s| s.is_terminal()) {
+            for event in &EVENTS {
+                assert!(
+                    !matches!(status.apply(event), Transition::Move { .. }),
+                    "{status} moved on {event:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn money_moves_only_into_the_matching_terminal_status() {
+        for status in WithdrawalStatus::ALL {
+            for event in &EVENTS {
+                if let Transition::Move { to, effect } = status.apply(event) {
+                    match effect {
+                        Effect::Debit => assert_eq!(to, Confirmed),
+                        Effect::Release => assert!(matches!(to, Cancelled | Rejected)),
+                        Effect::None => assert!(!to.is_terminal()),
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn provider_words_are_classified() {
+        assert_eq!(ProviderStatus::classify("confirmed"), Succeeded);
+        for word in ["cancelled", "declined", "Failed", "rejected"] {
+            assert_eq!(ProviderStatus::classify(word), Failed, "{word}");
+        }
+        for word in ["pending", "processing", "verifying", "something-new"] {
+            assert_eq!(ProviderStatus::classify(word), InProgress, "{word}");
+        }
+    }
+
+    #[test]
+    fn status_names_round_trip() {
+        for s in WithdrawalStatus::ALL {
+            assert_eq!(WithdrawalStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(WithdrawalStatus::parse("done"), None);
+    }
+}

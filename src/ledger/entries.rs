@@ -1,0 +1,68 @@
+//! Reading the ledger: entries, newest first, with keyset pagination on the UUIDv7 id.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    Credit,
+    Hold,
+    Release,
+    Debit,
+}
+
+impl TryFrom<String> for EntryKind {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.as_str() {
+            "credit" => Ok(Self::Credit),
+            "hold" => Ok(Self::Hold),
+            "release" => Ok(Self::Release),
+            "debit" => Ok(Self::Debit),
+            other => Err(format!("unknown ledger entry kind {other:?}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct LedgerEntry {
+    pub id: Uuid,
+    pub user_id: String,
+    pub currency: String,
+    #[sqlx(try_from = "String")]
+    pub kind: EntryKind,
+    pub amount: Decimal,
+    pub withdrawal_id: Option<Uuid>,
+    pub reference: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Up to `limit` entries of a user (optionally one currency), older than `before` if given.
+pub async fn list_entries(
+    pool: &PgPool,
+    user_id: &str,
+    currency: Option<&str>,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<LedgerEntry>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, user_id, currency, kind, amount, withdrawal_id, reference, created_at
+         FROM ledger_entries
+         WHERE user_id = $1
+           AND ($2::text IS NULL OR currency = $2)
+           AND ($3::uuid IS NULL OR id < $3)
+         ORDER BY id DESC
+         LIMIT $4",
+    )
+    .bind(user_id)
+    .bind(currency)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

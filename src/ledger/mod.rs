@@ -1,0 +1,212 @@
+//! Balances and their ledger. Four entry kinds change a balance and nothing else does:
+//! credit (+available), hold (available -> held), release (held -> available), debit (held leaves).
+//!
+//! Each movement is one SQL statement that changes the balance row and writes the entry
+//! together, guarded by a condition (`available >= amount`, `held >= amount`) and by unique
+//! indexes (one hold and one settlement per withdrawal, one credit per reference), so a
+//! second hold or debit is impossible rather than merely checked.
+
+mod entries;
+
+pub use entries::{list_entries, EntryKind, LedgerEntry};
+
+use rust_decimal::Decimal;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::{Amount, Currency, Effect, UserId};
+
+/// One currency of one user's balance.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Balance {
+    pub currency: String,
+    pub available: Decimal,
+    pub held: Decimal,
+}
+
+impl Balance {
+    pub fn total(&self) -> Decimal {
+        self.available + self.held
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The balance row does not hold what the movement needs: a broken invariant, never a
+    /// client mistake (the state machine only settles what it held).
+    #[error("balance {user_id}/{currency} cannot cover a {kind} of {amount}")]
+    Invariant {
+        user_id: String,
+        currency: String,
+        kind: &'static str,
+        amount: Decimal,
+    },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// The result of a credit request.
+#[derive(Debug)]
+pub enum CreditOutcome {
+    Created(LedgerEntry),
+    /// The same reference, currency and amount was credited before: nothing new happened.
+    Replayed(LedgerEntry),
+    /// The reference was used before with another currency or amount.
+    Conflict,
+}
+
+/// Credits a user's balance. One transaction; idempotent on (user_id, reference).
+pub async fn credit(
+    pool: &PgPool,
+    user_id: &UserId,
+    currency: &Currency,
+    amount: Amount,
+    reference: &str,
+) -> Result<(CreditOutcome, Balance), LedgerError> {
+    let mut tx = pool.begin().await?;
+    let inserted: Option<LedgerEntry> = sqlx::query_as(
+        "INSERT INTO ledger_entries (id, user_id, currency, kind, amount, reference)
+         VALUES ($1, $2, $3, 'credit', $4, $5)
+         ON CONFLICT (user_id, reference) WHERE kind = 'credit' DO NOTHING
+         RETURNING id, user_id, currency, kind, amount, withdrawal_id, reference, created_at",
+    )
+    .bind(Uuid::now_v7())
+    .bind(user_id.as_str())
+    .bind(currency.as_str())
+    .bind(amount.value())
+    .bind(reference)
+    .fetch_optional(&mut *tx)
+    .await?;
+
+    let outcome = match inserted {
+        Some(entry) => {
+            sqlx::query(
+                "INSERT INTO balances (user_id, currency, available) VALUES ($1, $2, $3)
+                 ON CONFLICT (user_id, currency)
+                 DO UPDATE SET available = balances.available + EXCLUDED.available, updated_at = now()",
+            )
+            .bind(user_id.as_str())
+            .bind(currency.as_str())
+            .bind(amount.value())
+            .execute(&mut *tx)
+            .await?;
+            CreditOutcome::Created(entry)
+        }
+        None => {
+            let existing: LedgerEntry = sqlx::query_as(
+                "SELECT id, user_id, currency, kind, amount, withdrawal_id, reference, created_at
+                 FROM ledger_entries WHERE user_id = $1 AND reference = $2 AND kind = 'credit'",
+            )
+            .bind(user_id.as_str())
+            .bind(reference)
+            .fetch_one(&mut *tx)
+            .await?;
+            if existing.currency == currency.as_str() && existing.amount == amount.value() {
+                CreditOutcome::Replayed(existing)
+            } else {
+                CreditOutcome::Conflict
+            }
+        }
+    };
+    let balance = balance_of(&mut tx, user_id.as_str(), currency.as_str())
+        .await?
+        .unwrap_or_else(|| Balance {
+            currency: currency.to_string(),
+            available: Decimal::ZERO,
+            held: Decimal::ZERO,
+        });
+    tx.commit().await?;
+    Ok((outcome, balance))
+}
+
+/// Moves `amount` from available to held and writes the hold entry, in one statement.
+/// Returns false, changing nothing, when available funds do not cover it.
+/// Runs inside the caller's transaction (the withdrawal row must exist in it).
+pub async fn hold(
+    conn: &mut PgConnection,
+    user_id: &str,
+    currency: &str,
+    amount: Decimal,
+    withdrawal_id: Uuid,
+) -> Result<bool, LedgerError> {
+    let done = sqlx::query(
+        "WITH moved AS (
+             UPDATE balances SET available = available - $3, held = held + $3, updated_at = now()
+             WHERE user_id = $1 AND currency = $2 AND available >= $3
+             RETURNING user_id)
+         INSERT INTO ledger_entries (id, user_id, currency, kind, amount, withdrawal_id)
+         SELECT $4, $1, $2, 'hold', $3, $5 FROM moved",
+    )
+    .bind(user_id)
+    .bind(currency)
+    .bind(amount)
+    .bind(Uuid::now_v7())
+    .bind(withdrawal_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Settles a withdrawal's hold: `Debit` (the payout happened) or `Release` (it did not).
+/// Runs inside the caller's transaction, after the state machine chose the effect under the
+/// withdrawal's row lock. The settlement unique index makes a second one fail loudly.
+pub async fn settle(
+    conn: &mut PgConnection,
+    user_id: &str,
+    currency: &str,
+    amount: Decimal,
+    withdrawal_id: Uuid,
+    effect: Effect,
+) -> Result<(), LedgerError> {
+    let (kind, returned) = match effect {
+        Effect::None => return Ok(()),
+        Effect::Debit => ("debit", Decimal::ZERO),
+        Effect::Release => ("release", amount),
+    };
+    let done = sqlx::query(
+        "WITH moved AS (
+             UPDATE balances SET held = held - $3, available = available + $6, updated_at = now()
+             WHERE user_id = $1 AND currency = $2 AND held >= $3
+             RETURNING user_id)
+         INSERT INTO ledger_entries (id, user_id, currency, kind, amount, withdrawal_id)
+         SELECT $4, $1, $2, $7, $3, $5 FROM moved",
+    )
+    .bind(user_id)
+    .bind(currency)
+    .bind(amount)
+    .bind(Uuid::now_v7())
+    .bind(withdrawal_id)
+    .bind(returned)
+    .bind(kind)
+    .execute(conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(LedgerError::Invariant {
+            user_id: user_id.to_owned(),
+            currency: currency.to_owned(),
+            kind,
+            amount,
+        });
+    }
+    Ok(())
+}
+
+async fn balance_of(
+    conn: &mut PgConnection,
+    user_id: &str,
+    currency: &str,
+) -> Result<Option<Balance>, sqlx::Error> {
+    sqlx::query_as("SELECT currency, available, held FROM balances WHERE user_id = $1 AND currency = $2")
+        .bind(user_id)
+        .bind(currency)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Every balance of a user, by currency code.
+pub async fn balances(pool: &PgPool, user_id: &UserId) -> Result<Vec<Balance>, sqlx::Error> {
+    sqlx::query_as("SELECT currency, available, held FROM balances WHERE user_id = $1 ORDER BY currency")
+        .bind(user_id.as_str())
+        .fetch_all(pool)
+        .await
+}

@@ -1,0 +1,16 @@
+//! payoutd: a merchant-side CoinsPaid withdrawal service.
+//!
+//! The crate is a library so that `main.rs` stays thin and tests build exactly the
+//! application that runs in production (see [`app::Application`]).
+
+pub mod api;
+pub mod app;
+pub mod coinspaid;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod ledger;
+pub mod queue;
+pub mod simulator;
+pub mod telemetry;
+pub mod withdrawals;

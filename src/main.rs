@@ -1,0 +1,74 @@
+//! `payoutd` (or `payoutd serve`): the API and workers. `payoutd simulator`: the CoinsPaid simulator.
+
+use std::process::ExitCode;
+
+use payoutd::app::Application;
+use payoutd::config::{Environment, Settings, DEV_API_TOKEN};
+use payoutd::telemetry;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let command = std::env::args().nth(1).unwrap_or_else(|| "serve".into());
+    match command.as_str() {
+        "serve" => serve().await,
+        "simulator" => payoutd::simulator::cli::run().await,
+        other => {
+            eprintln!("unknown command {other:?}; usage: payoutd [serve|simulator]");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn serve() -> ExitCode {
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("payoutd: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format(), &settings.log.filter);
+    if settings.env == Environment::Development && settings.server.api_tokens.is_empty() {
+        tracing::warn!(token = DEV_API_TOKEN, "DEVELOPMENT MODE: no PAYOUTD_API_TOKENS set; the well-known dev token is accepted");
+    }
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(err) => {
+            tracing::error!(error = %err, "payoutd could not start");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(port = app.port(), "payoutd listening");
+    match app.run_until(shutdown_signal()).await {
+        Ok(()) => {
+            tracing::info!("payoutd stopped cleanly");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

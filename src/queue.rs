@@ -1,0 +1,142 @@
+//! The submission queue: a `submission_jobs` row exists while a withdrawal still has to reach
+//! CoinsPaid. A worker leases a row in a short transaction (`FOR UPDATE SKIP LOCKED`, then
+//! `run_at` pushed past the lease and a fresh `lease_id`), calls the provider with no
+//! transaction open, and finishes the lease in a second transaction. A crashed worker's lease
+//! simply expires and another worker resubmits with the same foreign_id.
+
+use std::time::Duration;
+
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// The right to submit one withdrawal until the lease runs out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub withdrawal_id: Uuid,
+    pub lease_id: Uuid,
+    /// Provider calls made for this withdrawal, this one included.
+    pub attempts: i32,
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// Enqueues a new withdrawal's job already leased to the caller, inside the caller's
+/// transaction: the request that created it makes the first attempt itself.
+pub async fn insert_leased(
+    conn: &mut PgConnection,
+    withdrawal_id: Uuid,
+    lease_for: Duration,
+) -> Result<Lease, sqlx::Error> {
+    let lease_id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO submission_jobs (withdrawal_id, attempts, run_at, lease_id)
+         VALUES ($1, 1, now() + make_interval(secs => $2), $3)",
+    )
+    .bind(withdrawal_id)
+    .bind(secs(lease_for))
+    .bind(lease_id)
+    .execute(conn)
+    .await?;
+    Ok(Lease {
+        withdrawal_id,
+        lease_id,
+        attempts: 1,
+    })
+}
+
+/// Leases the job that has waited longest, if any is due. One short transaction.
+pub async fn claim_due(pool: &PgPool, lease_for: Duration) -> Result<Option<Lease>, sqlx::Error> {
+    let lease_id = Uuid::now_v7();
+    let row: Option<(Uuid, i32)> = sqlx::query_as(
+        "UPDATE submission_jobs
+         SET lease_id = $1, attempts = attempts + 1, run_at = now() + make_interval(secs => $2)
+         WHERE withdrawal_id = (
+             SELECT withdrawal_id FROM submission_jobs
+             WHERE run_at <= now() AND NOT parked
+             ORDER BY run_at
+             LIMIT 1
+             FOR UPDATE SKIP LOCKED)
+         RETURNING withdrawal_id, attempts",
+    )
+    .bind(lease_id)
+    .bind(secs(lease_for))
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(withdrawal_id, attempts)| Lease {
+        withdrawal_id,
+        lease_id,
+        attempts,
+    }))
+}
+
+/// Removes the job: the withdrawal reached CoinsPaid or was definitively refused. Runs in the
+/// transaction that records the outcome. False when the lease had already passed to another
+/// worker (which then finds the withdrawal settled and drops the job itself).
+pub async fn complete(conn: &mut PgConnection, lease: &Lease) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM submission_jobs WHERE withdrawal_id = $1 AND lease_id = $2")
+        .bind(lease.withdrawal_id)
+        .bind(lease.lease_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Drops the job whoever holds it: its withdrawal no longer needs submitting.
+pub async fn discard(conn: &mut PgConnection, withdrawal_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM submission_jobs WHERE withdrawal_id = $1")
+        .bind(withdrawal_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Gives the lease back with the outcome unknown: try again after `delay`, or park the job
+/// (withdrawal stays pending and held) when `park` is set.
+pub async fn retry_later(
+    pool: &PgPool,
+    lease: &Lease,
+    error: &str,
+    delay: Duration,
+    park: bool,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE submission_jobs
+         SET run_at = now() + make_interval(secs => $3), lease_id = NULL, last_error = $4, parked = $5
+         WHERE withdrawal_id = $1 AND lease_id = $2",
+    )
+    .bind(lease.withdrawal_id)
+    .bind(lease.lease_id)
+    .bind(secs(delay))
+    .bind(error)
+    .bind(park)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Exponential backoff with ±20% jitter, so replicas retrying a failed provider spread out.
+pub fn backoff(attempts: i32, base: Duration, max: Duration) -> Duration {
+    let exponent = attempts.saturating_sub(1).clamp(0, 20) as u32;
+    let raw = base.saturating_mul(2u32.saturating_pow(exponent)).min(max);
+    let jitter = rand::random_range(0.8..1.2);
+    raw.mul_f64(jitter).min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let base = Duration::from_secs(1);
+        let max = Duration::from_secs(60);
+        let first = backoff(1, base, max);
+        assert!(first >= Duration::from_millis(800) && first <= Duration::from_millis(1200));
+        let fourth = backoff(4, base, max);
+        assert!(fourth >= Duration::from_millis(6400) && fourth <= Duration::from_millis(9600));
+        assert!(backoff(30, base, max) <= max);
+        assert!(backoff(0, base, max) <= Duration::from_millis(1200));
+    }
+}

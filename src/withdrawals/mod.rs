@@ -1,0 +1,10 @@
+//! Withdrawal use cases: request (hold + store), submit (to CoinsPaid), settle (callbacks).
+//! Each public service function states its transaction boundary and idempotency guarantee.
+
+pub mod callbacks;
+pub mod request;
+pub mod store;
+pub mod submit;
+pub mod transition;
+
+pub use store::Withdrawal;

@@ -1,0 +1,347 @@
+//! Requesting a withdrawal: validate against the currency catalogue, then hold the amount and
+//! store the pending withdrawal with its submission job, all in one transaction.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::store::{self, Withdrawal, COLUMNS};
+use crate::domain::address;
+use crate::domain::currency::CurrencyCatalog;
+use crate::domain::money::AmountError;
+use crate::domain::{Amount, Currency, CurrencyKind, ForeignId, IdempotencyKey, UserId};
+use crate::ledger::{self, LedgerError};
+use crate::queue::{self, Lease};
+
+/// The request body's fields, as the API extracted them (strings, unvalidated).
+#[derive(Debug, Clone, Default)]
+pub struct WithdrawalInput {
+    pub user_id: String,
+    pub amount: String,
+    pub currency: String,
+    pub convert_to: Option<String>,
+    pub address: String,
+    pub tag: Option<String>,
+    pub end_user_reference: Option<String>,
+}
+
+/// A withdrawal request that passed every check that needs no database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidWithdrawal {
+    pub user_id: UserId,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub convert_to: Option<Currency>,
+    pub address: String,
+    pub tag: Option<String>,
+    pub end_user_reference: String,
+}
+
+/// Why a withdrawal is refused with nothing held. Each maps to one stable API code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{0}")]
+    InvalidAmount(String),
+    #[error("{0}")]
+    UnsupportedCurrency(String),
+    #[error("{0}")]
+    UnsupportedPair(String),
+    #[error("{0}")]
+    InvalidAddress(String),
+    #[error("{0}")]
+    BelowMinimum(String),
+    #[error("available balance does not cover the amount")]
+    InsufficientFunds,
+    #[error("{field}: {message}")]
+    ValidationFailed { field: &'static str, message: String },
+}
+
+impl Refusal {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidAmount(_) => "invalid_amount",
+            Self::UnsupportedCurrency(_) => "unsupported_currency",
+            Self::UnsupportedPair(_) => "unsupported_pair",
+            Self::InvalidAddress(_) => "invalid_address",
+            Self::BelowMinimum(_) => "below_minimum",
+            Self::InsufficientFunds => "insufficient_funds",
+            Self::ValidationFailed { .. } => "validation_failed",
+        }
+    }
+
+    fn field(field: &'static str, message: impl Into<String>) -> Self {
+        Self::ValidationFailed {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+fn visible_ascii(text: &str, max: usize) -> bool {
+    (1..=max).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Checks a request against the catalogue. Pure: no I/O.
+pub fn validate(input: &WithdrawalInput, catalog: &CurrencyCatalog) -> Result<ValidWithdrawal, Refusal> {
+    let user_id = UserId::parse(&input.user_id)
+        .ok_or_else(|| Refusal::field("user_id", "1 to 128 visible ASCII characters"))?;
+    let known = |code: &str| {
+        Currency::parse(code)
+            .and_then(|c| catalog.get(&c).cloned())
+            .ok_or_else(|| Refusal::UnsupportedCurrency(format!("{code:?} is not a supported currency")))
+    };
+    let paying = known(&input.currency)?;
+    let receiving = match &input.convert_to {
+        None if paying.kind == CurrencyKind::Fiat => {
+            return Err(Refusal::UnsupportedPair(format!(
+                "{} is fiat: set convert_to to the crypto the user receives",
+                paying.currency
+            )))
+        }
+        None => paying.clone(),
+        Some(code) => {
+            let target = known(code)?;
+            if target.kind != CurrencyKind::Crypto || target.currency == paying.currency {
+                return Err(Refusal::UnsupportedPair(format!(
+                    "cannot convert {} to {}",
+                    paying.currency, target.currency
+                )));
+            }
+            target
+        }
+    };
+    let amount = Amount::parse(&input.amount)
+        .and_then(|a| a.check_precision(paying.currency.as_str(), paying.precision))
+        .map_err(|e: AmountError| Refusal::InvalidAmount(e.to_string()))?;
+    if amount.value() < paying.minimum_withdrawal {
+        return Err(Refusal::BelowMinimum(format!(
+            "the minimum withdrawal is {} {}",
+            paying.minimum_withdrawal, paying.currency
+        )));
+    }
+    if !address::looks_valid(receiving.currency.as_str(), &input.address) {
+        return Err(Refusal::InvalidAddress(format!(
+            "not a valid {} address",
+            receiving.currency
+        )));
+    }
+    let tag = input.tag.clone().filter(|t| !t.is_empty());
+    match &tag {
+        None if receiving.tag_required => {
+            return Err(Refusal::field(
+                "tag",
+                format!("{} needs a destination tag", receiving.currency),
+            ))
+        }
+        Some(t) if !visible_ascii(t, 100) => {
+            return Err(Refusal::field("tag", "1 to 100 visible ASCII characters"))
+        }
+        _ => {}
+    }
+    let end_user_reference = input
+        .end_user_reference
+        .clone()
+        .unwrap_or_else(|| user_id.to_string());
+    if !visible_ascii(&end_user_reference, 128) {
+        return Err(Refusal::field(
+            "end_user_reference",
+            "1 to 128 visible ASCII characters",
+        ));
+    }
+    Ok(ValidWithdrawal {
+        user_id,
+        amount,
+        convert_to: input.convert_to.as_ref().map(|_| receiving.currency.clone()),
+        currency: paying.currency,
+        address: input.address.clone(),
+        tag,
+        end_user_reference,
+    })
+}
+
+impl ValidWithdrawal {
+    /// Fingerprint of the request, to tell "the same request again" from "the key reused".
+    fn fingerprint(&self) -> Vec<u8> {
+        let mut hash = Sha256::new();
+        for part in [
+            self.user_id.as_str(),
+            &self.amount.to_string(),
+            self.currency.as_str(),
+            self.convert_to.as_ref().map_or("", |c| c.as_str()),
+            &self.address,
+            self.tag.as_deref().unwrap_or(""),
+            &self.end_user_reference,
+        ] {
+            // Length-prefixed so that field boundaries cannot be shifted.
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part.as_bytes());
+        }
+        hash.update([u8::from(self.convert_to.is_some()), u8::from(self.tag.is_some())]);
+        hash.finalize().to_vec()
+    }
+}
+
+#[derive(Debug)]
+pub enum CreateOutcome {
+    /// Stored and held; the caller owns the first submission attempt through `lease`.
+    Created { withdrawal: Withdrawal, lease: Lease },
+    /// The same key and request were seen before: this is that withdrawal, nothing new done.
+    Replayed(Withdrawal),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("the idempotency key was used for a different request")]
+    KeyReused,
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+impl From<sqlx::Error> for CreateError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Ledger(LedgerError::Database(e))
+    }
+}
+
+/// Holds the amount and stores the pending withdrawal with a fresh foreign_id and a submission
+/// job leased to the caller. One transaction; idempotent on the idempotency key: the key is
+/// claimed first, so a concurrent duplicate waits for this transaction and then replays it.
+pub async fn create(
+    pool: &PgPool,
+    key: &IdempotencyKey,
+    request: &ValidWithdrawal,
+    lease_for: Duration,
+) -> Result<CreateOutcome, CreateError> {
+    let fingerprint = request.fingerprint();
+    let id = Uuid::now_v7();
+    let mut tx = pool.begin().await?;
+    let claimed = sqlx::query(
+        "INSERT INTO idempotency_keys (key, request_hash, withdrawal_id) VALUES ($1, $2, $3)
+         ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(key.as_str())
+    .bind(&fingerprint)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !claimed {
+        let (hash, existing_id): (Vec<u8>, Uuid) = sqlx::query_as(
+            "SELECT request_hash, withdrawal_id FROM idempotency_keys WHERE key = $1",
+        )
+        .bind(key.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.rollback().await?;
+        if hash != fingerprint {
+            return Err(CreateError::KeyReused);
+        }
+        let withdrawal = store::get(pool, existing_id)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        return Ok(CreateOutcome::Replayed(withdrawal));
+    }
+
+    let foreign_id = ForeignId::generate();
+    let withdrawal: Withdrawal = sqlx::query_as(&format!(
+        "INSERT INTO withdrawals
+             (id, foreign_id, user_id, amount, currency, convert_to, address, tag, end_user_reference)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(foreign_id.as_str())
+    .bind(request.user_id.as_str())
+    .bind(request.amount.value())
+    .bind(request.currency.as_str())
+    .bind(request.convert_to.as_ref().map(Currency::as_str))
+    .bind(&request.address)
+    .bind(request.tag.as_deref())
+    .bind(&request.end_user_reference)
+    .fetch_one(&mut *tx)
+    .await?;
+    let held = ledger::hold(
+        &mut tx,
+        request.user_id.as_str(),
+        request.currency.as_str(),
+        request.amount.value(),
+        id,
+    )
+    .await?;
+    if !held {
+        // Rolls back the key too: a refusal stores nothing, so a retry is judged afresh.
+        tx.rollback().await?;
+        return Err(Refusal::InsufficientFunds.into());
+    }
+    let lease = queue::insert_leased(&mut tx, id, lease_for).await?;
+    tx.commit().await?;
+    tracing::info!(
+        withdrawal_id = %id,
+        foreign_id = %foreign_id,
+        user_id = %request.user_id,
+        amount = %request.amount,
+        currency = %request.currency,
+        "withdrawal requested; amount held"
+    );
+    metrics::counter!("payoutd_withdrawals_created_total").increment(1);
+    Ok(CreateOutcome::Created { withdrawal, lease })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> WithdrawalInput {
+        WithdrawalInput {
+            user_id: "u1".into(),
+            amount: "100.00".into(),
+            currency: "EUR".into(),
+            convert_to: Some("BTC".into()),
+            address: "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq".into(),
+            tag: None,
+            end_user_reference: None,
+        }
+    }
+
+    fn code(i: WithdrawalInput) -> &'static str {
+        validate(&i, &CurrencyCatalog::builtin()).unwrap_err().code()
+    }
+
+    #[test]
+    fn a_good_request_validates_and_defaults_the_end_user_reference() {
+        let v = validate(&input(), &CurrencyCatalog::builtin()).unwrap();
+        assert_eq!(v.end_user_reference, "u1");
+        assert_eq!(v.convert_to.unwrap().as_str(), "BTC");
+    }
+
+    #[test]
+    fn each_refusal_has_its_code() {
+        assert_eq!(code(WithdrawalInput { amount: "1.001".into(), ..input() }), "invalid_amount");
+        assert_eq!(code(WithdrawalInput { amount: "-5".into(), ..input() }), "invalid_amount");
+        assert_eq!(code(WithdrawalInput { currency: "DOGE".into(), ..input() }), "unsupported_currency");
+        assert_eq!(code(WithdrawalInput { convert_to: Some("USD".into()), ..input() }), "unsupported_pair");
+        assert_eq!(code(WithdrawalInput { convert_to: None, ..input() }), "unsupported_pair");
+        assert_eq!(code(WithdrawalInput { address: "0xde0B295669a9FD93d5F28D9Ec85E40f4cb697BAe".into(), ..input() }), "invalid_address");
+        assert_eq!(code(WithdrawalInput { amount: "0.50".into(), ..input() }), "below_minimum");
+        assert_eq!(code(WithdrawalInput { user_id: "".into(), ..input() }), "validation_failed");
+        let xrp = WithdrawalInput { convert_to: Some("XRP".into()), address: "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh".into(), ..input() };
+        assert_eq!(code(xrp.clone()), "validation_failed");
+        assert!(validate(&WithdrawalInput { tag: Some("12345".into()), ..xrp }, &CurrencyCatalog::builtin()).is_ok());
+    }
+
+    #[test]
+    fn fingerprints_differ_when_any_field_differs() {
+        let c = CurrencyCatalog::builtin();
+        let a = validate(&input(), &c).unwrap();
+        let b = validate(&WithdrawalInput { amount: "100.0".into(), ..input() }, &c).unwrap();
+        let t = validate(&WithdrawalInput { tag: Some("1".into()), ..input() }, &c).unwrap();
+        assert_eq!(a.fingerprint(), validate(&input(), &c).unwrap().fingerprint());
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert_ne!(a.fingerprint(), t.fingerprint());
+    }
+}

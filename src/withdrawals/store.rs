@@ -1,0 +1,100 @@
+//! The `withdrawals` table: the row type and the queries that read it.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::coinspaid::wire::Fee;
+use crate::domain::WithdrawalStatus;
+
+impl TryFrom<String> for WithdrawalStatus {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        WithdrawalStatus::parse(&value).ok_or_else(|| format!("unknown status {value:?}"))
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Withdrawal {
+    pub id: Uuid,
+    pub foreign_id: String,
+    pub user_id: String,
+    pub amount: Decimal,
+    pub currency: String,
+    pub convert_to: Option<String>,
+    pub address: String,
+    pub tag: Option<String>,
+    pub end_user_reference: String,
+    #[sqlx(try_from = "String")]
+    pub status: WithdrawalStatus,
+    pub provider_id: Option<i64>,
+    pub provider_status: Option<String>,
+    pub sent_amount: Option<Decimal>,
+    pub sent_currency: Option<String>,
+    pub received_amount: Option<Decimal>,
+    pub received_currency: Option<String>,
+    pub fees: Json<Vec<Fee>>,
+    pub txids: Json<Vec<String>>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The column list every query returns, in `Withdrawal`'s order.
+pub(crate) const COLUMNS: &str = "id, foreign_id, user_id, amount, currency, convert_to, address, tag, \
+     end_user_reference, status, provider_id, provider_status, sent_amount, sent_currency, \
+     received_amount, received_currency, fees, txids, error, created_at, updated_at";
+
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Withdrawal>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM withdrawals WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Locks the withdrawal's row for the rest of the caller's transaction. Every change of
+/// status goes through this lock, so concurrent callbacks and submit answers serialize.
+pub async fn lock_by_id(conn: &mut PgConnection, id: Uuid) -> Result<Option<Withdrawal>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM withdrawals WHERE id = $1 FOR UPDATE"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn lock_by_foreign_id(
+    conn: &mut PgConnection,
+    foreign_id: &str,
+) -> Result<Option<Withdrawal>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM withdrawals WHERE foreign_id = $1 FOR UPDATE"))
+        .bind(foreign_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Filters for listing; `before` is the keyset cursor (the last id of the previous page).
+#[derive(Debug, Default, Clone)]
+pub struct ListFilter {
+    pub user_id: Option<String>,
+    pub status: Option<WithdrawalStatus>,
+    pub before: Option<Uuid>,
+}
+
+/// Newest first (UUIDv7 ids are time-ordered).
+pub async fn list(pool: &PgPool, filter: &ListFilter, limit: i64) -> Result<Vec<Withdrawal>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM withdrawals
+         WHERE ($1::text IS NULL OR user_id = $1)
+           AND ($2::text IS NULL OR status = $2)
+           AND ($3::uuid IS NULL OR id < $3)
+         ORDER BY id DESC LIMIT $4"
+    ))
+    .bind(filter.user_id.as_deref())
+    .bind(filter.status.map(|s| s.as_str()))
+    .bind(filter.before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

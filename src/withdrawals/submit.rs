@@ -1,0 +1,210 @@
+//! Submitting withdrawals to CoinsPaid: lease, call with no transaction open, record.
+//!
+//! The same withdrawal is always sent with the same foreign_id, so every retry is safe: at
+//! worst CoinsPaid answers "foreign_id already used", which we resolve by looking it up.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tracing::Instrument;
+
+use super::store::{self, Withdrawal};
+use super::transition;
+use crate::coinspaid::callback::ProviderDetails;
+use crate::coinspaid::wire::{CurrencyAmount, TransactionInfo, WithdrawalRequest};
+use crate::coinspaid::{CoinsPaidClient, SubmitOutcome};
+use crate::config::WorkerSettings;
+use crate::domain::withdrawal::ProviderStatus;
+use crate::domain::{ProviderEvent, WithdrawalStatus};
+use crate::ledger::LedgerError;
+use crate::queue::{self, Lease};
+
+/// Sends leased withdrawals to CoinsPaid and records what it answered.
+#[derive(Clone)]
+pub struct Submitter {
+    pool: PgPool,
+    client: CoinsPaidClient,
+    settings: WorkerSettings,
+}
+
+/// What one attempt ended in, for the caller's logs and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// The withdrawal reached a status past `pending`, or the job was stale.
+    Recorded(WithdrawalStatus),
+    /// Outcome unknown; the job will run again later.
+    Retrying,
+    /// Outcome unknown and attempts used up; the job is parked for an operator.
+    Parked,
+}
+
+fn request_of(w: &Withdrawal) -> WithdrawalRequest {
+    WithdrawalRequest {
+        foreign_id: w.foreign_id.clone(),
+        amount: w.amount.to_string(),
+        currency: w.currency.clone(),
+        convert_to: w.convert_to.clone(),
+        address: w.address.clone(),
+        tag: w.tag.clone(),
+        end_user_reference: Some(w.end_user_reference.clone()),
+    }
+}
+
+fn details_of_info(info: TransactionInfo) -> ProviderDetails {
+    ProviderDetails {
+        provider_id: Some(info.id),
+        provider_status: info.status,
+        sent: info.currency_sent,
+        received: info.currency_received,
+        txids: info.transactions.into_iter().filter_map(|t| t.txid).collect(),
+        fees: info.fees,
+        error: None,
+    }
+}
+
+impl Submitter {
+    pub fn new(pool: PgPool, client: CoinsPaidClient, settings: WorkerSettings) -> Self {
+        Self {
+            pool,
+            client,
+            settings,
+        }
+    }
+
+    pub fn lease_duration(&self) -> Duration {
+        Duration::from_secs(self.settings.lease_secs)
+    }
+
+    /// Makes one submission attempt under `lease`. No transaction is open during the provider
+    /// call; the answer is recorded in its own transaction, under the withdrawal's row lock.
+    pub async fn attempt(&self, lease: Lease) -> Result<Attempt, LedgerError> {
+        let Some(withdrawal) = store::get(&self.pool, lease.withdrawal_id).await? else {
+            return Err(LedgerError::Database(sqlx::Error::RowNotFound));
+        };
+        let span = tracing::info_span!(
+            "withdrawal.submit",
+            withdrawal_id = %withdrawal.id,
+            foreign_id = %withdrawal.foreign_id,
+            attempt = lease.attempts,
+        );
+        self.attempt_for(lease, withdrawal).instrument(span).await
+    }
+
+    async fn attempt_for(&self, lease: Lease, withdrawal: Withdrawal) -> Result<Attempt, LedgerError> {
+        if withdrawal.status != WithdrawalStatus::Pending {
+            // A callback got here first: CoinsPaid has it, nothing left to submit.
+            let mut conn = self.pool.acquire().await?;
+            queue::discard(&mut conn, withdrawal.id).await?;
+            tracing::info!(status = %withdrawal.status, "submission no longer needed");
+            return Ok(Attempt::Recorded(withdrawal.status));
+        }
+        let outcome = self.client.submit_withdrawal(&request_of(&withdrawal)).await;
+        metrics::counter!("payoutd_submissions_total", "outcome" => outcome.label()).increment(1);
+        match outcome {
+            SubmitOutcome::Accepted(data) => {
+                tracing::info!(provider_id = data.id, provider_status = %data.status, "CoinsPaid accepted the withdrawal");
+                let details = ProviderDetails {
+                    provider_id: Some(data.id),
+                    provider_status: data.status,
+                    sent: data.sender_amount.zip(data.sender_currency).map(|(amount, currency)| CurrencyAmount { currency, amount }),
+                    received: data.receiver_amount.zip(data.receiver_currency).map(|(amount, currency)| CurrencyAmount { currency, amount }),
+                    ..ProviderDetails::default()
+                };
+                self.record(&lease, &[(ProviderEvent::SubmitAccepted, details)]).await
+            }
+            SubmitOutcome::Refused { status, reason } => {
+                tracing::warn!(http_status = status, %reason, "CoinsPaid refused the withdrawal; releasing the hold");
+                let details = ProviderDetails {
+                    error: Some(reason),
+                    ..ProviderDetails::default()
+                };
+                self.record(&lease, &[(ProviderEvent::SubmitRefused, details)]).await
+            }
+            SubmitOutcome::AlreadyExists { reason } => {
+                tracing::warn!(%reason, "CoinsPaid already knows this foreign_id; looking it up");
+                match self.client.transaction_info(&withdrawal.foreign_id).await {
+                    Ok(Some(info)) => {
+                        let status = ProviderStatus::classify(&info.status);
+                        let details = details_of_info(info);
+                        let mut events = vec![(ProviderEvent::SubmitAccepted, details.clone())];
+                        if status != ProviderStatus::InProgress {
+                            events.push((ProviderEvent::Reported(status), details));
+                        }
+                        self.record(&lease, &events).await
+                    }
+                    Ok(None) => self.retry(&lease, "foreign_id refused as used, yet not found").await,
+                    Err(err) => self.retry(&lease, &format!("lookup after duplicate foreign_id failed: {err}")).await,
+                }
+            }
+            SubmitOutcome::Unknown(err) => self.retry(&lease, &err.to_string()).await,
+        }
+    }
+
+    /// Records provider events and completes the job, in one transaction.
+    async fn record(&self, lease: &Lease, events: &[(ProviderEvent, ProviderDetails)]) -> Result<Attempt, LedgerError> {
+        let mut tx = self.pool.begin().await?;
+        let mut current = store::lock_by_id(&mut tx, lease.withdrawal_id)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        for (event, details) in events {
+            current = transition::apply(&mut tx, current, *event, details).await?.withdrawal;
+        }
+        if !queue::complete(&mut tx, lease).await? {
+            tracing::warn!("submission lease had expired; outcome recorded anyway");
+            queue::discard(&mut tx, lease.withdrawal_id).await?;
+        }
+        tx.commit().await?;
+        Ok(Attempt::Recorded(current.status))
+    }
+
+    async fn retry(&self, lease: &Lease, error: &str) -> Result<Attempt, LedgerError> {
+        let park = lease.attempts >= self.settings.max_attempts;
+        let delay = queue::backoff(
+            lease.attempts,
+            Duration::from_millis(self.settings.backoff_base_ms),
+            Duration::from_secs(self.settings.backoff_max_secs),
+        );
+        queue::retry_later(&self.pool, lease, error, delay, park).await?;
+        if park {
+            tracing::error!(%error, attempts = lease.attempts, "submission outcome still unknown after the last attempt; parked, amount stays held");
+            metrics::counter!("payoutd_submissions_parked_total").increment(1);
+            Ok(Attempt::Parked)
+        } else {
+            tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "submission outcome unknown; will retry with the same foreign_id");
+            Ok(Attempt::Retrying)
+        }
+    }
+
+    /// Runs every job that is due now, one after another; returns how many ran. Tests call
+    /// this to drive the queue deterministically; the worker loop calls it on each tick.
+    pub async fn drain_once(&self) -> Result<usize, LedgerError> {
+        let mut ran = 0;
+        while let Some(lease) = queue::claim_due(&self.pool, self.lease_duration()).await? {
+            if let Err(err) = self.attempt(lease).await {
+                // The lease expires and the job runs again; nothing was half-written.
+                tracing::error!(withdrawal_id = %lease.withdrawal_id, error = %err, "submission attempt failed");
+            }
+            ran += 1;
+        }
+        Ok(ran)
+    }
+
+    /// The worker loop: drain, sleep, repeat, until `shutdown` fires. The current step always
+    /// finishes before the loop exits.
+    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let interval = Duration::from_millis(self.settings.poll_interval_ms);
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            if let Err(err) = self.drain_once().await {
+                tracing::error!(error = %err, "submission worker step failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        tracing::info!("submission worker stopped");
+    }
+}
