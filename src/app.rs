@@ -54,7 +54,10 @@ impl Application {
             ProviderMode::EmbeddedSimulator => {
                 let credentials = Credentials {
                     key: "simulator-key".into(),
-                    secret: crate::coinspaid::signing::SecretString::new(format!("simulator-secret-{}", uuid::Uuid::new_v4())),
+                    secret: crate::coinspaid::signing::SecretString::new(format!(
+                        "simulator-secret-{}",
+                        uuid::Uuid::new_v4()
+                    )),
                 };
                 let sim_listener = TcpListener::bind((local.ip(), 0)).await?;
                 let simulator = Simulator::spawn(
@@ -84,6 +87,7 @@ impl Application {
             signer,
             tokens: Arc::new(ApiTokens::new(&settings.effective_api_tokens())),
             provider_mode,
+            metrics: crate::telemetry::metrics_handle(),
         };
         Ok(Self {
             listener,
@@ -107,13 +111,19 @@ impl Application {
 
     /// Serves until `shutdown` resolves: then stops accepting, finishes in-flight requests and
     /// the worker's current step, and returns.
-    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker = self.settings.worker.enabled.then(|| {
             let submitter = self.state.submitter.clone();
             tokio::spawn(submitter.run(stop_rx.clone()))
         });
-        let router = api::router(self.state.clone(), Duration::from_secs(self.settings.server.request_timeout_secs));
+        let router = api::router(
+            self.state.clone(),
+            Duration::from_secs(self.settings.server.request_timeout_secs),
+        );
         let mut server_stop = stop_rx.clone();
         let server = axum::serve(self.listener, router).with_graceful_shutdown(async move {
             let _ = server_stop.wait_for(|stop| *stop).await;

@@ -196,7 +196,10 @@ impl Settings {
     }
 
     /// The loading rules with the environment passed in, so tests need not touch the process env.
-    pub fn load_from(dir: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn load_from(
+        dir: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let mut table = read_table(&dir.join("default.toml"))?;
         let env_name = env("PAYOUTD_ENV")
             .or_else(|| table.get("env").and_then(|v| v.as_str()).map(str::to_owned))
@@ -206,7 +209,10 @@ impl Settings {
                 "PAYOUTD_ENV must be development or production, not {env_name:?}"
             )));
         }
-        merge(&mut table, read_table(&dir.join(format!("{env_name}.toml")))?);
+        merge(
+            &mut table,
+            read_table(&dir.join(format!("{env_name}.toml")))?,
+        );
         for (var, key) in ENV_KEYS {
             if let Some(value) = env(var) {
                 set_path(&mut table, key, env_value(key, &value));
@@ -222,10 +228,14 @@ impl Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
         let cp = &self.coinspaid;
-        let any_coinspaid = !cp.api_url.is_empty() || !cp.api_key.is_empty() || !cp.api_secret.is_empty();
-        let all_coinspaid = !cp.api_url.is_empty() && !cp.api_key.is_empty() && !cp.api_secret.is_empty();
+        let any_coinspaid =
+            !cp.api_url.is_empty() || !cp.api_key.is_empty() || !cp.api_secret.is_empty();
+        let all_coinspaid =
+            !cp.api_url.is_empty() && !cp.api_key.is_empty() && !cp.api_secret.is_empty();
         if any_coinspaid && !all_coinspaid {
-            return invalid("COINSPAID_API_URL, COINSPAID_API_KEY and COINSPAID_API_SECRET go together");
+            return invalid(
+                "COINSPAID_API_URL, COINSPAID_API_KEY and COINSPAID_API_SECRET go together",
+            );
         }
         let is_http = cp.api_url.starts_with("https://") || cp.api_url.starts_with("http://");
         if !cp.api_url.is_empty() && !is_http {
@@ -350,8 +360,10 @@ mod tests {
         for (name, text) in files {
             std::fs::write(dir.join(name), text).unwrap();
         }
-        let env: HashMap<String, String> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let result = Settings::load_from(&dir, |k| env.get(k).cloned());
         std::fs::remove_dir_all(&dir).unwrap();
         result
@@ -370,10 +382,19 @@ mod tests {
     fn files_then_environment_override_in_order() {
         let s = load(
             &[
-                ("default.toml", "[server]\nlisten_addr = \"127.0.0.1:1000\"\n[worker]\nmax_attempts = 3\n"),
-                ("development.toml", "[server]\nlisten_addr = \"127.0.0.1:2000\"\n"),
+                (
+                    "default.toml",
+                    "[server]\nlisten_addr = \"127.0.0.1:1000\"\n[worker]\nmax_attempts = 3\n",
+                ),
+                (
+                    "development.toml",
+                    "[server]\nlisten_addr = \"127.0.0.1:2000\"\n",
+                ),
             ],
-            &[("PAYOUTD_API_TOKENS", "aaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbb"), ("DATABASE_URL", "postgres://x/y")],
+            &[
+                ("PAYOUTD_API_TOKENS", "aaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbb"),
+                ("DATABASE_URL", "postgres://x/y"),
+            ],
         )
         .unwrap();
         assert_eq!(s.server.listen_addr.port(), 2000);
@@ -420,7 +441,15 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted_in_debug() {
-        let s = load(&[], &[("COINSPAID_API_URL", "http://x"), ("COINSPAID_API_KEY", "k"), ("COINSPAID_API_SECRET", "very-secret-value")]).unwrap();
+        let s = load(
+            &[],
+            &[
+                ("COINSPAID_API_URL", "http://x"),
+                ("COINSPAID_API_KEY", "k"),
+                ("COINSPAID_API_SECRET", "very-secret-value"),
+            ],
+        )
+        .unwrap();
         assert!(!format!("{s:?}").contains("very-secret-value"));
     }
 }

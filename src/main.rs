@@ -29,7 +29,10 @@ async fn serve() -> ExitCode {
     };
     telemetry::init(settings.log_format(), &settings.log.filter);
     if settings.env == Environment::Development && settings.server.api_tokens.is_empty() {
-        tracing::warn!(token = DEV_API_TOKEN, "DEVELOPMENT MODE: no PAYOUTD_API_TOKENS set; the well-known dev token is accepted");
+        tracing::warn!(
+            token = DEV_API_TOKEN,
+            "DEVELOPMENT MODE: no PAYOUTD_API_TOKENS set; the well-known dev token is accepted"
+        );
     }
     let app = match Application::build(settings).await {
         Ok(app) => app,

@@ -75,11 +75,12 @@ pub async fn claim_due(pool: &PgPool, lease_for: Duration) -> Result<Option<Leas
 /// transaction that records the outcome. False when the lease had already passed to another
 /// worker (which then finds the withdrawal settled and drops the job itself).
 pub async fn complete(conn: &mut PgConnection, lease: &Lease) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM submission_jobs WHERE withdrawal_id = $1 AND lease_id = $2")
-        .bind(lease.withdrawal_id)
-        .bind(lease.lease_id)
-        .execute(conn)
-        .await?;
+    let done =
+        sqlx::query("DELETE FROM submission_jobs WHERE withdrawal_id = $1 AND lease_id = $2")
+            .bind(lease.withdrawal_id)
+            .bind(lease.lease_id)
+            .execute(conn)
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -1,5 +1,9 @@
-//! Logging setup: pretty in development, JSON in production, filtered by `RUST_LOG` or config.
+//! Logs and metrics. Logs: pretty in development, JSON in production, filtered by `RUST_LOG`
+//! or config. Metrics: one process-wide Prometheus recorder, rendered by `GET /metrics`.
 
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter};
@@ -9,12 +13,99 @@ use crate::config::LogFormat;
 /// Installs the global subscriber. Safe to call more than once (later calls are no-ops),
 /// which tests rely on.
 pub fn init(format: LogFormat, default_filter: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let registry = tracing_subscriber::registry().with(filter);
     let _ = match format {
         LogFormat::Json => registry
-            .with(fmt::layer().json().flatten_event(true).with_current_span(true).with_span_list(false))
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false),
+            )
             .try_init(),
         LogFormat::Pretty => registry.with(fmt::layer().compact()).try_init(),
     };
+}
+
+/// Latency buckets in seconds: from a fast local query to a provider call at its timeout.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// The process's metrics recorder, installed on first use. A process has one recorder, so
+/// several applications in one test process share it.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), LATENCY_BUCKETS)
+                .expect("bucket list is non-empty")
+                .install_recorder()
+                .expect("no other metrics recorder is installed");
+            describe_metrics();
+            handle
+        })
+        .clone()
+}
+
+fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "payoutd_http_requests_total",
+        "HTTP requests answered, by method, route and status."
+    );
+    describe_histogram!(
+        "payoutd_http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request latency, by method and route."
+    );
+    describe_gauge!(
+        "payoutd_withdrawals",
+        "Withdrawals by status (open statuses counted at scrape time)."
+    );
+    describe_counter!(
+        "payoutd_withdrawals_created_total",
+        "Withdrawals requested and held."
+    );
+    describe_counter!(
+        "payoutd_withdrawal_transitions_total",
+        "Withdrawal status changes, by from and to status."
+    );
+    describe_counter!(
+        "payoutd_withdrawal_anomalies_total",
+        "Provider reports that contradicted a terminal status."
+    );
+    describe_counter!(
+        "payoutd_callbacks_total",
+        "CoinsPaid callbacks, by outcome: applied, duplicate, ignored, rejected, anomaly, invalid."
+    );
+    describe_counter!(
+        "payoutd_provider_calls_total",
+        "Calls to CoinsPaid, by endpoint and outcome."
+    );
+    describe_histogram!(
+        "payoutd_provider_call_duration_seconds",
+        Unit::Seconds,
+        "CoinsPaid call latency, by endpoint."
+    );
+    describe_counter!(
+        "payoutd_submissions_total",
+        "Submission attempts, by outcome."
+    );
+    describe_counter!(
+        "payoutd_submissions_parked_total",
+        "Submissions parked after their last attempt (still held)."
+    );
+    describe_gauge!(
+        "payoutd_submission_jobs_parked",
+        "Submission jobs parked and waiting for an operator."
+    );
+    describe_gauge!(
+        "payoutd_oldest_pending_withdrawal_age_seconds",
+        "Age of the oldest withdrawal still pending or processing."
+    );
 }

@@ -39,12 +39,19 @@ fn digest(token: &str) -> [u8; 32] {
 }
 
 /// Middleware: 401 unless `Authorization: Bearer <token>` carries an accepted token.
-pub async fn require_bearer(State(tokens): State<Arc<ApiTokens>>, request: Request, next: Next) -> Response {
+pub async fn require_bearer(
+    State(tokens): State<Arc<ApiTokens>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        });
     match presented {
         Some(token) if tokens.accepts(token.trim()) => next.run(request).await,
         Some(_) => {
@@ -61,7 +68,10 @@ mod tests {
 
     #[test]
     fn accepts_only_configured_tokens() {
-        let tokens = ApiTokens::new(&[SecretString::new("first-token-0123"), SecretString::new("second-token-012")]);
+        let tokens = ApiTokens::new(&[
+            SecretString::new("first-token-0123"),
+            SecretString::new("second-token-012"),
+        ]);
         assert!(tokens.accepts("first-token-0123"));
         assert!(tokens.accepts("second-token-012"));
         assert!(!tokens.accepts("first-token-012"));

@@ -14,7 +14,11 @@ pub fn bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|rejection| {
         let status = rejection.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(status, "payload_too_large", "request bodies are limited to 64 KiB")
+            ApiError::new(
+                status,
+                "payload_too_large",
+                "request bodies are limited to 64 KiB",
+            )
         } else {
             ApiError::new(status, "invalid_body", rejection.body_text())
         }
@@ -29,7 +33,9 @@ impl JsonObject {
         match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(map)) => Ok(Self(map)),
             Ok(_) => Err(ApiError::invalid_json("the body must be a JSON object")),
-            Err(e) => Err(ApiError::invalid_json(format!("the body is not valid JSON: {e}"))),
+            Err(e) => Err(ApiError::invalid_json(format!(
+                "the body is not valid JSON: {e}"
+            ))),
         }
     }
 
@@ -84,7 +90,10 @@ mod tests {
         assert_eq!(o.amount("amount").unwrap_err().code, "invalid_amount");
         assert_eq!(o.string("a").unwrap_err().code, "validation_failed");
         assert_eq!(o.opt_string("b").unwrap(), None);
-        assert_eq!(o.string("missing").unwrap_err().detail, "missing: is required");
+        assert_eq!(
+            o.string("missing").unwrap_err().detail,
+            "missing: is required"
+        );
         assert!(o.finish().unwrap_err().detail.starts_with("x:"));
     }
 }

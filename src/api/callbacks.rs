@@ -19,10 +19,21 @@ pub async fn coinspaid(
 ) -> Result<StatusCode, ApiError> {
     let body = body::bytes(body)?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let outcome = callbacks::receive(&state.pool, &state.signer, header(KEY_HEADER), header(SIGNATURE_HEADER), &body).await?;
+    let outcome = callbacks::receive(
+        &state.pool,
+        &state.signer,
+        header(KEY_HEADER),
+        header(SIGNATURE_HEADER),
+        &body,
+    )
+    .await?;
     match outcome {
-        CallbackOutcome::Rejected(_) => Err(ApiError::unauthorized("callback signature or key missing or wrong")),
-        CallbackOutcome::Invalid => Err(ApiError::invalid_json("the callback body is not a valid CoinsPaid callback")),
+        CallbackOutcome::Rejected(_) => Err(ApiError::unauthorized(
+            "callback signature or key missing or wrong",
+        )),
+        CallbackOutcome::Invalid => Err(ApiError::invalid_json(
+            "the callback body is not a valid CoinsPaid callback",
+        )),
         // Everything else is acknowledged so CoinsPaid stops retrying.
         _ => Ok(StatusCode::OK),
     }

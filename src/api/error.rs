@@ -47,7 +47,11 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     pub fn unauthorized(detail: &str) -> Self {
@@ -71,10 +75,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let title = self
-            .status
-            .canonical_reason()
-            .unwrap_or("Error");
+        let title = self.status.canonical_reason().unwrap_or("Error");
         let body = serde_json::to_vec(&Problem {
             kind: format!("/problems/{}", self.code),
             title,
@@ -121,7 +122,11 @@ impl From<LedgerError> for ApiError {
 
 impl From<Refusal> for ApiError {
     fn from(refusal: Refusal) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, refusal.code(), refusal.to_string())
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            refusal.code(),
+            refusal.to_string(),
+        )
     }
 }
 

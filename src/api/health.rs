@@ -17,14 +17,19 @@ pub async fn healthz() -> Json<Value> {
 /// The body names the provider mode, and warns when it is the simulator.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let database_ready = db::is_ready(&state.pool).await;
-    let status = if database_ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if database_ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let mut body = json!({
         "status": if database_ready { "ready" } else { "not_ready" },
         "database": if database_ready { "ok" } else { "unavailable" },
         "provider": state.provider_mode,
     });
     if state.provider_mode == "simulator" {
-        body["warning"] = json!("payouts go to the embedded CoinsPaid simulator; no real money moves");
+        body["warning"] =
+            json!("payouts go to the embedded CoinsPaid simulator; no real money moves");
     }
     (status, Json(body))
 }

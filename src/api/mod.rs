@@ -6,6 +6,7 @@ mod body;
 mod callbacks;
 pub mod error;
 mod health;
+mod metrics;
 mod pagination;
 mod users;
 pub mod views;
@@ -19,6 +20,7 @@ use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -46,6 +48,7 @@ pub struct AppState {
     pub tokens: Arc<ApiTokens>,
     /// `coinspaid` or `simulator`, as `/readyz` reports it.
     pub provider_mode: &'static str,
+    pub metrics: PrometheusHandle,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -55,15 +58,23 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/v1/users/{user_id}/credits", post(users::credit))
         .route("/v1/users/{user_id}/balances", get(users::balances))
         .route("/v1/users/{user_id}/ledger", get(users::ledger_entries))
-        .route("/v1/withdrawals", post(withdrawals::create).get(withdrawals::list))
+        .route(
+            "/v1/withdrawals",
+            post(withdrawals::create).get(withdrawals::list),
+        )
         .route("/v1/withdrawals/{id}", get(withdrawals::get))
-        .route_layer(middleware::from_fn_with_state(state.tokens.clone(), auth::require_bearer));
+        .route_layer(middleware::from_fn_with_state(
+            state.tokens.clone(),
+            auth::require_bearer,
+        ));
 
     Router::new()
         .merge(authenticated)
         .route("/v1/callbacks/coinspaid", post(callbacks::coinspaid))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render))
+        .layer(middleware::from_fn(metrics::track))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -71,7 +82,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("handler panicked").into_response()
         }))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            request_timeout,
+        ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 let request_id = request
@@ -96,5 +110,10 @@ async fn not_found() -> Response {
 }
 
 async fn method_not_allowed() -> Response {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route").into_response()
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this route",
+    )
+    .into_response()
 }

@@ -15,17 +15,26 @@ pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<(i64, Option<U
             .parse::<i64>()
             .ok()
             .filter(|l| (1..=MAX_LIMIT).contains(l))
-            .ok_or_else(|| ApiError::validation("limit", format!("must be an integer from 1 to {MAX_LIMIT}")))?,
+            .ok_or_else(|| {
+                ApiError::validation("limit", format!("must be an integer from 1 to {MAX_LIMIT}"))
+            })?,
     };
     let cursor = cursor
         .filter(|c| !c.is_empty())
-        .map(|c| Uuid::parse_str(c).map_err(|_| ApiError::validation("cursor", "is not a cursor this API returned")))
+        .map(|c| {
+            Uuid::parse_str(c)
+                .map_err(|_| ApiError::validation("cursor", "is not a cursor this API returned"))
+        })
         .transpose()?;
     Ok((limit, cursor))
 }
 
 /// Fetch `limit + 1` rows; if the extra one came back, there is a next page.
-pub fn finish<T>(mut rows: Vec<T>, limit: i64, id_of: impl Fn(&T) -> Uuid) -> (Vec<T>, Option<String>) {
+pub fn finish<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    id_of: impl Fn(&T) -> Uuid,
+) -> (Vec<T>, Option<String>) {
     if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         let next = rows.last().map(|r| id_of(r).to_string());

@@ -17,7 +17,8 @@ use crate::domain::{Amount, Currency, UserId};
 use crate::ledger::{self, CreditOutcome};
 
 fn user_id(raw: &str) -> Result<UserId, ApiError> {
-    UserId::parse(raw).ok_or_else(|| ApiError::validation("user_id", "1 to 128 visible ASCII characters"))
+    UserId::parse(raw)
+        .ok_or_else(|| ApiError::validation("user_id", "1 to 128 visible ASCII characters"))
 }
 
 #[derive(Serialize)]
@@ -42,16 +43,30 @@ pub async fn credit(
     let info = Currency::parse(&currency_code)
         .and_then(|c| state.catalog.get(&c).cloned())
         .ok_or_else(|| {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported_currency", format!("{currency_code:?} is not a supported currency"))
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unsupported_currency",
+                format!("{currency_code:?} is not a supported currency"),
+            )
         })?;
     let amount = Amount::parse(&amount_text)
         .and_then(|a| a.check_precision(info.currency.as_str(), info.precision))
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_amount", e.to_string()))?;
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_amount",
+                e.to_string(),
+            )
+        })?;
     if !(1..=128).contains(&reference.len()) || !reference.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::validation("reference", "1 to 128 visible ASCII characters"));
+        return Err(ApiError::validation(
+            "reference",
+            "1 to 128 visible ASCII characters",
+        ));
     }
 
-    let (outcome, balance) = ledger::credit(&state.pool, &user, &info.currency, amount, &reference).await?;
+    let (outcome, balance) =
+        ledger::credit(&state.pool, &user, &info.currency, amount, &reference).await?;
     let (status, entry) = match outcome {
         CreditOutcome::Created(entry) => {
             tracing::info!(user_id = %user, currency = %info.currency, %amount, %reference, "balance credited");
@@ -82,12 +97,18 @@ pub struct BalancesResponse {
 }
 
 /// `GET /v1/users/{user_id}/balances`: an unknown user has an empty list.
-pub async fn balances(State(state): State<AppState>, Path(raw_user): Path<String>) -> Result<Json<BalancesResponse>, ApiError> {
+pub async fn balances(
+    State(state): State<AppState>,
+    Path(raw_user): Path<String>,
+) -> Result<Json<BalancesResponse>, ApiError> {
     let user = user_id(&raw_user)?;
     let rows = ledger::balances(&state.pool, &user).await?;
     Ok(Json(BalancesResponse {
         user_id: user.to_string(),
-        balances: rows.iter().map(|b| BalanceView::new(&state.catalog, b)).collect(),
+        balances: rows
+            .iter()
+            .map(|b| BalanceView::new(&state.catalog, b))
+            .collect(),
     }))
 }
 
@@ -98,15 +119,29 @@ pub async fn ledger_entries(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Page<LedgerEntryView>>, ApiError> {
     let user = user_id(&raw_user)?;
-    let (limit, cursor) = pagination::parse(params.get("limit").map(String::as_str), params.get("cursor").map(String::as_str))?;
+    let (limit, cursor) = pagination::parse(
+        params.get("limit").map(String::as_str),
+        params.get("cursor").map(String::as_str),
+    )?;
     let currency = params.get("currency").filter(|c| !c.is_empty());
     if let Some(code) = currency {
-        Currency::parse(code).ok_or_else(|| ApiError::validation("currency", "is not a currency code"))?;
+        Currency::parse(code)
+            .ok_or_else(|| ApiError::validation("currency", "is not a currency code"))?;
     }
-    let rows = ledger::list_entries(&state.pool, user.as_str(), currency.map(String::as_str), cursor, limit + 1).await?;
+    let rows = ledger::list_entries(
+        &state.pool,
+        user.as_str(),
+        currency.map(String::as_str),
+        cursor,
+        limit + 1,
+    )
+    .await?;
     let (rows, next_cursor) = pagination::finish(rows, limit, |e| e.id);
     Ok(Json(Page {
-        data: rows.iter().map(|e| LedgerEntryView::new(&state.catalog, e)).collect(),
+        data: rows
+            .iter()
+            .map(|e| LedgerEntryView::new(&state.catalog, e))
+            .collect(),
         next_cursor,
     }))
 }

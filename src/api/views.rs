@@ -111,10 +111,12 @@ pub struct WithdrawalView {
 impl WithdrawalView {
     pub fn new(catalog: &CurrencyCatalog, w: &Withdrawal) -> Self {
         let pair = |amount: Option<Decimal>, currency: &Option<String>| {
-            amount.zip(currency.clone()).map(|(amount, currency)| MoneyView {
-                amount: money(catalog, &currency, amount),
-                currency,
-            })
+            amount
+                .zip(currency.clone())
+                .map(|(amount, currency)| MoneyView {
+                    amount: money(catalog, &currency, amount),
+                    currency,
+                })
         };
         Self {
             id: w.id,

@@ -56,7 +56,8 @@ pub async fn create(
     let key = idempotency_key(&headers)?;
     let input = input_of(&body::bytes(body)?)?;
     let valid = request::validate(&input, &state.catalog)?;
-    let outcome = request::create(&state.pool, &key, &valid, state.submitter.lease_duration()).await?;
+    let outcome =
+        request::create(&state.pool, &key, &valid, state.submitter.lease_duration()).await?;
     let (status, withdrawal) = match outcome {
         CreateOutcome::Replayed(withdrawal) => (StatusCode::OK, withdrawal),
         CreateOutcome::Created { withdrawal, lease } => {
@@ -66,20 +67,34 @@ pub async fn create(
             match attempt.await {
                 Ok(Ok(_)) => {}
                 // Nothing is lost: the job's lease expires and the worker tries again.
-                Ok(Err(err)) => tracing::error!(withdrawal_id = %withdrawal.id, foreign_id = %withdrawal.foreign_id, error = %err, "first submission attempt failed"),
-                Err(err) => tracing::error!(withdrawal_id = %withdrawal.id, foreign_id = %withdrawal.foreign_id, error = %err, "first submission attempt panicked"),
+                Ok(Err(err)) => {
+                    tracing::error!(withdrawal_id = %withdrawal.id, foreign_id = %withdrawal.foreign_id, error = %err, "first submission attempt failed")
+                }
+                Err(err) => {
+                    tracing::error!(withdrawal_id = %withdrawal.id, foreign_id = %withdrawal.foreign_id, error = %err, "first submission attempt panicked")
+                }
             }
-            let current = store::get(&state.pool, withdrawal.id).await?.unwrap_or(withdrawal);
+            let current = store::get(&state.pool, withdrawal.id)
+                .await?
+                .unwrap_or(withdrawal);
             (StatusCode::CREATED, current)
         }
     };
-    Ok((status, Json(WithdrawalView::new(&state.catalog, &withdrawal))))
+    Ok((
+        status,
+        Json(WithdrawalView::new(&state.catalog, &withdrawal)),
+    ))
 }
 
 /// `GET /v1/withdrawals/{id}`
-pub async fn get(State(state): State<AppState>, Path(raw_id): Path<String>) -> Result<Json<WithdrawalView>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+) -> Result<Json<WithdrawalView>, ApiError> {
     let id = Uuid::parse_str(&raw_id).map_err(|_| ApiError::not_found("withdrawal"))?;
-    let withdrawal = store::get(&state.pool, id).await?.ok_or_else(|| ApiError::not_found("withdrawal"))?;
+    let withdrawal = store::get(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("withdrawal"))?;
     Ok(Json(WithdrawalView::new(&state.catalog, &withdrawal)))
 }
 
@@ -88,11 +103,21 @@ pub async fn list(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Page<WithdrawalView>>, ApiError> {
-    let (limit, before) = pagination::parse(params.get("limit").map(String::as_str), params.get("cursor").map(String::as_str))?;
+    let (limit, before) = pagination::parse(
+        params.get("limit").map(String::as_str),
+        params.get("cursor").map(String::as_str),
+    )?;
     let status = params
         .get("status")
         .filter(|s| !s.is_empty())
-        .map(|s| WithdrawalStatus::parse(s).ok_or_else(|| ApiError::validation("status", "must be pending, processing, confirmed, cancelled or rejected")))
+        .map(|s| {
+            WithdrawalStatus::parse(s).ok_or_else(|| {
+                ApiError::validation(
+                    "status",
+                    "must be pending, processing, confirmed, cancelled or rejected",
+                )
+            })
+        })
         .transpose()?;
     let filter = ListFilter {
         user_id: params.get("user_id").filter(|u| !u.is_empty()).cloned(),
@@ -102,7 +127,10 @@ pub async fn list(
     let rows = store::list(&state.pool, &filter, limit + 1).await?;
     let (rows, next_cursor) = pagination::finish(rows, limit, |w| w.id);
     Ok(Json(Page {
-        data: rows.iter().map(|w| WithdrawalView::new(&state.catalog, w)).collect(),
+        data: rows
+            .iter()
+            .map(|w| WithdrawalView::new(&state.catalog, w))
+            .collect(),
         next_cursor,
     }))
 }

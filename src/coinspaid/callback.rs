@@ -73,11 +73,16 @@ mod tests {
 
     #[test]
     fn withdrawal_callbacks_carry_foreign_id_and_details() {
-        let body = br#"{"id":7,"type":"withdrawal_exchange","foreign_id":"pd-1","status":"confirmed",
+        let body =
+            br#"{"id":7,"type":"withdrawal_exchange","foreign_id":"pd-1","status":"confirmed",
             "currency_sent":{"currency":"EUR","amount":"100.00"},
             "currency_received":{"currency":"BTC","amount":"0.0015"},
             "transactions":[{"txid":"abc"},{"txid":""}],"fees":[],"error":""}"#;
-        let ParsedCallback::Withdrawal { foreign_id, details } = parse(body).unwrap() else {
+        let ParsedCallback::Withdrawal {
+            foreign_id,
+            details,
+        } = parse(body).unwrap()
+        else {
             panic!("expected a withdrawal");
         };
         assert_eq!(foreign_id, "pd-1");
@@ -90,9 +95,15 @@ mod tests {
     #[test]
     fn deposits_and_foreign_id_less_callbacks_are_ignored() {
         let deposit = br#"{"id":1,"type":"deposit","status":"confirmed","crypto_address":{"currency":"BTC","address":"x","foreign_id":"u"}}"#;
-        assert!(matches!(parse(deposit).unwrap(), ParsedCallback::Ignored { .. }));
+        assert!(matches!(
+            parse(deposit).unwrap(),
+            ParsedCallback::Ignored { .. }
+        ));
         let no_id = br#"{"id":1,"type":"withdrawal","status":"confirmed"}"#;
-        assert!(matches!(parse(no_id).unwrap(), ParsedCallback::Ignored { .. }));
+        assert!(matches!(
+            parse(no_id).unwrap(),
+            ParsedCallback::Ignored { .. }
+        ));
         assert!(parse(b"not json").is_err());
     }
 }

@@ -102,7 +102,8 @@ impl Signer {
         }
         let signature = signature.ok_or(VerifyError::MissingSignature)?;
         // Providers send lowercase; accept uppercase hex too rather than fail on a formatting detail.
-        let expected = hex::decode(signature.trim()).map_err(|_| VerifyError::MalformedSignature)?;
+        let expected =
+            hex::decode(signature.trim()).map_err(|_| VerifyError::MalformedSignature)?;
         let mut mac = self.mac();
         mac.update(body);
         mac.verify_slice(&expected)
@@ -127,7 +128,9 @@ mod tests {
         // printf '{"a":1}' | openssl dgst -sha512 -hmac top-secret
         let sig = signer().sign(br#"{"a":1}"#);
         assert_eq!(sig.len(), 128);
-        assert!(sig.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert!(sig
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
         assert_eq!(
             sig,
             "26a83e20c3d50a5f78a8d3660b7f7fd0dcb947a24d6e41b9c443d6dcc58f3331\
@@ -141,14 +144,26 @@ mod tests {
         let body = br#"{"status":"confirmed"}"#;
         let sig = s.sign(body);
         assert_eq!(s.verify(Some("public-key"), Some(&sig), body), Ok(()));
-        assert_eq!(s.verify(Some("public-key"), Some(&sig.to_uppercase()), body), Ok(()));
+        assert_eq!(
+            s.verify(Some("public-key"), Some(&sig.to_uppercase()), body),
+            Ok(())
+        );
         assert_eq!(
             s.verify(Some("public-key"), Some(&sig), br#"{"status":"cancelled"}"#),
             Err(VerifyError::BadSignature)
         );
-        assert_eq!(s.verify(Some("other"), Some(&sig), body), Err(VerifyError::WrongKey));
-        assert_eq!(s.verify(None, Some(&sig), body), Err(VerifyError::MissingKey));
-        assert_eq!(s.verify(Some("public-key"), None, body), Err(VerifyError::MissingSignature));
+        assert_eq!(
+            s.verify(Some("other"), Some(&sig), body),
+            Err(VerifyError::WrongKey)
+        );
+        assert_eq!(
+            s.verify(None, Some(&sig), body),
+            Err(VerifyError::MissingKey)
+        );
+        assert_eq!(
+            s.verify(Some("public-key"), None, body),
+            Err(VerifyError::MissingSignature)
+        );
         assert_eq!(
             s.verify(Some("public-key"), Some("zz"), body),
             Err(VerifyError::MalformedSignature)

@@ -36,13 +36,25 @@ pub struct WithdrawalAccepted {
     #[serde(rename = "type")]
     pub kind: String,
     pub status: String,
-    #[serde(default, deserialize_with = "lenient_decimal_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_decimal_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub amount: Option<Decimal>,
-    #[serde(default, deserialize_with = "lenient_decimal_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_decimal_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sender_amount: Option<Decimal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender_currency: Option<String>,
-    #[serde(default, deserialize_with = "lenient_decimal_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_decimal_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub receiver_amount: Option<Decimal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receiver_currency: Option<String>,
@@ -82,7 +94,9 @@ impl ErrorBody {
                 return parts.join("; ");
             }
         }
-        self.error.clone().unwrap_or_else(|| "refused without a reason".into())
+        self.error
+            .clone()
+            .unwrap_or_else(|| "refused without a reason".into())
     }
 }
 
@@ -90,7 +104,10 @@ impl ErrorBody {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CurrencyAmount {
     pub currency: String,
-    #[serde(deserialize_with = "lenient_decimal", serialize_with = "decimal_as_string")]
+    #[serde(
+        deserialize_with = "lenient_decimal",
+        serialize_with = "decimal_as_string"
+    )]
     pub amount: Decimal,
 }
 
@@ -99,7 +116,10 @@ pub struct Fee {
     #[serde(rename = "type")]
     pub kind: String,
     pub currency: String,
-    #[serde(deserialize_with = "lenient_decimal", serialize_with = "decimal_as_string")]
+    #[serde(
+        deserialize_with = "lenient_decimal",
+        serialize_with = "decimal_as_string"
+    )]
     pub amount: Decimal,
 }
 
@@ -277,7 +297,10 @@ mod tests {
             end_user_reference: Some("u1".into()),
         };
         let json = serde_json::to_string(&req).unwrap();
-        assert!(!json.contains("convert_to") && !json.contains("tag"), "{json}");
+        assert!(
+            !json.contains("convert_to") && !json.contains("tag"),
+            "{json}"
+        );
         assert!(json.contains(r#""amount":"1.00""#));
     }
 

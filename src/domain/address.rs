@@ -23,10 +23,12 @@ fn bech32_with_prefix(address: &str, prefixes: &[&str]) -> bool {
     })
 }
 
-fn base58_with_lead(address: &str, leads: &[char], lengths: std::ops::RangeInclusive<usize>) -> bool {
-    lengths.contains(&address.len())
-        && address.starts_with(leads)
-        && all_in(address, BASE58)
+fn base58_with_lead(
+    address: &str,
+    leads: &[char],
+    lengths: std::ops::RangeInclusive<usize>,
+) -> bool {
+    lengths.contains(&address.len()) && address.starts_with(leads) && all_in(address, BASE58)
 }
 
 /// Does `address` look like a valid destination for `currency` (the crypto received)?
@@ -62,24 +64,51 @@ mod tests {
 
     #[test]
     fn accepts_real_address_shapes() {
-        assert!(looks_valid("BTC", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"));
+        assert!(looks_valid(
+            "BTC",
+            "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
+        ));
         assert!(looks_valid("BTC", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"));
         assert!(looks_valid("BTC", "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy"));
-        assert!(looks_valid("BTC", "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx"));
-        assert!(looks_valid("ETH", "0xde0B295669a9FD93d5F28D9Ec85E40f4cb697BAe"));
-        assert!(looks_valid("LTC", "ltc1qg42tkwuuxefutzxezdkdel39gfstuap288mfea"));
+        assert!(looks_valid(
+            "BTC",
+            "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx"
+        ));
+        assert!(looks_valid(
+            "ETH",
+            "0xde0B295669a9FD93d5F28D9Ec85E40f4cb697BAe"
+        ));
+        assert!(looks_valid(
+            "LTC",
+            "ltc1qg42tkwuuxefutzxezdkdel39gfstuap288mfea"
+        ));
         assert!(looks_valid("USDTT", "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"));
         assert!(looks_valid("XRP", "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh"));
     }
 
     #[test]
     fn refuses_wrong_network_and_garbage() {
-        assert!(!looks_valid("BTC", "0xde0B295669a9FD93d5F28D9Ec85E40f4cb697BAe"));
-        assert!(!looks_valid("ETH", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"));
-        assert!(!looks_valid("ETH", "0xde0B295669a9FD93d5F28D9Ec85E40f4cb697BA"));
+        assert!(!looks_valid(
+            "BTC",
+            "0xde0B295669a9FD93d5F28D9Ec85E40f4cb697BAe"
+        ));
+        assert!(!looks_valid(
+            "ETH",
+            "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
+        ));
+        assert!(!looks_valid(
+            "ETH",
+            "0xde0B295669a9FD93d5F28D9Ec85E40f4cb697BA"
+        ));
         assert!(!looks_valid("BTC", "1BoatSLRHtKNngkdXEeobR76b53LETtpy0")); // 0 is not base58
-        assert!(!looks_valid("BTC", "bc1Qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq")); // mixed case
+        assert!(!looks_valid(
+            "BTC",
+            "bc1Qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
+        )); // mixed case
         assert!(!looks_valid("XRP", "short"));
-        assert!(!looks_valid("BTC", "bc1q ar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"));
+        assert!(!looks_valid(
+            "BTC",
+            "bc1q ar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
+        ));
     }
 }

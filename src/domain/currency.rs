@@ -16,7 +16,9 @@ impl Currency {
     /// that what is stored is exactly what the merchant sent.
     pub fn parse(code: &str) -> Option<Self> {
         let ok = (2..=12).contains(&code.len())
-            && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
         ok.then(|| Self(code.to_owned()))
     }
 

@@ -125,18 +125,26 @@ mod tests {
     fn parses_plain_decimal_strings() {
         assert_eq!(Amount::parse("100.50").unwrap().to_string(), "100.50");
         assert_eq!(Amount::parse("1").unwrap().to_string(), "1");
-        assert_eq!(Amount::parse("0.00000001").unwrap().to_string(), "0.00000001");
+        assert_eq!(
+            Amount::parse("0.00000001").unwrap().to_string(),
+            "0.00000001"
+        );
         assert_eq!(Amount::parse("007.5").unwrap().to_string(), "7.5");
     }
 
     #[test]
     fn refuses_anything_that_is_not_a_plain_positive_decimal() {
-        for bad in ["", "-1", "+1", "1e3", "1.", ".5", " 1", "1 ", "1,000", "0x10", "NaN", "1.2.3"] {
+        for bad in [
+            "", "-1", "+1", "1e3", "1.", ".5", " 1", "1 ", "1,000", "0x10", "NaN", "1.2.3",
+        ] {
             assert_eq!(Amount::parse(bad), Err(AmountError::Malformed), "{bad:?}");
         }
         assert_eq!(Amount::parse("0"), Err(AmountError::NotPositive));
         assert_eq!(Amount::parse("0.000"), Err(AmountError::NotPositive));
-        assert_eq!(Amount::parse("1000000000000000"), Err(AmountError::TooLarge));
+        assert_eq!(
+            Amount::parse("1000000000000000"),
+            Err(AmountError::TooLarge)
+        );
         assert!(Amount::parse("999999999999999.99").is_ok());
         assert!(matches!(
             Amount::parse("1.0000000000000000001"),
@@ -149,15 +157,26 @@ mod tests {
         let a = Amount::parse("10.123").unwrap();
         assert!(a.check_precision("EUR", 2).is_err());
         assert!(a.check_precision("BTC", 8).is_ok());
-        assert!(Amount::parse("10.10").unwrap().check_precision("EUR", 2).is_ok());
+        assert!(Amount::parse("10.10")
+            .unwrap()
+            .check_precision("EUR", 2)
+            .is_ok());
     }
 
     #[test]
     fn json_numbers_are_rejected_strings_accepted() {
         assert!(serde_json::from_str::<Amount>("100.5").is_err());
         assert!(serde_json::from_str::<Amount>("100").is_err());
-        assert_eq!(serde_json::from_str::<Amount>("\"100.5\"").unwrap().to_string(), "100.5");
-        assert_eq!(serde_json::to_string(&Amount::parse("2.50").unwrap()).unwrap(), "\"2.50\"");
+        assert_eq!(
+            serde_json::from_str::<Amount>("\"100.5\"")
+                .unwrap()
+                .to_string(),
+            "100.5"
+        );
+        assert_eq!(
+            serde_json::to_string(&Amount::parse("2.50").unwrap()).unwrap(),
+            "\"2.50\""
+        );
     }
 
     #[test]

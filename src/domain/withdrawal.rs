@@ -140,7 +140,10 @@ pub enum Effect {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {
     /// The status changes to `to`, and `effect` is written to the ledger.
-    Move { to: WithdrawalStatus, effect: Effect },
+    Move {
+        to: WithdrawalStatus,
+        effect: Effect,
+    },
     /// Nothing new: a repeated or reordered report. Acknowledge and move nothing.
     Duplicate,
     /// Information only: record the provider's status, keep ours.
@@ -172,10 +175,34 @@ mod tests {
     fn every_status_event_pair_has_the_expected_transition() {
         use Transition::{Anomaly, Duplicate, Note};
         let table = [
-            (Pending, [mv(Processing, Effect::None), mv(Rejected, Effect::Release), mv(Confirmed, Effect::Debit), mv(Cancelled, Effect::Release), mv(Processing, Effect::None)]),
-            (Processing, [Duplicate, Anomaly, mv(Confirmed, Effect::Debit), mv(Cancelled, Effect::Release), Note]),
-            (Confirmed, [Duplicate, Anomaly, Duplicate, Anomaly, Duplicate]),
-            (Cancelled, [Duplicate, Duplicate, Anomaly, Duplicate, Duplicate]),
+            (
+                Pending,
+                [
+                    mv(Processing, Effect::None),
+                    mv(Rejected, Effect::Release),
+                    mv(Confirmed, Effect::Debit),
+                    mv(Cancelled, Effect::Release),
+                    mv(Processing, Effect::None),
+                ],
+            ),
+            (
+                Processing,
+                [
+                    Duplicate,
+                    Anomaly,
+                    mv(Confirmed, Effect::Debit),
+                    mv(Cancelled, Effect::Release),
+                    Note,
+                ],
+            ),
+            (
+                Confirmed,
+                [Duplicate, Anomaly, Duplicate, Anomaly, Duplicate],
+            ),
+            (
+                Cancelled,
+                [Duplicate, Duplicate, Anomaly, Duplicate, Duplicate],
+            ),
             (Rejected, [Anomaly, Duplicate, Anomaly, Duplicate, Anomaly]),
         ];
         for (status, expected) in table {
@@ -187,7 +214,10 @@ mod tests {
 
     #[test]
     fn terminal_statuses_never_move_and_never_move_money() {
-        for status in WithdrawalStatus::ALL.into_iter().filter(|s| s.is_terminal()) {
+        for status in WithdrawalStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_terminal())
+        {
             for event in &EVENTS {
                 assert!(
                     !matches!(status.apply(event), Transition::Move { .. }),

@@ -196,17 +196,21 @@ async fn balance_of(
     user_id: &str,
     currency: &str,
 ) -> Result<Option<Balance>, sqlx::Error> {
-    sqlx::query_as("SELECT currency, available, held FROM balances WHERE user_id = $1 AND currency = $2")
-        .bind(user_id)
-        .bind(currency)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(
+        "SELECT currency, available, held FROM balances WHERE user_id = $1 AND currency = $2",
+    )
+    .bind(user_id)
+    .bind(currency)
+    .fetch_optional(conn)
+    .await
 }
 
 /// Every balance of a user, by currency code.
 pub async fn balances(pool: &PgPool, user_id: &UserId) -> Result<Vec<Balance>, sqlx::Error> {
-    sqlx::query_as("SELECT currency, available, held FROM balances WHERE user_id = $1 ORDER BY currency")
-        .bind(user_id.as_str())
-        .fetch_all(pool)
-        .await
+    sqlx::query_as(
+        "SELECT currency, available, held FROM balances WHERE user_id = $1 ORDER BY currency",
+    )
+    .bind(user_id.as_str())
+    .fetch_all(pool)
+    .await
 }

@@ -1,10 +1,173 @@
-//! TEMPORARY stub until the simulator lands (keeps the crate compiling).
+//! A CoinsPaid simulator that speaks the provider's wire format on loopback: it checks
+//! request signatures, creates withdrawals (refusing a reused foreign_id), answers lookups,
+//! and posts signed callbacks. Its outcomes are scriptable ([`SubmitBehavior`]) from Rust
+//! (tests) or over HTTP (`/_simulator/...`, for demos and curl).
+//!
+//! It is the test double of the whole suite and the provider behind `cargo run` in
+//! development, so it must stay faithful to `shared/coinspaid-api.md`.
+
+mod behavior;
+pub mod cli;
+mod delivery;
+mod rates;
+mod routes;
+mod state;
+
+use std::sync::Arc;
 use std::time::Duration;
-use crate::coinspaid::Credentials;
-pub struct SimulatorSettings { pub credentials: Credentials, pub callback_url: Option<String>, pub callback_delay: Duration }
-pub struct Simulator { base_url: String }
-impl Simulator {
-    pub async fn spawn(_s: SimulatorSettings, l: tokio::net::TcpListener) -> std::io::Result<Simulator> { Ok(Self { base_url: format!("http://{}", l.local_addr()?) }) }
-    pub fn base_url(&self) -> String { self.base_url.clone() }
+
+pub use behavior::SubmitBehavior;
+pub use state::{Delivery, SimWithdrawal, Submission};
+
+use crate::coinspaid::wire::WithdrawalRequest;
+use crate::coinspaid::{Credentials, Signer};
+
+pub struct SimulatorSettings {
+    /// Verifies inbound request signatures and signs callbacks.
+    pub credentials: Credentials,
+    /// Where callbacks go, e.g. `http://127.0.0.1:8080/v1/callbacks/coinspaid`.
+    pub callback_url: Option<String>,
+    /// Wait before each scheduled callback.
+    pub callback_delay: Duration,
 }
-pub mod cli { pub async fn run() -> std::process::ExitCode { std::process::ExitCode::FAILURE } }
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimulatorError {
+    #[error("the simulator created no withdrawal with that foreign_id")]
+    UnknownForeignId,
+    #[error("no callback URL is configured")]
+    NoCallbackUrl,
+    #[error("callback delivery failed: {0}")]
+    Transport(String),
+}
+
+/// Scripts and inspects a running simulator. Cheap to clone.
+#[derive(Clone)]
+pub struct SimulatorControl {
+    state: Arc<state::SimState>,
+}
+
+impl SimulatorControl {
+    fn new(settings: SimulatorSettings) -> Self {
+        Self {
+            state: Arc::new(state::SimState::new(
+                Signer::new(settings.credentials),
+                settings.callback_url,
+                settings.callback_delay,
+            )),
+        }
+    }
+
+    /// Queues a behavior for the next valid, new withdrawal request (FIFO).
+    pub fn push_behavior(&self, behavior: SubmitBehavior) {
+        self.state.inner().behaviors.push_back(behavior);
+    }
+
+    /// What happens when the queue is empty. Initially [`SubmitBehavior::confirm`].
+    pub fn set_default_behavior(&self, behavior: SubmitBehavior) {
+        self.state.inner().default_behavior = behavior;
+    }
+
+    pub fn set_callback_url(&self, url: Option<String>) {
+        self.state.inner().callback_url = url;
+    }
+
+    pub fn set_callback_delay(&self, delay: Duration) {
+        self.state.inner().callback_delay = delay;
+    }
+
+    /// Every `/v2/withdrawal/crypto` request received, in arrival order.
+    pub fn submissions(&self) -> Vec<Submission> {
+        self.state.inner().submissions.clone()
+    }
+
+    /// Withdrawals the simulator created, in creation order.
+    pub fn withdrawals(&self) -> Vec<SimWithdrawal> {
+        let inner = self.state.inner();
+        let mut all: Vec<SimWithdrawal> = inner.withdrawals.values().cloned().collect();
+        all.sort_by_key(|w| w.id);
+        all
+    }
+
+    /// Callbacks posted so far, in the order they were answered.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.state.inner().deliveries.clone()
+    }
+
+    /// The exact signed body the simulator would post for this withdrawal and status.
+    pub fn callback_body(&self, foreign_id: &str, status: &str) -> Option<Vec<u8>> {
+        let inner = self.state.inner();
+        inner
+            .withdrawals
+            .get(foreign_id)
+            .map(|w| delivery::callback_body(w, status))
+    }
+
+    /// Posts a signed callback now; returns the HTTP status the receiver answered.
+    pub async fn send_callback(
+        &self,
+        foreign_id: &str,
+        status: &str,
+    ) -> Result<u16, SimulatorError> {
+        delivery::deliver(&self.state, foreign_id, status).await
+    }
+
+    /// Resolves when no scheduled callback is waiting or in flight; false on timeout.
+    pub async fn wait_callbacks_idle(&self, timeout: Duration) -> bool {
+        self.state.wait_idle(timeout).await
+    }
+}
+
+/// The simulator's router and its control, unbound, so the service can embed it.
+pub fn router(settings: SimulatorSettings) -> (axum::Router, SimulatorControl) {
+    let control = SimulatorControl::new(settings);
+    (routes::router(control.clone()), control)
+}
+
+/// A simulator serving on its own listener, stopped when dropped.
+pub struct Simulator {
+    base_url: String,
+    control: SimulatorControl,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Simulator {
+    /// Serves on `listener` in a background task.
+    pub async fn spawn(
+        settings: SimulatorSettings,
+        listener: tokio::net::TcpListener,
+    ) -> std::io::Result<Simulator> {
+        let address = listener.local_addr()?;
+        let (router, control) = router(settings);
+        let task = tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, router).await {
+                tracing::error!(error = %err, "simulator server stopped");
+            }
+        });
+        Ok(Simulator {
+            base_url: format!("http://{address}"),
+            control,
+            task,
+        })
+    }
+
+    /// The service calls `{base_url}/v2/...`.
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    pub fn control(&self) -> SimulatorControl {
+        self.control.clone()
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The crypto a request pays out in.
+fn received_currency(request: &WithdrawalRequest) -> &str {
+    request.convert_to.as_deref().unwrap_or(&request.currency)
+}

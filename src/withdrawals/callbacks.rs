@@ -94,14 +94,32 @@ async fn receive_inner(
 ) -> Result<CallbackOutcome, LedgerError> {
     if let Err(why) = signer.verify(key, signature, body) {
         // The body is kept for forensics; it is never parsed or acted on.
-        store_received(pool, false, body, None, None, "rejected", Some(&why.to_string())).await?;
+        store_received(
+            pool,
+            false,
+            body,
+            None,
+            None,
+            "rejected",
+            Some(&why.to_string()),
+        )
+        .await?;
         tracing::warn!(reason = %why, body_len = body.len(), "callback refused: signature check failed");
         return Ok(CallbackOutcome::Rejected(why));
     }
     let parsed = match callback::parse(body) {
         Ok(parsed) => parsed,
         Err(err) => {
-            store_received(pool, true, body, None, None, "invalid", Some(&err.to_string())).await?;
+            store_received(
+                pool,
+                true,
+                body,
+                None,
+                None,
+                "invalid",
+                Some(&err.to_string()),
+            )
+            .await?;
             tracing::warn!(error = %err, "verified callback is not valid JSON in the documented shape");
             return Ok(CallbackOutcome::Invalid);
         }
@@ -112,7 +130,10 @@ async fn receive_inner(
             tracing::info!(%kind, reason, "callback acknowledged and ignored");
             return Ok(CallbackOutcome::Ignored);
         }
-        ParsedCallback::Withdrawal { foreign_id, details } => (foreign_id, details),
+        ParsedCallback::Withdrawal {
+            foreign_id,
+            details,
+        } => (foreign_id, details),
     };
     let callback_id = store_received(
         pool,

@@ -55,7 +55,10 @@ pub enum Refusal {
     #[error("available balance does not cover the amount")]
     InsufficientFunds,
     #[error("{field}: {message}")]
-    ValidationFailed { field: &'static str, message: String },
+    ValidationFailed {
+        field: &'static str,
+        message: String,
+    },
 }
 
 impl Refusal {
@@ -84,13 +87,18 @@ fn visible_ascii(text: &str, max: usize) -> bool {
 }
 
 /// Checks a request against the catalogue. Pure: no I/O.
-pub fn validate(input: &WithdrawalInput, catalog: &CurrencyCatalog) -> Result<ValidWithdrawal, Refusal> {
+pub fn validate(
+    input: &WithdrawalInput,
+    catalog: &CurrencyCatalog,
+) -> Result<ValidWithdrawal, Refusal> {
     let user_id = UserId::parse(&input.user_id)
         .ok_or_else(|| Refusal::field("user_id", "1 to 128 visible ASCII characters"))?;
     let known = |code: &str| {
         Currency::parse(code)
             .and_then(|c| catalog.get(&c).cloned())
-            .ok_or_else(|| Refusal::UnsupportedCurrency(format!("{code:?} is not a supported currency")))
+            .ok_or_else(|| {
+                Refusal::UnsupportedCurrency(format!("{code:?} is not a supported currency"))
+            })
     };
     let paying = known(&input.currency)?;
     let receiving = match &input.convert_to {
@@ -153,7 +161,10 @@ pub fn validate(input: &WithdrawalInput, catalog: &CurrencyCatalog) -> Result<Va
     Ok(ValidWithdrawal {
         user_id,
         amount,
-        convert_to: input.convert_to.as_ref().map(|_| receiving.currency.clone()),
+        convert_to: input
+            .convert_to
+            .as_ref()
+            .map(|_| receiving.currency.clone()),
         currency: paying.currency,
         address: input.address.clone(),
         tag,
@@ -178,7 +189,10 @@ impl ValidWithdrawal {
             hash.update((part.len() as u64).to_be_bytes());
             hash.update(part.as_bytes());
         }
-        hash.update([u8::from(self.convert_to.is_some()), u8::from(self.tag.is_some())]);
+        hash.update([
+            u8::from(self.convert_to.is_some()),
+            u8::from(self.tag.is_some()),
+        ]);
         hash.finalize().to_vec()
     }
 }
@@ -186,7 +200,10 @@ impl ValidWithdrawal {
 #[derive(Debug)]
 pub enum CreateOutcome {
     /// Stored and held; the caller owns the first submission attempt through `lease`.
-    Created { withdrawal: Withdrawal, lease: Lease },
+    Created {
+        withdrawal: Withdrawal,
+        lease: Lease,
+    },
     /// The same key and request were seen before: this is that withdrawal, nothing new done.
     Replayed(Withdrawal),
 }
@@ -309,7 +326,9 @@ mod tests {
     }
 
     fn code(i: WithdrawalInput) -> &'static str {
-        validate(&i, &CurrencyCatalog::builtin()).unwrap_err().code()
+        validate(&i, &CurrencyCatalog::builtin())
+            .unwrap_err()
+            .code()
     }
 
     #[test]
@@ -321,26 +340,102 @@ mod tests {
 
     #[test]
     fn each_refusal_has_its_code() {
-        assert_eq!(code(WithdrawalInput { amount: "1.001".into(), ..input() }), "invalid_amount");
-        assert_eq!(code(WithdrawalInput { amount: "-5".into(), ..input() }), "invalid_amount");
-        assert_eq!(code(WithdrawalInput { currency: "DOGE".into(), ..input() }), "unsupported_currency");
-        assert_eq!(code(WithdrawalInput { convert_to: Some("USD".into()), ..input() }), "unsupported_pair");
-        assert_eq!(code(WithdrawalInput { convert_to: None, ..input() }), "unsupported_pair");
-        assert_eq!(code(WithdrawalInput { address: "0xde0B295669a9FD93d5F28D9Ec85E40f4cb697BAe".into(), ..input() }), "invalid_address");
-        assert_eq!(code(WithdrawalInput { amount: "0.50".into(), ..input() }), "below_minimum");
-        assert_eq!(code(WithdrawalInput { user_id: "".into(), ..input() }), "validation_failed");
-        let xrp = WithdrawalInput { convert_to: Some("XRP".into()), address: "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh".into(), ..input() };
+        assert_eq!(
+            code(WithdrawalInput {
+                amount: "1.001".into(),
+                ..input()
+            }),
+            "invalid_amount"
+        );
+        assert_eq!(
+            code(WithdrawalInput {
+                amount: "-5".into(),
+                ..input()
+            }),
+            "invalid_amount"
+        );
+        assert_eq!(
+            code(WithdrawalInput {
+                currency: "DOGE".into(),
+                ..input()
+            }),
+            "unsupported_currency"
+        );
+        assert_eq!(
+            code(WithdrawalInput {
+                convert_to: Some("USD".into()),
+                ..input()
+            }),
+            "unsupported_pair"
+        );
+        assert_eq!(
+            code(WithdrawalInput {
+                convert_to: None,
+                ..input()
+            }),
+            "unsupported_pair"
+        );
+        assert_eq!(
+            code(WithdrawalInput {
+                address: "0xde0B295669a9FD93d5F28D9Ec85E40f4cb697BAe".into(),
+                ..input()
+            }),
+            "invalid_address"
+        );
+        assert_eq!(
+            code(WithdrawalInput {
+                amount: "0.50".into(),
+                ..input()
+            }),
+            "below_minimum"
+        );
+        assert_eq!(
+            code(WithdrawalInput {
+                user_id: "".into(),
+                ..input()
+            }),
+            "validation_failed"
+        );
+        let xrp = WithdrawalInput {
+            convert_to: Some("XRP".into()),
+            address: "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh".into(),
+            ..input()
+        };
         assert_eq!(code(xrp.clone()), "validation_failed");
-        assert!(validate(&WithdrawalInput { tag: Some("12345".into()), ..xrp }, &CurrencyCatalog::builtin()).is_ok());
+        assert!(validate(
+            &WithdrawalInput {
+                tag: Some("12345".into()),
+                ..xrp
+            },
+            &CurrencyCatalog::builtin()
+        )
+        .is_ok());
     }
 
     #[test]
     fn fingerprints_differ_when_any_field_differs() {
         let c = CurrencyCatalog::builtin();
         let a = validate(&input(), &c).unwrap();
-        let b = validate(&WithdrawalInput { amount: "100.0".into(), ..input() }, &c).unwrap();
-        let t = validate(&WithdrawalInput { tag: Some("1".into()), ..input() }, &c).unwrap();
-        assert_eq!(a.fingerprint(), validate(&input(), &c).unwrap().fingerprint());
+        let b = validate(
+            &WithdrawalInput {
+                amount: "100.0".into(),
+                ..input()
+            },
+            &c,
+        )
+        .unwrap();
+        let t = validate(
+            &WithdrawalInput {
+                tag: Some("1".into()),
+                ..input()
+            },
+            &c,
+        )
+        .unwrap();
+        assert_eq!(
+            a.fingerprint(),
+            validate(&input(), &c).unwrap().fingerprint()
+        );
         assert_ne!(a.fingerprint(), b.fingerprint());
         assert_ne!(a.fingerprint(), t.fingerprint());
     }

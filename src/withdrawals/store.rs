@@ -44,7 +44,8 @@ pub struct Withdrawal {
 }
 
 /// The column list every query returns, in `Withdrawal`'s order.
-pub(crate) const COLUMNS: &str = "id, foreign_id, user_id, amount, currency, convert_to, address, tag, \
+pub(crate) const COLUMNS: &str =
+    "id, foreign_id, user_id, amount, currency, convert_to, address, tag, \
      end_user_reference, status, provider_id, provider_status, sent_amount, sent_currency, \
      received_amount, received_currency, fees, txids, error, created_at, updated_at";
 
@@ -57,21 +58,28 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Withdrawal>, sqlx::Er
 
 /// Locks the withdrawal's row for the rest of the caller's transaction. Every change of
 /// status goes through this lock, so concurrent callbacks and submit answers serialize.
-pub async fn lock_by_id(conn: &mut PgConnection, id: Uuid) -> Result<Option<Withdrawal>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM withdrawals WHERE id = $1 FOR UPDATE"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+pub async fn lock_by_id(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<Withdrawal>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM withdrawals WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 pub async fn lock_by_foreign_id(
     conn: &mut PgConnection,
     foreign_id: &str,
 ) -> Result<Option<Withdrawal>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM withdrawals WHERE foreign_id = $1 FOR UPDATE"))
-        .bind(foreign_id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM withdrawals WHERE foreign_id = $1 FOR UPDATE"
+    ))
+    .bind(foreign_id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// Filters for listing; `before` is the keyset cursor (the last id of the previous page).
@@ -83,7 +91,11 @@ pub struct ListFilter {
 }
 
 /// Newest first (UUIDv7 ids are time-ordered).
-pub async fn list(pool: &PgPool, filter: &ListFilter, limit: i64) -> Result<Vec<Withdrawal>, sqlx::Error> {
+pub async fn list(
+    pool: &PgPool,
+    filter: &ListFilter,
+    limit: i64,
+) -> Result<Vec<Withdrawal>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM withdrawals
          WHERE ($1::text IS NULL OR user_id = $1)

@@ -56,7 +56,11 @@ fn details_of_info(info: TransactionInfo) -> ProviderDetails {
         provider_status: info.status,
         sent: info.currency_sent,
         received: info.currency_received,
-        txids: info.transactions.into_iter().filter_map(|t| t.txid).collect(),
+        txids: info
+            .transactions
+            .into_iter()
+            .filter_map(|t| t.txid)
+            .collect(),
         fees: info.fees,
         error: None,
     }
@@ -90,7 +94,11 @@ impl Submitter {
         self.attempt_for(lease, withdrawal).instrument(span).await
     }
 
-    async fn attempt_for(&self, lease: Lease, withdrawal: Withdrawal) -> Result<Attempt, LedgerError> {
+    async fn attempt_for(
+        &self,
+        lease: Lease,
+        withdrawal: Withdrawal,
+    ) -> Result<Attempt, LedgerError> {
         if withdrawal.status != WithdrawalStatus::Pending {
             // A callback got here first: CoinsPaid has it, nothing left to submit.
             let mut conn = self.pool.acquire().await?;
@@ -98,7 +106,10 @@ impl Submitter {
             tracing::info!(status = %withdrawal.status, "submission no longer needed");
             return Ok(Attempt::Recorded(withdrawal.status));
         }
-        let outcome = self.client.submit_withdrawal(&request_of(&withdrawal)).await;
+        let outcome = self
+            .client
+            .submit_withdrawal(&request_of(&withdrawal))
+            .await;
         metrics::counter!("payoutd_submissions_total", "outcome" => outcome.label()).increment(1);
         match outcome {
             SubmitOutcome::Accepted(data) => {
@@ -106,11 +117,18 @@ impl Submitter {
                 let details = ProviderDetails {
                     provider_id: Some(data.id),
                     provider_status: data.status,
-                    sent: data.sender_amount.zip(data.sender_currency).map(|(amount, currency)| CurrencyAmount { currency, amount }),
-                    received: data.receiver_amount.zip(data.receiver_currency).map(|(amount, currency)| CurrencyAmount { currency, amount }),
+                    sent: data
+                        .sender_amount
+                        .zip(data.sender_currency)
+                        .map(|(amount, currency)| CurrencyAmount { currency, amount }),
+                    received: data
+                        .receiver_amount
+                        .zip(data.receiver_currency)
+                        .map(|(amount, currency)| CurrencyAmount { currency, amount }),
                     ..ProviderDetails::default()
                 };
-                self.record(&lease, &[(ProviderEvent::SubmitAccepted, details)]).await
+                self.record(&lease, &[(ProviderEvent::SubmitAccepted, details)])
+                    .await
             }
             SubmitOutcome::Refused { status, reason } => {
                 tracing::warn!(http_status = status, %reason, "CoinsPaid refused the withdrawal; releasing the hold");
@@ -118,7 +136,8 @@ impl Submitter {
                     error: Some(reason),
                     ..ProviderDetails::default()
                 };
-                self.record(&lease, &[(ProviderEvent::SubmitRefused, details)]).await
+                self.record(&lease, &[(ProviderEvent::SubmitRefused, details)])
+                    .await
             }
             SubmitOutcome::AlreadyExists { reason } => {
                 tracing::warn!(%reason, "CoinsPaid already knows this foreign_id; looking it up");
@@ -132,8 +151,17 @@ impl Submitter {
                         }
                         self.record(&lease, &events).await
                     }
-                    Ok(None) => self.retry(&lease, "foreign_id refused as used, yet not found").await,
-                    Err(err) => self.retry(&lease, &format!("lookup after duplicate foreign_id failed: {err}")).await,
+                    Ok(None) => {
+                        self.retry(&lease, "foreign_id refused as used, yet not found")
+                            .await
+                    }
+                    Err(err) => {
+                        self.retry(
+                            &lease,
+                            &format!("lookup after duplicate foreign_id failed: {err}"),
+                        )
+                        .await
+                    }
                 }
             }
             SubmitOutcome::Unknown(err) => self.retry(&lease, &err.to_string()).await,
@@ -141,13 +169,19 @@ impl Submitter {
     }
 
     /// Records provider events and completes the job, in one transaction.
-    async fn record(&self, lease: &Lease, events: &[(ProviderEvent, ProviderDetails)]) -> Result<Attempt, LedgerError> {
+    async fn record(
+        &self,
+        lease: &Lease,
+        events: &[(ProviderEvent, ProviderDetails)],
+    ) -> Result<Attempt, LedgerError> {
         let mut tx = self.pool.begin().await?;
         let mut current = store::lock_by_id(&mut tx, lease.withdrawal_id)
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;
         for (event, details) in events {
-            current = transition::apply(&mut tx, current, *event, details).await?.withdrawal;
+            current = transition::apply(&mut tx, current, *event, details)
+                .await?
+                .withdrawal;
         }
         if !queue::complete(&mut tx, lease).await? {
             tracing::warn!("submission lease had expired; outcome recorded anyway");

@@ -97,12 +97,44 @@ pub async fn apply(
     .bind(new_status.as_str())
     .bind(details.provider_id.filter(|_| record_all))
     .bind(Some(details.provider_status.as_str()).filter(|s| !s.is_empty()))
-    .bind(details.sent.as_ref().filter(|_| record_all).map(|a| a.amount))
-    .bind(details.sent.as_ref().filter(|_| record_all).map(|a| a.currency.clone()))
-    .bind(details.received.as_ref().filter(|_| record_all).map(|a| a.amount))
-    .bind(details.received.as_ref().filter(|_| record_all).map(|a| a.currency.clone()))
-    .bind(Json(if record_all { details.fees.clone() } else { Vec::new() }))
-    .bind(Json(if record_all { details.txids.clone() } else { Vec::new() }))
+    .bind(
+        details
+            .sent
+            .as_ref()
+            .filter(|_| record_all)
+            .map(|a| a.amount),
+    )
+    .bind(
+        details
+            .sent
+            .as_ref()
+            .filter(|_| record_all)
+            .map(|a| a.currency.clone()),
+    )
+    .bind(
+        details
+            .received
+            .as_ref()
+            .filter(|_| record_all)
+            .map(|a| a.amount),
+    )
+    .bind(
+        details
+            .received
+            .as_ref()
+            .filter(|_| record_all)
+            .map(|a| a.currency.clone()),
+    )
+    .bind(Json(if record_all {
+        details.fees.clone()
+    } else {
+        Vec::new()
+    }))
+    .bind(Json(if record_all {
+        details.txids.clone()
+    } else {
+        Vec::new()
+    }))
     .bind(details.error.clone().filter(|_| record_all))
     .fetch_one(&mut *conn)
     .await?;

@@ -1,0 +1,159 @@
+//! The simulator's memory: created withdrawals, received requests, the behavior script.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+
+use super::behavior::SubmitBehavior;
+use crate::coinspaid::wire::WithdrawalRequest;
+use crate::coinspaid::Signer;
+
+/// One `POST /v2/withdrawal/crypto` as it arrived.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub foreign_id: Option<String>,
+    pub request: Option<WithdrawalRequest>,
+    pub raw_body: Vec<u8>,
+    pub signature_valid: bool,
+    /// The HTTP status the simulator answered (or will answer, for a slow answer).
+    pub answered_status: u16,
+}
+
+/// A withdrawal the simulator created.
+#[derive(Debug, Clone)]
+pub struct SimWithdrawal {
+    pub id: i64,
+    pub foreign_id: String,
+    pub request: WithdrawalRequest,
+    /// What the user receives, in `convert_to` (or `currency`).
+    pub receiver_amount: Decimal,
+    /// The last status reported by callback, `processing` before any.
+    pub status: String,
+}
+
+/// One callback post.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub foreign_id: String,
+    pub status: String,
+    /// The receiver's HTTP status, or `None` when it could not be reached.
+    pub answered: Option<u16>,
+}
+
+pub(super) struct Inner {
+    pub behaviors: VecDeque<SubmitBehavior>,
+    pub default_behavior: SubmitBehavior,
+    pub callback_url: Option<String>,
+    pub callback_delay: Duration,
+    pub submissions: Vec<Submission>,
+    pub withdrawals: HashMap<String, SimWithdrawal>,
+    pub deliveries: Vec<Delivery>,
+    next_id: i64,
+}
+
+pub(super) struct SimState {
+    inner: Mutex<Inner>,
+    pub signer: Signer,
+    pub http: reqwest::Client,
+    /// Callbacks scheduled or in flight, for `wait_idle`.
+    pending_callbacks: AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl SimState {
+    pub fn new(signer: Signer, callback_url: Option<String>, callback_delay: Duration) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                behaviors: VecDeque::new(),
+                default_behavior: SubmitBehavior::confirm(),
+                callback_url,
+                callback_delay,
+                submissions: Vec::new(),
+                withdrawals: HashMap::new(),
+                deliveries: Vec::new(),
+                next_id: 134_700_000,
+            }),
+            signer,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("a plain HTTP client builds"),
+            pending_callbacks: AtomicUsize::new(0),
+            idle: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// The lock is never held across an await.
+    pub fn inner(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn record(&self, submission: Submission) {
+        self.inner().submissions.push(submission);
+    }
+
+    pub fn next_behavior(&self) -> SubmitBehavior {
+        let mut inner = self.inner();
+        inner
+            .behaviors
+            .pop_front()
+            .unwrap_or_else(|| inner.default_behavior.clone())
+    }
+
+    /// Creates the withdrawal unless its foreign_id exists; `None` means "already taken".
+    pub fn create(
+        &self,
+        request: &WithdrawalRequest,
+        receiver_amount: Decimal,
+    ) -> Option<SimWithdrawal> {
+        let mut inner = self.inner();
+        if inner.withdrawals.contains_key(&request.foreign_id) {
+            return None;
+        }
+        inner.next_id += 1;
+        let withdrawal = SimWithdrawal {
+            id: inner.next_id,
+            foreign_id: request.foreign_id.clone(),
+            request: request.clone(),
+            receiver_amount,
+            status: "processing".into(),
+        };
+        inner
+            .withdrawals
+            .insert(request.foreign_id.clone(), withdrawal.clone());
+        Some(withdrawal)
+    }
+
+    pub fn knows(&self, foreign_id: &str) -> bool {
+        self.inner().withdrawals.contains_key(foreign_id)
+    }
+
+    pub fn callbacks_scheduled(&self, n: usize) {
+        self.pending_callbacks.fetch_add(n, Ordering::SeqCst);
+    }
+
+    pub fn callback_done(&self) {
+        if self.pending_callbacks.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    pub async fn wait_idle(&self, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, async {
+            loop {
+                let notified = self.idle.notified();
+                if self.pending_callbacks.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await
+        .is_ok()
+    }
+}

@@ -1,0 +1,358 @@
+//! Test harness: each test gets its own database, the real application on a free loopback
+//! port, and the CoinsPaid simulator on another, wired to each other over real HTTP.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use payoutd::app::Application;
+use payoutd::coinspaid::signing::SecretString;
+use payoutd::coinspaid::{Credentials, Signer};
+use payoutd::config::{Environment, Settings};
+use payoutd::simulator::{Simulator, SimulatorControl, SimulatorSettings, SubmitBehavior};
+use payoutd::withdrawals::submit::Submitter;
+use reqwest::{Response, StatusCode};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+pub const TOKEN: &str = "test-token-0123456789";
+pub const KEY: &str = "merchant-public-key";
+pub const SECRET: &str = "merchant-secret-for-tests";
+pub const BTC_ADDRESS: &str = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq";
+
+pub fn base_database_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub pool: PgPool,
+    pub http: reqwest::Client,
+    pub sim: SimulatorControl,
+    pub signer: Signer,
+    pub submitter: Submitter,
+    _simulator: Simulator,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Settings every test starts from: fresh database, simulator as provider, worker off
+/// (tests drive the queue with `drain`), short timeouts.
+pub fn test_settings(database: &str, simulator_url: &str) -> Settings {
+    let mut s = Settings {
+        env: Environment::Development,
+        ..Settings::default()
+    };
+    s.server.listen_addr = "127.0.0.1:0".parse().unwrap();
+    s.server.api_tokens = vec![SecretString::new(TOKEN)];
+    s.database.url = SecretString::new(format!("{}/{database}", base_database_url()));
+    s.database.max_connections = 20;
+    s.coinspaid.api_url = simulator_url.to_owned();
+    s.coinspaid.api_key = KEY.into();
+    s.coinspaid.api_secret = SecretString::new(SECRET);
+    s.coinspaid.timeout_secs = 2;
+    s.worker.enabled = false;
+    s.worker.lease_secs = 10;
+    s.worker.backoff_base_ms = 1;
+    s.worker.backoff_max_secs = 1;
+    s
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let credentials = Credentials {
+        key: KEY.into(),
+        secret: SecretString::new(SECRET),
+    };
+    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let simulator = Simulator::spawn(
+        SimulatorSettings {
+            credentials: credentials.clone(),
+            callback_url: None,
+            callback_delay: Duration::ZERO,
+        },
+        sim_listener,
+    )
+    .await
+    .unwrap();
+    let sim = simulator.control();
+    sim.set_default_behavior(SubmitBehavior::accept_silently());
+
+    let database = format!("payoutd_test_{}", uuid::Uuid::now_v7().simple());
+    let mut settings = test_settings(&database, &simulator.base_url());
+    tweak(&mut settings);
+    let app = Application::build(settings).await.expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    sim.set_callback_url(Some(format!("{address}/v1/callbacks/coinspaid")));
+    let pool = app.state().pool.clone();
+    let submitter = app.state().submitter.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        address,
+        pool,
+        http: reqwest::Client::new(),
+        sim,
+        signer: Signer::new(credentials),
+        submitter,
+        _simulator: simulator,
+        _shutdown: tx,
+    }
+}
+
+pub fn dec(text: &str) -> Decimal {
+    text.parse().unwrap()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn credit(
+        &self,
+        user: &str,
+        currency: &str,
+        amount: &str,
+        reference: &str,
+    ) -> Response {
+        self.http
+            .post(self.url(&format!("/v1/users/{user}/credits")))
+            .bearer_auth(TOKEN)
+            .json(&json!({"currency": currency, "amount": amount, "reference": reference}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Credits and asserts it was created.
+    pub async fn fund(&self, user: &str, currency: &str, amount: &str) {
+        let r = self
+            .credit(
+                user,
+                currency,
+                amount,
+                &format!("fund-{}", uuid::Uuid::now_v7()),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+
+    pub async fn withdraw(&self, key: &str, body: &Value) -> Response {
+        self.http
+            .post(self.url("/v1/withdrawals"))
+            .bearer_auth(TOKEN)
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a withdrawal that must be accepted (201); returns its JSON.
+    pub async fn withdraw_ok(&self, body: &Value) -> Value {
+        let r = self.withdraw(&uuid::Uuid::now_v7().to_string(), body).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{:?}", r.text().await);
+        r.json().await.unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn withdrawal(&self, id: &str) -> Value {
+        let (status, body) = self.get_json(&format!("/v1/withdrawals/{id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        body
+    }
+
+    /// (available, held) of one currency, as the API reports them.
+    pub async fn balance(&self, user: &str, currency: &str) -> (String, String) {
+        let (_, body) = self.get_json(&format!("/v1/users/{user}/balances")).await;
+        body["balances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["currency"] == currency)
+            .map(|b| {
+                (
+                    b["available"].as_str().unwrap().to_owned(),
+                    b["held"].as_str().unwrap().to_owned(),
+                )
+            })
+            .unwrap_or_else(|| ("0".into(), "0".into()))
+    }
+
+    /// Posts a callback body signed with the merchant's secret, as CoinsPaid would.
+    pub async fn post_callback(&self, body: &[u8]) -> StatusCode {
+        let signature = self.signer.sign(body);
+        self.post_callback_raw(body, Some(KEY), Some(&signature))
+            .await
+    }
+
+    pub async fn post_callback_raw(
+        &self,
+        body: &[u8],
+        key: Option<&str>,
+        signature: Option<&str>,
+    ) -> StatusCode {
+        let mut request = self
+            .http
+            .post(self.url("/v1/callbacks/coinspaid"))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(k) = key {
+            request = request.header("X-Processing-Key", k);
+        }
+        if let Some(s) = signature {
+            request = request.header("X-Processing-Signature", s);
+        }
+        request.send().await.unwrap().status()
+    }
+
+    /// Runs the submission queue until nothing is due, waiting out short backoffs.
+    pub async fn drain(&self) -> usize {
+        let mut total = 0;
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            total += self.submitter.drain_once().await.unwrap();
+        }
+        total
+    }
+
+    pub async fn ledger_kinds(&self, withdrawal_id: &str) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT kind FROM ledger_entries WHERE withdrawal_id = $1::uuid ORDER BY id",
+        )
+        .bind(withdrawal_id)
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+    }
+
+    /// The money invariants, checked from the rows themselves:
+    /// for every user and currency the entries sum to the balance; held equals the open
+    /// withdrawals; no balance is negative; each withdrawal's entries match its status.
+    pub async fn assert_invariants(&self) {
+        let mismatches: Vec<(String, String, Decimal, Decimal, Decimal, Decimal)> = sqlx::query_as(
+            "WITH sums AS (
+                 SELECT user_id, currency,
+                     COALESCE(SUM(CASE kind WHEN 'credit' THEN amount WHEN 'hold' THEN -amount WHEN 'release' THEN amount ELSE 0 END), 0) AS available,
+                     COALESCE(SUM(CASE kind WHEN 'hold' THEN amount WHEN 'release' THEN -amount WHEN 'debit' THEN -amount ELSE 0 END), 0) AS held
+                 FROM ledger_entries GROUP BY user_id, currency)
+             SELECT b.user_id, b.currency, b.available, b.held, COALESCE(s.available, 0), COALESCE(s.held, 0)
+             FROM balances b FULL JOIN sums s USING (user_id, currency)
+             WHERE b.available IS DISTINCT FROM s.available OR b.held IS DISTINCT FROM s.held",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .unwrap();
+        assert!(
+            mismatches.is_empty(),
+            "ledger sums differ from balances: {mismatches:?}"
+        );
+
+        let held_vs_open: Vec<(String, String, Decimal, Option<Decimal>)> = sqlx::query_as(
+            "SELECT b.user_id, b.currency, b.held, o.open
+             FROM balances b LEFT JOIN (
+                 SELECT user_id, currency, SUM(amount) AS open FROM withdrawals
+                 WHERE status IN ('pending', 'processing') GROUP BY user_id, currency) o
+             USING (user_id, currency)
+             WHERE b.held <> COALESCE(o.open, 0)",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .unwrap();
+        assert!(
+            held_vs_open.is_empty(),
+            "held differs from open withdrawals: {held_vs_open:?}"
+        );
+
+        let negative: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM balances WHERE available < 0 OR held < 0")
+                .fetch_one(&self.pool)
+                .await
+                .unwrap();
+        assert_eq!(negative, 0, "negative balances");
+
+        let wrong_entries: Vec<(String, String, Vec<String>)> = sqlx::query_as(
+            "SELECT w.id::text, w.status, COALESCE(array_agg(e.kind ORDER BY e.id) FILTER (WHERE e.kind IS NOT NULL), '{}')
+             FROM withdrawals w LEFT JOIN ledger_entries e ON e.withdrawal_id = w.id
+             GROUP BY w.id, w.status
+             HAVING NOT (
+                 (w.status IN ('pending', 'processing') AND array_agg(e.kind ORDER BY e.id) = ARRAY['hold'])
+              OR (w.status = 'confirmed' AND array_agg(e.kind ORDER BY e.id) = ARRAY['hold', 'debit'])
+              OR (w.status IN ('cancelled', 'rejected') AND array_agg(e.kind ORDER BY e.id) = ARRAY['hold', 'release']))",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .unwrap();
+        assert!(
+            wrong_entries.is_empty(),
+            "withdrawal entries do not match status: {wrong_entries:?}"
+        );
+    }
+}
+
+/// A plain EUR -> BTC withdrawal body.
+pub fn eur_to_btc(user: &str, amount: &str) -> Value {
+    json!({
+        "user_id": user,
+        "amount": amount,
+        "currency": "EUR",
+        "convert_to": "BTC",
+        "address": BTC_ADDRESS,
+        "tag": null,
+        "end_user_reference": user,
+    })
+}
+
+/// A withdrawal callback in CoinsPaid's documented shape.
+pub fn callback_body(foreign_id: &str, status: &str, provider_id: i64) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "id": provider_id,
+        "foreign_id": foreign_id,
+        "end_user_reference": "u1",
+        "type": "withdrawal_exchange",
+        "crypto_address": {"id": 1, "currency": "BTC", "address": BTC_ADDRESS, "tag": null},
+        "currency_sent": {"currency": "EUR", "amount": "100.00"},
+        "currency_received": {"currency": "BTC", "amount": "0.00160000"},
+        "transactions": [{"id": 1, "currency": "BTC", "transaction_type": "blockchain", "type": "withdrawal",
+            "address": BTC_ADDRESS, "tag": null, "amount": "0.0016", "txid": "bb04aa", "confirmations": 3}],
+        "fees": [{"type": "mining", "currency": "BTC", "amount": "0.00007402"}],
+        "error": "",
+        "status": status,
+    }))
+    .unwrap()
+}
+
+/// Runs `n` tasks at once on the multi-threaded runtime and collects their results.
+pub async fn concurrently<T, F, Fut>(n: usize, make: F) -> Vec<T>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        set.spawn(make(i));
+    }
+    let mut out = Vec::with_capacity(n);
+    while let Some(result) = set.join_next().await {
+        out.push(result.expect("task panicked"));
+    }
+    out
+}
