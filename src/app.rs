@@ -59,19 +59,24 @@ impl Application {
                         uuid::Uuid::new_v4()
                     )),
                 };
-                let sim_listener = TcpListener::bind((local.ip(), 0)).await?;
+                let sim_listener = TcpListener::bind(settings.simulator.listen_addr).await?;
                 let simulator = Simulator::spawn(
                     SimulatorSettings {
                         credentials: credentials.clone(),
-                        callback_url: Some(format!("http://{local}/v1/callbacks/coinspaid")),
-                        callback_delay: Duration::from_secs(2),
+                        callback_url: Some(format!(
+                            "http://{}/v1/callbacks/coinspaid",
+                            callback_host(local)
+                        )),
+                        callback_delay: Duration::from_millis(settings.simulator.callback_delay_ms),
                     },
                     sim_listener,
                 )
                 .await?;
                 tracing::warn!(
                     simulator = %simulator.base_url(),
-                    "DEVELOPMENT MODE: no CoinsPaid settings, withdrawals go to an embedded simulator; no real money moves"
+                    "DEVELOPMENT MODE: no CoinsPaid settings, withdrawals go to an embedded CoinsPaid simulator; no real money moves. \
+                     Script outcomes with POST {}/_simulator/behaviors",
+                    simulator.base_url()
                 );
                 let url = simulator.base_url();
                 (credentials, url, Some(simulator), "simulator")
@@ -139,5 +144,15 @@ impl Application {
         }
         drop(self.simulator);
         served
+    }
+}
+
+/// Where the embedded simulator reaches this service: the listen address, with an
+/// unspecified IP (0.0.0.0, ::) replaced by loopback.
+fn callback_host(local: std::net::SocketAddr) -> std::net::SocketAddr {
+    if local.ip().is_unspecified() {
+        std::net::SocketAddr::from(([127, 0, 0, 1], local.port()))
+    } else {
+        local
     }
 }

@@ -25,6 +25,7 @@ pub struct Settings {
     pub coinspaid: CoinsPaidSettings,
     pub worker: WorkerSettings,
     pub log: LogSettings,
+    pub simulator: SimulatorConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,6 +70,28 @@ pub struct WorkerSettings {
     pub backoff_max_secs: u64,
 }
 
+/// The CoinsPaid simulator: embedded in development without CoinsPaid settings, or run alone
+/// with `payoutd simulator`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimulatorConfig {
+    pub listen_addr: SocketAddr,
+    /// Wait before each callback, so a demo shows `processing` before `confirmed`.
+    pub callback_delay_ms: u64,
+    /// Where `payoutd simulator` posts callbacks (the embedded one always calls its own service).
+    pub callback_url: String,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        Self {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 8090)),
+            callback_delay_ms: 2_000,
+            callback_url: "http://127.0.0.1:8080/v1/callbacks/coinspaid".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -94,6 +117,7 @@ impl Default for Settings {
             coinspaid: CoinsPaidSettings::default(),
             worker: WorkerSettings::default(),
             log: LogSettings::default(),
+            simulator: SimulatorConfig::default(),
         }
     }
 }
@@ -184,6 +208,12 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("COINSPAID_API_SECRET", "coinspaid.api_secret"),
     ("PAYOUTD_LOG_FORMAT", "log.format"),
     ("PAYOUTD_WORKER_ENABLED", "worker.enabled"),
+    ("PAYOUTD_SIMULATOR_LISTEN_ADDR", "simulator.listen_addr"),
+    ("PAYOUTD_SIMULATOR_CALLBACK_URL", "simulator.callback_url"),
+    (
+        "PAYOUTD_SIMULATOR_CALLBACK_DELAY_MS",
+        "simulator.callback_delay_ms",
+    ),
 ];
 
 impl Settings {
@@ -344,6 +374,11 @@ fn env_value(key: &str, raw: &str) -> toml::Value {
                 .collect(),
         ),
         "worker.enabled" => toml::Value::Boolean(matches!(raw, "1" | "true" | "yes")),
+        // Left a string when not a number, so the error names the key.
+        "simulator.callback_delay_ms" => raw
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .unwrap_or_else(|_| toml::Value::String(raw.to_owned())),
         _ => toml::Value::String(raw.to_owned()),
     }
 }

@@ -442,3 +442,30 @@ async fn metrics_expose_the_contract_series_and_they_move() {
         .unwrap();
     assert!(processing_line.ends_with(" 1"), "{processing_line}");
 }
+
+#[tokio::test]
+async fn the_background_worker_retries_on_its_own() {
+    let app = spawn_app_with(|s| {
+        s.worker.enabled = true;
+        s.worker.poll_interval_ms = 20;
+    })
+    .await;
+    app.fund("u1", "EUR", "100.00").await;
+    app.sim
+        .push_behavior(SubmitBehavior::ServerError { status: 503 });
+    app.sim
+        .push_behavior(SubmitBehavior::ServerError { status: 502 });
+    let w = app.withdraw_ok(&eur_to_btc("u1", "10.00")).await;
+    assert_eq!(w["status"], "pending");
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        status = app.withdrawal(&id_of(&w)).await["status"].clone();
+        if status == "processing" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "processing");
+    assert_eq!(app.sim.submissions().len(), 3);
+    app.assert_invariants().await;
+}

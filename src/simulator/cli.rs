@@ -1,8 +1,11 @@
-//! `payoutd simulator`: the simulator as its own process, for demos and manual testing.
+//! `payoutd simulator`: the simulator as its own process, for demos and manual testing
+//! against a separately running `payoutd`.
 //!
-//! Environment: `SIMULATOR_LISTEN_ADDR` (default `127.0.0.1:8090`), `COINSPAID_API_KEY` and
-//! `COINSPAID_API_SECRET` (must match the service's), `SIMULATOR_CALLBACK_URL` (default
-//! `http://127.0.0.1:8080/v1/callbacks/coinspaid`), `SIMULATOR_CALLBACK_DELAY_MS` (default 2000).
+//! Settings come from the same files and environment as the service: `[simulator]`
+//! (`PAYOUTD_SIMULATOR_LISTEN_ADDR`, `PAYOUTD_SIMULATOR_CALLBACK_URL`,
+//! `PAYOUTD_SIMULATOR_CALLBACK_DELAY_MS`) and the CoinsPaid key pair
+//! (`COINSPAID_API_KEY`, `COINSPAID_API_SECRET`; `simulator-key` / `simulator-secret` when unset),
+//! which must match the service's.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,42 +13,65 @@ use std::time::Duration;
 use super::{Simulator, SimulatorSettings};
 use crate::coinspaid::signing::SecretString;
 use crate::coinspaid::Credentials;
-use crate::config::LogFormat;
+use crate::config::{Environment, Settings};
+
+pub const DEFAULT_KEY: &str = "simulator-key";
+pub const DEFAULT_SECRET: &str = "simulator-secret";
 
 pub async fn run() -> ExitCode {
-    crate::telemetry::init(LogFormat::Pretty, "info");
-    let env =
-        |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
-    let listen = env("SIMULATOR_LISTEN_ADDR", "127.0.0.1:8090");
-    let delay_ms: u64 = env("SIMULATOR_CALLBACK_DELAY_MS", "2000")
-        .parse()
-        .unwrap_or(2000);
-    let settings = SimulatorSettings {
-        credentials: Credentials {
-            key: env("COINSPAID_API_KEY", "simulator-key"),
-            secret: SecretString::new(env("COINSPAID_API_SECRET", "simulator-secret")),
-        },
-        callback_url: Some(env(
-            "SIMULATOR_CALLBACK_URL",
-            "http://127.0.0.1:8080/v1/callbacks/coinspaid",
-        )),
-        callback_delay: Duration::from_millis(delay_ms),
+    let settings = match Settings::load() {
+        Ok(s) => s,
+        Err(err) => {
+            eprintln!("payoutd simulator: {err}");
+            return ExitCode::from(2);
+        }
     };
-    let listener = match tokio::net::TcpListener::bind(&listen).await {
+    crate::telemetry::init(settings.log_format(), &settings.log.filter);
+    if settings.env == Environment::Production {
+        eprintln!("payoutd simulator: refusing to run with PAYOUTD_ENV=production");
+        return ExitCode::from(2);
+    }
+    let cp = &settings.coinspaid;
+    let credentials = Credentials {
+        key: if cp.api_key.is_empty() {
+            DEFAULT_KEY.into()
+        } else {
+            cp.api_key.clone()
+        },
+        secret: if cp.api_secret.is_empty() {
+            SecretString::new(DEFAULT_SECRET)
+        } else {
+            cp.api_secret.clone()
+        },
+    };
+    let config = &settings.simulator;
+    let listener = match tokio::net::TcpListener::bind(config.listen_addr).await {
         Ok(l) => l,
         Err(err) => {
-            eprintln!("payoutd simulator: cannot listen on {listen}: {err}");
+            eprintln!(
+                "payoutd simulator: cannot listen on {}: {err}",
+                config.listen_addr
+            );
             return ExitCode::FAILURE;
         }
     };
-    let simulator = match Simulator::spawn(settings, listener).await {
+    let simulator = match Simulator::spawn(
+        SimulatorSettings {
+            credentials,
+            callback_url: Some(config.callback_url.clone()),
+            callback_delay: Duration::from_millis(config.callback_delay_ms),
+        },
+        listener,
+    )
+    .await
+    {
         Ok(s) => s,
         Err(err) => {
             eprintln!("payoutd simulator: {err}");
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(url = %simulator.base_url(), "CoinsPaid simulator listening");
+    tracing::info!(url = %simulator.base_url(), callbacks_to = %config.callback_url, "CoinsPaid simulator listening");
     let _ = tokio::signal::ctrl_c().await;
     ExitCode::SUCCESS
 }

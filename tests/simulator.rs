@@ -1,0 +1,289 @@
+//! The simulator, driven by the service's real CoinsPaid client over loopback: it must
+//! behave like CoinsPaid where the service depends on it.
+
+use std::time::Duration;
+
+use payoutd::coinspaid::signing::SecretString;
+use payoutd::coinspaid::wire::WithdrawalRequest;
+use payoutd::coinspaid::{CoinsPaidClient, Credentials, ProviderError, Signer, SubmitOutcome};
+use payoutd::simulator::{Simulator, SimulatorSettings, SubmitBehavior};
+use serde_json::{json, Value};
+
+const BTC: &str = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq";
+
+fn credentials(secret: &str) -> Credentials {
+    Credentials {
+        key: "sim-key".into(),
+        secret: SecretString::new(secret),
+    }
+}
+
+async fn simulator() -> Simulator {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    Simulator::spawn(
+        SimulatorSettings {
+            credentials: credentials("sim-secret"),
+            callback_url: None,
+            callback_delay: Duration::ZERO,
+        },
+        listener,
+    )
+    .await
+    .unwrap()
+}
+
+fn client(sim: &Simulator, secret: &str, timeout: Duration) -> CoinsPaidClient {
+    CoinsPaidClient::new(&sim.base_url(), Signer::new(credentials(secret)), timeout).unwrap()
+}
+
+fn request(foreign_id: &str) -> WithdrawalRequest {
+    WithdrawalRequest {
+        foreign_id: foreign_id.into(),
+        amount: "100.00".into(),
+        currency: "EUR".into(),
+        convert_to: Some("BTC".into()),
+        address: BTC.into(),
+        tag: None,
+        end_user_reference: Some("u1".into()),
+    }
+}
+
+/// A signed POST the way CoinsPaid expects it, for endpoints the client does not wrap.
+async fn signed_post(sim: &Simulator, path: &str, body: &Value) -> (u16, Value) {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let signer = Signer::new(credentials("sim-secret"));
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", sim.base_url()))
+        .header("X-Processing-Key", "sim-key")
+        .header("X-Processing-Signature", signer.sign(&bytes))
+        .header("content-type", "application/json")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn accepts_once_and_refuses_a_reused_foreign_id() {
+    let sim = simulator().await;
+    let client = client(&sim, "sim-secret", Duration::from_secs(2));
+    client.ping().await.unwrap();
+    let SubmitOutcome::Accepted(data) = client.submit_withdrawal(&request("f-1")).await else {
+        panic!("expected acceptance");
+    };
+    assert_eq!(
+        (
+            data.foreign_id.as_str(),
+            data.kind.as_str(),
+            data.status.as_str()
+        ),
+        ("f-1", "withdrawal_exchange", "processing")
+    );
+    assert_eq!(data.receiver_currency.as_deref(), Some("BTC"));
+    assert!(matches!(
+        client.submit_withdrawal(&request("f-1")).await,
+        SubmitOutcome::AlreadyExists { .. }
+    ));
+    let info = client.transaction_info("f-1").await.unwrap().unwrap();
+    assert_eq!((info.id, info.status.as_str()), (data.id, "processing"));
+    assert!(client
+        .transaction_info("f-unknown")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(sim.control().withdrawals().len(), 1);
+}
+
+#[tokio::test]
+async fn a_wrong_signature_is_refused_with_401_and_creates_nothing() {
+    let sim = simulator().await;
+    let forged = client(&sim, "not-the-secret", Duration::from_secs(2));
+    match forged.submit_withdrawal(&request("f-2")).await {
+        SubmitOutcome::Unknown(ProviderError::Http { status: 401, .. }) => {}
+        other => panic!("expected 401, got {other:?}"),
+    }
+    assert!(forged.ping().await.is_err());
+    let subs = sim.control().submissions();
+    assert_eq!(subs.len(), 1);
+    assert!(!subs[0].signature_valid);
+    assert!(sim.control().withdrawals().is_empty());
+}
+
+#[tokio::test]
+async fn validates_like_coinspaid() {
+    let sim = simulator().await;
+    let client = client(&sim, "sim-secret", Duration::from_secs(2));
+    let cases = [
+        (
+            WithdrawalRequest {
+                address: "0xde0B295669a9FD93d5F28D9Ec85E40f4cb697BAe".into(),
+                ..request("v1")
+            },
+            "address",
+        ),
+        (
+            WithdrawalRequest {
+                amount: "1.001".into(),
+                ..request("v2")
+            },
+            "amount",
+        ),
+        (
+            WithdrawalRequest {
+                convert_to: None,
+                ..request("v3")
+            },
+            "convert_to",
+        ),
+        (
+            WithdrawalRequest {
+                convert_to: Some("XRP".into()),
+                address: "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh".into(),
+                ..request("v4")
+            },
+            "tag",
+        ),
+    ];
+    for (req, field) in cases {
+        match client.submit_withdrawal(&req).await {
+            SubmitOutcome::Refused {
+                status: 400,
+                reason,
+            } => assert!(reason.starts_with(field), "{reason}"),
+            other => panic!("{field}: expected a refusal, got {other:?}"),
+        }
+    }
+    assert!(sim.control().withdrawals().is_empty());
+}
+
+#[tokio::test]
+async fn scripted_faults_look_like_coinspaid_faults() {
+    let sim = simulator().await;
+    let control = sim.control();
+    let client = client(&sim, "sim-secret", Duration::from_millis(300));
+    control.push_behavior(SubmitBehavior::ServerError { status: 503 });
+    control.push_behavior(SubmitBehavior::Slow {
+        delay: Duration::from_secs(2),
+        callbacks: vec![],
+    });
+    control.push_behavior(SubmitBehavior::AcceptThenServerError { callbacks: vec![] });
+    assert!(matches!(
+        client.submit_withdrawal(&request("s-1")).await,
+        SubmitOutcome::Unknown(ProviderError::Http { status: 503, .. })
+    ));
+    assert!(matches!(
+        client.submit_withdrawal(&request("s-2")).await,
+        SubmitOutcome::Unknown(ProviderError::Transport(_))
+    ));
+    assert!(matches!(
+        client.submit_withdrawal(&request("s-3")).await,
+        SubmitOutcome::Unknown(ProviderError::Http { status: 502, .. })
+    ));
+    // 503 created nothing; the slow and the 502 answers did.
+    let created: Vec<String> = control
+        .withdrawals()
+        .into_iter()
+        .map(|w| w.foreign_id)
+        .collect();
+    assert_eq!(created, ["s-2", "s-3"]);
+    assert!(client.transaction_info("s-1").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn reference_endpoints_and_admin_scripting_over_http() {
+    let sim = simulator().await;
+    let (status, list) = signed_post(&sim, "/v2/currencies/list", &json!({})).await;
+    assert_eq!(status, 200);
+    let codes: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["currency"].as_str().unwrap())
+        .collect();
+    for code in ["BTC", "ETH", "EUR", "LTC", "USD", "USDTT", "XRP"] {
+        assert!(codes.contains(&code), "{code} missing from {codes:?}");
+    }
+    let btc = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["currency"] == "BTC")
+        .unwrap();
+    assert_eq!(
+        (btc["type"].as_str(), btc["precision"].as_u64()),
+        (Some("crypto"), Some(8))
+    );
+
+    let (status, quote) = signed_post(
+        &sim,
+        "/v2/exchange/calculate",
+        &json!({"sender_currency":"EUR","receiver_currency":"BTC","sender_amount":"100.00"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(quote["data"]["receiver_currency"], "BTC");
+    assert!(quote["data"]["receiver_amount"]
+        .as_str()
+        .unwrap()
+        .starts_with("0.0016"));
+
+    let http = reqwest::Client::new();
+    let pushed = http
+        .post(format!("{}/_simulator/behaviors", sim.base_url()))
+        .json(&json!({"kind":"refuse","status":422,"field":"amount","message":"Insufficient merchant balance"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pushed.status(), 204);
+    let client = client(&sim, "sim-secret", Duration::from_secs(2));
+    assert!(matches!(
+        client.submit_withdrawal(&request("a-1")).await,
+        SubmitOutcome::Refused { status: 422, .. }
+    ));
+    let subs: Value = http
+        .get(format!("{}/_simulator/submissions", sim.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(subs["data"][0]["answered_status"], 422);
+}
+
+#[tokio::test]
+async fn callbacks_are_signed_and_in_the_documented_shape() {
+    let sim = simulator().await;
+    let control = sim.control();
+    let client = client(&sim, "sim-secret", Duration::from_secs(2));
+    assert!(matches!(
+        client.submit_withdrawal(&request("c-1")).await,
+        SubmitOutcome::Accepted(_)
+    ));
+    let body = control.callback_body("c-1", "confirmed").unwrap();
+    let parsed: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(parsed["type"], "withdrawal_exchange");
+    assert_eq!(parsed["foreign_id"], "c-1");
+    assert_eq!(
+        parsed["currency_sent"],
+        json!({"currency":"EUR","amount":"100.00"})
+    );
+    assert_eq!(parsed["currency_received"]["currency"], "BTC");
+    assert_eq!(
+        parsed["transactions"][0]["txid"].as_str().unwrap().len(),
+        64
+    );
+    assert!(matches!(
+        payoutd::coinspaid::callback::parse(&body).unwrap(),
+        payoutd::coinspaid::callback::ParsedCallback::Withdrawal { .. }
+    ));
+    assert!(control.callback_body("nope", "confirmed").is_none());
+    assert!(
+        control.send_callback("c-1", "confirmed").await.is_err(),
+        "no callback URL configured"
+    );
+}
