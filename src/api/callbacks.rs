@@ -12,6 +12,22 @@ use super::AppState;
 use crate::coinspaid::{KEY_HEADER, SIGNATURE_HEADER};
 use crate::withdrawals::callbacks::{self, CallbackOutcome};
 
+/// CoinsPaid's callback. Authenticated by `X-Processing-Key` and `X-Processing-Signature`
+/// (hex HMAC-SHA512 of the raw body), not by a bearer token.
+#[utoipa::path(
+    post, path = "/v1/callbacks/coinspaid", tag = "callbacks",
+    params(
+        ("X-Processing-Key" = String, Header, description = "The merchant's public key"),
+        ("X-Processing-Signature" = String, Header, description = "Hex HMAC-SHA512 of the raw body"),
+    ),
+    request_body(content = String, description = "CoinsPaid's callback JSON", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Acknowledged: applied, duplicate, or ignored"),
+        (status = 400, description = "invalid_json: verified but not a valid callback", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "unauthorized: key or signature missing or wrong", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "payload_too_large", body = super::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn coinspaid(
     State(state): State<AppState>,
     headers: HeaderMap,

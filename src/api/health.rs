@@ -9,10 +9,18 @@ use super::AppState;
 use crate::db;
 
 /// `GET /healthz`: 200 while the process runs.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process runs")))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Database answers and migrations are applied; names the provider mode"),
+        (status = 503, description = "Not ready"),
+    )
+)]
 /// `GET /readyz`: 200 when the database answers and migrations are applied, else 503.
 /// The body names the provider mode, and warns when it is the simulator.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {

@@ -7,6 +7,7 @@ mod callbacks;
 pub mod error;
 mod health;
 mod metrics;
+pub mod openapi;
 mod pagination;
 mod users;
 pub mod views;
@@ -18,14 +19,18 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{middleware, Router};
+use axum::routing::get;
+use axum::{middleware, Json, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_scalar::{Scalar, Servable};
 
 pub use auth::ApiTokens;
 use error::ApiError;
@@ -53,27 +58,39 @@ pub struct AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub fn router(state: AppState, request_timeout: Duration) -> Router {
-    let authenticated = Router::new()
-        .route("/v1/users/{user_id}/credits", post(users::credit))
-        .route("/v1/users/{user_id}/balances", get(users::balances))
-        .route("/v1/users/{user_id}/ledger", get(users::ledger_entries))
-        .route(
-            "/v1/withdrawals",
-            post(withdrawals::create).get(withdrawals::list),
-        )
-        .route("/v1/withdrawals/{id}", get(withdrawals::get))
-        .route_layer(middleware::from_fn_with_state(
-            state.tokens.clone(),
-            auth::require_bearer,
-        ));
-
-    Router::new()
+/// The routes and their OpenAPI description, built together so the two cannot drift apart.
+fn documented_routes(tokens: Arc<ApiTokens>) -> OpenApiRouter<AppState> {
+    let authenticated = OpenApiRouter::new()
+        .routes(routes!(users::credit))
+        .routes(routes!(users::balances))
+        .routes(routes!(users::ledger_entries))
+        .routes(routes!(withdrawals::create, withdrawals::list))
+        .routes(routes!(withdrawals::get))
+        .route_layer(middleware::from_fn_with_state(tokens, auth::require_bearer));
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(authenticated)
-        .route("/v1/callbacks/coinspaid", post(callbacks::coinspaid))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::render))
+        .routes(routes!(callbacks::coinspaid))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(metrics::render))
+}
+
+/// The OpenAPI document of the API, as `/openapi.json` serves it.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    documented_routes(Arc::new(ApiTokens::new(&[])))
+        .split_for_parts()
+        .1
+}
+
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    let (routes, document) = documented_routes(state.tokens.clone()).split_for_parts();
+    let served = Arc::new(document.clone());
+    routes
+        .route(
+            "/openapi.json",
+            get(move || async move { Json(served.as_ref().clone()) }),
+        )
+        .merge(Scalar::with_url("/docs", document))
         .layer(middleware::from_fn(metrics::track))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

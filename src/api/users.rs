@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::body::{self, JsonObject};
 use super::error::ApiError;
-use super::views::{BalanceView, LedgerEntryView, Page};
+use super::views::{BalanceView, LedgerEntryView, LedgerPage};
 use super::{pagination, AppState};
 use crate::domain::{Amount, Currency, UserId};
 use crate::ledger::{self, CreditOutcome};
@@ -21,13 +21,26 @@ fn user_id(raw: &str) -> Result<UserId, ApiError> {
         .ok_or_else(|| ApiError::validation("user_id", "1 to 128 visible ASCII characters"))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreditResponse {
     entry: LedgerEntryView,
     balance: BalanceView,
 }
 
 /// `POST /v1/users/{user_id}/credits`: idempotent on the reference.
+#[utoipa::path(
+    post, path = "/v1/users/{user_id}/credits", tag = "balances",
+    params(("user_id" = String, Path, description = "The merchant's user id")),
+    request_body = super::openapi::CreditRequest,
+    responses(
+        (status = 201, description = "Credited", body = CreditResponse),
+        (status = 200, description = "The same reference, currency and amount again: nothing new", body = CreditResponse),
+        (status = 409, description = "reference_conflict: the reference was used with another currency or amount", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_amount, unsupported_currency or validation_failed", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown bearer token", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn credit(
     State(state): State<AppState>,
     Path(raw_user): Path<String>,
@@ -90,13 +103,19 @@ pub async fn credit(
     ))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct BalancesResponse {
     user_id: String,
     balances: Vec<BalanceView>,
 }
 
 /// `GET /v1/users/{user_id}/balances`: an unknown user has an empty list.
+#[utoipa::path(
+    get, path = "/v1/users/{user_id}/balances", tag = "balances",
+    params(("user_id" = String, Path, description = "The merchant's user id")),
+    responses((status = 200, description = "Balances by currency", body = BalancesResponse), (status = 401, description = "Missing or unknown bearer token", body = super::openapi::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn balances(
     State(state): State<AppState>,
     Path(raw_user): Path<String>,
@@ -113,11 +132,22 @@ pub async fn balances(
 }
 
 /// `GET /v1/users/{user_id}/ledger?currency=&limit=&cursor=`: newest first.
+#[utoipa::path(
+    get, path = "/v1/users/{user_id}/ledger", tag = "balances",
+    params(
+        ("user_id" = String, Path, description = "The merchant's user id"),
+        ("currency" = Option<String>, Query, description = "Only this currency"),
+        ("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses((status = 200, description = "Entries, newest first", body = super::views::LedgerPage), (status = 422, description = "validation_failed", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown bearer token", body = super::openapi::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn ledger_entries(
     State(state): State<AppState>,
     Path(raw_user): Path<String>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Page<LedgerEntryView>>, ApiError> {
+) -> Result<Json<LedgerPage>, ApiError> {
     let user = user_id(&raw_user)?;
     let (limit, cursor) = pagination::parse(
         params.get("limit").map(String::as_str),
@@ -137,7 +167,7 @@ pub async fn ledger_entries(
     )
     .await?;
     let (rows, next_cursor) = pagination::finish(rows, limit, |e| e.id);
-    Ok(Json(Page {
+    Ok(Json(LedgerPage {
         data: rows
             .iter()
             .map(|e| LedgerEntryView::new(&state.catalog, e))

@@ -25,7 +25,7 @@ fn money(catalog: &CurrencyCatalog, currency: &str, value: Decimal) -> String {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BalanceView {
     pub currency: String,
     pub available: String,
@@ -44,11 +44,12 @@ impl BalanceView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LedgerEntryView {
     pub id: Uuid,
     pub user_id: String,
     pub currency: String,
+    #[schema(value_type = String, example = "hold")]
     pub kind: EntryKind,
     pub amount: String,
     pub withdrawal_id: Option<Uuid>,
@@ -71,13 +72,13 @@ impl LedgerEntryView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MoneyView {
     pub amount: String,
     pub currency: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FeeView {
     #[serde(rename = "type")]
     pub kind: String,
@@ -85,7 +86,7 @@ pub struct FeeView {
     pub currency: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WithdrawalView {
     pub id: Uuid,
     pub foreign_id: String,
@@ -96,6 +97,7 @@ pub struct WithdrawalView {
     pub address: String,
     pub tag: Option<String>,
     pub end_user_reference: String,
+    #[schema(value_type = String, example = "processing")]
     pub status: WithdrawalStatus,
     pub provider_id: Option<i64>,
     pub provider_status: Option<String>,
@@ -150,9 +152,18 @@ impl WithdrawalView {
     }
 }
 
-/// A page of a newest-first listing.
-#[derive(Debug, Serialize)]
-pub struct Page<T> {
-    pub data: Vec<T>,
+/// A page of ledger entries, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LedgerPage {
+    pub data: Vec<LedgerEntryView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A page of withdrawals, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WithdrawalPage {
+    pub data: Vec<WithdrawalView>,
+    /// Pass as `cursor` for the next page; null on the last page.
     pub next_cursor: Option<String>,
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::body::{self, JsonObject};
 use super::error::ApiError;
-use super::views::{Page, WithdrawalView};
+use super::views::{WithdrawalPage, WithdrawalView};
 use super::{pagination, AppState};
 use crate::domain::{IdempotencyKey, WithdrawalStatus};
 use crate::withdrawals::request::{self, CreateOutcome, WithdrawalInput};
@@ -46,6 +46,20 @@ fn input_of(body: &[u8]) -> Result<WithdrawalInput, ApiError> {
     Ok(input)
 }
 
+#[utoipa::path(
+    post, path = "/v1/withdrawals", tag = "withdrawals",
+    params(("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters; the same key and body replays")),
+    request_body = super::openapi::WithdrawalRequest,
+    responses(
+        (status = 201, description = "Held and submitted; status pending, processing or rejected", body = WithdrawalView),
+        (status = 200, description = "The same key and body again: the same withdrawal, nothing new", body = WithdrawalView),
+        (status = 400, description = "invalid_json or idempotency_key_required", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "idempotency_key_reused", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_amount, unsupported_currency, unsupported_pair, invalid_address, below_minimum, insufficient_funds or validation_failed", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown bearer token", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
 /// `POST /v1/withdrawals`: holds and stores in one transaction, then makes the first
 /// submission attempt before answering, so the answer usually says `processing` already.
 pub async fn create(
@@ -87,6 +101,12 @@ pub async fn create(
 }
 
 /// `GET /v1/withdrawals/{id}`
+#[utoipa::path(
+    get, path = "/v1/withdrawals/{id}", tag = "withdrawals",
+    params(("id" = String, Path, description = "The withdrawal's id (UUID)")),
+    responses((status = 200, description = "The withdrawal", body = WithdrawalView), (status = 404, description = "not_found", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown bearer token", body = super::openapi::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn get(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
@@ -99,10 +119,21 @@ pub async fn get(
 }
 
 /// `GET /v1/withdrawals?user_id=&status=&limit=&cursor=`: newest first.
+#[utoipa::path(
+    get, path = "/v1/withdrawals", tag = "withdrawals",
+    params(
+        ("user_id" = Option<String>, Query, description = "Only this user's"),
+        ("status" = Option<String>, Query, description = "pending, processing, confirmed, cancelled or rejected"),
+        ("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses((status = 200, description = "Withdrawals, newest first", body = super::views::WithdrawalPage), (status = 422, description = "validation_failed", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown bearer token", body = super::openapi::Problem, content_type = "application/problem+json")),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Page<WithdrawalView>>, ApiError> {
+) -> Result<Json<WithdrawalPage>, ApiError> {
     let (limit, before) = pagination::parse(
         params.get("limit").map(String::as_str),
         params.get("cursor").map(String::as_str),
@@ -126,7 +157,7 @@ pub async fn list(
     };
     let rows = store::list(&state.pool, &filter, limit + 1).await?;
     let (rows, next_cursor) = pagination::finish(rows, limit, |w| w.id);
-    Ok(Json(Page {
+    Ok(Json(WithdrawalPage {
         data: rows
             .iter()
             .map(|w| WithdrawalView::new(&state.catalog, w))

@@ -1,0 +1,86 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations and the response types,
+//! and served at `/openapi.json` with a browsable page at `/docs`. Request bodies are parsed
+//! field by field (see `body.rs`), so their schemas are declared here.
+
+use serde::Serialize;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// An error: `application/problem+json` with a stable `code`.
+#[derive(Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    #[schema(example = "/problems/insufficient_funds")]
+    pub kind: String,
+    #[schema(example = "Unprocessable Entity")]
+    pub title: String,
+    #[schema(example = 422)]
+    pub status: u16,
+    pub detail: String,
+    /// One of the stable codes of the contract.
+    #[schema(example = "insufficient_funds")]
+    pub code: String,
+}
+
+/// `POST /v1/users/{user_id}/credits` body.
+#[derive(Serialize, ToSchema)]
+pub struct CreditRequest {
+    #[schema(example = "EUR")]
+    pub currency: String,
+    /// A decimal string; a JSON number is refused.
+    #[schema(example = "250.00")]
+    pub amount: String,
+    /// Unique per user: the same request again is answered 200 with the same entry.
+    #[schema(example = "dep-991")]
+    pub reference: String,
+}
+
+/// `POST /v1/withdrawals` body.
+#[derive(Serialize, ToSchema)]
+pub struct WithdrawalRequest {
+    #[schema(example = "u1")]
+    pub user_id: String,
+    /// In `currency`, the balance that pays. A decimal string.
+    #[schema(example = "100.00")]
+    pub amount: String,
+    #[schema(example = "EUR")]
+    pub currency: String,
+    /// The crypto the user receives, converted by CoinsPaid; absent for a plain crypto withdrawal.
+    #[schema(example = "BTC")]
+    pub convert_to: Option<String>,
+    #[schema(example = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq")]
+    pub address: String,
+    /// Destination tag or memo; required for XRP.
+    pub tag: Option<String>,
+    /// A stable, non-identifying id of the user for CoinsPaid; defaults to `user_id`.
+    pub end_user_reference: Option<String>,
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "payoutd",
+        description = "Merchant-side CoinsPaid withdrawal service: holds, submits, settles exactly once."
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(Problem, CreditRequest, WithdrawalRequest)),
+    tags(
+        (name = "balances", description = "Credits, balances and the ledger"),
+        (name = "withdrawals", description = "Payouts through CoinsPaid"),
+        (name = "callbacks", description = "CoinsPaid's signed callbacks"),
+        (name = "operations", description = "Health, readiness, metrics"),
+    )
+)]
+pub struct ApiDoc;

@@ -1,0 +1,204 @@
+//! What the logs say: JSON lines that name withdrawal_id and foreign_id, and never a secret,
+//! a signature or a token, even at debug level. Runs the real binary and reads its output.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use payoutd::coinspaid::signing::SecretString;
+use payoutd::coinspaid::{Credentials, Signer};
+use payoutd::simulator::{Simulator, SimulatorSettings, SubmitBehavior};
+use serde_json::{json, Value};
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+
+const API_SECRET: &str = "coinspaid-secret-7f3a9c";
+const API_TOKEN: &str = "website-token-5d2e8b1c";
+const DB_PASSWORD: &str = "db-password-91c4e7";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
+    let credentials = Credentials {
+        key: "merchant-key".into(),
+        secret: SecretString::new(API_SECRET),
+    };
+    let signer = Signer::new(credentials.clone());
+    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::spawn(
+        SimulatorSettings {
+            credentials,
+            callback_url: None,
+            callback_delay: Duration::ZERO,
+        },
+        sim_listener,
+    )
+    .await
+    .unwrap();
+    let control = sim.control();
+    control.set_default_behavior(SubmitBehavior::accept_silently());
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    control.set_callback_url(Some(format!("{base}/v1/callbacks/coinspaid")));
+    // Trust auth ignores the password, so it can be a marker to look for in the logs.
+    let database = format!("payoutd_test_{}", uuid::Uuid::now_v7().simple());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_payoutd"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("PAYOUTD_ENV", "development")
+        .env("PAYOUTD_LOG_FORMAT", "json")
+        .env("RUST_LOG", "debug")
+        .env(
+            "DATABASE_URL",
+            format!("postgres://postgres:{DB_PASSWORD}@127.0.0.1:5432/{database}"),
+        )
+        .env("PAYOUTD_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("PAYOUTD_API_TOKENS", API_TOKEN)
+        .env("COINSPAID_API_URL", sim.base_url())
+        .env("COINSPAID_API_KEY", "merchant-key")
+        .env("COINSPAID_API_SECRET", API_SECRET)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..150 {
+        if http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "payoutd did not become ready");
+
+    let credit = http
+        .post(format!("{base}/v1/users/u1/credits"))
+        .bearer_auth(API_TOKEN)
+        .json(&json!({"currency":"EUR","amount":"100.00","reference":"d1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(credit.status(), 201);
+    let wrong_token = http
+        .get(format!("{base}/v1/users/u1/balances"))
+        .bearer_auth("guess-token-0000000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_token.status(), 401);
+    let w: Value = http
+        .post(format!("{base}/v1/withdrawals"))
+        .bearer_auth(API_TOKEN)
+        .header("Idempotency-Key", "log-test-1")
+        .json(&json!({"user_id":"u1","amount":"10.00","currency":"EUR","convert_to":"BTC","address":"bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (withdrawal_id, foreign_id) =
+        (w["id"].as_str().unwrap(), w["foreign_id"].as_str().unwrap());
+    assert_eq!(
+        control
+            .send_callback(foreign_id, "confirmed")
+            .await
+            .unwrap(),
+        200
+    );
+    let forged_body = br#"{"id":1,"type":"withdrawal","foreign_id":"x","status":"confirmed"}"#;
+    let forged_signature = Signer::new(Credentials {
+        key: "merchant-key".into(),
+        secret: SecretString::new("wrong"),
+    })
+    .sign(forged_body);
+    let forged = http
+        .post(format!("{base}/v1/callbacks/coinspaid"))
+        .header("X-Processing-Key", "merchant-key")
+        .header("X-Processing-Signature", &forged_signature)
+        .body(forged_body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+
+    let pid = child.id().unwrap().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
+    let mut logs = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .await
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .await
+        .unwrap();
+
+    // Every signature that crossed the wire, both directions.
+    let mut signatures = vec![forged_signature];
+    for submission in control.submissions() {
+        signatures.push(signer.sign(&submission.raw_body));
+    }
+    signatures.push(signer.sign(&control.callback_body(foreign_id, "confirmed").unwrap()));
+    for secret in [API_SECRET, API_TOKEN, DB_PASSWORD]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(signatures)
+    {
+        assert!(
+            !logs.contains(&secret),
+            "log output contains a secret or signature: {secret}"
+        );
+    }
+
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
+        })
+        .collect();
+    assert!(lines.len() > 10);
+    let about_ours: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l.to_string().contains(foreign_id))
+        .collect();
+    assert!(
+        about_ours.len() >= 3,
+        "the withdrawal's story is in the logs"
+    );
+    for line in about_ours {
+        assert!(
+            line.to_string().contains(withdrawal_id),
+            "line names foreign_id but not withdrawal_id: {line}"
+        );
+    }
+    assert!(lines.iter().any(|l| l.to_string().contains("hold settled")));
+    assert!(lines
+        .iter()
+        .any(|l| l["request_id"].is_string() || l["span"]["request_id"].is_string()));
+}
