@@ -9,6 +9,7 @@ pub mod coinspaid;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod faults;
 pub mod ledger;
 pub mod queue;
 pub mod simulator;

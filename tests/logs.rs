@@ -1,9 +1,12 @@
 //! What the logs say: JSON lines that name withdrawal_id and foreign_id, and never a secret,
 //! a signature or a token, even at debug level. Runs the real binary and reads its output.
 
+mod common;
+
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::{free_port, payoutd_command, wait_ready};
 use payoutd::coinspaid::signing::SecretString;
 use payoutd::coinspaid::{Credentials, Signer};
 use payoutd::simulator::{Simulator, SimulatorSettings, SubmitBehavior};
@@ -14,14 +17,6 @@ use tokio::process::Command;
 const API_SECRET: &str = "coinspaid-secret-7f3a9c";
 const API_TOKEN: &str = "website-token-5d2e8b1c";
 const DB_PASSWORD: &str = "db-password-91c4e7";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[tokio::test]
 async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
@@ -49,40 +44,23 @@ async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
     control.set_callback_url(Some(format!("{base}/v1/callbacks/coinspaid")));
     // Trust auth ignores the password, so it can be a marker to look for in the logs.
     let database = format!("payoutd_test_{}", uuid::Uuid::now_v7().simple());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_payoutd"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("PAYOUTD_ENV", "development")
+    let mut child = payoutd_command(port, &database)
         .env("PAYOUTD_LOG_FORMAT", "json")
         .env("RUST_LOG", "debug")
         .env(
             "DATABASE_URL",
             format!("postgres://postgres:{DB_PASSWORD}@127.0.0.1:5432/{database}"),
         )
-        .env("PAYOUTD_LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("PAYOUTD_API_TOKENS", API_TOKEN)
         .env("COINSPAID_API_URL", sim.base_url())
         .env("COINSPAID_API_KEY", "merchant-key")
         .env("COINSPAID_API_SECRET", API_SECRET)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let http = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..150 {
-        if http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "payoutd did not become ready");
+    wait_ready(&base).await;
 
     let credit = http
         .post(format!("{base}/v1/users/u1/credits"))

@@ -1,18 +1,13 @@
 //! The README's quick start, run verbatim against the real `payoutd` binary in development
 //! mode (embedded simulator, dev token), so the documented commands cannot rot.
 
+mod common;
+
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::{free_port, payoutd_command, wait_ready};
 use tokio::process::{Child, Command};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The shell block between the walkthrough markers.
 fn walkthrough_script() -> String {
@@ -29,42 +24,17 @@ fn walkthrough_script() -> String {
 }
 
 async fn start_payoutd(port: u16, sim_port: u16, database: &str) -> Child {
-    let base = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    Command::new(env!("CARGO_BIN_EXE_payoutd"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("PAYOUTD_ENV", "development")
-        .env("DATABASE_URL", format!("{base}/{database}"))
-        .env("PAYOUTD_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+    payoutd_command(port, database)
         .env(
             "PAYOUTD_SIMULATOR_LISTEN_ADDR",
             format!("127.0.0.1:{sim_port}"),
         )
         .env("PAYOUTD_SIMULATOR_CALLBACK_DELAY_MS", "1000")
-        .env_remove("COINSPAID_API_URL")
-        .env_remove("COINSPAID_API_KEY")
-        .env_remove("COINSPAID_API_SECRET")
-        .env_remove("PAYOUTD_API_TOKENS")
-        .env_remove("PAYOUTD_CONFIG_DIR")
         // Logs go to stdout; at this volume the pipe buffer holds them until the test reads.
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("payoutd starts")
-}
-
-async fn wait_ready(base: &str) -> serde_json::Value {
-    let client = reqwest::Client::new();
-    for _ in 0..150 {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
-            if r.status().is_success() {
-                return r.json().await.unwrap();
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("payoutd did not become ready");
 }
 
 #[tokio::test]

@@ -106,6 +106,16 @@ impl From<sqlx::Error> for ApiError {
                 tracing::error!(error = %err, "database unavailable");
                 Self::unavailable("the database is unavailable; retry later")
             }
+            // SQLSTATE classes 08 (connection exception) and 57 (operator intervention, e.g. a
+            // restarting server): the transaction rolled back whole, so a retry is safe.
+            sqlx::Error::Database(ref db)
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57")) =>
+            {
+                tracing::error!(error = %err, "database unavailable");
+                Self::unavailable("the database is unavailable; retry later")
+            }
             other => Self::internal(other),
         }
     }

@@ -146,6 +146,7 @@ async fn receive_inner(
     )
     .await?;
 
+    crate::faults::crash_point("callback_before_apply");
     let mut tx = pool.begin().await?;
     let (outcome, detail) = match store::lock_by_foreign_id(&mut tx, &foreign_id).await? {
         None => {
@@ -177,6 +178,7 @@ async fn receive_inner(
         .bind(detail)
         .execute(&mut *tx)
         .await?;
+    crate::faults::crash_point("callback_before_commit");
     tx.commit().await?;
     Ok(outcome)
 }

@@ -297,6 +297,7 @@ pub async fn create(
     }
     let lease = queue::insert_leased(&mut tx, id, lease_for).await?;
     tx.commit().await?;
+    crate::faults::crash_point("after_hold_commit");
     tracing::info!(
         withdrawal_id = %id,
         foreign_id = %foreign_id,

@@ -106,10 +106,12 @@ impl Submitter {
             tracing::info!(status = %withdrawal.status, "submission no longer needed");
             return Ok(Attempt::Recorded(withdrawal.status));
         }
+        crate::faults::crash_point("before_provider_call");
         let outcome = self
             .client
             .submit_withdrawal(&request_of(&withdrawal))
             .await;
+        crate::faults::crash_point("after_provider_call");
         metrics::counter!("payoutd_submissions_total", "outcome" => outcome.label()).increment(1);
         match outcome {
             SubmitOutcome::Accepted(data) => {
@@ -187,6 +189,7 @@ impl Submitter {
             tracing::warn!("submission lease had expired; outcome recorded anyway");
             queue::discard(&mut tx, lease.withdrawal_id).await?;
         }
+        crate::faults::crash_point("before_record_commit");
         tx.commit().await?;
         Ok(Attempt::Recorded(current.status))
     }

@@ -32,7 +32,7 @@ pub struct TestApp {
     pub sim: SimulatorControl,
     pub signer: Signer,
     pub submitter: Submitter,
-    _simulator: Simulator,
+    _simulator: std::sync::Arc<Simulator>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -62,47 +62,59 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+pub async fn spawn_app_with(tweak: impl Fn(&mut Settings)) -> TestApp {
+    spawn_cluster(1, tweak).await.remove(0)
+}
+
+/// `replicas` instances of the application on one database and one simulator, like several
+/// payoutd processes behind a load balancer. The simulator calls back the first replica.
+pub async fn spawn_cluster(replicas: usize, tweak: impl Fn(&mut Settings)) -> Vec<TestApp> {
     let credentials = Credentials {
         key: KEY.into(),
         secret: SecretString::new(SECRET),
     };
     let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let simulator = Simulator::spawn(
-        SimulatorSettings {
-            credentials: credentials.clone(),
-            callback_url: None,
-            callback_delay: Duration::ZERO,
-        },
-        sim_listener,
-    )
-    .await
-    .unwrap();
+    let simulator = std::sync::Arc::new(
+        Simulator::spawn(
+            SimulatorSettings {
+                credentials: credentials.clone(),
+                callback_url: None,
+                callback_delay: Duration::ZERO,
+            },
+            sim_listener,
+        )
+        .await
+        .unwrap(),
+    );
     let sim = simulator.control();
     sim.set_default_behavior(SubmitBehavior::accept_silently());
 
     let database = format!("payoutd_test_{}", uuid::Uuid::now_v7().simple());
-    let mut settings = test_settings(&database, &simulator.base_url());
-    tweak(&mut settings);
-    let app = Application::build(settings).await.expect("app builds");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    sim.set_callback_url(Some(format!("{address}/v1/callbacks/coinspaid")));
-    let pool = app.state().pool.clone();
-    let submitter = app.state().submitter.clone();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until(async move {
-        let _ = rx.await;
-    }));
-    TestApp {
-        address,
-        pool,
-        http: reqwest::Client::new(),
-        sim,
-        signer: Signer::new(credentials),
-        submitter,
-        _simulator: simulator,
-        _shutdown: tx,
+    let mut apps = Vec::with_capacity(replicas);
+    for _ in 0..replicas {
+        let mut settings = test_settings(&database, &simulator.base_url());
+        tweak(&mut settings);
+        let app = Application::build(settings).await.expect("app builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let pool = app.state().pool.clone();
+        let submitter = app.state().submitter.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        apps.push(TestApp {
+            address,
+            pool,
+            http: reqwest::Client::new(),
+            sim: sim.clone(),
+            signer: Signer::new(credentials.clone()),
+            submitter,
+            _simulator: simulator.clone(),
+            _shutdown: tx,
+        });
     }
+    sim.set_callback_url(Some(format!("{}/v1/callbacks/coinspaid", apps[0].address)));
+    apps
 }
 
 pub fn dec(text: &str) -> Decimal {
@@ -243,11 +255,16 @@ impl TestApp {
         .unwrap()
     }
 
-    /// The money invariants, checked from the rows themselves:
-    /// for every user and currency the entries sum to the balance; held equals the open
-    /// withdrawals; no balance is negative; each withdrawal's entries match its status.
     pub async fn assert_invariants(&self) {
-        let mismatches: Vec<(String, String, Decimal, Decimal, Decimal, Decimal)> = sqlx::query_as(
+        assert_invariants(&self.pool).await;
+    }
+}
+
+/// The money invariants, checked from the rows themselves:
+/// for every user and currency the entries sum to the balance; held equals the open
+/// withdrawals; no balance is negative; each withdrawal's entries match its status.
+pub async fn assert_invariants(pool: &PgPool) {
+    let mismatches: Vec<(String, String, Decimal, Decimal, Decimal, Decimal)> = sqlx::query_as(
             "WITH sums AS (
                  SELECT user_id, currency,
                      COALESCE(SUM(CASE kind WHEN 'credit' THEN amount WHEN 'hold' THEN -amount WHEN 'release' THEN amount ELSE 0 END), 0) AS available,
@@ -257,38 +274,38 @@ impl TestApp {
              FROM balances b FULL JOIN sums s USING (user_id, currency)
              WHERE b.available IS DISTINCT FROM s.available OR b.held IS DISTINCT FROM s.held",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await
         .unwrap();
-        assert!(
-            mismatches.is_empty(),
-            "ledger sums differ from balances: {mismatches:?}"
-        );
+    assert!(
+        mismatches.is_empty(),
+        "ledger sums differ from balances: {mismatches:?}"
+    );
 
-        let held_vs_open: Vec<(String, String, Decimal, Option<Decimal>)> = sqlx::query_as(
-            "SELECT b.user_id, b.currency, b.held, o.open
+    let held_vs_open: Vec<(String, String, Decimal, Option<Decimal>)> = sqlx::query_as(
+        "SELECT b.user_id, b.currency, b.held, o.open
              FROM balances b LEFT JOIN (
                  SELECT user_id, currency, SUM(amount) AS open FROM withdrawals
                  WHERE status IN ('pending', 'processing') GROUP BY user_id, currency) o
              USING (user_id, currency)
              WHERE b.held <> COALESCE(o.open, 0)",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .unwrap();
-        assert!(
-            held_vs_open.is_empty(),
-            "held differs from open withdrawals: {held_vs_open:?}"
-        );
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert!(
+        held_vs_open.is_empty(),
+        "held differs from open withdrawals: {held_vs_open:?}"
+    );
 
-        let negative: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM balances WHERE available < 0 OR held < 0")
-                .fetch_one(&self.pool)
-                .await
-                .unwrap();
-        assert_eq!(negative, 0, "negative balances");
+    let negative: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM balances WHERE available < 0 OR held < 0")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(negative, 0, "negative balances");
 
-        let wrong_entries: Vec<(String, String, Vec<String>)> = sqlx::query_as(
+    let wrong_entries: Vec<(String, String, Vec<String>)> = sqlx::query_as(
             "SELECT w.id::text, w.status, COALESCE(array_agg(e.kind ORDER BY e.id) FILTER (WHERE e.kind IS NOT NULL), '{}')
              FROM withdrawals w LEFT JOIN ledger_entries e ON e.withdrawal_id = w.id
              GROUP BY w.id, w.status
@@ -297,14 +314,13 @@ impl TestApp {
               OR (w.status = 'confirmed' AND array_agg(e.kind ORDER BY e.id) = ARRAY['hold', 'debit'])
               OR (w.status IN ('cancelled', 'rejected') AND array_agg(e.kind ORDER BY e.id) = ARRAY['hold', 'release']))",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await
         .unwrap();
-        assert!(
-            wrong_entries.is_empty(),
-            "withdrawal entries do not match status: {wrong_entries:?}"
-        );
-    }
+    assert!(
+        wrong_entries.is_empty(),
+        "withdrawal entries do not match status: {wrong_entries:?}"
+    );
 }
 
 /// A plain EUR -> BTC withdrawal body.
@@ -355,4 +371,55 @@ where
         out.push(result.expect("task panicked"));
     }
     out
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `/readyz` until it answers 200 (15 s at most); returns its body.
+pub async fn wait_ready(base: &str) -> Value {
+    let client = reqwest::Client::new();
+    for _ in 0..150 {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
+            if r.status().is_success() {
+                return r.json().await.unwrap();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("payoutd at {base} did not become ready");
+}
+
+/// The real `payoutd` binary, run from the repository root with a clean environment for
+/// everything payoutd reads; callers add what the scenario needs.
+pub fn payoutd_command(port: u16, database: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_payoutd"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("PAYOUTD_ENV", "development")
+        .env(
+            "DATABASE_URL",
+            format!("{}/{database}", base_database_url()),
+        )
+        .env("PAYOUTD_LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .kill_on_drop(true);
+    for var in [
+        "COINSPAID_API_URL",
+        "COINSPAID_API_KEY",
+        "COINSPAID_API_SECRET",
+        "PAYOUTD_API_TOKENS",
+        "PAYOUTD_CONFIG_DIR",
+        "PAYOUTD_CRASH_AT",
+        "PAYOUTD_LOG_FORMAT",
+        "PAYOUTD_WORKER_ENABLED",
+        "RUST_LOG",
+    ] {
+        command.env_remove(var);
+    }
+    command
 }

@@ -1,0 +1,39 @@
+//! Crash points for the crash-recovery tests.
+//!
+//! A process started with `PAYOUTD_CRASH_AT=<point>` aborts the first time it reaches that
+//! point: no destructors, no flushing, no rollback sent — as close to `kill -9` at an exact
+//! line as a test can get. Ignored when `PAYOUTD_ENV=production`, and a single environment
+//! lookup otherwise.
+
+use std::sync::OnceLock;
+
+/// Every crash point, in the order a withdrawal meets them.
+pub const POINTS: &[&str] = &[
+    "after_hold_commit",
+    "before_provider_call",
+    "after_provider_call",
+    "before_record_commit",
+    "callback_before_apply",
+    "callback_before_commit",
+];
+
+fn target() -> Option<&'static str> {
+    static TARGET: OnceLock<Option<String>> = OnceLock::new();
+    TARGET
+        .get_or_init(|| {
+            let production = std::env::var("PAYOUTD_ENV").is_ok_and(|e| e == "production");
+            std::env::var("PAYOUTD_CRASH_AT")
+                .ok()
+                .filter(|_| !production)
+        })
+        .as_deref()
+}
+
+/// Aborts the process here if the tests asked for a crash at `point`.
+pub fn crash_point(point: &'static str) {
+    debug_assert!(POINTS.contains(&point), "unknown crash point {point}");
+    if target() == Some(point) {
+        eprintln!("payoutd: crash point {point} reached; aborting as asked by PAYOUTD_CRASH_AT");
+        std::process::abort();
+    }
+}

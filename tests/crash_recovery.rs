@@ -1,0 +1,285 @@
+//! Crash recovery: the real binary is made to abort (like `kill -9`) at each step of a
+//! withdrawal, restarted on the same database, and the withdrawal must still end in exactly
+//! one terminal state, created once at CoinsPaid, with the ledger matching the balances.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use payoutd::coinspaid::signing::SecretString;
+use payoutd::coinspaid::Credentials;
+use payoutd::simulator::{Simulator, SimulatorSettings, SubmitBehavior};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use tokio::process::Child;
+
+struct Scenario {
+    sim: Simulator,
+    port: u16,
+    database: String,
+    config_dir: std::path::PathBuf,
+    http: reqwest::Client,
+}
+
+impl Scenario {
+    async fn new() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim = Simulator::spawn(
+            SimulatorSettings {
+                credentials: Credentials {
+                    key: KEY.into(),
+                    secret: SecretString::new(SECRET),
+                },
+                callback_url: None,
+                callback_delay: Duration::ZERO,
+            },
+            listener,
+        )
+        .await
+        .unwrap();
+        sim.control()
+            .set_default_behavior(SubmitBehavior::accept_silently());
+        let port = free_port();
+        sim.control().set_callback_url(Some(format!(
+            "http://127.0.0.1:{port}/v1/callbacks/coinspaid"
+        )));
+        // Short leases and backoff, so a dead process's submission is retried within seconds.
+        let config_dir =
+            std::env::temp_dir().join(format!("payoutd-crash-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&config_dir).unwrap();
+        std::fs::write(
+            config_dir.join("development.toml"),
+            "[coinspaid]\ntimeout_secs = 1\n[worker]\nlease_secs = 2\npoll_interval_ms = 50\nbackoff_base_ms = 10\nbackoff_max_secs = 1\n",
+        )
+        .unwrap();
+        Self {
+            sim,
+            port,
+            database: format!("payoutd_test_{}", uuid::Uuid::now_v7().simple()),
+            config_dir,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn start(&self, crash_at: Option<&str>) -> Child {
+        let mut command = payoutd_command(self.port, &self.database);
+        command
+            .env("PAYOUTD_CONFIG_DIR", &self.config_dir)
+            .env("PAYOUTD_API_TOKENS", TOKEN)
+            .env("COINSPAID_API_URL", self.sim.base_url())
+            .env("COINSPAID_API_KEY", KEY)
+            .env("COINSPAID_API_SECRET", SECRET)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(point) = crash_at {
+            command.env("PAYOUTD_CRASH_AT", point);
+        }
+        let child = command.spawn().unwrap();
+        wait_ready(&self.base()).await;
+        child
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        body: &Value,
+    ) -> Result<(u16, Value), reqwest::Error> {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base()))
+            .bearer_auth(TOKEN)
+            .json(body);
+        if let Some(k) = key {
+            request = request.header("Idempotency-Key", k);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.base()))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn wait_status(&self, id: &str, want: &str) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..200 {
+            last = self.get(&format!("/v1/withdrawals/{id}")).await;
+            if last["status"] == want {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("withdrawal never became {want}: {last}");
+    }
+}
+
+async fn expect_crash(child: &mut Child) {
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("the crash point was reached")
+        .unwrap();
+    assert!(!status.success(), "the process aborted");
+}
+
+/// One withdrawal through a crash at `point`, then recovery after a restart.
+async fn crash_and_recover(point: &str) {
+    let s = Scenario::new().await;
+    let mut child = s.start(Some(point)).await;
+    let (status, _) = s
+        .post(
+            "/v1/users/u1/credits",
+            None,
+            &json!({"currency":"EUR","amount":"100.00","reference":"d1"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 201);
+    let request = json!({"user_id":"u1","amount":"10.00","currency":"EUR","convert_to":"BTC","address":BTC_ADDRESS});
+    let first = s.post("/v1/withdrawals", Some("crash-key"), &request).await;
+    let callback_point = point.starts_with("callback_");
+    if callback_point {
+        let (status, w) = first.expect("the request path does not crash here");
+        assert_eq!((status, w["status"].as_str()), (201, Some("processing")));
+        // CoinsPaid's first callback hits the crash point.
+        assert!(s
+            .sim
+            .control()
+            .send_callback(w["foreign_id"].as_str().unwrap(), "confirmed")
+            .await
+            .is_err());
+    } else {
+        assert!(first.is_err(), "the process died mid-request");
+    }
+    expect_crash(&mut child).await;
+
+    let mut child = s.start(None).await;
+    // The website retries its request with the same key: it must get the same withdrawal.
+    let (status, w) = s
+        .post("/v1/withdrawals", Some("crash-key"), &request)
+        .await
+        .unwrap();
+    assert_eq!(
+        status, 200,
+        "the withdrawal committed before the crash: {w}"
+    );
+    let (id, foreign_id) = (
+        w["id"].as_str().unwrap().to_owned(),
+        w["foreign_id"].as_str().unwrap().to_owned(),
+    );
+    if callback_point {
+        // CoinsPaid retries the callback it got no answer for.
+        assert_eq!(
+            s.sim
+                .control()
+                .send_callback(&foreign_id, "confirmed")
+                .await
+                .unwrap(),
+            200
+        );
+    } else {
+        // The dead process's lease expires and the new one submits with the same foreign_id.
+        s.wait_status(&id, "processing").await;
+        assert_eq!(
+            s.sim
+                .control()
+                .send_callback(&foreign_id, "confirmed")
+                .await
+                .unwrap(),
+            200
+        );
+    }
+    let done = s.wait_status(&id, "confirmed").await;
+    assert_eq!(done["foreign_id"], foreign_id.as_str());
+    let balances = s.get("/v1/users/u1/balances").await;
+    assert_eq!(balances["balances"][0]["available"], "90.00");
+    assert_eq!(balances["balances"][0]["held"], "0.00");
+
+    let created: Vec<_> = s
+        .sim
+        .control()
+        .withdrawals()
+        .into_iter()
+        .filter(|w| w.foreign_id == foreign_id)
+        .collect();
+    assert_eq!(created.len(), 1, "CoinsPaid created it exactly once");
+    let accepted_as_new = s
+        .sim
+        .control()
+        .submissions()
+        .iter()
+        .filter(|x| x.foreign_id.as_deref() == Some(&foreign_id) && x.answered_status == 200)
+        .count();
+    assert_eq!(
+        accepted_as_new, 1,
+        "submitted at most once as a new withdrawal"
+    );
+
+    let pool = PgPool::connect(&format!("{}/{}", base_database_url(), s.database))
+        .await
+        .unwrap();
+    assert_invariants(&pool).await;
+    let open_jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM submission_jobs")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(open_jobs, 0);
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_the_hold_commits() {
+    crash_and_recover("after_hold_commit").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_before_the_provider_call() {
+    crash_and_recover("before_provider_call").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_the_provider_call() {
+    crash_and_recover("after_provider_call").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_before_the_answer_is_recorded() {
+    crash_and_recover("before_record_commit").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_storing_a_callback() {
+    crash_and_recover("callback_before_apply").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_while_applying_a_callback() {
+    crash_and_recover("callback_before_commit").await;
+}
+
+#[test]
+fn every_crash_point_has_a_test() {
+    let source = include_str!("crash_recovery.rs");
+    for point in payoutd::faults::POINTS {
+        assert!(
+            source.contains(&format!("crash_and_recover(\"{point}\")")),
+            "no test for {point}"
+        );
+    }
+}
