@@ -89,6 +89,12 @@ impl SimulatorControl {
         all
     }
 
+    /// The most `/v2/withdrawal/crypto` requests for one foreign_id ever answered at once.
+    /// A payout service must keep this at 1.
+    pub fn max_concurrent_submissions(&self) -> usize {
+        self.state.inner().max_in_flight
+    }
+
     /// Callbacks posted so far, in the order they were answered.
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.state.inner().deliveries.clone()

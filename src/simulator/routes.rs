@@ -274,6 +274,7 @@ async fn withdrawal(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> 
         sim.record(record(true, 400));
         return errors(StatusCode::BAD_REQUEST, "body", "Invalid JSON");
     };
+    let _in_flight = sim.enter(&request.foreign_id);
     if sim.knows(&request.foreign_id) {
         sim.record(record(true, 400));
         return errors(

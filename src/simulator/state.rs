@@ -51,6 +51,9 @@ pub(super) struct Inner {
     pub submissions: Vec<Submission>,
     pub withdrawals: HashMap<String, SimWithdrawal>,
     pub deliveries: Vec<Delivery>,
+    /// Requests per foreign_id being answered right now, and the most ever seen at once.
+    pub in_flight: HashMap<String, usize>,
+    pub max_in_flight: usize,
     next_id: i64,
 }
 
@@ -74,6 +77,8 @@ impl SimState {
                 submissions: Vec::new(),
                 withdrawals: HashMap::new(),
                 deliveries: Vec::new(),
+                in_flight: HashMap::new(),
+                max_in_flight: 0,
                 next_id: 134_700_000,
             }),
             signer,
@@ -129,6 +134,19 @@ impl SimState {
         Some(withdrawal)
     }
 
+    /// Counts a request for `foreign_id` as being answered until the guard drops.
+    pub fn enter(self: &std::sync::Arc<Self>, foreign_id: &str) -> InFlight {
+        let mut inner = self.inner();
+        let count = inner.in_flight.entry(foreign_id.to_owned()).or_insert(0);
+        *count += 1;
+        let now = *count;
+        inner.max_in_flight = inner.max_in_flight.max(now);
+        InFlight {
+            state: self.clone(),
+            foreign_id: foreign_id.to_owned(),
+        }
+    }
+
     pub fn knows(&self, foreign_id: &str) -> bool {
         self.inner().withdrawals.contains_key(foreign_id)
     }
@@ -155,5 +173,20 @@ impl SimState {
         })
         .await
         .is_ok()
+    }
+}
+
+/// One request being answered; see [`SimState::enter`].
+pub(super) struct InFlight {
+    state: std::sync::Arc<SimState>,
+    foreign_id: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut inner = self.state.inner();
+        if let Some(count) = inner.in_flight.get_mut(&self.foreign_id) {
+            *count -= 1;
+        }
     }
 }
