@@ -34,6 +34,9 @@ pub enum SubmitBehavior {
         #[serde(default)]
         callbacks: Vec<String>,
     },
+    /// Create nothing; answer `status` with this body verbatim (an HTML error page from a
+    /// proxy, truncated JSON...): a client must not read it as a decision.
+    Garbage { status: u16, body: String },
     /// Create it and schedule its callbacks, but answer 502: outcome unknown to the client.
     AcceptThenServerError {
         #[serde(default)]

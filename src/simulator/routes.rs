@@ -292,7 +292,9 @@ async fn withdrawal(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> 
     };
     let behavior = sim.next_behavior();
     let planned = match &behavior {
-        SubmitBehavior::Refuse { status, .. } | SubmitBehavior::ServerError { status } => *status,
+        SubmitBehavior::Refuse { status, .. }
+        | SubmitBehavior::ServerError { status }
+        | SubmitBehavior::Garbage { status, .. } => *status,
         SubmitBehavior::AcceptThenServerError { .. } => 502,
         _ => 200,
     };
@@ -309,6 +311,7 @@ async fn withdrawal(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> 
         SubmitBehavior::ServerError { status } => {
             (status_of(status), "Internal Server Error").into_response()
         }
+        SubmitBehavior::Garbage { status, body } => (status_of(status), body).into_response(),
         SubmitBehavior::Accept { callbacks } => match create() {
             Some(w) => {
                 delivery::schedule(sim.clone(), w.foreign_id.clone(), callbacks);

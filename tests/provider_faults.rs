@@ -1,0 +1,200 @@
+//! CoinsPaid misbehaving: garbage answers, dropped connections, 5xx bursts, a provider that
+//! never recovers. No withdrawal is lost or released on an unknown outcome, retries are
+//! bounded, and stuck work shows in the metrics.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use payoutd::simulator::SubmitBehavior;
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+
+/// A TCP proxy in front of the simulator that drops the next `resets` connections after
+/// reading the request: the client sees the connection die mid-exchange.
+struct DroppingProxy {
+    url: String,
+    target: Arc<Mutex<Option<SocketAddr>>>,
+    resets: Arc<AtomicUsize>,
+}
+
+impl DroppingProxy {
+    async fn start(resets: usize) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let target: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
+        let resets = Arc::new(AtomicUsize::new(resets));
+        let (t, r) = (target.clone(), resets.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let (t, r) = (t.clone(), r.clone());
+                tokio::spawn(async move {
+                    if r.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok()
+                    {
+                        let mut buf = [0u8; 4096];
+                        let _ = inbound.read(&mut buf).await;
+                        return; // dropped without an answer
+                    }
+                    let target = t.lock().unwrap().expect("target set");
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Self {
+            url,
+            target,
+            resets,
+        }
+    }
+
+    /// Points the app at the proxy and the proxy at the simulator the app was given.
+    fn intercept(&self, settings: &mut payoutd::config::Settings) {
+        let sim: SocketAddr = settings
+            .coinspaid
+            .api_url
+            .trim_start_matches("http://")
+            .parse()
+            .unwrap();
+        *self.target.lock().unwrap() = Some(sim);
+        settings.coinspaid.api_url = self.url.clone();
+    }
+}
+
+fn id_of(w: &Value) -> String {
+    w["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn garbage_answers_are_an_unknown_outcome_never_a_refusal() {
+    let app = spawn_app().await;
+    app.fund("u1", "EUR", "100.00").await;
+    app.sim.push_behavior(SubmitBehavior::Garbage {
+        status: 200,
+        body: "<html>upstream hiccup</html>".into(),
+    });
+    app.sim.push_behavior(SubmitBehavior::Garbage {
+        status: 400,
+        body: "<html>400 Bad Request (proxy)</html>".into(),
+    });
+    app.sim.push_behavior(SubmitBehavior::Garbage {
+        status: 200,
+        body: r#"{"data":{"id":"#.into(),
+    });
+    let w = app.withdraw_ok(&eur_to_btc("u1", "10.00")).await;
+    assert_eq!(w["status"], "pending");
+    assert_eq!(app.drain().await, 3);
+    assert_eq!(app.withdrawal(&id_of(&w)).await["status"], "processing");
+    assert_eq!(
+        app.balance("u1", "EUR").await,
+        ("90.00".into(), "10.00".into())
+    );
+    assert_eq!(app.sim.withdrawals().len(), 1);
+    app.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn dropped_connections_are_retried_with_the_same_foreign_id() {
+    let proxy = DroppingProxy::start(3).await;
+    let app = spawn_app_with(|s| proxy.intercept(s)).await;
+    app.fund("u1", "EUR", "100.00").await;
+    let w = app.withdraw_ok(&eur_to_btc("u1", "10.00")).await;
+    assert_eq!(w["status"], "pending", "the first connection was dropped");
+    app.drain().await;
+    let done = app.withdrawal(&id_of(&w)).await;
+    assert_eq!(done["status"], "processing");
+    assert_eq!(
+        proxy.resets.load(Ordering::SeqCst),
+        0,
+        "all three drops were used"
+    );
+    let subs = app.sim.submissions();
+    assert_eq!(subs.len(), 1, "dropped requests never reached CoinsPaid");
+    assert_eq!(subs[0].foreign_id.as_deref(), w["foreign_id"].as_str());
+    app.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn a_5xx_burst_is_ridden_out_with_backoff() {
+    let app = spawn_app().await;
+    app.fund("u1", "EUR", "100.00").await;
+    for status in [500, 502, 503, 504, 500] {
+        app.sim
+            .push_behavior(SubmitBehavior::ServerError { status });
+    }
+    let w = app.withdraw_ok(&eur_to_btc("u1", "10.00")).await;
+    for _ in 0..10 {
+        app.drain().await;
+        if app.withdrawal(&id_of(&w)).await["status"] == "processing" {
+            break;
+        }
+    }
+    assert_eq!(app.withdrawal(&id_of(&w)).await["status"], "processing");
+    let subs = app.sim.submissions();
+    assert_eq!(subs.len(), 6);
+    assert!(subs
+        .iter()
+        .all(|s| s.foreign_id.as_deref() == w["foreign_id"].as_str()));
+    app.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn a_provider_that_never_recovers_parks_the_work_visibly_and_keeps_the_hold() {
+    let app = spawn_app_with(|s| s.worker.max_attempts = 4).await;
+    app.fund("u1", "EUR", "100.00").await;
+    app.sim
+        .set_default_behavior(SubmitBehavior::ServerError { status: 503 });
+    let w = app.withdraw_ok(&eur_to_btc("u1", "10.00")).await;
+    for _ in 0..5 {
+        app.drain().await;
+    }
+    assert_eq!(
+        app.sim.submissions().len(),
+        4,
+        "retries are bounded by worker.max_attempts"
+    );
+    let (attempts, parked, last_error): (i32, bool, Option<String>) = sqlx::query_as(
+        "SELECT attempts, parked, last_error FROM submission_jobs WHERE withdrawal_id = $1::uuid",
+    )
+    .bind(id_of(&w))
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((attempts, parked), (4, true));
+    assert!(last_error.unwrap().contains("503"));
+    assert_eq!(app.withdrawal(&id_of(&w)).await["status"], "pending");
+    assert_eq!(
+        app.balance("u1", "EUR").await,
+        ("90.00".into(), "10.00".into()),
+        "never released on an unknown outcome"
+    );
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "payoutd_submission_jobs_parked 1"),
+        "{metrics}"
+    );
+    let age = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("payoutd_oldest_pending_withdrawal_age_seconds "))
+        .unwrap()
+        .parse::<f64>()
+        .unwrap();
+    assert!(age > 0.0);
+    app.assert_invariants().await;
+}
