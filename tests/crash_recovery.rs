@@ -4,13 +4,10 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
-use payoutd::coinspaid::signing::SecretString;
-use payoutd::coinspaid::Credentials;
-use payoutd::simulator::{Simulator, SimulatorSettings, SubmitBehavior};
+use payoutd::simulator::Simulator;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use tokio::process::Child;
@@ -25,40 +22,16 @@ struct Scenario {
 
 impl Scenario {
     async fn new() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sim = Simulator::spawn(
-            SimulatorSettings {
-                credentials: Credentials {
-                    key: KEY.into(),
-                    secret: SecretString::new(SECRET),
-                },
-                callback_url: None,
-                callback_delay: Duration::ZERO,
-            },
-            listener,
-        )
-        .await
-        .unwrap();
-        sim.control()
-            .set_default_behavior(SubmitBehavior::accept_silently());
+        let sim = start_simulator().await;
         let port = free_port();
         sim.control().set_callback_url(Some(format!(
             "http://127.0.0.1:{port}/v1/callbacks/coinspaid"
         )));
-        // Short leases and backoff, so a dead process's submission is retried within seconds.
-        let config_dir =
-            std::env::temp_dir().join(format!("payoutd-crash-{}", uuid::Uuid::now_v7()));
-        std::fs::create_dir_all(&config_dir).unwrap();
-        std::fs::write(
-            config_dir.join("development.toml"),
-            "[coinspaid]\ntimeout_secs = 1\n[worker]\nlease_secs = 2\npoll_interval_ms = 50\nbackoff_base_ms = 10\nbackoff_max_secs = 1\n",
-        )
-        .unwrap();
         Self {
             sim,
             port,
             database: format!("payoutd_test_{}", uuid::Uuid::now_v7().simple()),
-            config_dir,
+            config_dir: fast_retry_config_dir(),
             http: reqwest::Client::new(),
         }
     }
@@ -68,21 +41,14 @@ impl Scenario {
     }
 
     async fn start(&self, crash_at: Option<&str>) -> Child {
-        let mut command = payoutd_command(self.port, &self.database);
-        command
-            .env("PAYOUTD_CONFIG_DIR", &self.config_dir)
-            .env("PAYOUTD_API_TOKENS", TOKEN)
-            .env("COINSPAID_API_URL", self.sim.base_url())
-            .env("COINSPAID_API_KEY", KEY)
-            .env("COINSPAID_API_SECRET", SECRET)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if let Some(point) = crash_at {
-            command.env("PAYOUTD_CRASH_AT", point);
-        }
-        let child = command.spawn().unwrap();
-        wait_ready(&self.base()).await;
-        child
+        start_service(
+            self.port,
+            &self.database,
+            &self.config_dir,
+            &self.sim.base_url(),
+            crash_at,
+        )
+        .await
     }
 
     async fn post(

@@ -423,3 +423,62 @@ pub fn payoutd_command(port: u16, database: &str) -> tokio::process::Command {
     }
     command
 }
+
+/// A config directory with short leases and backoff, so a killed process's submission is
+/// retried within seconds.
+pub fn fast_retry_config_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("payoutd-test-config-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("development.toml"),
+        "[coinspaid]\ntimeout_secs = 1\n[worker]\nlease_secs = 2\npoll_interval_ms = 50\nbackoff_base_ms = 10\nbackoff_max_secs = 1\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// Starts the real binary against the simulator at `simulator_url` and waits until ready.
+pub async fn start_service(
+    port: u16,
+    database: &str,
+    config_dir: &std::path::Path,
+    simulator_url: &str,
+    crash_at: Option<&str>,
+) -> tokio::process::Child {
+    let mut command = payoutd_command(port, database);
+    command
+        .env("PAYOUTD_CONFIG_DIR", config_dir)
+        .env("PAYOUTD_API_TOKENS", TOKEN)
+        .env("COINSPAID_API_URL", simulator_url)
+        .env("COINSPAID_API_KEY", KEY)
+        .env("COINSPAID_API_SECRET", SECRET)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    if let Some(point) = crash_at {
+        command.env("PAYOUTD_CRASH_AT", point);
+    }
+    let child = command.spawn().unwrap();
+    wait_ready(&format!("http://127.0.0.1:{port}")).await;
+    child
+}
+
+/// A simulator in this process, signing with the test key pair, accepting silently.
+pub async fn start_simulator() -> Simulator {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::spawn(
+        SimulatorSettings {
+            credentials: Credentials {
+                key: KEY.into(),
+                secret: SecretString::new(SECRET),
+            },
+            callback_url: None,
+            callback_delay: Duration::ZERO,
+        },
+        listener,
+    )
+    .await
+    .unwrap();
+    sim.control()
+        .set_default_behavior(SubmitBehavior::accept_silently());
+    sim
+}
