@@ -13,6 +13,7 @@ use crate::config::{ProviderMode, Settings};
 use crate::db::{self, DbSetupError};
 use crate::domain::currency::CurrencyCatalog;
 use crate::simulator::{Simulator, SimulatorSettings};
+use crate::withdrawals::reconcile::Reconciler;
 use crate::withdrawals::submit::Submitter;
 
 #[derive(Debug, thiserror::Error)]
@@ -84,11 +85,13 @@ impl Application {
         };
         let signer = Signer::new(credentials);
         let client = CoinsPaidClient::new(&base_url, signer.clone(), settings.provider_timeout())?;
-        let submitter = Submitter::new(pool.clone(), client, settings.worker.clone());
+        let submitter = Submitter::new(pool.clone(), client.clone(), settings.worker.clone());
+        let reconciler = Reconciler::new(pool.clone(), client, settings.reconciler.clone());
         let state = AppState {
             pool,
             catalog: Arc::new(CurrencyCatalog::builtin()),
             submitter,
+            reconciler,
             signer,
             tokens: Arc::new(ApiTokens::new(&settings.effective_api_tokens())),
             provider_mode,
@@ -125,6 +128,10 @@ impl Application {
             let submitter = self.state.submitter.clone();
             tokio::spawn(submitter.run(stop_rx.clone()))
         });
+        let reconciler = self.settings.reconciler.enabled.then(|| {
+            let reconciler = self.state.reconciler.clone();
+            tokio::spawn(reconciler.run(stop_rx.clone()))
+        });
         let router = api::router(
             self.state.clone(),
             Duration::from_secs(self.settings.server.request_timeout_secs),
@@ -139,8 +146,8 @@ impl Application {
             let _ = stop_tx.send(true);
         });
         let served = server.await;
-        if let Some(worker) = worker {
-            let _ = worker.await;
+        for task in [worker, reconciler].into_iter().flatten() {
+            let _ = task.await;
         }
         drop(self.simulator);
         served

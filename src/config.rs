@@ -1,10 +1,12 @@
 //! Settings: `config/default.toml`, then `config/$PAYOUTD_ENV.toml`, then the environment.
 //! Validated once at start; the rest of the program only sees a valid [`Settings`].
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::coinspaid::signing::SecretString;
@@ -26,6 +28,11 @@ pub struct Settings {
     pub worker: WorkerSettings,
     pub log: LogSettings,
     pub simulator: SimulatorConfig,
+    pub reconciler: ReconcilerSettings,
+    pub notify: NotifySettings,
+    pub currencies: CurrencySettings,
+    /// Default withdrawal limits per currency code; per-user overrides live in the database.
+    pub limits: HashMap<String, CurrencyLimits>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -68,6 +75,81 @@ pub struct WorkerSettings {
     pub lease_secs: u64,
     pub backoff_base_ms: u64,
     pub backoff_max_secs: u64,
+}
+
+/// Looks up withdrawals CoinsPaid has not called back about, well inside its ~24 h of
+/// callback retries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReconcilerSettings {
+    pub enabled: bool,
+    pub interval_secs: u64,
+    /// A pending or processing withdrawal this long without a change is looked up.
+    pub min_age_secs: u64,
+    /// Wait before looking the same withdrawal up again.
+    pub recheck_secs: u64,
+    pub batch: i64,
+}
+
+impl Default for ReconcilerSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_secs: 60,
+            min_age_secs: 1_800,
+            recheck_secs: 1_800,
+            batch: 100,
+        }
+    }
+}
+
+/// Signed status-change notifications to the website backend.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifySettings {
+    /// Empty: notifications are stored but not sent.
+    pub url: String,
+    /// HMAC-SHA256 key shared with the website.
+    pub secret: SecretString,
+    pub timeout_secs: u64,
+    pub poll_interval_ms: u64,
+    pub backoff_max_secs: u64,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            secret: SecretString::default(),
+            timeout_secs: 10,
+            poll_interval_ms: 500,
+            backoff_max_secs: 3_600,
+        }
+    }
+}
+
+/// The currency list is loaded from CoinsPaid's `/v2/currencies/list` and refreshed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CurrencySettings {
+    pub refresh_secs: u64,
+}
+
+impl Default for CurrencySettings {
+    fn default() -> Self {
+        Self {
+            refresh_secs: 3_600,
+        }
+    }
+}
+
+/// Limits for one currency; absent means unlimited.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CurrencyLimits {
+    pub max_per_withdrawal: Option<Decimal>,
+    /// Over any rolling 24 hours, counting withdrawals that were not cancelled or rejected.
+    pub max_per_day: Option<Decimal>,
 }
 
 /// The CoinsPaid simulator: embedded in development without CoinsPaid settings, or run alone
@@ -118,6 +200,10 @@ impl Default for Settings {
             worker: WorkerSettings::default(),
             log: LogSettings::default(),
             simulator: SimulatorConfig::default(),
+            reconciler: ReconcilerSettings::default(),
+            notify: NotifySettings::default(),
+            currencies: CurrencySettings::default(),
+            limits: HashMap::new(),
         }
     }
 }
@@ -208,6 +294,8 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("COINSPAID_API_SECRET", "coinspaid.api_secret"),
     ("PAYOUTD_LOG_FORMAT", "log.format"),
     ("PAYOUTD_WORKER_ENABLED", "worker.enabled"),
+    ("PAYOUTD_NOTIFY_URL", "notify.url"),
+    ("PAYOUTD_NOTIFY_SECRET", "notify.secret"),
     ("PAYOUTD_SIMULATOR_LISTEN_ADDR", "simulator.listen_addr"),
     ("PAYOUTD_SIMULATOR_CALLBACK_URL", "simulator.callback_url"),
     (
@@ -287,6 +375,14 @@ impl Settings {
         }
         if self.worker.lease_secs <= cp.timeout_secs {
             return invalid("worker.lease_secs must exceed coinspaid.timeout_secs");
+        }
+        if !self.notify.url.is_empty() && self.notify.secret.expose().len() < 16 {
+            return invalid(
+                "PAYOUTD_NOTIFY_URL needs a PAYOUTD_NOTIFY_SECRET of at least 16 characters",
+            );
+        }
+        if self.reconciler.batch < 1 || self.reconciler.interval_secs == 0 {
+            return invalid("reconciler.batch and reconciler.interval_secs must be positive");
         }
         if self.worker.max_attempts < 1 || self.database.max_connections < 2 {
             return invalid("worker.max_attempts must be >= 1 and database.max_connections >= 2");

@@ -93,6 +93,19 @@ pub async fn discard(conn: &mut PgConnection, withdrawal_id: Uuid) -> Result<(),
     Ok(())
 }
 
+/// Puts a parked job back in line with fresh attempts: CoinsPaid confirmed it never saw the
+/// withdrawal, so submitting again (with the same foreign_id) is safe. False if not parked.
+pub async fn unpark(pool: &PgPool, withdrawal_id: Uuid) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE submission_jobs SET parked = false, attempts = 0, run_at = now(), lease_id = NULL
+         WHERE withdrawal_id = $1 AND parked",
+    )
+    .bind(withdrawal_id)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Gives the lease back with the outcome unknown: try again after `delay`, or park the job
 /// (withdrawal stays pending and held) when `park` is set.
 pub async fn retry_later(

@@ -37,6 +37,7 @@ use error::ApiError;
 
 use crate::coinspaid::Signer;
 use crate::domain::currency::CurrencyCatalog;
+use crate::withdrawals::reconcile::Reconciler;
 use crate::withdrawals::submit::Submitter;
 
 /// The contract's request body limit.
@@ -48,6 +49,7 @@ pub struct AppState {
     pub pool: PgPool,
     pub catalog: Arc<CurrencyCatalog>,
     pub submitter: Submitter,
+    pub reconciler: Reconciler,
     /// Verifies callbacks with the merchant's CoinsPaid key and secret.
     pub signer: Signer,
     pub tokens: Arc<ApiTokens>,

@@ -1,7 +1,7 @@
 //! Turning a verified callback body into what the withdrawal service needs.
 //! Verification itself is [`super::Signer::verify`]: it always runs first, on the raw bytes.
 
-use super::wire::{Callback, CurrencyAmount, Fee};
+use super::wire::{Callback, CurrencyAmount, Fee, TransactionInfo};
 
 /// What a provider report says about a withdrawal, beyond its status.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -15,6 +15,26 @@ pub struct ProviderDetails {
     pub txids: Vec<String>,
     /// Non-empty error text from the provider.
     pub error: Option<String>,
+}
+
+impl From<TransactionInfo> for ProviderDetails {
+    /// What a `/v2/transactions/info` lookup says, in the same terms as a callback.
+    fn from(info: TransactionInfo) -> Self {
+        Self {
+            provider_id: Some(info.id),
+            provider_status: info.status,
+            sent: info.currency_sent,
+            received: info.currency_received,
+            txids: info
+                .transactions
+                .into_iter()
+                .filter_map(|t| t.txid)
+                .filter(|t| !t.is_empty())
+                .collect(),
+            fees: info.fees,
+            error: None,
+        }
+    }
 }
 
 /// A verified callback, sorted into what we act on and what we only acknowledge.

@@ -109,6 +109,24 @@ impl SimulatorControl {
             .map(|w| delivery::callback_body(w, status))
     }
 
+    /// CoinsPaid settles a withdrawal but its callback is lost: the status changes, visible to
+    /// `/v2/transactions/info`, and nothing is posted. False for an unknown foreign_id.
+    pub fn set_status(&self, foreign_id: &str, status: &str) -> bool {
+        let mut inner = self.state.inner();
+        match inner.withdrawals.get_mut(foreign_id) {
+            Some(w) => {
+                w.status = status.to_owned();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// CoinsPaid loses a withdrawal altogether (a disaster drill for the reconciler).
+    pub fn forget(&self, foreign_id: &str) -> bool {
+        self.state.inner().withdrawals.remove(foreign_id).is_some()
+    }
+
     /// Posts a signed callback now; returns the HTTP status the receiver answered.
     pub async fn send_callback(
         &self,

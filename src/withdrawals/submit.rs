@@ -11,7 +11,7 @@ use tracing::Instrument;
 use super::store::{self, Withdrawal};
 use super::transition;
 use crate::coinspaid::callback::ProviderDetails;
-use crate::coinspaid::wire::{CurrencyAmount, TransactionInfo, WithdrawalRequest};
+use crate::coinspaid::wire::{CurrencyAmount, WithdrawalRequest};
 use crate::coinspaid::{CoinsPaidClient, SubmitOutcome};
 use crate::config::WorkerSettings;
 use crate::domain::withdrawal::ProviderStatus;
@@ -47,22 +47,6 @@ fn request_of(w: &Withdrawal) -> WithdrawalRequest {
         address: w.address.clone(),
         tag: w.tag.clone(),
         end_user_reference: Some(w.end_user_reference.clone()),
-    }
-}
-
-fn details_of_info(info: TransactionInfo) -> ProviderDetails {
-    ProviderDetails {
-        provider_id: Some(info.id),
-        provider_status: info.status,
-        sent: info.currency_sent,
-        received: info.currency_received,
-        txids: info
-            .transactions
-            .into_iter()
-            .filter_map(|t| t.txid)
-            .collect(),
-        fees: info.fees,
-        error: None,
     }
 }
 
@@ -146,7 +130,7 @@ impl Submitter {
                 match self.client.transaction_info(&withdrawal.foreign_id).await {
                     Ok(Some(info)) => {
                         let status = ProviderStatus::classify(&info.status);
-                        let details = details_of_info(info);
+                        let details = ProviderDetails::from(info);
                         let mut events = vec![(ProviderEvent::SubmitAccepted, details.clone())];
                         if status != ProviderStatus::InProgress {
                             events.push((ProviderEvent::Reported(status), details));

@@ -32,6 +32,7 @@ pub struct TestApp {
     pub sim: SimulatorControl,
     pub signer: Signer,
     pub submitter: Submitter,
+    pub reconciler: payoutd::withdrawals::reconcile::Reconciler,
     _simulator: std::sync::Arc<Simulator>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
@@ -55,6 +56,10 @@ pub fn test_settings(database: &str, simulator_url: &str) -> Settings {
     s.worker.lease_secs = 10;
     s.worker.backoff_base_ms = 1;
     s.worker.backoff_max_secs = 1;
+    // Tests drive the reconciler by hand and want every open withdrawal considered.
+    s.reconciler.enabled = false;
+    s.reconciler.min_age_secs = 0;
+    s.reconciler.recheck_secs = 0;
     s
 }
 
@@ -98,6 +103,7 @@ pub async fn spawn_cluster(replicas: usize, tweak: impl Fn(&mut Settings)) -> Ve
         let address = format!("http://127.0.0.1:{}", app.port());
         let pool = app.state().pool.clone();
         let submitter = app.state().submitter.clone();
+        let reconciler = app.state().reconciler.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {
             let _ = rx.await;
@@ -109,6 +115,7 @@ pub async fn spawn_cluster(replicas: usize, tweak: impl Fn(&mut Settings)) -> Ve
             sim: sim.clone(),
             signer: Signer::new(credentials.clone()),
             submitter,
+            reconciler,
             _simulator: simulator.clone(),
             _shutdown: tx,
         });

@@ -1,0 +1,183 @@
+//! The reconciler: withdrawals CoinsPaid has gone quiet about are looked up with
+//! `/v2/transactions/info`, and the answer goes through the same state machine as a callback.
+//!
+//! It covers lost callbacks (CoinsPaid stops retrying after about 24 hours) and submissions
+//! whose outcome stayed unknown (parked jobs). It never releases money on a missing answer.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::store;
+use super::transition;
+use crate::coinspaid::callback::ProviderDetails;
+use crate::coinspaid::CoinsPaidClient;
+use crate::config::ReconcilerSettings;
+use crate::domain::withdrawal::ProviderStatus;
+use crate::domain::{ProviderEvent, WithdrawalStatus};
+use crate::ledger::LedgerError;
+use crate::queue;
+
+/// What one look-up achieved; also the metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// The withdrawal reached a terminal status.
+    Settled,
+    /// CoinsPaid has it and is still working on it (a pending one moved to processing).
+    InProgress,
+    /// CoinsPaid never saw it: its parked submission was put back in line.
+    Resubmitted,
+    /// CoinsPaid never saw it and its submission is still being retried.
+    NotYetSubmitted,
+    /// CoinsPaid does not know a withdrawal it accepted: an operator must look.
+    Missing,
+    /// The look-up failed; tried again next round.
+    LookupFailed,
+}
+
+impl Check {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Settled => "settled",
+            Self::InProgress => "in_progress",
+            Self::Resubmitted => "resubmitted",
+            Self::NotYetSubmitted => "not_yet_submitted",
+            Self::Missing => "missing",
+            Self::LookupFailed => "lookup_failed",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Reconciler {
+    pool: PgPool,
+    client: CoinsPaidClient,
+    settings: ReconcilerSettings,
+}
+
+impl Reconciler {
+    pub fn new(pool: PgPool, client: CoinsPaidClient, settings: ReconcilerSettings) -> Self {
+        Self {
+            pool,
+            client,
+            settings,
+        }
+    }
+
+    /// Claims quiet withdrawals like a lease (their next check is pushed `recheck_secs` ahead
+    /// in the claiming statement), so replicas never look up the same one at once.
+    async fn claim(&self) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+        sqlx::query_as(
+            "UPDATE withdrawals SET reconcile_after = now() + make_interval(secs => $2)
+             WHERE id IN (
+                 SELECT id FROM withdrawals
+                 WHERE status IN ('pending', 'processing')
+                   AND reconcile_after <= now()
+                   AND updated_at <= now() - make_interval(secs => $1)
+                 ORDER BY reconcile_after
+                 LIMIT $3
+                 FOR UPDATE SKIP LOCKED)
+             RETURNING id, foreign_id",
+        )
+        .bind(self.settings.min_age_secs as f64)
+        .bind(self.settings.recheck_secs as f64)
+        .bind(self.settings.batch)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Checks every due withdrawal once; returns what each check found. Tests call this
+    /// directly; the loop calls it every `interval_secs`.
+    pub async fn run_once(&self) -> Result<Vec<Check>, LedgerError> {
+        let mut checks = Vec::new();
+        for (id, foreign_id) in self.claim().await? {
+            let span = tracing::info_span!("withdrawal.reconcile", withdrawal_id = %id, foreign_id = %foreign_id);
+            let check = self.check(id, &foreign_id).instrument(span).await?;
+            metrics::counter!("payoutd_reconciler_checks_total", "result" => check.label())
+                .increment(1);
+            checks.push(check);
+        }
+        Ok(checks)
+    }
+
+    async fn check(&self, id: Uuid, foreign_id: &str) -> Result<Check, LedgerError> {
+        let info = match self.client.transaction_info(foreign_id).await {
+            Ok(info) => info,
+            Err(err) => {
+                tracing::warn!(error = %err, "reconciler: look-up failed; will retry");
+                return Ok(Check::LookupFailed);
+            }
+        };
+        let Some(info) = info else {
+            return self.not_found(id).await;
+        };
+        let reported = ProviderStatus::classify(&info.status);
+        let details = ProviderDetails::from(info);
+        let mut tx = self.pool.begin().await?;
+        let mut current = store::lock_by_id(&mut tx, id)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        if current.status == WithdrawalStatus::Pending {
+            // CoinsPaid has it: whatever the submission attempt said, it was accepted.
+            current = transition::apply(&mut tx, current, ProviderEvent::SubmitAccepted, &details)
+                .await?
+                .withdrawal;
+            queue::discard(&mut tx, id).await?;
+        }
+        let current = transition::apply(
+            &mut tx,
+            current,
+            ProviderEvent::Reported(reported),
+            &details,
+        )
+        .await?
+        .withdrawal;
+        tx.commit().await?;
+        tracing::info!(provider_status = %details.provider_status, status = %current.status, "reconciler: looked up at CoinsPaid");
+        Ok(if current.status.is_terminal() {
+            Check::Settled
+        } else {
+            Check::InProgress
+        })
+    }
+
+    async fn not_found(&self, id: Uuid) -> Result<Check, LedgerError> {
+        let status = store::get(&self.pool, id).await?.map(|w| w.status);
+        if status != Some(WithdrawalStatus::Pending) {
+            tracing::error!(
+                ?status,
+                "reconciler: CoinsPaid does not know a withdrawal it accepted; needs an operator"
+            );
+            return Ok(Check::Missing);
+        }
+        if queue::unpark(&self.pool, id).await? {
+            tracing::warn!("reconciler: CoinsPaid never received this withdrawal; resubmitting with the same foreign_id");
+            Ok(Check::Resubmitted)
+        } else {
+            Ok(Check::NotYetSubmitted)
+        }
+    }
+
+    /// The loop: a round every `interval_secs` until `shutdown`.
+    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let interval = Duration::from_secs(self.settings.interval_secs);
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            match self.run_once().await {
+                Ok(checks) if !checks.is_empty() => {
+                    tracing::info!(checked = checks.len(), "reconciler round done")
+                }
+                Ok(_) => {}
+                Err(err) => tracing::error!(error = %err, "reconciler round failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
