@@ -10,8 +10,8 @@ use tokio::sync::watch;
 use crate::api::{self, ApiTokens, AppState};
 use crate::coinspaid::{CoinsPaidClient, Credentials, ProviderError, Signer};
 use crate::config::{ProviderMode, Settings};
+use crate::currencies::Currencies;
 use crate::db::{self, DbSetupError};
-use crate::domain::currency::CurrencyCatalog;
 use crate::simulator::{Simulator, SimulatorSettings};
 use crate::withdrawals::reconcile::Reconciler;
 use crate::withdrawals::submit::Submitter;
@@ -86,12 +86,24 @@ impl Application {
         let signer = Signer::new(credentials);
         let client = CoinsPaidClient::new(&base_url, signer.clone(), settings.provider_timeout())?;
         let submitter = Submitter::new(pool.clone(), client.clone(), settings.worker.clone());
-        let reconciler = Reconciler::new(pool.clone(), client, settings.reconciler.clone());
+        let currencies = Arc::new(Currencies::new(client.clone()));
+        // Start with CoinsPaid's own list when it answers; the built-in list otherwise.
+        match tokio::time::timeout(Duration::from_secs(5), currencies.refresh()).await {
+            Ok(Ok(count)) => tracing::info!(count, "currency list loaded from CoinsPaid"),
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "currency list not loaded; using the built-in list until the next refresh")
+            }
+            Err(_) => tracing::warn!(
+                "currency list timed out; using the built-in list until the next refresh"
+            ),
+        }
+        let reconciler = Reconciler::new(pool.clone(), client.clone(), settings.reconciler.clone());
         let state = AppState {
             pool,
-            catalog: Arc::new(CurrencyCatalog::builtin()),
+            currencies,
             submitter,
             reconciler,
+            provider: client,
             signer,
             tokens: Arc::new(ApiTokens::new(&settings.effective_api_tokens())),
             provider_mode,
@@ -132,6 +144,10 @@ impl Application {
             let reconciler = self.state.reconciler.clone();
             tokio::spawn(reconciler.run(stop_rx.clone()))
         });
+        let refresher = (self.settings.currencies.refresh_secs > 0).then(|| {
+            let every = Duration::from_secs(self.settings.currencies.refresh_secs);
+            tokio::spawn(self.state.currencies.clone().run(every, stop_rx.clone()))
+        });
         let router = api::router(
             self.state.clone(),
             Duration::from_secs(self.settings.server.request_timeout_secs),
@@ -146,7 +162,7 @@ impl Application {
             let _ = stop_tx.send(true);
         });
         let served = server.await;
-        for task in [worker, reconciler].into_iter().flatten() {
+        for task in [worker, reconciler, refresher].into_iter().flatten() {
             let _ = task.await;
         }
         drop(self.simulator);

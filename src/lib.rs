@@ -7,6 +7,7 @@ pub mod api;
 pub mod app;
 pub mod coinspaid;
 pub mod config;
+pub mod currencies;
 pub mod db;
 pub mod domain;
 pub mod faults;

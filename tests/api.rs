@@ -394,6 +394,8 @@ async fn openapi_document_covers_every_route_and_is_consistent() {
         ("post", "/v1/withdrawals"),
         ("get", "/v1/withdrawals"),
         ("get", "/v1/withdrawals/{id}"),
+        ("get", "/v1/currencies"),
+        ("post", "/v1/quotes"),
         ("post", "/v1/callbacks/coinspaid"),
         ("get", "/healthz"),
         ("get", "/readyz"),

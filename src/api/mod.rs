@@ -4,6 +4,7 @@
 mod auth;
 mod body;
 mod callbacks;
+mod currencies;
 pub mod error;
 mod health;
 mod metrics;
@@ -36,7 +37,7 @@ pub use auth::ApiTokens;
 use error::ApiError;
 
 use crate::coinspaid::Signer;
-use crate::domain::currency::CurrencyCatalog;
+use crate::currencies::Currencies;
 use crate::withdrawals::reconcile::Reconciler;
 use crate::withdrawals::submit::Submitter;
 
@@ -47,9 +48,12 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
-    pub catalog: Arc<CurrencyCatalog>,
+    /// The currency catalogue in force, loaded from CoinsPaid and refreshed.
+    pub currencies: Arc<Currencies>,
     pub submitter: Submitter,
     pub reconciler: Reconciler,
+    /// For calls made on a request's behalf (quotes).
+    pub provider: crate::coinspaid::CoinsPaidClient,
     /// Verifies callbacks with the merchant's CoinsPaid key and secret.
     pub signer: Signer,
     pub tokens: Arc<ApiTokens>,
@@ -68,6 +72,8 @@ fn documented_routes(tokens: Arc<ApiTokens>) -> OpenApiRouter<AppState> {
         .routes(routes!(users::ledger_entries))
         .routes(routes!(withdrawals::create, withdrawals::list))
         .routes(routes!(withdrawals::get))
+        .routes(routes!(currencies::list))
+        .routes(routes!(currencies::quote))
         .route_layer(middleware::from_fn_with_state(tokens, auth::require_bearer));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(authenticated)

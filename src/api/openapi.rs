@@ -56,6 +56,17 @@ pub struct WithdrawalRequest {
     pub end_user_reference: Option<String>,
 }
 
+/// `POST /v1/quotes` body.
+#[derive(Serialize, ToSchema)]
+pub struct QuoteRequest {
+    #[schema(example = "100.00")]
+    pub amount: String,
+    #[schema(example = "EUR")]
+    pub currency: String,
+    #[schema(example = "BTC")]
+    pub convert_to: String,
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -75,7 +86,7 @@ impl Modify for BearerAuth {
         description = "Merchant-side CoinsPaid withdrawal service: holds, submits, settles exactly once."
     ),
     modifiers(&BearerAuth),
-    components(schemas(Problem, CreditRequest, WithdrawalRequest)),
+    components(schemas(Problem, CreditRequest, WithdrawalRequest, QuoteRequest)),
     tags(
         (name = "balances", description = "Credits, balances and the ledger"),
         (name = "withdrawals", description = "Payouts through CoinsPaid"),

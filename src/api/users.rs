@@ -54,7 +54,7 @@ pub async fn credit(
     fields.finish()?;
 
     let info = Currency::parse(&currency_code)
-        .and_then(|c| state.catalog.get(&c).cloned())
+        .and_then(|c| state.currencies.catalog().get(&c).cloned())
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -97,8 +97,8 @@ pub async fn credit(
     Ok((
         status,
         Json(CreditResponse {
-            entry: LedgerEntryView::new(&state.catalog, &entry),
-            balance: BalanceView::new(&state.catalog, &balance),
+            entry: LedgerEntryView::new(&state.currencies.catalog(), &entry),
+            balance: BalanceView::new(&state.currencies.catalog(), &balance),
         }),
     ))
 }
@@ -126,7 +126,7 @@ pub async fn balances(
         user_id: user.to_string(),
         balances: rows
             .iter()
-            .map(|b| BalanceView::new(&state.catalog, b))
+            .map(|b| BalanceView::new(&state.currencies.catalog(), b))
             .collect(),
     }))
 }
@@ -170,7 +170,7 @@ pub async fn ledger_entries(
     Ok(Json(LedgerPage {
         data: rows
             .iter()
-            .map(|e| LedgerEntryView::new(&state.catalog, e))
+            .map(|e| LedgerEntryView::new(&state.currencies.catalog(), e))
             .collect(),
         next_cursor,
     }))

@@ -69,7 +69,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<WithdrawalView>), ApiError> {
     let key = idempotency_key(&headers)?;
     let input = input_of(&body::bytes(body)?)?;
-    let valid = request::validate(&input, &state.catalog)?;
+    let valid = request::validate(&input, &state.currencies.catalog())?;
     let outcome =
         request::create(&state.pool, &key, &valid, state.submitter.lease_duration()).await?;
     let (status, withdrawal) = match outcome {
@@ -96,7 +96,10 @@ pub async fn create(
     };
     Ok((
         status,
-        Json(WithdrawalView::new(&state.catalog, &withdrawal)),
+        Json(WithdrawalView::new(
+            &state.currencies.catalog(),
+            &withdrawal,
+        )),
     ))
 }
 
@@ -115,7 +118,10 @@ pub async fn get(
     let withdrawal = store::get(&state.pool, id)
         .await?
         .ok_or_else(|| ApiError::not_found("withdrawal"))?;
-    Ok(Json(WithdrawalView::new(&state.catalog, &withdrawal)))
+    Ok(Json(WithdrawalView::new(
+        &state.currencies.catalog(),
+        &withdrawal,
+    )))
 }
 
 /// `GET /v1/withdrawals?user_id=&status=&limit=&cursor=`: newest first.
@@ -160,7 +166,7 @@ pub async fn list(
     Ok(Json(WithdrawalPage {
         data: rows
             .iter()
-            .map(|w| WithdrawalView::new(&state.catalog, w))
+            .map(|w| WithdrawalView::new(&state.currencies.catalog(), w))
             .collect(),
         next_cursor,
     }))

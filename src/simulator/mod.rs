@@ -109,6 +109,11 @@ impl SimulatorControl {
             .map(|w| delivery::callback_body(w, status))
     }
 
+    /// Replaces what `/v2/currencies/list` lists (and what withdrawals are checked against).
+    pub fn set_catalog(&self, catalog: crate::domain::currency::CurrencyCatalog) {
+        self.state.inner().catalog = catalog;
+    }
+
     /// CoinsPaid settles a withdrawal but its callback is lost: the status changes, visible to
     /// `/v2/transactions/info`, and nothing is posted. False for an unknown foreign_id.
     pub fn set_status(&self, foreign_id: &str, status: &str) -> bool {

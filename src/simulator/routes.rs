@@ -111,7 +111,7 @@ async fn currencies(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> 
     if let Err(refused) = signed_json::<Value>(&sim, &headers, &body) {
         return refused.into_response();
     }
-    let mut list: Vec<_> = CurrencyCatalog::builtin().all().cloned().collect();
+    let mut list: Vec<_> = sim.inner().catalog.all().cloned().collect();
     list.sort_by(|a, b| a.currency.cmp(&b.currency));
     let data: Vec<Value> = list
         .iter()
@@ -194,8 +194,10 @@ async fn calculate(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> R
 }
 
 /// CoinsPaid's own checks, as a 400 `(field, message)`.
-fn validate(request: &WithdrawalRequest) -> Result<Decimal, (&'static str, String)> {
-    let catalog = CurrencyCatalog::builtin();
+fn validate(
+    request: &WithdrawalRequest,
+    catalog: &CurrencyCatalog,
+) -> Result<Decimal, (&'static str, String)> {
     let info = |code: &str, field| {
         Currency::parse(code)
             .and_then(|c| catalog.get(&c).cloned())
@@ -283,7 +285,8 @@ async fn withdrawal(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> 
             "The foreign id has already been taken.",
         );
     }
-    let receiver_amount = match validate(&request) {
+    let catalog = sim.inner().catalog.clone();
+    let receiver_amount = match validate(&request, &catalog) {
         Ok(amount) => amount,
         Err((field, message)) => {
             sim.record(record(true, 400));

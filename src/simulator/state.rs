@@ -54,6 +54,8 @@ pub(super) struct Inner {
     /// Requests per foreign_id being answered right now, and the most ever seen at once.
     pub in_flight: HashMap<String, usize>,
     pub max_in_flight: usize,
+    /// What `/v2/currencies/list` lists and withdrawals are validated against.
+    pub catalog: crate::domain::currency::CurrencyCatalog,
     next_id: i64,
 }
 
@@ -79,6 +81,7 @@ impl SimState {
                 deliveries: Vec::new(),
                 in_flight: HashMap::new(),
                 max_in_flight: 0,
+                catalog: crate::domain::currency::CurrencyCatalog::builtin(),
                 next_id: 134_700_000,
             }),
             signer,

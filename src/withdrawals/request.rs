@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::store::{self, Withdrawal, COLUMNS};
 use crate::domain::address;
-use crate::domain::currency::CurrencyCatalog;
+use crate::domain::currency::{CurrencyCatalog, CurrencyInfo};
 use crate::domain::money::AmountError;
 use crate::domain::{Amount, Currency, CurrencyKind, ForeignId, IdempotencyKey, UserId};
 use crate::ledger::{self, LedgerError};
@@ -86,13 +86,23 @@ fn visible_ascii(text: &str, max: usize) -> bool {
     (1..=max).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic())
 }
 
-/// Checks a request against the catalogue. Pure: no I/O.
-pub fn validate(
-    input: &WithdrawalInput,
+/// An amount of a paying currency and the crypto it becomes, checked against the catalogue.
+#[derive(Debug, Clone)]
+pub struct Conversion {
+    pub amount: Amount,
+    pub paying: CurrencyInfo,
+    /// `convert_to`, or the paying currency itself for a plain crypto withdrawal.
+    pub receiving: CurrencyInfo,
+    pub converts: bool,
+}
+
+/// The currency, pair and amount rules shared by withdrawals and quotes. Pure: no I/O.
+pub fn validate_conversion(
+    amount: &str,
+    currency: &str,
+    convert_to: Option<&str>,
     catalog: &CurrencyCatalog,
-) -> Result<ValidWithdrawal, Refusal> {
-    let user_id = UserId::parse(&input.user_id)
-        .ok_or_else(|| Refusal::field("user_id", "1 to 128 visible ASCII characters"))?;
+) -> Result<Conversion, Refusal> {
     let known = |code: &str| {
         Currency::parse(code)
             .and_then(|c| catalog.get(&c).cloned())
@@ -100,8 +110,8 @@ pub fn validate(
                 Refusal::UnsupportedCurrency(format!("{code:?} is not a supported currency"))
             })
     };
-    let paying = known(&input.currency)?;
-    let receiving = match &input.convert_to {
+    let paying = known(currency)?;
+    let receiving = match convert_to {
         None if paying.kind == CurrencyKind::Fiat => {
             return Err(Refusal::UnsupportedPair(format!(
                 "{} is fiat: set convert_to to the crypto the user receives",
@@ -120,7 +130,7 @@ pub fn validate(
             target
         }
     };
-    let amount = Amount::parse(&input.amount)
+    let amount = Amount::parse(amount)
         .and_then(|a| a.check_precision(paying.currency.as_str(), paying.precision))
         .map_err(|e: AmountError| Refusal::InvalidAmount(e.to_string()))?;
     if amount.value() < paying.minimum_withdrawal {
@@ -129,6 +139,32 @@ pub fn validate(
             paying.minimum_withdrawal, paying.currency
         )));
     }
+    Ok(Conversion {
+        amount,
+        paying,
+        receiving,
+        converts: convert_to.is_some(),
+    })
+}
+
+/// Checks a request against the catalogue. Pure: no I/O.
+pub fn validate(
+    input: &WithdrawalInput,
+    catalog: &CurrencyCatalog,
+) -> Result<ValidWithdrawal, Refusal> {
+    let user_id = UserId::parse(&input.user_id)
+        .ok_or_else(|| Refusal::field("user_id", "1 to 128 visible ASCII characters"))?;
+    let Conversion {
+        amount,
+        paying,
+        receiving,
+        converts,
+    } = validate_conversion(
+        &input.amount,
+        &input.currency,
+        input.convert_to.as_deref(),
+        catalog,
+    )?;
     if !address::looks_valid(receiving.currency.as_str(), &input.address) {
         return Err(Refusal::InvalidAddress(format!(
             "not a valid {} address",
@@ -161,10 +197,7 @@ pub fn validate(
     Ok(ValidWithdrawal {
         user_id,
         amount,
-        convert_to: input
-            .convert_to
-            .as_ref()
-            .map(|_| receiving.currency.clone()),
+        convert_to: converts.then(|| receiving.currency.clone()),
         currency: paying.currency,
         address: input.address.clone(),
         tag,

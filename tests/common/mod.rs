@@ -33,6 +33,7 @@ pub struct TestApp {
     pub signer: Signer,
     pub submitter: Submitter,
     pub reconciler: payoutd::withdrawals::reconcile::Reconciler,
+    pub currencies: std::sync::Arc<payoutd::currencies::Currencies>,
     _simulator: std::sync::Arc<Simulator>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
@@ -104,6 +105,7 @@ pub async fn spawn_cluster(replicas: usize, tweak: impl Fn(&mut Settings)) -> Ve
         let pool = app.state().pool.clone();
         let submitter = app.state().submitter.clone();
         let reconciler = app.state().reconciler.clone();
+        let currencies = app.state().currencies.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {
             let _ = rx.await;
@@ -116,6 +118,7 @@ pub async fn spawn_cluster(replicas: usize, tweak: impl Fn(&mut Settings)) -> Ve
             signer: Signer::new(credentials.clone()),
             submitter,
             reconciler,
+            currencies,
             _simulator: simulator.clone(),
             _shutdown: tx,
         });
