@@ -98,11 +98,14 @@ impl Application {
             ),
         }
         let reconciler = Reconciler::new(pool.clone(), client.clone(), settings.reconciler.clone());
+        let notifier = crate::notify::Notifier::new(pool.clone(), settings.notify.clone())
+            .map_err(|e| ProviderError::Transport(e.to_string()))?;
         let state = AppState {
             pool,
             currencies,
             submitter,
             reconciler,
+            notifier,
             provider: client,
             signer,
             tokens: Arc::new(ApiTokens::new(&settings.effective_api_tokens())),
@@ -144,6 +147,10 @@ impl Application {
             let reconciler = self.state.reconciler.clone();
             tokio::spawn(reconciler.run(stop_rx.clone()))
         });
+        let notifier = (self.settings.notify.enabled && self.state.notifier.enabled()).then(|| {
+            let notifier = self.state.notifier.clone();
+            tokio::spawn(notifier.run(stop_rx.clone()))
+        });
         let refresher = (self.settings.currencies.refresh_secs > 0).then(|| {
             let every = Duration::from_secs(self.settings.currencies.refresh_secs);
             tokio::spawn(self.state.currencies.clone().run(every, stop_rx.clone()))
@@ -162,7 +169,10 @@ impl Application {
             let _ = stop_tx.send(true);
         });
         let served = server.await;
-        for task in [worker, reconciler, refresher].into_iter().flatten() {
+        for task in [worker, reconciler, notifier, refresher]
+            .into_iter()
+            .flatten()
+        {
             let _ = task.await;
         }
         drop(self.simulator);

@@ -107,6 +107,8 @@ impl Default for ReconcilerSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotifySettings {
+    /// Run the delivery loop in this process (with a URL set).
+    pub enabled: bool,
     /// Empty: notifications are stored but not sent.
     pub url: String,
     /// HMAC-SHA256 key shared with the website.
@@ -119,6 +121,7 @@ pub struct NotifySettings {
 impl Default for NotifySettings {
     fn default() -> Self {
         Self {
+            enabled: true,
             url: String::new(),
             secret: SecretString::default(),
             timeout_secs: 10,

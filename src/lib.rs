@@ -12,6 +12,7 @@ pub mod db;
 pub mod domain;
 pub mod faults;
 pub mod ledger;
+pub mod notify;
 pub mod queue;
 pub mod simulator;
 pub mod telemetry;

@@ -104,6 +104,18 @@ fn describe_metrics() {
         "payoutd_submission_jobs_parked",
         "Submission jobs parked and waiting for an operator."
     );
+    describe_counter!(
+        "payoutd_reconciler_checks_total",
+        "Reconciler look-ups, by result: settled, in_progress, resubmitted, not_yet_submitted, missing, lookup_failed."
+    );
+    describe_counter!(
+        "payoutd_notifications_total",
+        "Website notification delivery attempts, by outcome."
+    );
+    describe_gauge!(
+        "payoutd_notifications_undelivered",
+        "Website notifications not yet delivered."
+    );
     describe_gauge!(
         "payoutd_oldest_pending_withdrawal_age_seconds",
         "Age of the oldest withdrawal still pending or processing."

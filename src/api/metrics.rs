@@ -61,5 +61,10 @@ async fn refresh_gauges(state: &AppState) -> Result<(), sqlx::Error> {
     metrics::gauge!("payoutd_withdrawals", "status" => "processing").set(processing as f64);
     metrics::gauge!("payoutd_oldest_pending_withdrawal_age_seconds").set(oldest.unwrap_or(0.0));
     metrics::gauge!("payoutd_submission_jobs_parked").set(parked as f64);
+    let undelivered: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM notification_outbox WHERE delivered_at IS NULL")
+            .fetch_one(&state.pool)
+            .await?;
+    metrics::gauge!("payoutd_notifications_undelivered").set(undelivered as f64);
     Ok(())
 }

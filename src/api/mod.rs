@@ -52,6 +52,7 @@ pub struct AppState {
     pub currencies: Arc<Currencies>,
     pub submitter: Submitter,
     pub reconciler: Reconciler,
+    pub notifier: crate::notify::Notifier,
     /// For calls made on a request's behalf (quotes).
     pub provider: crate::coinspaid::CoinsPaidClient,
     /// Verifies callbacks with the merchant's CoinsPaid key and secret.

@@ -138,6 +138,9 @@ pub async fn apply(
     .bind(details.error.clone().filter(|_| record_all))
     .fetch_one(&mut *conn)
     .await?;
+    if new_status != current.status {
+        crate::notify::enqueue(&mut *conn, &updated, current.status).await?;
+    }
     Ok(Applied {
         transition,
         withdrawal: updated,

@@ -34,6 +34,7 @@ pub struct TestApp {
     pub submitter: Submitter,
     pub reconciler: payoutd::withdrawals::reconcile::Reconciler,
     pub currencies: std::sync::Arc<payoutd::currencies::Currencies>,
+    pub notifier: payoutd::notify::Notifier,
     _simulator: std::sync::Arc<Simulator>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
@@ -61,6 +62,7 @@ pub fn test_settings(database: &str, simulator_url: &str) -> Settings {
     s.reconciler.enabled = false;
     s.reconciler.min_age_secs = 0;
     s.reconciler.recheck_secs = 0;
+    s.notify.enabled = false;
     s
 }
 
@@ -106,6 +108,7 @@ pub async fn spawn_cluster(replicas: usize, tweak: impl Fn(&mut Settings)) -> Ve
         let submitter = app.state().submitter.clone();
         let reconciler = app.state().reconciler.clone();
         let currencies = app.state().currencies.clone();
+        let notifier = app.state().notifier.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {
             let _ = rx.await;
@@ -119,6 +122,7 @@ pub async fn spawn_cluster(replicas: usize, tweak: impl Fn(&mut Settings)) -> Ve
             submitter,
             reconciler,
             currencies,
+            notifier,
             _simulator: simulator.clone(),
             _shutdown: tx,
         });
@@ -426,6 +430,8 @@ pub fn payoutd_command(port: u16, database: &str) -> tokio::process::Command {
         "PAYOUTD_CONFIG_DIR",
         "PAYOUTD_CRASH_AT",
         "PAYOUTD_LOG_FORMAT",
+        "PAYOUTD_NOTIFY_URL",
+        "PAYOUTD_NOTIFY_SECRET",
         "PAYOUTD_WORKER_ENABLED",
         "RUST_LOG",
     ] {
