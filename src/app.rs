@@ -106,6 +106,7 @@ impl Application {
             submitter,
             reconciler,
             notifier,
+            limits: Arc::new(settings.limits.clone()),
             provider: client,
             signer,
             tokens: Arc::new(ApiTokens::new(&settings.effective_api_tokens())),

@@ -396,6 +396,8 @@ async fn openapi_document_covers_every_route_and_is_consistent() {
         ("get", "/v1/withdrawals/{id}"),
         ("get", "/v1/currencies"),
         ("post", "/v1/quotes"),
+        ("get", "/v1/users/{user_id}/limits/{currency}"),
+        ("put", "/v1/users/{user_id}/limits/{currency}"),
         ("post", "/v1/callbacks/coinspaid"),
         ("get", "/healthz"),
         ("get", "/readyz"),
@@ -429,13 +431,19 @@ async fn openapi_document_covers_every_route_and_is_consistent() {
     for (method, path) in &documented {
         let concrete = path
             .replace("{user_id}", "u1")
+            .replace("{currency}", "EUR")
             .replace("{id}", &uuid::Uuid::now_v7().to_string());
-        let request = if method == "post" {
-            app.http.post(app.url(&concrete))
-        } else {
-            app.http.get(app.url(&concrete))
+        let request = match method.as_str() {
+            "post" => app.http.post(app.url(&concrete)),
+            "put" => app.http.put(app.url(&concrete)),
+            _ => app.http.get(app.url(&concrete)),
         };
         let response = request.bearer_auth(TOKEN).send().await.unwrap();
+        assert_ne!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path} is documented but not routed"
+        );
         let body: Value = response.json().await.unwrap_or(Value::Null);
         assert_ne!(
             body["detail"], "no such route",

@@ -7,6 +7,7 @@ mod callbacks;
 mod currencies;
 pub mod error;
 mod health;
+mod limits;
 mod metrics;
 pub mod openapi;
 mod pagination;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub submitter: Submitter,
     pub reconciler: Reconciler,
     pub notifier: crate::notify::Notifier,
+    /// Default withdrawal limits per currency code.
+    pub limits: Arc<std::collections::HashMap<String, crate::config::CurrencyLimits>>,
     /// For calls made on a request's behalf (quotes).
     pub provider: crate::coinspaid::CoinsPaidClient,
     /// Verifies callbacks with the merchant's CoinsPaid key and secret.
@@ -75,6 +78,7 @@ fn documented_routes(tokens: Arc<ApiTokens>) -> OpenApiRouter<AppState> {
         .routes(routes!(withdrawals::get))
         .routes(routes!(currencies::list))
         .routes(routes!(currencies::quote))
+        .routes(routes!(limits::get, limits::put))
         .route_layer(middleware::from_fn_with_state(tokens, auth::require_bearer));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(authenticated)

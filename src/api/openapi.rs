@@ -67,6 +67,25 @@ pub struct QuoteRequest {
     pub convert_to: String,
 }
 
+/// `PUT /v1/users/{user_id}/limits/{currency}` body: null or absent uses the configured default.
+#[derive(Serialize, ToSchema)]
+pub struct LimitsRequest {
+    #[schema(example = "1000.00")]
+    pub max_per_withdrawal: Option<String>,
+    /// Over any rolling 24 hours, counting withdrawals not cancelled or rejected.
+    #[schema(example = "5000.00")]
+    pub max_per_day: Option<String>,
+}
+
+/// A user's limits in one currency; null means unlimited.
+#[derive(Serialize, ToSchema)]
+pub struct LimitsView {
+    #[schema(example = "EUR")]
+    pub currency: String,
+    pub max_per_withdrawal: Option<String>,
+    pub max_per_day: Option<String>,
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -86,7 +105,7 @@ impl Modify for BearerAuth {
         description = "Merchant-side CoinsPaid withdrawal service: holds, submits, settles exactly once."
     ),
     modifiers(&BearerAuth),
-    components(schemas(Problem, CreditRequest, WithdrawalRequest, QuoteRequest)),
+    components(schemas(Problem, CreditRequest, WithdrawalRequest, QuoteRequest, LimitsRequest, LimitsView)),
     tags(
         (name = "balances", description = "Credits, balances and the ledger"),
         (name = "withdrawals", description = "Payouts through CoinsPaid"),

@@ -70,8 +70,18 @@ pub async fn create(
     let key = idempotency_key(&headers)?;
     let input = input_of(&body::bytes(body)?)?;
     let valid = request::validate(&input, &state.currencies.catalog())?;
-    let outcome =
-        request::create(&state.pool, &key, &valid, state.submitter.lease_duration()).await?;
+    let outcome = request::create(
+        &state.pool,
+        &key,
+        &valid,
+        state.submitter.lease_duration(),
+        &state
+            .limits
+            .get(valid.currency.as_str())
+            .cloned()
+            .unwrap_or_default(),
+    )
+    .await?;
     let (status, withdrawal) = match outcome {
         CreateOutcome::Replayed(withdrawal) => (StatusCode::OK, withdrawal),
         CreateOutcome::Created { withdrawal, lease } => {

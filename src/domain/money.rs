@@ -117,6 +117,22 @@ pub mod decimal_string {
     }
 }
 
+/// Serde helper: an optional decimal as a JSON string or null.
+pub mod decimal_string_opt {
+    use rust_decimal::Decimal;
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(
+        value: &Option<Decimal>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(v) => serializer.collect_str(&v.normalize()),
+            None => serializer.serialize_none(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

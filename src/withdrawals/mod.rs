@@ -2,6 +2,7 @@
 //! Each public service function states its transaction boundary and idempotency guarantee.
 
 pub mod callbacks;
+pub mod limits;
 pub mod reconcile;
 pub mod request;
 pub mod store;

@@ -8,12 +8,15 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::store::{self, Withdrawal, COLUMNS};
+use crate::config::CurrencyLimits;
 use crate::domain::address;
 use crate::domain::currency::{CurrencyCatalog, CurrencyInfo};
 use crate::domain::money::AmountError;
 use crate::domain::{Amount, Currency, CurrencyKind, ForeignId, IdempotencyKey, UserId};
 use crate::ledger::{self, LedgerError};
 use crate::queue::{self, Lease};
+
+use super::limits;
 
 /// The request body's fields, as the API extracted them (strings, unvalidated).
 #[derive(Debug, Clone, Default)]
@@ -59,6 +62,8 @@ pub enum Refusal {
         field: &'static str,
         message: String,
     },
+    #[error("{0}")]
+    LimitExceeded(String),
 }
 
 impl Refusal {
@@ -71,6 +76,7 @@ impl Refusal {
             Self::BelowMinimum(_) => "below_minimum",
             Self::InsufficientFunds => "insufficient_funds",
             Self::ValidationFailed { .. } => "validation_failed",
+            Self::LimitExceeded(_) => "limit_exceeded",
         }
     }
 
@@ -265,6 +271,7 @@ pub async fn create(
     key: &IdempotencyKey,
     request: &ValidWithdrawal,
     lease_for: Duration,
+    default_limits: &CurrencyLimits,
 ) -> Result<CreateOutcome, CreateError> {
     let fingerprint = request.fingerprint();
     let id = Uuid::now_v7();
@@ -327,6 +334,12 @@ pub async fn create(
         // Rolls back the key too: a refusal stores nothing, so a retry is judged afresh.
         tx.rollback().await?;
         return Err(Refusal::InsufficientFunds.into());
+    }
+    // After the hold, so this user's withdrawals in this currency are serialized by the
+    // balance row lock and the daily sum cannot be raced past.
+    if let Err(refusal) = limits::check(&mut tx, request, default_limits).await? {
+        tx.rollback().await?;
+        return Err(refusal.into());
     }
     let lease = queue::insert_leased(&mut tx, id, lease_for).await?;
     tx.commit().await?;

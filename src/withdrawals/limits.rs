@@ -1,0 +1,113 @@
+//! Withdrawal limits: at most so much per withdrawal and per rolling 24 hours, per user and
+//! currency. Configured defaults per currency (`[limits.EUR]`), overridden per user in
+//! `user_limits`. Enforced inside the hold transaction.
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+
+use super::request::{Refusal, ValidWithdrawal};
+use crate::config::CurrencyLimits;
+
+/// The limits in force for one user and currency.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct EffectiveLimits {
+    pub currency: String,
+    #[serde(with = "crate::domain::money::decimal_string_opt")]
+    pub max_per_withdrawal: Option<Decimal>,
+    #[serde(with = "crate::domain::money::decimal_string_opt")]
+    pub max_per_day: Option<Decimal>,
+}
+
+/// Checks the withdrawal just held in `conn`'s transaction against its limits. The rolling
+/// 24-hour sum counts it and every other withdrawal of this user and currency that was not
+/// cancelled or rejected. `Ok(Err(_))` is a refusal.
+pub async fn check(
+    conn: &mut PgConnection,
+    request: &ValidWithdrawal,
+    defaults: &CurrencyLimits,
+) -> Result<Result<(), Refusal>, sqlx::Error> {
+    let (per_withdrawal, per_day, used): (Option<Decimal>, Option<Decimal>, Decimal) =
+        sqlx::query_as(
+            "SELECT COALESCE(l.max_per_withdrawal, $3), COALESCE(l.max_per_day, $4),
+                (SELECT COALESCE(sum(amount), 0) FROM withdrawals
+                 WHERE user_id = $1 AND currency = $2
+                   AND created_at > now() - interval '24 hours'
+                   AND status NOT IN ('cancelled', 'rejected'))
+         FROM (SELECT 1) AS one
+         LEFT JOIN user_limits l ON l.user_id = $1 AND l.currency = $2",
+        )
+        .bind(request.user_id.as_str())
+        .bind(request.currency.as_str())
+        .bind(defaults.max_per_withdrawal)
+        .bind(defaults.max_per_day)
+        .fetch_one(conn)
+        .await?;
+    let amount = request.amount.value();
+    if let Some(max) = per_withdrawal.filter(|max| amount > *max) {
+        return Ok(Err(Refusal::LimitExceeded(format!(
+            "at most {max} {} per withdrawal",
+            request.currency
+        ))));
+    }
+    if let Some(max) = per_day.filter(|max| used > *max) {
+        return Ok(Err(Refusal::LimitExceeded(format!(
+            "at most {max} {} per 24 hours; {} already requested",
+            request.currency,
+            used - amount
+        ))));
+    }
+    Ok(Ok(()))
+}
+
+/// Sets (or, with both `None`, removes) a user's override for one currency. One statement.
+pub async fn set_user_limits(
+    pool: &PgPool,
+    user_id: &str,
+    currency: &str,
+    max_per_withdrawal: Option<Decimal>,
+    max_per_day: Option<Decimal>,
+) -> Result<(), sqlx::Error> {
+    if max_per_withdrawal.is_none() && max_per_day.is_none() {
+        sqlx::query("DELETE FROM user_limits WHERE user_id = $1 AND currency = $2")
+            .bind(user_id)
+            .bind(currency)
+            .execute(pool)
+            .await?;
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO user_limits (user_id, currency, max_per_withdrawal, max_per_day) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (user_id, currency) DO UPDATE
+         SET max_per_withdrawal = EXCLUDED.max_per_withdrawal, max_per_day = EXCLUDED.max_per_day, updated_at = now()",
+    )
+    .bind(user_id)
+    .bind(currency)
+    .bind(max_per_withdrawal)
+    .bind(max_per_day)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The limits in force for `user_id` in `currency`: the override where set, else the default.
+pub async fn effective(
+    pool: &PgPool,
+    user_id: &str,
+    currency: &str,
+    defaults: &CurrencyLimits,
+) -> Result<EffectiveLimits, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT $2::text AS currency,
+                COALESCE(l.max_per_withdrawal, $3) AS max_per_withdrawal,
+                COALESCE(l.max_per_day, $4) AS max_per_day
+         FROM (SELECT 1) AS one
+         LEFT JOIN user_limits l ON l.user_id = $1 AND l.currency = $2",
+    )
+    .bind(user_id)
+    .bind(currency)
+    .bind(defaults.max_per_withdrawal)
+    .bind(defaults.max_per_day)
+    .fetch_one(pool)
+    .await
+}
