@@ -111,20 +111,14 @@ impl Currencies {
     pub async fn run(
         self: Arc<Self>,
         every: Duration,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
-                break;
-            }
+        crate::background::every("currency refresh", every, shutdown, || async {
             if let Err(err) = self.refresh().await {
                 tracing::warn!(error = %err, "currency list not refreshed; keeping the last one");
             }
-        }
+        })
+        .await;
     }
 }
 

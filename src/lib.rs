@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod app;
+pub mod background;
 pub mod coinspaid;
 pub mod config;
 pub mod currencies;

@@ -169,20 +169,14 @@ impl Notifier {
     }
 
     /// The delivery loop, until `shutdown`.
-    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: tokio::sync::watch::Receiver<bool>) {
         let interval = Duration::from_millis(self.settings.poll_interval_ms);
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
+        crate::background::every("notifier", interval, shutdown, || async {
             if let Err(err) = self.deliver_once().await {
                 tracing::error!(error = %err, "notifier step failed");
             }
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
+        })
+        .await;
     }
 }
 

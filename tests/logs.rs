@@ -6,13 +6,11 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{free_port, payoutd_command, wait_ready};
+use common::{free_port, payoutd_command, stop_gracefully, wait_ready};
 use payoutd::coinspaid::signing::SecretString;
 use payoutd::coinspaid::{Credentials, Signer};
 use payoutd::simulator::{Simulator, SimulatorSettings, SubmitBehavior};
 use serde_json::{json, Value};
-use tokio::io::AsyncReadExt;
-use tokio::process::Command;
 
 const API_SECRET: &str = "coinspaid-secret-7f3a9c";
 const API_TOKEN: &str = "website-token-5d2e8b1c";
@@ -113,28 +111,7 @@ async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
         .unwrap();
     assert_eq!(forged.status(), 401);
 
-    let pid = child.id().unwrap().to_string();
-    Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    let _ = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
-    let mut logs = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .await
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .await
-        .unwrap();
+    let (_, logs) = stop_gracefully(&mut child).await;
 
     // Every signature that crossed the wire, both directions.
     let mut signatures = vec![forged_signature];

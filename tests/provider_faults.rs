@@ -174,15 +174,7 @@ async fn a_provider_that_never_recovers_parks_the_work_visibly_and_keeps_the_hol
         ("90.00".into(), "10.00".into()),
         "never released on an unknown outcome"
     );
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics
             .lines()

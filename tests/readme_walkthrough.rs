@@ -4,9 +4,8 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::Duration;
 
-use common::{free_port, payoutd_command, wait_ready};
+use common::{free_port, payoutd_command, stop_gracefully, wait_ready};
 use tokio::process::{Child, Command};
 
 /// The shell block between the walkthrough markers.
@@ -83,30 +82,12 @@ async fn readme_walkthrough_works_against_the_real_binary() {
     );
 
     // SIGTERM: stop accepting, finish in-flight work, exit 0.
-    let pid = child.id().expect("running").to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
-        .await
-        .expect("exits")
-        .unwrap();
+    let (status, logs) = stop_gracefully(&mut child).await;
+    let status = status.expect("payoutd exits after SIGTERM");
     assert!(
         status.success(),
         "payoutd exit status after SIGTERM: {status}"
     );
-    let mut logs = String::new();
-    use tokio::io::AsyncReadExt;
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .await
-        .unwrap();
     assert!(
         logs.contains("DEVELOPMENT MODE"),
         "the start-up warning is loud: {logs}"

@@ -130,15 +130,7 @@ async fn what_cannot_be_resolved_is_reported_and_moves_no_money() {
         app.balance("u1", "EUR").await,
         ("90.00".into(), "10.00".into())
     );
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.contains("payoutd_reconciler_checks_total{result=\"missing\"}"),
         "{metrics}"

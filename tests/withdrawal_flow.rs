@@ -401,10 +401,6 @@ async fn listing_filters_by_user_and_status_newest_first() {
 async fn metrics_expose_the_contract_series_and_they_move() {
     let app = spawn_app().await;
     app.fund("u1", "EUR", "100.00").await;
-    let scrape = |app: &TestApp| {
-        let request = app.http.get(app.url("/metrics"));
-        async move { request.send().await.unwrap().text().await.unwrap() }
-    };
     let w = app.withdraw_ok(&eur_to_btc("u1", "10.00")).await;
     let _pending = app.withdraw_ok(&eur_to_btc("u1", "10.00")).await;
     app.post_callback(&callback_body(
@@ -420,7 +416,7 @@ async fn metrics_expose_the_contract_series_and_they_move() {
     ))
     .await;
     app.post_callback_raw(b"{}", Some(KEY), Some("00")).await;
-    let text = scrape(&app).await;
+    let text = app.metrics_text().await;
     for series in [
         "payoutd_http_requests_total{method=\"POST\",route=\"/v1/withdrawals\",status=\"201\"}",
         "payoutd_http_request_duration_seconds_bucket{method=\"POST\",route=\"/v1/withdrawals\"",

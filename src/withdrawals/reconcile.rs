@@ -161,12 +161,9 @@ impl Reconciler {
     }
 
     /// The loop: a round every `interval_secs` until `shutdown`.
-    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: tokio::sync::watch::Receiver<bool>) {
         let interval = Duration::from_secs(self.settings.interval_secs);
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
+        crate::background::every("reconciler", interval, shutdown, || async {
             match self.run_once().await {
                 Ok(checks) if !checks.is_empty() => {
                     tracing::info!(checked = checks.len(), "reconciler round done")
@@ -174,10 +171,7 @@ impl Reconciler {
                 Ok(_) => {}
                 Err(err) => tracing::error!(error = %err, "reconciler round failed"),
             }
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
+        })
+        .await;
     }
 }

@@ -212,20 +212,13 @@ impl Submitter {
 
     /// The worker loop: drain, sleep, repeat, until `shutdown` fires. The current step always
     /// finishes before the loop exits.
-    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: tokio::sync::watch::Receiver<bool>) {
         let interval = Duration::from_millis(self.settings.poll_interval_ms);
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
+        crate::background::every("submission worker", interval, shutdown, || async {
             if let Err(err) = self.drain_once().await {
                 tracing::error!(error = %err, "submission worker step failed");
             }
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
-        tracing::info!("submission worker stopped");
+        })
+        .await;
     }
 }

@@ -199,6 +199,18 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn withdrawal(&self, id: &str) -> Value {
         let (status, body) = self.get_json(&format!("/v1/withdrawals/{id}")).await;
         assert_eq!(status, StatusCode::OK);
@@ -497,4 +509,31 @@ pub async fn start_simulator() -> Simulator {
     sim.control()
         .set_default_behavior(SubmitBehavior::accept_silently());
     sim
+}
+
+/// Sends SIGTERM and waits (20 s at most) for the exit; returns the exit status and everything
+/// the process wrote to its piped stdout and stderr.
+pub async fn stop_gracefully(
+    child: &mut tokio::process::Child,
+) -> (Option<std::process::ExitStatus>, String) {
+    use tokio::io::AsyncReadExt;
+    let pid = child.id().expect("still running").to_string();
+    let killed = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .ok()
+        .map(|s| s.unwrap());
+    let mut output = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        out.read_to_string(&mut output).await.unwrap();
+    }
+    if let Some(mut err) = child.stderr.take() {
+        err.read_to_string(&mut output).await.unwrap();
+    }
+    (status, output)
 }
