@@ -6,14 +6,6 @@ use std::sync::Arc;
 
 use common::*;
 use reqwest::StatusCode;
-use serde_json::Value;
-
-async fn processing_withdrawal(app: &TestApp, amount: &str) -> Value {
-    app.fund("u1", "EUR", amount).await;
-    let w = app.withdraw_ok(&eur_to_btc("u1", amount)).await;
-    assert_eq!(w["status"], "processing");
-    w
-}
 
 async fn callback_outcomes(app: &TestApp) -> Vec<(String, bool)> {
     sqlx::query_as("SELECT outcome, verified FROM callbacks ORDER BY id")
@@ -25,7 +17,7 @@ async fn callback_outcomes(app: &TestApp) -> Vec<(String, bool)> {
 #[tokio::test]
 async fn bad_or_missing_signatures_are_refused_and_change_nothing() {
     let app = spawn_app().await;
-    let w = processing_withdrawal(&app, "100.00").await;
+    let w = app.processing_withdrawal("100.00").await;
     let body = callback_body(w["foreign_id"].as_str().unwrap(), "confirmed", 1);
     let good = app.signer.sign(&body);
     let mut tampered = body.clone();
@@ -62,7 +54,7 @@ async fn bad_or_missing_signatures_are_refused_and_change_nothing() {
 #[tokio::test]
 async fn verified_garbage_is_400_and_foreign_callbacks_are_acknowledged() {
     let app = spawn_app().await;
-    let w = processing_withdrawal(&app, "100.00").await;
+    let w = app.processing_withdrawal("100.00").await;
     assert_eq!(
         app.post_callback(b"{not json").await,
         StatusCode::BAD_REQUEST
@@ -94,7 +86,7 @@ async fn verified_garbage_is_400_and_foreign_callbacks_are_acknowledged() {
 #[tokio::test]
 async fn out_of_order_callbacks_settle_once() {
     let app = spawn_app().await;
-    let w = processing_withdrawal(&app, "100.00").await;
+    let w = app.processing_withdrawal("100.00").await;
     let fid = w["foreign_id"].as_str().unwrap();
     for status in ["confirmed", "pending", "confirmed", "pending"] {
         assert_eq!(
@@ -136,7 +128,7 @@ async fn out_of_order_callbacks_settle_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_concurrent_duplicate_confirmations_debit_once() {
     let app = Arc::new(spawn_app().await);
-    let w = processing_withdrawal(&app, "100.00").await;
+    let w = app.processing_withdrawal("100.00").await;
     let body = Arc::new(callback_body(
         w["foreign_id"].as_str().unwrap(),
         "confirmed",
@@ -172,7 +164,7 @@ async fn two_hundred_concurrent_duplicate_confirmations_debit_once() {
 async fn confirmed_racing_cancelled_has_exactly_one_outcome() {
     let app = Arc::new(spawn_app().await);
     for round in 0..5 {
-        let w = processing_withdrawal(&app, "10.00").await;
+        let w = app.processing_withdrawal("10.00").await;
         let fid = w["foreign_id"].as_str().unwrap();
         let confirmed = Arc::new(callback_body(fid, "confirmed", round));
         let cancelled = Arc::new(callback_body(fid, "cancelled", round));

@@ -16,17 +16,10 @@ fn replica_settings(s: &mut payoutd::config::Settings) {
     s.database.max_connections = 6;
 }
 
-async fn processing_withdrawal(app: &TestApp, amount: &str) -> Value {
-    app.fund("u1", "EUR", amount).await;
-    let w = app.withdraw_ok(&eur_to_btc("u1", amount)).await;
-    assert_eq!(w["status"], "processing");
-    w
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_duplicate_callbacks_across_three_replicas_debit_once() {
     let replicas = Arc::new(spawn_cluster(3, replica_settings).await);
-    let w = processing_withdrawal(&replicas[0], "100.00").await;
+    let w = replicas[0].processing_withdrawal("100.00").await;
     let body = Arc::new(callback_body(
         w["foreign_id"].as_str().unwrap(),
         "confirmed",
@@ -71,7 +64,7 @@ async fn a_thousand_duplicate_callbacks_across_three_replicas_debit_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn five_hundred_confirmed_against_five_hundred_cancelled_across_replicas_one_outcome() {
     let replicas = Arc::new(spawn_cluster(3, replica_settings).await);
-    let w = processing_withdrawal(&replicas[0], "100.00").await;
+    let w = replicas[0].processing_withdrawal("100.00").await;
     let fid = w["foreign_id"].as_str().unwrap();
     let confirmed = Arc::new(callback_body(fid, "confirmed", 5));
     let cancelled = Arc::new(callback_body(fid, "cancelled", 5));

@@ -199,6 +199,14 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// Funds u1 with `amount` EUR and withdraws all of it; CoinsPaid accepts it.
+    pub async fn processing_withdrawal(&self, amount: &str) -> Value {
+        self.fund("u1", "EUR", amount).await;
+        let w = self.withdraw_ok(&eur_to_btc("u1", amount)).await;
+        assert_eq!(w["status"], "processing");
+        w
+    }
+
     /// The Prometheus text of `/metrics`.
     pub async fn metrics_text(&self) -> String {
         self.http
