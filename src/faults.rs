@@ -2,8 +2,8 @@
 //!
 //! A process started with `PAYOUTD_CRASH_AT=<point>` aborts the first time it reaches that
 //! point: no destructors, no flushing, no rollback sent — as close to `kill -9` at an exact
-//! line as a test can get. Ignored when `PAYOUTD_ENV=production`, and a single environment
-//! lookup otherwise.
+//! line as a test can get. Inert unless `arm` was called, which `payoutd serve` does only in
+//! development.
 
 use std::sync::OnceLock;
 
@@ -17,16 +17,19 @@ pub const POINTS: &[&str] = &[
     "callback_before_commit",
 ];
 
+static TARGET: OnceLock<Option<String>> = OnceLock::new();
+
+/// Reads `PAYOUTD_CRASH_AT` once. Call only for a development process.
+pub fn arm() {
+    let target = std::env::var("PAYOUTD_CRASH_AT").ok();
+    if let Some(point) = &target {
+        eprintln!("payoutd: DEVELOPMENT: will abort at crash point {point} (PAYOUTD_CRASH_AT)");
+    }
+    let _ = TARGET.set(target);
+}
+
 fn target() -> Option<&'static str> {
-    static TARGET: OnceLock<Option<String>> = OnceLock::new();
-    TARGET
-        .get_or_init(|| {
-            let production = std::env::var("PAYOUTD_ENV").is_ok_and(|e| e == "production");
-            std::env::var("PAYOUTD_CRASH_AT")
-                .ok()
-                .filter(|_| !production)
-        })
-        .as_deref()
+    TARGET.get().and_then(|t| t.as_deref())
 }
 
 /// Aborts the process here if the tests asked for a crash at `point`.

@@ -28,6 +28,9 @@ async fn serve() -> ExitCode {
         }
     };
     telemetry::init(settings.log_format(), &settings.log.filter);
+    if settings.env == Environment::Development {
+        payoutd::faults::arm();
+    }
     if settings.env == Environment::Development && settings.server.api_tokens.is_empty() {
         tracing::warn!(
             token = DEV_API_TOKEN,

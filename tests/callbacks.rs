@@ -48,6 +48,18 @@ async fn bad_or_missing_signatures_are_refused_and_change_nothing() {
     let outcomes = callback_outcomes(&app).await;
     assert_eq!(outcomes.len(), 6, "every attempt is recorded");
     assert!(outcomes.iter().all(|(o, v)| o == "rejected" && !v));
+    // A forged flood cannot fill the disk: only the start of an unverified body is kept.
+    let big = vec![b'x'; 60 * 1024];
+    assert_eq!(
+        app.post_callback_raw(&big, Some(KEY), Some("00")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let stored: i32 =
+        sqlx::query_scalar("SELECT max(length(raw_body)) FROM callbacks WHERE NOT verified")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(stored <= 2048, "{stored}");
     app.assert_invariants().await;
 }
 

@@ -13,6 +13,9 @@ use crate::domain::withdrawal::ProviderStatus;
 use crate::domain::{ProviderEvent, Transition};
 use crate::ledger::LedgerError;
 
+/// How much of an unverified callback body is stored.
+const UNVERIFIED_BODY_KEPT: usize = 2048;
+
 /// What became of one callback. Also the `outcome` column and the metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallbackOutcome {
@@ -93,11 +96,13 @@ async fn receive_inner(
     body: &[u8],
 ) -> Result<CallbackOutcome, LedgerError> {
     if let Err(why) = signer.verify(key, signature, body) {
-        // The body is kept for forensics; it is never parsed or acted on.
+        // The start of the body is kept for forensics, never parsed or acted on; only the
+        // start, so forged requests cannot fill the disk 64 KiB at a time.
+        let kept = &body[..body.len().min(UNVERIFIED_BODY_KEPT)];
         store_received(
             pool,
             false,
-            body,
+            kept,
             None,
             None,
             "rejected",
