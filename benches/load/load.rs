@@ -1,0 +1,281 @@
+//! The load generator: many concurrent HTTP clients, each timing its own requests.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use rand::Rng;
+use tokio::task::JoinSet;
+
+use crate::stack::{SignedCallback, Stack, API_TOKEN};
+use crate::BenchResult;
+
+/// Latencies in microseconds, 1 µs to 60 s at three significant figures.
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
+/// What one load point measured.
+pub struct Measured {
+    pub ok: u64,
+    pub errors: u64,
+    pub elapsed: Duration,
+    pub latency: Histogram<u64>,
+}
+
+impl Measured {
+    pub fn per_sec(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// A latency quantile in milliseconds.
+    pub fn ms(&self, quantile: f64) -> f64 {
+        self.latency.value_at_quantile(quantile) as f64 / 1000.0
+    }
+
+    pub fn max_ms(&self) -> f64 {
+        self.latency.max() as f64 / 1000.0
+    }
+}
+
+/// The whole lifecycle of withdrawals created during one load point, read from their rows.
+pub struct Lifecycle {
+    pub create: Measured,
+    pub settled: u64,
+    pub settled_per_sec: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// One client's loop: `request` until the deadline; 2xx counts, anything else is an error.
+async fn client_loop<F, Fut>(deadline: Instant, mut request: F) -> (u64, u64, Histogram<u64>)
+where
+    F: FnMut() -> Option<Fut>,
+    Fut: std::future::Future<Output = Result<reqwest::Response, reqwest::Error>>,
+{
+    let mut latency = histogram();
+    let (mut ok, mut errors) = (0u64, 0u64);
+    while Instant::now() < deadline {
+        let Some(sent) = request() else { break };
+        let started = Instant::now();
+        let outcome = sent.await;
+        let took = started.elapsed();
+        match outcome {
+            Ok(response) if response.status().is_success() => {
+                // Read the body: the request is done when the answer is, not at its headers.
+                let _ = response.bytes().await;
+                ok += 1;
+                latency.saturating_record(started.elapsed().as_micros().max(1) as u64);
+            }
+            Ok(response) => {
+                errors += 1;
+                if errors <= 3 {
+                    let status = response.status();
+                    let body = response.text().await.unwrap_or_default();
+                    eprintln!("  error after {took:?}: {status} {body}");
+                }
+            }
+            Err(err) => {
+                errors += 1;
+                if errors <= 3 {
+                    eprintln!("  error after {took:?}: {err}");
+                }
+            }
+        }
+    }
+    (ok, errors, latency)
+}
+
+async fn collect(mut tasks: JoinSet<(u64, u64, Histogram<u64>)>, started: Instant) -> Measured {
+    let mut measured = Measured {
+        ok: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latency: histogram(),
+    };
+    while let Some(done) = tasks.join_next().await {
+        let (ok, errors, latency) = done.expect("client task");
+        measured.ok += ok;
+        measured.errors += errors;
+        measured.latency.add(latency).expect("same bounds");
+    }
+    measured.elapsed = started.elapsed();
+    eprintln!(
+        "  {} ok, {} errors, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
+        measured.ok,
+        measured.errors,
+        measured.per_sec(),
+        measured.ms(0.5),
+        measured.ms(0.99)
+    );
+    measured
+}
+
+/// `clients` clients creating withdrawals (each with its own Idempotency-Key) for `duration`.
+pub async fn creates(
+    stack: &Stack,
+    clients: usize,
+    duration: Duration,
+    users: usize,
+) -> BenchResult<Measured> {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = JoinSet::new();
+    for _ in 0..clients {
+        let http = stack.http.clone();
+        let url = format!("{}/v1/withdrawals", stack.base_url);
+        tasks.spawn(async move {
+            client_loop(deadline, || {
+                let user = rand::rng().random_range(1..=users);
+                let body = format!(
+                    r#"{{"user_id":"bench-{user}","amount":"10.00","currency":"EUR","convert_to":"BTC","address":"bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"}}"#
+                );
+                Some(
+                    http.post(&url)
+                        .bearer_auth(API_TOKEN)
+                        .header("Idempotency-Key", uuid::Uuid::now_v7().to_string())
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .body(body)
+                        .send(),
+                )
+            })
+            .await
+        });
+    }
+    Ok(collect(tasks, started).await)
+}
+
+/// `clients` clients posting signed confirmed callbacks, each target once, for `duration` or
+/// until the targets run out. The targets used are removed from `targets`.
+pub async fn callbacks(
+    stack: &Stack,
+    targets: &mut Vec<SignedCallback>,
+    clients: usize,
+    duration: Duration,
+) -> BenchResult<Measured> {
+    let all = Arc::new(std::mem::take(targets));
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = JoinSet::new();
+    for _ in 0..clients {
+        let all = all.clone();
+        let next = next.clone();
+        let http = stack.http.clone();
+        let url = format!("{}/v1/callbacks/coinspaid", stack.base_url);
+        tasks.spawn(async move {
+            client_loop(deadline, || {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let callback = all.get(i)?;
+                Some(
+                    http.post(&url)
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .header(payoutd::coinspaid::KEY_HEADER, crate::stack::KEY)
+                        .header(payoutd::coinspaid::SIGNATURE_HEADER, &callback.signature)
+                        .body(callback.body.clone())
+                        .send(),
+                )
+            })
+            .await
+        });
+    }
+    let measured = collect(tasks, started).await;
+    let used = next.load(Ordering::Relaxed).min(all.len());
+    // Every client task has ended, so this is the only reference left.
+    let mut all = Arc::try_unwrap(all).unwrap_or_else(|_| unreachable!("client tasks ended"));
+    *targets = all.split_off(used);
+    if targets.is_empty() {
+        eprintln!("  (ran out of processing withdrawals after {used} callbacks)");
+    }
+    Ok(measured)
+}
+
+/// Creates for `duration` with the simulator confirming each one at once; then waits for every
+/// one to be confirmed and reads create-to-debit times from the rows.
+pub async fn lifecycle(
+    stack: &Stack,
+    clients: usize,
+    duration: Duration,
+    users: usize,
+) -> BenchResult<Lifecycle> {
+    let (since,): (chrono::DateTime<chrono::Utc>,) = sqlx::query_as("SELECT now()")
+        .fetch_one(&stack.pool)
+        .await?;
+    let create = creates(stack, clients, duration, users).await?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (open,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM withdrawals
+             WHERE created_at >= $1 AND status IN ('pending', 'processing')",
+        )
+        .bind(since)
+        .fetch_one(&stack.pool)
+        .await?;
+        if open == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{open} withdrawals still open 120 s after the load").into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (settled, span, p50, p90, p99, max): (i64, f64, f64, f64, f64, f64) = sqlx::query_as(
+        "SELECT count(*),
+                extract(epoch FROM max(updated_at) - $1)::float8,
+                1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM updated_at - created_at))::float8,
+                1000 * percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM updated_at - created_at))::float8,
+                1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM updated_at - created_at))::float8,
+                1000 * extract(epoch FROM max(updated_at - created_at))::float8
+         FROM withdrawals WHERE created_at >= $1 AND status = 'confirmed'",
+    )
+    .bind(since)
+    .fetch_one(&stack.pool)
+    .await?;
+    let lifecycle = Lifecycle {
+        settled: settled as u64,
+        settled_per_sec: settled as f64 / span.max(1e-9),
+        p50_ms: p50,
+        p90_ms: p90,
+        p99_ms: p99,
+        max_ms: max,
+        create,
+    };
+    eprintln!(
+        "  {} confirmed, {:.0}/s end to end, create-to-debit p50 {:.1} ms p99 {:.1} ms",
+        lifecycle.settled, lifecycle.settled_per_sec, lifecycle.p50_ms, lifecycle.p99_ms
+    );
+    Ok(lifecycle)
+}
+
+/// `clients` clients sending GETs built by `path` (given a random user) for `duration`.
+pub async fn gets(
+    stack: &Stack,
+    clients: usize,
+    duration: Duration,
+    users: usize,
+    path: impl Fn(usize) -> String + Clone + Send + Sync + 'static,
+) -> BenchResult<Measured> {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = JoinSet::new();
+    for _ in 0..clients {
+        let http = stack.http.clone();
+        let base = stack.base_url.clone();
+        let path = path.clone();
+        tasks.spawn(async move {
+            client_loop(deadline, || {
+                let user = rand::rng().random_range(1..=users);
+                Some(
+                    http.get(format!("{base}{}", path(user)))
+                        .bearer_auth(API_TOKEN)
+                        .send(),
+                )
+            })
+            .await
+        });
+    }
+    Ok(collect(tasks, started).await)
+}

@@ -1,0 +1,159 @@
+//! payoutd's benchmark: `cargo bench --bench load`.
+//!
+//! Drives the real release `payoutd` binary over HTTP on loopback, against a fresh database on
+//! the local PostgreSQL, with the CoinsPaid simulator running in this process, and measures in
+//! the same run the physical limit: pgbench running the least SQL each operation must do, with
+//! the same number of clients. See BENCHMARKS.md for what each row means.
+//!
+//! Settings (environment): `BENCH_CLIENTS` (default `16,64`), `BENCH_SECS` per measured point
+//! (default 15), `BENCH_USERS` (default 1000), `BENCH_GROWTH` (existing withdrawals for the
+//! growth table, default `10000,1000000`; empty skips it), `BENCH_PG_URL` (default
+//! `postgres://postgres@127.0.0.1:5432`), `BENCH_DB` (default `payoutd_bench`, dropped and
+//! recreated). Results go to stdout and `target/bench/results.md`; the service's log to
+//! `target/bench/payoutd.log`.
+
+mod growth;
+mod load;
+mod pgbench;
+mod report;
+mod stack;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use payoutd::simulator::SubmitBehavior;
+
+use report::Report;
+use stack::Stack;
+
+pub struct BenchSettings {
+    pub clients: Vec<usize>,
+    pub secs: u64,
+    pub users: usize,
+    pub growth: Vec<u64>,
+    pub pg_url: String,
+    pub db: String,
+}
+
+impl BenchSettings {
+    fn from_env() -> Result<Self, String> {
+        let var =
+            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
+        let list = |name: &str, default: &str| -> Result<Vec<u64>, String> {
+            var(name, default)
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse()
+                        .map_err(|_| format!("{name}: {s:?} is not a number"))
+                })
+                .collect()
+        };
+        let number = |name: &str, default: &str| -> Result<u64, String> {
+            var(name, default)
+                .parse()
+                .map_err(|_| format!("{name} must be a number"))
+        };
+        let settings = Self {
+            clients: list("BENCH_CLIENTS", "16,64")?
+                .into_iter()
+                .map(|c| c as usize)
+                .collect(),
+            secs: number("BENCH_SECS", "15")?,
+            users: number("BENCH_USERS", "1000")? as usize,
+            growth: list("BENCH_GROWTH", "10000,1000000")?,
+            pg_url: var("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"),
+            db: var("BENCH_DB", "payoutd_bench"),
+        };
+        if settings.clients.is_empty() || settings.clients.contains(&0) || settings.secs == 0 {
+            return Err("BENCH_CLIENTS and BENCH_SECS must be positive".into());
+        }
+        Ok(settings)
+    }
+}
+
+fn main() -> ExitCode {
+    // `cargo bench` passes `--bench`; this harness takes no arguments of its own.
+    let settings = match BenchSettings::from_env() {
+        Ok(s) => s,
+        Err(err) => {
+            eprintln!("payoutd bench: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run(&settings)) {
+        Ok(report) => {
+            let text = report.markdown(&settings);
+            println!("\n{text}");
+            let path = stack::output_dir().join("results.md");
+            if let Err(err) = std::fs::write(&path, &text) {
+                eprintln!("could not write {}: {err}", path.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("payoutd bench failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+async fn run(settings: &BenchSettings) -> BenchResult<Report> {
+    let secs = Duration::from_secs(settings.secs);
+    let stack = Stack::start(settings).await?;
+    let mut report = Report::default();
+    stack.seed_users(settings.users).await?;
+
+    // Creates: simulator accepts silently, so every withdrawal stops in "processing" and the
+    // settlement phase has its targets.
+    stack
+        .simulator
+        .set_default_behavior(SubmitBehavior::accept_silently());
+    for &clients in &settings.clients {
+        eprintln!("== create, {clients} clients: pgbench limit");
+        let limit =
+            pgbench::run(&stack.db_url, "create.sql", clients, secs, settings.users).await?;
+        eprintln!("== create, {clients} clients: payoutd");
+        let measured = load::creates(&stack, clients, secs, settings.users).await?;
+        report.create.push((clients, limit, measured));
+    }
+    stack.wait_for_no_pending(Duration::from_secs(60)).await?;
+
+    // Settlement: signed "confirmed" callbacks for those withdrawals, sent by this process.
+    let mut targets = stack.processing_callbacks().await?;
+    for &clients in &settings.clients {
+        eprintln!("== settle, {clients} clients: pgbench limit");
+        stack.prepare_settle_targets(settings.secs).await?;
+        let limit =
+            pgbench::run(&stack.db_url, "settle.sql", clients, secs, settings.users).await?;
+        eprintln!("== settle, {clients} clients: payoutd");
+        let measured = load::callbacks(&stack, &mut targets, clients, secs).await?;
+        report.settle.push((clients, limit, measured));
+    }
+
+    // The whole lifecycle: create, submit, the simulator's confirmed callback, the debit.
+    stack
+        .simulator
+        .set_default_behavior(SubmitBehavior::confirm());
+    let clients = settings.clients[0];
+    eprintln!("== lifecycle, {clients} clients");
+    report.lifecycle = Some(load::lifecycle(&stack, clients, secs, settings.users).await?);
+    report.peak_rss_kib = stack.peak_rss_kib();
+
+    for &rows in &settings.growth {
+        eprintln!("== growth: {rows} existing withdrawals");
+        report
+            .growth
+            .push(growth::measure(&stack, rows, settings.users).await?);
+    }
+    report.peak_rss_kib = report.peak_rss_kib.max(stack.peak_rss_kib());
+    stack.stop().await;
+    Ok(report)
+}

@@ -1,0 +1,112 @@
+//! The results as the markdown tables BENCHMARKS.md is made of.
+
+use std::fmt::Write;
+
+use crate::growth::Growth;
+use crate::load::{Lifecycle, Measured};
+use crate::pgbench::Limit;
+use crate::BenchSettings;
+
+#[derive(Default)]
+pub struct Report {
+    pub create: Vec<(usize, Limit, Measured)>,
+    pub settle: Vec<(usize, Limit, Measured)>,
+    pub lifecycle: Option<Lifecycle>,
+    pub growth: Vec<Growth>,
+    pub peak_rss_kib: u64,
+}
+
+fn latencies(m: &Measured) -> String {
+    format!(
+        "{:.1} | {:.1} | {:.1} | {:.1}",
+        m.ms(0.5),
+        m.ms(0.9),
+        m.ms(0.99),
+        m.max_ms()
+    )
+}
+
+fn against_limit(out: &mut String, title: &str, rows: &[(usize, Limit, Measured)]) {
+    let _ = writeln!(out, "### {title}\n");
+    let _ = writeln!(
+        out,
+        "| clients | pgbench limit (tps) | payoutd (req/s) | payoutd / limit | p50 ms | p90 ms | p99 ms | max ms | errors |"
+    );
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (clients, limit, measured) in rows {
+        let _ = writeln!(
+            out,
+            "| {clients} | {:.0} | {:.0} | {:.0}% | {} | {} |",
+            limit.tps,
+            measured.per_sec(),
+            100.0 * measured.per_sec() / limit.tps,
+            latencies(measured),
+            measured.errors
+        );
+    }
+    let _ = writeln!(out);
+}
+
+impl Report {
+    pub fn markdown(&self, settings: &BenchSettings) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "## Results ({} s per point, {} users)\n",
+            settings.secs, settings.users
+        );
+        against_limit(&mut out, "Create withdrawal", &self.create);
+        against_limit(&mut out, "Callback settlement (confirmed)", &self.settle);
+        if let Some(l) = &self.lifecycle {
+            let _ = writeln!(out, "### Full lifecycle\n");
+            let _ = writeln!(
+                out,
+                "| creates/s | settled/s | create p50/p99 ms | create-to-debit p50 ms | p90 ms | p99 ms | max ms |"
+            );
+            let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|");
+            let _ = writeln!(
+                out,
+                "| {:.0} | {:.0} | {:.1} / {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+                l.create.per_sec(),
+                l.settled_per_sec,
+                l.create.ms(0.5),
+                l.create.ms(0.99),
+                l.p50_ms,
+                l.p90_ms,
+                l.p99_ms,
+                l.max_ms
+            );
+        }
+        if !self.growth.is_empty() {
+            let _ = writeln!(out, "### Cost as data grows (16 clients)\n");
+            let _ = writeln!(
+                out,
+                "| existing withdrawals | request | req/s | p50 ms | p90 ms | p99 ms | max ms |"
+            );
+            let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|");
+            for g in &self.growth {
+                for (name, m) in [
+                    ("create", &g.create),
+                    ("list by user, first page", &g.list_by_user),
+                    ("list by user, deep cursor", &g.list_by_user_deep),
+                    ("list by status, first page", &g.list_by_status),
+                ] {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {name} | {:.0} | {} |",
+                        g.rows,
+                        m.per_sec(),
+                        latencies(m)
+                    );
+                }
+            }
+            let _ = writeln!(out);
+        }
+        let _ = writeln!(
+            out,
+            "Service peak RSS (VmHWM) over the whole run: {:.1} MiB",
+            self.peak_rss_kib as f64 / 1024.0
+        );
+        out
+    }
+}

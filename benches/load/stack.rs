@@ -1,0 +1,318 @@
+//! What the benchmark runs against: a fresh database, the release `payoutd serve` as a child
+//! process (so its RSS is its own), and the CoinsPaid simulator in this process.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use payoutd::coinspaid::signing::SecretString;
+use payoutd::coinspaid::{Credentials, Signer};
+use payoutd::simulator::{Simulator, SimulatorControl, SimulatorSettings};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::process::{Child, Command};
+
+use crate::{BenchResult, BenchSettings};
+
+pub const API_TOKEN: &str = "payoutd-bench-token-0123456789";
+pub const KEY: &str = "bench-key";
+const SECRET: &str = "bench-secret-not-a-real-one";
+
+/// `target/bench`, created on first use.
+pub fn output_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let dir = target.join("bench");
+    std::fs::create_dir_all(&dir).expect("target/bench is writable");
+    dir
+}
+
+/// A confirmed callback, body and signature ready to post.
+pub struct SignedCallback {
+    pub body: Vec<u8>,
+    pub signature: String,
+}
+
+pub struct Stack {
+    pub db_url: String,
+    /// The benchmark's own connections, for setup and for reading results.
+    pub pool: PgPool,
+    pub http: reqwest::Client,
+    pub base_url: String,
+    pub simulator: SimulatorControl,
+    signer: Signer,
+    _simulator: Simulator,
+    service: Child,
+    peak_rss_kib: Arc<AtomicU64>,
+}
+
+impl Stack {
+    pub async fn start(settings: &BenchSettings) -> BenchResult<Self> {
+        let db_url = fresh_database(&settings.pg_url, &settings.db).await?;
+
+        // The service's port is picked by binding and releasing it, so the simulator can be
+        // told where to post callbacks before the service starts.
+        let service_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let base_url = format!("http://{service_addr}");
+        let credentials = Credentials {
+            key: KEY.into(),
+            secret: SecretString::new(SECRET),
+        };
+        let simulator = Simulator::spawn(
+            SimulatorSettings {
+                credentials: credentials.clone(),
+                callback_url: Some(format!("{base_url}/v1/callbacks/coinspaid")),
+                callback_delay: Duration::ZERO,
+            },
+            tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+        )
+        .await?;
+
+        let log = std::fs::File::create(output_dir().join("payoutd.log"))?;
+        let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let service = Command::new(env!("CARGO_BIN_EXE_payoutd"))
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("PAYOUTD_CONFIG_DIR", manifest.join("config"))
+            .env("PAYOUTD_ENV", "development")
+            .env("PAYOUTD_LOG_FORMAT", "json")
+            .env("DATABASE_URL", &db_url)
+            .env("PAYOUTD_LISTEN_ADDR", service_addr.to_string())
+            .env("PAYOUTD_API_TOKENS", API_TOKEN)
+            .env("COINSPAID_API_URL", simulator.base_url())
+            .env("COINSPAID_API_KEY", KEY)
+            .env("COINSPAID_API_SECRET", SECRET)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()?;
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(1024)
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        wait_ready(&http, &base_url).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&db_url)
+            .await?;
+
+        let peak_rss_kib = Arc::new(AtomicU64::new(0));
+        if let Some(pid) = service.id() {
+            let peak = peak_rss_kib.clone();
+            tokio::spawn(async move {
+                // VmHWM is the kernel's own high-water mark; sampling it keeps the last value
+                // even after the process has exited.
+                while let Some(kib) = rss_kib(pid) {
+                    peak.fetch_max(kib, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            });
+        }
+        Ok(Self {
+            db_url,
+            pool,
+            http,
+            base_url,
+            simulator: simulator.control(),
+            signer: Signer::new(credentials),
+            _simulator: simulator,
+            service,
+            peak_rss_kib,
+        })
+    }
+
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.peak_rss_kib.load(Ordering::Relaxed)
+    }
+
+    /// Credits every benchmark user with far more than the run can spend.
+    pub async fn seed_users(&self, users: usize) -> BenchResult<()> {
+        let started = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        let per_task = users.div_ceil(16);
+        for chunk in 0..16 {
+            let http = self.http.clone();
+            let base = self.base_url.clone();
+            tasks.spawn(async move {
+                for user in (chunk * per_task + 1)..=((chunk + 1) * per_task).min(users) {
+                    let response = http
+                        .post(format!("{base}/v1/users/bench-{user}/credits"))
+                        .bearer_auth(API_TOKEN)
+                        .json(&serde_json::json!({
+                            "currency": "EUR", "amount": "1000000000.00", "reference": "bench-seed"
+                        }))
+                        .send()
+                        .await?;
+                    if !response.status().is_success() {
+                        return Err(format!("credit failed: {}", response.text().await?).into());
+                    }
+                }
+                Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done??;
+        }
+        eprintln!("seeded {users} users in {:?}", started.elapsed());
+        Ok(())
+    }
+
+    /// Waits until every withdrawal the service created has reached the simulator.
+    pub async fn wait_for_no_pending(&self, timeout: Duration) -> BenchResult<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (jobs,): (i64,) = sqlx::query_as("SELECT count(*) FROM submission_jobs")
+                .fetch_one(&self.pool)
+                .await?;
+            if jobs == 0 {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{jobs} submissions still queued after {timeout:?}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// A signed "confirmed" callback for every withdrawal the service has in `processing`,
+    /// exactly as the simulator would post it.
+    pub async fn processing_callbacks(&self) -> BenchResult<Vec<SignedCallback>> {
+        let foreign_ids: Vec<(String,)> = sqlx::query_as(
+            "SELECT foreign_id FROM withdrawals WHERE status = 'processing' ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(foreign_ids
+            .into_iter()
+            .filter_map(|(foreign_id,)| self.simulator.callback_body(&foreign_id, "confirmed"))
+            .map(|body| SignedCallback {
+                signature: self.signer.sign(&body),
+                body,
+            })
+            .collect())
+    }
+
+    /// Fresh pending, held withdrawals numbered for `settle.sql`: more than the fastest run
+    /// seen here could take in `secs`, so no pgbench client runs dry.
+    pub async fn prepare_settle_targets(&self, secs: u64) -> BenchResult<()> {
+        let count = 8_000 * secs as i64;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS bench_settle_targets (n BIGINT PRIMARY KEY, id UUID NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("CREATE SEQUENCE IF NOT EXISTS bench_settle_seq")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("TRUNCATE bench_settle_targets")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("ALTER SEQUENCE bench_settle_seq RESTART WITH 1")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "WITH fresh AS (
+                 INSERT INTO withdrawals (id, foreign_id, user_id, amount, currency, convert_to,
+                                          address, end_user_reference)
+                 SELECT gen_random_uuid(), 'pgs-' || gen_random_uuid(), 'bench-' || (n % $2 + 1),
+                        10, 'EUR', 'BTC', 'bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq', 'bench'
+                 FROM generate_series(1, $1) AS n
+                 RETURNING id, user_id, amount),
+             held AS (
+                 INSERT INTO ledger_entries (id, user_id, currency, kind, amount, withdrawal_id)
+                 SELECT gen_random_uuid(), user_id, 'EUR', 'hold', amount, id FROM fresh)
+             INSERT INTO bench_settle_targets (n, id)
+             SELECT row_number() OVER (), id FROM fresh",
+        )
+        .bind(count)
+        .bind(self.users_count().await? as i64)
+        .execute(&mut *tx)
+        .await?;
+        // The holds above, on the balances, so the settle script's held >= amount holds.
+        sqlx::query(
+            "UPDATE balances b SET held = b.held + h.total, available = b.available - h.total
+             FROM (SELECT w.user_id, sum(w.amount) AS total
+                   FROM bench_settle_targets t JOIN withdrawals w ON w.id = t.id
+                   GROUP BY w.user_id) h
+             WHERE b.user_id = h.user_id AND b.currency = 'EUR'",
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        sqlx::query("VACUUM ANALYZE withdrawals")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn users_count(&self) -> BenchResult<i64> {
+        let (users,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM balances WHERE user_id LIKE 'bench-%'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(users.max(1))
+    }
+
+    /// SIGTERM, then a bounded wait: the service drains and stops on its own.
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.service.id() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status()
+                .await;
+        }
+        if tokio::time::timeout(Duration::from_secs(15), self.service.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.service.kill().await;
+        }
+    }
+}
+
+async fn fresh_database(pg_url: &str, name: &str) -> BenchResult<String> {
+    let mut admin = PgConnection::connect(&format!("{pg_url}/postgres")).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut admin)
+        .await?;
+    admin.close().await?;
+    Ok(format!("{pg_url}/{name}"))
+}
+
+async fn wait_ready(http: &reqwest::Client, base_url: &str) -> BenchResult<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(response) = http.get(format!("{base_url}/readyz")).send().await {
+            if response.status().is_success() {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "payoutd did not become ready; see {}",
+                output_dir().join("payoutd.log").display()
+            )
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Resident set size of `pid` in KiB, from /proc.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
