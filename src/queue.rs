@@ -22,30 +22,6 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-/// Enqueues a new withdrawal's job already leased to the caller, inside the caller's
-/// transaction: the request that created it makes the first attempt itself.
-pub async fn insert_leased(
-    conn: &mut PgConnection,
-    withdrawal_id: Uuid,
-    lease_for: Duration,
-) -> Result<Lease, sqlx::Error> {
-    let lease_id = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO submission_jobs (withdrawal_id, attempts, run_at, lease_id)
-         VALUES ($1, 1, now() + make_interval(secs => $2), $3)",
-    )
-    .bind(withdrawal_id)
-    .bind(secs(lease_for))
-    .bind(lease_id)
-    .execute(conn)
-    .await?;
-    Ok(Lease {
-        withdrawal_id,
-        lease_id,
-        attempts: 1,
-    })
-}
-
 /// Leases the job that has waited longest, if any is due. One short transaction.
 pub async fn claim_due(pool: &PgPool, lease_for: Duration) -> Result<Option<Lease>, sqlx::Error> {
     let lease_id = Uuid::now_v7();

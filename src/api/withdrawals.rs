@@ -16,6 +16,7 @@ use super::{pagination, AppState};
 use crate::domain::{IdempotencyKey, WithdrawalStatus};
 use crate::withdrawals::request::{self, CreateOutcome, WithdrawalInput};
 use crate::withdrawals::store::{self, ListFilter};
+use crate::withdrawals::submit::Attempt;
 
 fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, ApiError> {
     headers
@@ -87,20 +88,28 @@ pub async fn create(
         CreateOutcome::Created { withdrawal, lease } => {
             // Its own task: if the client hangs up, the attempt still finishes and is recorded.
             let submitter = state.submitter.clone();
-            let attempt = tokio::spawn(async move { submitter.attempt(lease).await });
-            match attempt.await {
-                Ok(Ok(_)) => {}
-                // Nothing is lost: the job's lease expires and the worker tries again.
+            let created = withdrawal.clone();
+            let attempt =
+                tokio::spawn(async move { submitter.attempt_created(lease, created).await });
+            let current = match attempt.await {
+                Ok(Ok(Attempt::Recorded(current))) => *current,
+                // Unchanged: still pending, the job will run again.
+                Ok(Ok(Attempt::Retrying | Attempt::Parked)) => withdrawal,
+                // Nothing is lost: the job's lease expires and the worker tries again. What
+                // the row says now is read back, as the attempt may have got partway.
                 Ok(Err(err)) => {
-                    tracing::error!(withdrawal_id = %withdrawal.id, foreign_id = %withdrawal.foreign_id, error = %err, "first submission attempt failed")
+                    tracing::error!(withdrawal_id = %withdrawal.id, foreign_id = %withdrawal.foreign_id, error = %err, "first submission attempt failed");
+                    store::get(&state.pool, withdrawal.id)
+                        .await?
+                        .unwrap_or(withdrawal)
                 }
                 Err(err) => {
-                    tracing::error!(withdrawal_id = %withdrawal.id, foreign_id = %withdrawal.foreign_id, error = %err, "first submission attempt panicked")
+                    tracing::error!(withdrawal_id = %withdrawal.id, foreign_id = %withdrawal.foreign_id, error = %err, "first submission attempt panicked");
+                    store::get(&state.pool, withdrawal.id)
+                        .await?
+                        .unwrap_or(withdrawal)
                 }
-            }
-            let current = store::get(&state.pool, withdrawal.id)
-                .await?
-                .unwrap_or(withdrawal);
+            };
             (StatusCode::CREATED, current)
         }
     };

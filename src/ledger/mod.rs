@@ -4,7 +4,9 @@
 //! Each movement is one SQL statement that changes the balance row and writes the entry
 //! together, guarded by a condition (`available >= amount`, `held >= amount`) and by unique
 //! indexes (one hold and one settlement per withdrawal, one credit per reference), so a
-//! second hold or debit is impossible rather than merely checked.
+//! second hold or debit is impossible rather than merely checked. The hold is written by the
+//! withdrawal create statement itself (`withdrawals::request::create`), folded with the
+//! withdrawal row it belongs to.
 
 mod entries;
 
@@ -117,34 +119,6 @@ pub async fn credit(
         });
     tx.commit().await?;
     Ok((outcome, balance))
-}
-
-/// Moves `amount` from available to held and writes the hold entry, in one statement.
-/// Returns false, changing nothing, when available funds do not cover it.
-/// Runs inside the caller's transaction (the withdrawal row must exist in it).
-pub async fn hold(
-    conn: &mut PgConnection,
-    user_id: &str,
-    currency: &str,
-    amount: Decimal,
-    withdrawal_id: Uuid,
-) -> Result<bool, LedgerError> {
-    let done = sqlx::query(
-        "WITH moved AS (
-             UPDATE balances SET available = available - $3, held = held + $3, updated_at = now()
-             WHERE user_id = $1 AND currency = $2 AND available >= $3
-             RETURNING user_id)
-         INSERT INTO ledger_entries (id, user_id, currency, kind, amount, withdrawal_id)
-         SELECT $4, $1, $2, 'hold', $3, $5 FROM moved",
-    )
-    .bind(user_id)
-    .bind(currency)
-    .bind(amount)
-    .bind(Uuid::now_v7())
-    .bind(withdrawal_id)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
 }
 
 /// Settles a withdrawal's hold: `Debit` (the payout happened) or `Release` (it did not).

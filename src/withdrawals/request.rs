@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgPool, Row};
 use uuid::Uuid;
 
 use super::store::{self, Withdrawal, COLUMNS};
@@ -13,8 +14,8 @@ use crate::domain::address;
 use crate::domain::currency::{CurrencyCatalog, CurrencyInfo};
 use crate::domain::money::AmountError;
 use crate::domain::{Amount, Currency, CurrencyKind, ForeignId, IdempotencyKey, UserId};
-use crate::ledger::{self, LedgerError};
-use crate::queue::{self, Lease};
+use crate::ledger::LedgerError;
+use crate::queue::Lease;
 
 use super::limits;
 
@@ -263,9 +264,37 @@ impl From<sqlx::Error> for CreateError {
     }
 }
 
+/// The create statement's answer: whether the idempotency key was new, and the stored
+/// withdrawal if the balance covered it (its columns are NULL otherwise).
+struct ClaimedRow {
+    claimed: bool,
+    withdrawal: Option<Withdrawal>,
+}
+
+impl<'r> FromRow<'r, PgRow> for ClaimedRow {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        let stored: Option<Uuid> = row.try_get("id")?;
+        Ok(Self {
+            claimed: row.try_get("claimed")?,
+            withdrawal: stored.map(|_| Withdrawal::from_row(row)).transpose()?,
+        })
+    }
+}
+
+impl ClaimedRow {
+    fn into_parts(self) -> (bool, Option<Withdrawal>) {
+        (self.claimed, self.withdrawal)
+    }
+}
+
 /// Holds the amount and stores the pending withdrawal with a fresh foreign_id and a submission
 /// job leased to the caller. One transaction; idempotent on the idempotency key: the key is
 /// claimed first, so a concurrent duplicate waits for this transaction and then replays it.
+///
+/// The claim, the hold, the withdrawal, its hold entry and its job are one statement (one
+/// round trip instead of five: this is the hot path, see BENCHMARKS.md); the limits check is
+/// a second one, because it must see the rows committed while this one waited for the
+/// balance lock.
 pub async fn create(
     pool: &PgPool,
     key: &IdempotencyKey,
@@ -275,18 +304,59 @@ pub async fn create(
 ) -> Result<CreateOutcome, CreateError> {
     let fingerprint = request.fingerprint();
     let id = Uuid::now_v7();
+    let foreign_id = ForeignId::generate();
+    let lease = Lease {
+        withdrawal_id: id,
+        lease_id: Uuid::now_v7(),
+        attempts: 1,
+    };
     let mut tx = pool.begin().await?;
-    let claimed = sqlx::query(
-        "INSERT INTO idempotency_keys (key, request_hash, withdrawal_id) VALUES ($1, $2, $3)
-         ON CONFLICT (key) DO NOTHING",
-    )
-    .bind(key.as_str())
-    .bind(&fingerprint)
-    .bind(id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
+    // Each step reads the one before it, so nothing is written unless the key was new and
+    // the available balance covered the amount. The UPDATE takes the balance row lock and,
+    // if it had to wait for it, re-checks `available` on the row it then sees.
+    let (claimed, withdrawal): (bool, Option<Withdrawal>) =
+        sqlx::query_as::<_, ClaimedRow>(&format!(
+            "WITH claim AS (
+             INSERT INTO idempotency_keys (key, request_hash, withdrawal_id) VALUES ($1, $2, $3)
+             ON CONFLICT (key) DO NOTHING
+             RETURNING withdrawal_id),
+         moved AS (
+             UPDATE balances SET available = available - $6, held = held + $6, updated_at = now()
+             WHERE user_id = $5 AND currency = $7 AND available >= $6
+               AND EXISTS (SELECT 1 FROM claim)
+             RETURNING user_id),
+         stored AS (
+             INSERT INTO withdrawals
+                 (id, foreign_id, user_id, amount, currency, convert_to, address, tag,
+                  end_user_reference)
+             SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM moved
+             RETURNING {COLUMNS}),
+         hold_entry AS (
+             INSERT INTO ledger_entries (id, user_id, currency, kind, amount, withdrawal_id)
+             SELECT $12, user_id, currency, 'hold', amount, id FROM stored),
+         job AS (
+             INSERT INTO submission_jobs (withdrawal_id, attempts, run_at, lease_id)
+             SELECT id, 1, now() + make_interval(secs => $13), $14 FROM stored)
+         SELECT EXISTS (SELECT 1 FROM claim) AS claimed, stored.*
+         FROM (SELECT 1) AS one LEFT JOIN stored ON true"
+        ))
+        .bind(key.as_str())
+        .bind(&fingerprint)
+        .bind(id)
+        .bind(foreign_id.as_str())
+        .bind(request.user_id.as_str())
+        .bind(request.amount.value())
+        .bind(request.currency.as_str())
+        .bind(request.convert_to.as_ref().map(Currency::as_str))
+        .bind(&request.address)
+        .bind(request.tag.as_deref())
+        .bind(&request.end_user_reference)
+        .bind(Uuid::now_v7())
+        .bind(lease_for.as_secs_f64())
+        .bind(lease.lease_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map(ClaimedRow::into_parts)?;
     if !claimed {
         let (hash, existing_id): (Vec<u8>, Uuid) = sqlx::query_as(
             "SELECT request_hash, withdrawal_id FROM idempotency_keys WHERE key = $1",
@@ -303,45 +373,17 @@ pub async fn create(
             .ok_or(sqlx::Error::RowNotFound)?;
         return Ok(CreateOutcome::Replayed(withdrawal));
     }
-
-    let foreign_id = ForeignId::generate();
-    let withdrawal: Withdrawal = sqlx::query_as(&format!(
-        "INSERT INTO withdrawals
-             (id, foreign_id, user_id, amount, currency, convert_to, address, tag, end_user_reference)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(foreign_id.as_str())
-    .bind(request.user_id.as_str())
-    .bind(request.amount.value())
-    .bind(request.currency.as_str())
-    .bind(request.convert_to.as_ref().map(Currency::as_str))
-    .bind(&request.address)
-    .bind(request.tag.as_deref())
-    .bind(&request.end_user_reference)
-    .fetch_one(&mut *tx)
-    .await?;
-    let held = ledger::hold(
-        &mut tx,
-        request.user_id.as_str(),
-        request.currency.as_str(),
-        request.amount.value(),
-        id,
-    )
-    .await?;
-    if !held {
+    let Some(withdrawal) = withdrawal else {
         // Rolls back the key too: a refusal stores nothing, so a retry is judged afresh.
         tx.rollback().await?;
         return Err(Refusal::InsufficientFunds.into());
-    }
+    };
     // After the hold, so this user's withdrawals in this currency are serialized by the
     // balance row lock and the daily sum cannot be raced past.
     if let Err(refusal) = limits::check(&mut tx, request, default_limits).await? {
         tx.rollback().await?;
         return Err(refusal.into());
     }
-    let lease = queue::insert_leased(&mut tx, id, lease_for).await?;
     tx.commit().await?;
     crate::faults::crash_point("after_hold_commit");
     tracing::info!(

@@ -27,11 +27,12 @@ pub struct Submitter {
     settings: WorkerSettings,
 }
 
-/// What one attempt ended in, for the caller's logs and tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What one attempt ended in, for the caller's logs and answer.
+#[derive(Debug, Clone)]
 pub enum Attempt {
-    /// The withdrawal reached a status past `pending`, or the job was stale.
-    Recorded(WithdrawalStatus),
+    /// The withdrawal reached a status past `pending`, or the job was stale: the row as it
+    /// now stands.
+    Recorded(Box<Withdrawal>),
     /// Outcome unknown; the job will run again later.
     Retrying,
     /// Outcome unknown and attempts used up; the job is parked for an operator.
@@ -78,6 +79,22 @@ impl Submitter {
         self.attempt_for(lease, withdrawal).instrument(span).await
     }
 
+    /// The first attempt, by the request that created `withdrawal` (as its create statement
+    /// returned it) and holds its lease: no need to read it back.
+    pub async fn attempt_created(
+        &self,
+        lease: Lease,
+        withdrawal: Withdrawal,
+    ) -> Result<Attempt, LedgerError> {
+        let span = tracing::info_span!(
+            "withdrawal.submit",
+            withdrawal_id = %withdrawal.id,
+            foreign_id = %withdrawal.foreign_id,
+            attempt = lease.attempts,
+        );
+        self.attempt_for(lease, withdrawal).instrument(span).await
+    }
+
     async fn attempt_for(
         &self,
         lease: Lease,
@@ -88,7 +105,7 @@ impl Submitter {
             let mut conn = self.pool.acquire().await?;
             queue::discard(&mut conn, withdrawal.id).await?;
             tracing::info!(status = %withdrawal.status, "submission no longer needed");
-            return Ok(Attempt::Recorded(withdrawal.status));
+            return Ok(Attempt::Recorded(Box::new(withdrawal)));
         }
         crate::faults::crash_point("before_provider_call");
         let outcome = self
@@ -175,7 +192,7 @@ impl Submitter {
         }
         crate::faults::crash_point("before_record_commit");
         tx.commit().await?;
-        Ok(Attempt::Recorded(current.status))
+        Ok(Attempt::Recorded(Box::new(current)))
     }
 
     async fn retry(&self, lease: &Lease, error: &str) -> Result<Attempt, LedgerError> {
