@@ -8,6 +8,7 @@ use hdrhistogram::Histogram;
 use rand::Rng;
 use tokio::task::JoinSet;
 
+use crate::cpu::{CpuSample, CpuSplit};
 use crate::stack::{SignedCallback, Stack, API_TOKEN};
 use crate::BenchResult;
 
@@ -22,6 +23,7 @@ pub struct Measured {
     pub errors: u64,
     pub elapsed: Duration,
     pub latency: Histogram<u64>,
+    pub cpu: CpuSplit,
 }
 
 impl Measured {
@@ -89,27 +91,52 @@ where
     (ok, errors, latency)
 }
 
-async fn collect(mut tasks: JoinSet<(u64, u64, Histogram<u64>)>, started: Instant) -> Measured {
-    let mut measured = Measured {
-        ok: 0,
-        errors: 0,
-        elapsed: Duration::ZERO,
-        latency: histogram(),
-    };
-    while let Some(done) = tasks.join_next().await {
-        let (ok, errors, latency) = done.expect("client task");
-        measured.ok += ok;
-        measured.errors += errors;
-        measured.latency.add(latency).expect("same bounds");
+/// When a load point started, on the clock and in CPU time.
+struct Start {
+    at: Instant,
+    cpu: CpuSample,
+}
+
+impl Start {
+    fn now(stack: &Stack) -> Self {
+        Self {
+            at: Instant::now(),
+            cpu: CpuSample::now(stack.service_pid()),
+        }
     }
-    measured.elapsed = started.elapsed();
+}
+
+async fn collect(
+    stack: &Stack,
+    mut tasks: JoinSet<(u64, u64, Histogram<u64>)>,
+    start: Start,
+) -> Measured {
+    let (mut ok, mut errors, mut latency) = (0, 0, histogram());
+    while let Some(done) = tasks.join_next().await {
+        let (task_ok, task_errors, task_latency) = done.expect("client task");
+        ok += task_ok;
+        errors += task_errors;
+        latency.add(task_latency).expect("same bounds");
+    }
+    let elapsed = start.at.elapsed();
+    let cpu = CpuSample::now(stack.service_pid()).split_since(&start.cpu, elapsed.as_secs_f64());
+    let measured = Measured {
+        ok,
+        errors,
+        elapsed,
+        latency,
+        cpu,
+    };
     eprintln!(
-        "  {} ok, {} errors, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
+        "  {} ok, {} errors, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms; CPU: payoutd {:.0}%, load+simulator {:.0}%, other {:.0}%",
         measured.ok,
         measured.errors,
         measured.per_sec(),
         measured.ms(0.5),
-        measured.ms(0.99)
+        measured.ms(0.99),
+        measured.cpu.service,
+        measured.cpu.bench,
+        measured.cpu.other
     );
     measured
 }
@@ -121,8 +148,8 @@ pub async fn creates(
     duration: Duration,
     users: usize,
 ) -> BenchResult<Measured> {
-    let started = Instant::now();
-    let deadline = started + duration;
+    let start = Start::now(stack);
+    let deadline = start.at + duration;
     let mut tasks = JoinSet::new();
     for _ in 0..clients {
         let http = stack.http.clone();
@@ -145,7 +172,7 @@ pub async fn creates(
             .await
         });
     }
-    Ok(collect(tasks, started).await)
+    Ok(collect(stack, tasks, start).await)
 }
 
 /// `clients` clients posting signed confirmed callbacks, each target once, for `duration` or
@@ -158,8 +185,8 @@ pub async fn callbacks(
 ) -> BenchResult<Measured> {
     let all = Arc::new(std::mem::take(targets));
     let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let deadline = started + duration;
+    let start = Start::now(stack);
+    let deadline = start.at + duration;
     let mut tasks = JoinSet::new();
     for _ in 0..clients {
         let all = all.clone();
@@ -182,13 +209,13 @@ pub async fn callbacks(
             .await
         });
     }
-    let measured = collect(tasks, started).await;
+    let measured = collect(stack, tasks, start).await;
     let used = next.load(Ordering::Relaxed).min(all.len());
     // Every client task has ended, so this is the only reference left.
     let mut all = Arc::try_unwrap(all).unwrap_or_else(|_| unreachable!("client tasks ended"));
     *targets = all.split_off(used);
     if targets.is_empty() {
-        eprintln!("  (ran out of processing withdrawals after {used} callbacks)");
+        eprintln!("  (used all {used} processing withdrawals of this point's share)");
     }
     Ok(measured)
 }
@@ -258,8 +285,8 @@ pub async fn gets(
     users: usize,
     path: impl Fn(usize) -> String + Clone + Send + Sync + 'static,
 ) -> BenchResult<Measured> {
-    let started = Instant::now();
-    let deadline = started + duration;
+    let start = Start::now(stack);
+    let deadline = start.at + duration;
     let mut tasks = JoinSet::new();
     for _ in 0..clients {
         let http = stack.http.clone();
@@ -277,5 +304,5 @@ pub async fn gets(
             .await
         });
     }
-    Ok(collect(tasks, started).await)
+    Ok(collect(stack, tasks, start).await)
 }

@@ -12,6 +12,7 @@
 //! recreated). Results go to stdout and `target/bench/results.md`; the service's log to
 //! `target/bench/payoutd.log`.
 
+mod cpu;
 mod growth;
 mod load;
 mod pgbench;
@@ -128,13 +129,17 @@ async fn run(settings: &BenchSettings) -> BenchResult<Report> {
 
     // Settlement: signed "confirmed" callbacks for those withdrawals, sent by this process.
     let mut targets = stack.processing_callbacks().await?;
-    for &clients in &settings.clients {
+    for (point, &clients) in settings.clients.iter().enumerate() {
         eprintln!("== settle, {clients} clients: pgbench limit");
         stack.prepare_settle_targets(settings.secs).await?;
         let limit =
             pgbench::run(&stack.db_url, "settle.sql", clients, secs, settings.users).await?;
         eprintln!("== settle, {clients} clients: payoutd");
-        let measured = load::callbacks(&stack, &mut targets, clients, secs).await?;
+        // An equal share of what is left for each remaining point.
+        let points_left = settings.clients.len() - point;
+        let mut share = targets.split_off(targets.len() - targets.len() / points_left);
+        let measured = load::callbacks(&stack, &mut share, clients, secs).await?;
+        targets.append(&mut share);
         report.settle.push((clients, limit, measured));
     }
 
@@ -147,6 +152,10 @@ async fn run(settings: &BenchSettings) -> BenchResult<Report> {
     report.lifecycle = Some(load::lifecycle(&stack, clients, secs, settings.users).await?);
     report.peak_rss_kib = stack.peak_rss_kib();
 
+    // Creates alone again, as in the first table.
+    stack
+        .simulator
+        .set_default_behavior(SubmitBehavior::accept_silently());
     for &rows in &settings.growth {
         eprintln!("== growth: {rows} existing withdrawals");
         report

@@ -30,18 +30,21 @@ fn against_limit(out: &mut String, title: &str, rows: &[(usize, Limit, Measured)
     let _ = writeln!(out, "### {title}\n");
     let _ = writeln!(
         out,
-        "| clients | pgbench limit (tps) | payoutd (req/s) | payoutd / limit | p50 ms | p90 ms | p99 ms | max ms | errors |"
+        "| clients | pgbench limit (tps) | payoutd (req/s) | payoutd / limit | p50 ms | p90 ms | p99 ms | max ms | errors | CPU payoutd / load+sim / PostgreSQL+other |"
     );
-    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for (clients, limit, measured) in rows {
         let _ = writeln!(
             out,
-            "| {clients} | {:.0} | {:.0} | {:.0}% | {} | {} |",
+            "| {clients} | {:.0} | {:.0} | {:.0}% | {} | {} | {:.0}% / {:.0}% / {:.0}% |",
             limit.tps,
             measured.per_sec(),
             100.0 * measured.per_sec() / limit.tps,
             latencies(measured),
-            measured.errors
+            measured.errors,
+            measured.cpu.service,
+            measured.cpu.bench,
+            measured.cpu.other
         );
     }
     let _ = writeln!(out);

@@ -126,6 +126,10 @@ impl Stack {
         })
     }
 
+    pub fn service_pid(&self) -> Option<u32> {
+        self.service.id()
+    }
+
     pub fn peak_rss_kib(&self) -> u64 {
         self.peak_rss_kib.load(Ordering::Relaxed)
     }
