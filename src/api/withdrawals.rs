@@ -89,8 +89,7 @@ pub async fn create(
             // Its own task: if the client hangs up, the attempt still finishes and is recorded.
             let submitter = state.submitter.clone();
             let created = withdrawal.clone();
-            let attempt =
-                tokio::spawn(async move { submitter.attempt_created(lease, created).await });
+            let attempt = tokio::spawn(async move { submitter.attempt_with(lease, created).await });
             let current = match attempt.await {
                 Ok(Ok(Attempt::Recorded(current))) => *current,
                 // Unchanged: still pending, the job will run again.

@@ -70,18 +70,12 @@ impl Submitter {
         let Some(withdrawal) = store::get(&self.pool, lease.withdrawal_id).await? else {
             return Err(LedgerError::Database(sqlx::Error::RowNotFound));
         };
-        let span = tracing::info_span!(
-            "withdrawal.submit",
-            withdrawal_id = %withdrawal.id,
-            foreign_id = %withdrawal.foreign_id,
-            attempt = lease.attempts,
-        );
-        self.attempt_for(lease, withdrawal).instrument(span).await
+        self.attempt_with(lease, withdrawal).await
     }
 
-    /// The first attempt, by the request that created `withdrawal` (as its create statement
-    /// returned it) and holds its lease: no need to read it back.
-    pub async fn attempt_created(
+    /// An attempt for a withdrawal the caller has just read or, for the request that created
+    /// it and holds its lease, just written: no need to read it again.
+    pub async fn attempt_with(
         &self,
         lease: Lease,
         withdrawal: Withdrawal,
