@@ -52,18 +52,17 @@ pub struct Lifecycle {
     pub max_ms: f64,
 }
 
-/// One client's loop: `request` until the deadline; 2xx counts, anything else is an error.
-async fn client_loop<F, Fut>(deadline: Instant, mut request: F) -> (u64, u64, Histogram<u64>)
-where
-    F: FnMut() -> Option<Fut>,
-    Fut: std::future::Future<Output = Result<reqwest::Response, reqwest::Error>>,
-{
+/// Builds a client's next request; `None` when there is no more work.
+type NextRequest = Arc<dyn Fn() -> Option<reqwest::RequestBuilder> + Send + Sync>;
+
+/// One client's loop: `next` request until the deadline; 2xx counts, anything else is an error.
+async fn client_loop(deadline: Instant, next: NextRequest) -> (u64, u64, Histogram<u64>) {
     let mut latency = histogram();
     let (mut ok, mut errors) = (0u64, 0u64);
     while Instant::now() < deadline {
-        let Some(sent) = request() else { break };
+        let Some(request) = next() else { break };
         let started = Instant::now();
-        let outcome = sent.await;
+        let outcome = request.send().await;
         let took = started.elapsed();
         match outcome {
             Ok(response) if response.status().is_success() => {
@@ -141,6 +140,22 @@ async fn collect(
     measured
 }
 
+/// `clients` concurrent clients sending `next` requests for `duration`, measured together.
+async fn run_clients(
+    stack: &Stack,
+    clients: usize,
+    duration: Duration,
+    next: NextRequest,
+) -> Measured {
+    let start = Start::now(stack);
+    let deadline = start.at + duration;
+    let mut tasks = JoinSet::new();
+    for _ in 0..clients {
+        tasks.spawn(client_loop(deadline, next.clone()));
+    }
+    collect(stack, tasks, start).await
+}
+
 /// `clients` clients creating withdrawals (each with its own Idempotency-Key) for `duration`.
 pub async fn creates(
     stack: &Stack,
@@ -148,31 +163,22 @@ pub async fn creates(
     duration: Duration,
     users: usize,
 ) -> BenchResult<Measured> {
-    let start = Start::now(stack);
-    let deadline = start.at + duration;
-    let mut tasks = JoinSet::new();
-    for _ in 0..clients {
-        let http = stack.http.clone();
-        let url = format!("{}/v1/withdrawals", stack.base_url);
-        tasks.spawn(async move {
-            client_loop(deadline, || {
-                let user = rand::rng().random_range(1..=users);
-                let body = format!(
-                    r#"{{"user_id":"bench-{user}","amount":"10.00","currency":"EUR","convert_to":"BTC","address":"bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"}}"#
-                );
-                Some(
-                    http.post(&url)
-                        .bearer_auth(API_TOKEN)
-                        .header("Idempotency-Key", uuid::Uuid::now_v7().to_string())
-                        .header(reqwest::header::CONTENT_TYPE, "application/json")
-                        .body(body)
-                        .send(),
-                )
-            })
-            .await
-        });
-    }
-    Ok(collect(stack, tasks, start).await)
+    let http = stack.http.clone();
+    let url = format!("{}/v1/withdrawals", stack.base_url);
+    let next: NextRequest = Arc::new(move || {
+        let user = rand::rng().random_range(1..=users);
+        let body = format!(
+            r#"{{"user_id":"bench-{user}","amount":"10.00","currency":"EUR","convert_to":"BTC","address":"bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"}}"#
+        );
+        Some(
+            http.post(&url)
+                .bearer_auth(API_TOKEN)
+                .header("Idempotency-Key", uuid::Uuid::now_v7().to_string())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body),
+        )
+    });
+    Ok(run_clients(stack, clients, duration, next).await)
 }
 
 /// `clients` clients posting signed confirmed callbacks, each target once, for `duration` or
@@ -184,34 +190,26 @@ pub async fn callbacks(
     duration: Duration,
 ) -> BenchResult<Measured> {
     let all = Arc::new(std::mem::take(targets));
-    let next = Arc::new(AtomicUsize::new(0));
-    let start = Start::now(stack);
-    let deadline = start.at + duration;
-    let mut tasks = JoinSet::new();
-    for _ in 0..clients {
-        let all = all.clone();
-        let next = next.clone();
-        let http = stack.http.clone();
-        let url = format!("{}/v1/callbacks/coinspaid", stack.base_url);
-        tasks.spawn(async move {
-            client_loop(deadline, || {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let callback = all.get(i)?;
-                Some(
-                    http.post(&url)
-                        .header(reqwest::header::CONTENT_TYPE, "application/json")
-                        .header(payoutd::coinspaid::KEY_HEADER, crate::stack::KEY)
-                        .header(payoutd::coinspaid::SIGNATURE_HEADER, &callback.signature)
-                        .body(callback.body.clone())
-                        .send(),
-                )
-            })
-            .await
-        });
-    }
-    let measured = collect(stack, tasks, start).await;
-    let used = next.load(Ordering::Relaxed).min(all.len());
-    // Every client task has ended, so this is the only reference left.
+    let taken = Arc::new(AtomicUsize::new(0));
+    let http = stack.http.clone();
+    let url = format!("{}/v1/callbacks/coinspaid", stack.base_url);
+    let next: NextRequest = {
+        let (all, taken) = (all.clone(), taken.clone());
+        Arc::new(move || {
+            let callback = all.get(taken.fetch_add(1, Ordering::Relaxed))?;
+            Some(
+                http.post(&url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header(payoutd::coinspaid::KEY_HEADER, crate::stack::KEY)
+                    .header(payoutd::coinspaid::SIGNATURE_HEADER, &callback.signature)
+                    .body(callback.body.clone()),
+            )
+        })
+    };
+    let measured = run_clients(stack, clients, duration, next).await;
+    let used = taken.load(Ordering::Relaxed).min(all.len());
+    // Every client task and with them the request builder have ended: this is the only
+    // reference left.
     let mut all = Arc::try_unwrap(all).unwrap_or_else(|_| unreachable!("client tasks ended"));
     *targets = all.split_off(used);
     if targets.is_empty() {
@@ -283,26 +281,16 @@ pub async fn gets(
     clients: usize,
     duration: Duration,
     users: usize,
-    path: impl Fn(usize) -> String + Clone + Send + Sync + 'static,
+    path: impl Fn(usize) -> String + Send + Sync + 'static,
 ) -> BenchResult<Measured> {
-    let start = Start::now(stack);
-    let deadline = start.at + duration;
-    let mut tasks = JoinSet::new();
-    for _ in 0..clients {
-        let http = stack.http.clone();
-        let base = stack.base_url.clone();
-        let path = path.clone();
-        tasks.spawn(async move {
-            client_loop(deadline, || {
-                let user = rand::rng().random_range(1..=users);
-                Some(
-                    http.get(format!("{base}{}", path(user)))
-                        .bearer_auth(API_TOKEN)
-                        .send(),
-                )
-            })
-            .await
-        });
-    }
-    Ok(collect(stack, tasks, start).await)
+    let http = stack.http.clone();
+    let base = stack.base_url.clone();
+    let next: NextRequest = Arc::new(move || {
+        let user = rand::rng().random_range(1..=users);
+        Some(
+            http.get(format!("{base}{}", path(user)))
+                .bearer_auth(API_TOKEN),
+        )
+    });
+    Ok(run_clients(stack, clients, duration, next).await)
 }

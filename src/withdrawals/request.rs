@@ -281,12 +281,6 @@ impl<'r> FromRow<'r, PgRow> for ClaimedRow {
     }
 }
 
-impl ClaimedRow {
-    fn into_parts(self) -> (bool, Option<Withdrawal>) {
-        (self.claimed, self.withdrawal)
-    }
-}
-
 /// Holds the amount and stores the pending withdrawal with a fresh foreign_id and a submission
 /// job leased to the caller. One transaction; idempotent on the idempotency key: the key is
 /// claimed first, so a concurrent duplicate waits for this transaction and then replays it.
@@ -314,9 +308,11 @@ pub async fn create(
     // Each step reads the one before it, so nothing is written unless the key was new and
     // the available balance covered the amount. The UPDATE takes the balance row lock and,
     // if it had to wait for it, re-checks `available` on the row it then sees.
-    let (claimed, withdrawal): (bool, Option<Withdrawal>) =
-        sqlx::query_as::<_, ClaimedRow>(&format!(
-            "WITH claim AS (
+    let ClaimedRow {
+        claimed,
+        withdrawal,
+    } = sqlx::query_as::<_, ClaimedRow>(&format!(
+        "WITH claim AS (
              INSERT INTO idempotency_keys (key, request_hash, withdrawal_id) VALUES ($1, $2, $3)
              ON CONFLICT (key) DO NOTHING
              RETURNING withdrawal_id),
@@ -339,24 +335,23 @@ pub async fn create(
              SELECT id, 1, now() + make_interval(secs => $13), $14 FROM stored)
          SELECT EXISTS (SELECT 1 FROM claim) AS claimed, stored.*
          FROM (SELECT 1) AS one LEFT JOIN stored ON true"
-        ))
-        .bind(key.as_str())
-        .bind(&fingerprint)
-        .bind(id)
-        .bind(foreign_id.as_str())
-        .bind(request.user_id.as_str())
-        .bind(request.amount.value())
-        .bind(request.currency.as_str())
-        .bind(request.convert_to.as_ref().map(Currency::as_str))
-        .bind(&request.address)
-        .bind(request.tag.as_deref())
-        .bind(&request.end_user_reference)
-        .bind(Uuid::now_v7())
-        .bind(lease_for.as_secs_f64())
-        .bind(lease.lease_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map(ClaimedRow::into_parts)?;
+    ))
+    .bind(key.as_str())
+    .bind(&fingerprint)
+    .bind(id)
+    .bind(foreign_id.as_str())
+    .bind(request.user_id.as_str())
+    .bind(request.amount.value())
+    .bind(request.currency.as_str())
+    .bind(request.convert_to.as_ref().map(Currency::as_str))
+    .bind(&request.address)
+    .bind(request.tag.as_deref())
+    .bind(&request.end_user_reference)
+    .bind(Uuid::now_v7())
+    .bind(lease_for.as_secs_f64())
+    .bind(lease.lease_id)
+    .fetch_one(&mut *tx)
+    .await?;
     if !claimed {
         let (hash, existing_id): (Vec<u8>, Uuid) = sqlx::query_as(
             "SELECT request_hash, withdrawal_id FROM idempotency_keys WHERE key = $1",
