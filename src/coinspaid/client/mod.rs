@@ -8,10 +8,12 @@ use serde::Serialize;
 
 use super::signing::Signer;
 use super::wire::{
-    CurrencyListEntry, Envelope, ErrorBody, ExchangeCalculateRequest, ExchangeEstimate, OneOrMany,
-    TransactionInfo, TransactionInfoRequest, WithdrawalAccepted, WithdrawalRequest,
+    Envelope, ErrorBody, OneOrMany, TransactionInfo, TransactionInfoRequest, WithdrawalAccepted,
+    WithdrawalRequest,
 };
 use super::{KEY_HEADER, SIGNATURE_HEADER};
+
+mod catalog;
 
 /// A call that did not produce a usable answer.
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +98,7 @@ impl CoinsPaidClient {
     }
 
     /// Serializes `body` once, signs those bytes, sends those bytes.
-    async fn post(
+    pub(super) async fn post(
         &self,
         endpoint: &'static str,
         body: &impl Serialize,
@@ -193,51 +195,6 @@ impl CoinsPaidClient {
             .map(|e| e.data.into_first())
             .map_err(|e| ProviderError::Decode(e.to_string()))
     }
-
-    /// Posts `body` and decodes `{"data": T}` from a 2xx answer.
-    async fn call<T: serde::de::DeserializeOwned>(
-        &self,
-        endpoint: &'static str,
-        body: &impl Serialize,
-    ) -> Result<T, ProviderError> {
-        let (status, bytes) = self.post(endpoint, body).await?;
-        if !status.is_success() {
-            return Err(ProviderError::Http {
-                status: status.as_u16(),
-                body: truncate(&bytes),
-            });
-        }
-        serde_json::from_slice::<Envelope<T>>(&bytes)
-            .map(|e| e.data)
-            .map_err(|e| ProviderError::Decode(e.to_string()))
-    }
-
-    /// `POST /v2/currencies/list`: what the merchant account can pay out.
-    pub async fn currencies_list(&self) -> Result<Vec<CurrencyListEntry>, ProviderError> {
-        self.call("/v2/currencies/list", &serde_json::json!({}))
-            .await
-    }
-
-    /// `POST /v2/exchange/calculate`: CoinsPaid's estimate of a conversion.
-    pub async fn exchange_calculate(
-        &self,
-        request: &ExchangeCalculateRequest,
-    ) -> Result<ExchangeEstimate, ProviderError> {
-        self.call("/v2/exchange/calculate", request).await
-    }
-
-    /// `POST /v2/ping`: connectivity and credentials.
-    pub async fn ping(&self) -> Result<(), ProviderError> {
-        let (status, body) = self.post("/v2/ping", &serde_json::json!({})).await?;
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(ProviderError::Http {
-                status: status.as_u16(),
-                body: truncate(&body),
-            })
-        }
-    }
 }
 
 /// 4xx answers that say nothing about the withdrawal itself: our credentials (401/403), a
@@ -247,7 +204,7 @@ fn is_retryable_client_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 401 | 403 | 408 | 425 | 429)
 }
 
-fn truncate(body: &[u8]) -> String {
+pub(super) fn truncate(body: &[u8]) -> String {
     const MAX: usize = 512;
     let text = String::from_utf8_lossy(&body[..body.len().min(MAX)]);
     if body.len() > MAX {
