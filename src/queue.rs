@@ -69,12 +69,37 @@ pub async fn discard(conn: &mut PgConnection, withdrawal_id: Uuid) -> Result<(),
     Ok(())
 }
 
-/// Puts a parked job back in line with fresh attempts: CoinsPaid confirmed it never saw the
-/// withdrawal, so submitting again (with the same foreign_id) is safe. False if not parked.
+/// Why a job is parked (the `park_reason` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParkReason {
+    /// Every attempt had no definitive answer. Resubmitting with the same foreign_id is safe,
+    /// so the reconciler puts it back in line when CoinsPaid has no record of it.
+    AttemptsExhausted,
+    /// What happened cannot be told from CoinsPaid's answers (a refusal after an earlier
+    /// unknown outcome that a look-up could not explain, a look-up that does not match): only
+    /// a person can decide. The reconciler still looks it up, and settles it if CoinsPaid
+    /// reports a final status.
+    NeedsOperator,
+}
+
+impl ParkReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AttemptsExhausted => "attempts_exhausted",
+            Self::NeedsOperator => "needs_operator",
+        }
+    }
+}
+
+/// Puts a job parked for exhausted attempts back in line with fresh attempts: submitting
+/// again with the same foreign_id is safe (CoinsPaid refuses a reused one, which leads to a
+/// look-up). False if not parked, or parked for a person.
 pub async fn unpark(pool: &PgPool, withdrawal_id: Uuid) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE submission_jobs SET parked = false, attempts = 0, run_at = now(), lease_id = NULL
-         WHERE withdrawal_id = $1 AND parked",
+        "UPDATE submission_jobs SET parked = false, park_reason = NULL, attempts = 0,
+             run_at = now(), lease_id = NULL
+         WHERE withdrawal_id = $1 AND parked
+           AND COALESCE(park_reason, 'attempts_exhausted') = 'attempts_exhausted'",
     )
     .bind(withdrawal_id)
     .execute(pool)
@@ -82,28 +107,38 @@ pub async fn unpark(pool: &PgPool, withdrawal_id: Uuid) -> Result<bool, sqlx::Er
     Ok(done.rows_affected() == 1)
 }
 
-/// Gives the lease back with the outcome unknown: try again after `delay`, or park the job
-/// (withdrawal stays pending and held) when `park` is set.
+/// Gives the lease back: try again after `delay`, or park the job (the withdrawal stays pending
+/// and held) when `park` is given. With `outcome_unknown`, the withdrawal is marked as maybe
+/// created at CoinsPaid, in the same statement, for good.
 pub async fn retry_later(
     pool: &PgPool,
     lease: &Lease,
     error: &str,
     delay: Duration,
-    park: bool,
+    park: Option<ParkReason>,
+    outcome_unknown: bool,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE submission_jobs
-         SET run_at = now() + make_interval(secs => $3), lease_id = NULL, last_error = $4, parked = $5
-         WHERE withdrawal_id = $1 AND lease_id = $2",
+    let done: Option<bool> = sqlx::query_scalar(
+        "WITH job AS (
+             UPDATE submission_jobs
+             SET run_at = now() + make_interval(secs => $3), lease_id = NULL, last_error = $4,
+                 parked = $5 IS NOT NULL, park_reason = $5
+             WHERE withdrawal_id = $1 AND lease_id = $2
+             RETURNING withdrawal_id),
+         marked AS (
+             UPDATE withdrawals SET outcome_unknown = true
+             WHERE id = $1 AND $6 AND NOT outcome_unknown)
+         SELECT true FROM job",
     )
     .bind(lease.withdrawal_id)
     .bind(lease.lease_id)
     .bind(secs(delay))
     .bind(error)
-    .bind(park)
-    .execute(pool)
+    .bind(park.map(ParkReason::as_str))
+    .bind(outcome_unknown)
+    .fetch_optional(pool)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done.is_some())
 }
 
 /// Exponential backoff with ±20% jitter, so replicas retrying a failed provider spread out.

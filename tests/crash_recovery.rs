@@ -189,7 +189,7 @@ async fn crash_and_recover(point: &str) {
         .control()
         .submissions()
         .iter()
-        .filter(|x| x.foreign_id.as_deref() == Some(&foreign_id) && x.answered_status == 200)
+        .filter(|x| x.foreign_id.as_deref() == Some(&foreign_id) && x.answered_status == 201)
         .count();
     assert_eq!(
         accepted_as_new, 1,

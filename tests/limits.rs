@@ -57,9 +57,9 @@ async fn concurrent_withdrawals_cannot_exceed_the_daily_limit() {
 
     // A cancelled withdrawal gives its share of the day back.
     let (_, page) = app.get_json("/v1/withdrawals?user_id=u1&limit=1").await;
-    let fid = page["data"][0]["foreign_id"].as_str().unwrap();
     assert_eq!(
-        app.post_callback(&callback_body(fid, "cancelled", 1)).await,
+        app.post_callback(&app.callback_for(&page["data"][0], "cancelled"))
+            .await,
         StatusCode::OK
     );
     assert_eq!(

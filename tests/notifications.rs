@@ -77,27 +77,17 @@ async fn every_status_change_is_notified_signed_and_retried_until_delivered() {
     let w = app.withdraw_ok(&eur_to_btc("u1", "10.00")).await;
     app.sim.push_behavior(SubmitBehavior::Refuse {
         status: 400,
-        field: "address".into(),
+        field: Some("address".into()),
         message: "Invalid address".into(),
     });
     let rejected = app.withdraw_ok(&eur_to_btc("u1", "5.00")).await;
     assert_eq!(
-        app.post_callback(&callback_body(
-            w["foreign_id"].as_str().unwrap(),
-            "confirmed",
-            1
-        ))
-        .await,
+        app.post_callback(&app.callback_for(&w, "confirmed")).await,
         200
     );
     // A duplicate changes nothing and so notifies nothing.
     assert_eq!(
-        app.post_callback(&callback_body(
-            w["foreign_id"].as_str().unwrap(),
-            "confirmed",
-            1
-        ))
-        .await,
+        app.post_callback(&app.callback_for(&w, "confirmed")).await,
         200
     );
 

@@ -26,7 +26,7 @@ async fn lost_callbacks_are_settled_by_looking_the_withdrawal_up() {
     // CoinsPaid settles two of them, but the callbacks never arrive.
     assert!(app.sim.set_status(&fid_of(&confirmed), "confirmed"));
     assert!(app.sim.set_status(&fid_of(&cancelled), "cancelled"));
-    assert!(app.sim.set_status(&fid_of(&still_going), "verifying"));
+    assert!(app.sim.set_status(&fid_of(&still_going), "pending"));
 
     let mut checks = app.reconciler.run_once().await.unwrap();
     checks.sort_by_key(|c| c.label());
@@ -42,7 +42,7 @@ async fn lost_callbacks_are_settled_by_looking_the_withdrawal_up() {
     let going = app.withdrawal(&id_of(&still_going)).await;
     assert_eq!(
         (going["status"].as_str(), going["provider_status"].as_str()),
-        (Some("processing"), Some("verifying"))
+        (Some("processing"), Some("pending"))
     );
     assert_eq!(
         app.balance("u1", "EUR").await,
@@ -55,7 +55,7 @@ async fn lost_callbacks_are_settled_by_looking_the_withdrawal_up() {
 
     // A late callback after reconciliation is a duplicate, not a second debit.
     assert_eq!(
-        app.post_callback(&callback_body(&fid_of(&confirmed), "confirmed", 1))
+        app.post_callback(&app.callback_for(&confirmed, "confirmed"))
             .await,
         200
     );

@@ -20,11 +20,7 @@ fn replica_settings(s: &mut payoutd::config::Settings) {
 async fn a_thousand_duplicate_callbacks_across_three_replicas_debit_once() {
     let replicas = Arc::new(spawn_cluster(3, replica_settings).await);
     let w = replicas[0].processing_withdrawal("100.00").await;
-    let body = Arc::new(callback_body(
-        w["foreign_id"].as_str().unwrap(),
-        "confirmed",
-        77,
-    ));
+    let body = Arc::new(replicas[0].callback_for(&w, "confirmed"));
     let statuses = concurrently(1000, |i| {
         let (replicas, body) = (replicas.clone(), body.clone());
         async move { replicas[i % 3].post_callback(&body).await }
@@ -65,9 +61,8 @@ async fn a_thousand_duplicate_callbacks_across_three_replicas_debit_once() {
 async fn five_hundred_confirmed_against_five_hundred_cancelled_across_replicas_one_outcome() {
     let replicas = Arc::new(spawn_cluster(3, replica_settings).await);
     let w = replicas[0].processing_withdrawal("100.00").await;
-    let fid = w["foreign_id"].as_str().unwrap();
-    let confirmed = Arc::new(callback_body(fid, "confirmed", 5));
-    let cancelled = Arc::new(callback_body(fid, "cancelled", 5));
+    let confirmed = Arc::new(replicas[0].callback_for(&w, "confirmed"));
+    let cancelled = Arc::new(replicas[0].callback_for(&w, "cancelled"));
     let statuses = concurrently(1000, |i| {
         let replicas = replicas.clone();
         let body = if i % 2 == 0 {

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use payoutd::coinspaid::signing::SecretString;
 use payoutd::coinspaid::wire::WithdrawalRequest;
-use payoutd::coinspaid::{CoinsPaidClient, Credentials, ProviderError, Signer, SubmitOutcome};
+use payoutd::coinspaid::{
+    CoinsPaidClient, Credentials, LookupError, ProviderError, Signer, SubmitOutcome,
+};
 use payoutd::simulator::{Simulator, SimulatorSettings, SubmitBehavior};
 use serde_json::{json, Value};
 
@@ -78,33 +80,42 @@ async fn accepts_once_and_refuses_a_reused_foreign_id() {
     assert_eq!(
         (
             data.foreign_id.as_str(),
-            data.kind.as_str(),
-            data.status.as_str()
+            data.kind.as_deref(),
+            data.status.as_deref()
         ),
-        ("f-1", "withdrawal_exchange", "processing")
+        ("f-1", Some("withdrawal_exchange"), Some("processing"))
     );
     assert_eq!(data.receiver_currency.as_deref(), Some("BTC"));
     assert!(matches!(
         client.submit_withdrawal(&request("f-1")).await,
         SubmitOutcome::AlreadyExists { .. }
     ));
-    let info = client.transaction_info("f-1").await.unwrap().unwrap();
-    assert_eq!((info.id, info.status.as_str()), (data.id, "processing"));
-    assert!(client
-        .transaction_info("f-unknown")
-        .await
-        .unwrap()
-        .is_none());
+    // Looked up as documented; a fresh withdrawal is reported `not_confirmed`.
+    let info = client.transaction_info("f-1").await.unwrap();
+    assert_eq!(
+        (info.provider_id, info.provider_status.as_str()),
+        (Some(data.id), "not_confirmed")
+    );
+    // An unknown foreign_id is a failed look-up, never "not created".
+    assert!(matches!(
+        client.transaction_info("f-unknown").await,
+        Err(LookupError::Refused { status: 400, .. })
+    ));
     assert_eq!(sim.control().withdrawals().len(), 1);
 }
 
 #[tokio::test]
-async fn a_wrong_signature_is_refused_with_401_and_creates_nothing() {
+async fn a_wrong_signature_is_refused_with_the_documented_403_and_creates_nothing() {
     let sim = simulator().await;
     let forged = client(&sim, "not-the-secret", Duration::from_secs(2));
     match forged.submit_withdrawal(&request("f-2")).await {
-        SubmitOutcome::Unknown(ProviderError::Http { status: 401, .. }) => {}
-        other => panic!("expected 401, got {other:?}"),
+        SubmitOutcome::OursToFix {
+            status: 403,
+            reason,
+        } => {
+            assert_eq!(reason, "Bad signature header (bad_header_signature)")
+        }
+        other => panic!("expected 403, got {other:?}"),
     }
     assert!(forged.ping().await.is_err());
     let subs = sim.control().submissions();
@@ -190,7 +201,7 @@ async fn scripted_faults_look_like_coinspaid_faults() {
         .map(|w| w.foreign_id)
         .collect();
     assert_eq!(created, ["s-2", "s-3"]);
-    assert!(client.transaction_info("s-1").await.unwrap().is_none());
+    assert!(client.transaction_info("s-1").await.is_err());
 }
 
 #[tokio::test]
@@ -264,23 +275,55 @@ async fn callbacks_are_signed_and_in_the_documented_shape() {
         client.submit_withdrawal(&request("c-1")).await,
         SubmitOutcome::Accepted(_)
     ));
-    let body = control.callback_body("c-1", "confirmed").unwrap();
-    let parsed: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(parsed["type"], "withdrawal_exchange");
-    assert_eq!(parsed["foreign_id"], "c-1");
-    assert_eq!(
-        parsed["currency_sent"],
-        json!({"currency":"EUR","amount":"100.00"})
+    // Every documented variant shows up, and every one parses as a withdrawal report.
+    let (mut with_blocks, mut without_blocks, mut string_confirmations, mut number_confirmations) =
+        (0, 0, 0, 0);
+    for _ in 0..64 {
+        let body = control.callback_body("c-1", "confirmed").unwrap();
+        let parsed: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            parsed["type"],
+            "withdrawal_exchange",
+            "seed {}",
+            control.seed()
+        );
+        assert_eq!(parsed["foreign_id"], "c-1");
+        if parsed.get("currency_sent").is_some() {
+            with_blocks += 1;
+            assert_eq!(
+                parsed["currency_sent"],
+                json!({"currency":"EUR","amount":"100.00"})
+            );
+            assert_eq!(parsed["currency_received"]["currency"], "BTC");
+        } else {
+            without_blocks += 1;
+        }
+        let blockchain = parsed["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["transaction_type"] == "blockchain")
+            .unwrap()
+            .clone();
+        assert_eq!(blockchain["txid"].as_str().unwrap().len(), 64);
+        if blockchain["confirmations"].is_string() {
+            string_confirmations += 1;
+        } else {
+            number_confirmations += 1;
+        }
+        assert!(matches!(
+            payoutd::coinspaid::callback::parse(&body).unwrap(),
+            payoutd::coinspaid::callback::ParsedCallback::Withdrawal { .. }
+        ));
+    }
+    assert!(
+        with_blocks > 0
+            && without_blocks > 0
+            && string_confirmations > 0
+            && number_confirmations > 0,
+        "seed {}: {with_blocks} {without_blocks} {string_confirmations} {number_confirmations}",
+        control.seed()
     );
-    assert_eq!(parsed["currency_received"]["currency"], "BTC");
-    assert_eq!(
-        parsed["transactions"][0]["txid"].as_str().unwrap().len(),
-        64
-    );
-    assert!(matches!(
-        payoutd::coinspaid::callback::parse(&body).unwrap(),
-        payoutd::coinspaid::callback::ParsedCallback::Withdrawal { .. }
-    ));
     assert!(control.callback_body("nope", "confirmed").is_none());
     assert!(
         control.send_callback("c-1", "confirmed").await.is_err(),

@@ -205,7 +205,7 @@ async fn definitive_refusal_rejects_and_releases() {
     app.fund("u1", "EUR", "100.00").await;
     app.sim.push_behavior(SubmitBehavior::Refuse {
         status: 400,
-        field: "address".into(),
+        field: Some("address".into()),
         message: "Invalid address".into(),
     });
     let w = app.withdraw_ok(&eur_to_btc("u1", "30.00")).await;
@@ -218,12 +218,7 @@ async fn definitive_refusal_rejects_and_releases() {
     assert_eq!(app.ledger_kinds(&id_of(&w)).await, ["hold", "release"]);
     // A rejected withdrawal is terminal: a late callback cannot debit it.
     assert_eq!(
-        app.post_callback(&callback_body(
-            w["foreign_id"].as_str().unwrap(),
-            "confirmed",
-            9
-        ))
-        .await,
+        app.post_callback(&app.callback_for(&w, "confirmed")).await,
         StatusCode::OK
     );
     let after = app.withdrawal(&id_of(&w)).await;
@@ -262,7 +257,7 @@ async fn provider_500_then_success_resends_the_same_foreign_id_with_one_hold() {
         .all(|s| s.foreign_id.as_deref() == w["foreign_id"].as_str()));
     assert_eq!(
         (subs[0].answered_status, subs[1].answered_status),
-        (500, 200)
+        (500, 201)
     );
     assert_eq!(app.ledger_kinds(&id_of(&w)).await, ["hold"]);
     app.assert_invariants().await;
@@ -403,18 +398,8 @@ async fn metrics_expose_the_contract_series_and_they_move() {
     app.fund("u1", "EUR", "100.00").await;
     let w = app.withdraw_ok(&eur_to_btc("u1", "10.00")).await;
     let _pending = app.withdraw_ok(&eur_to_btc("u1", "10.00")).await;
-    app.post_callback(&callback_body(
-        w["foreign_id"].as_str().unwrap(),
-        "confirmed",
-        1,
-    ))
-    .await;
-    app.post_callback(&callback_body(
-        w["foreign_id"].as_str().unwrap(),
-        "confirmed",
-        1,
-    ))
-    .await;
+    app.post_callback(&app.callback_for(&w, "confirmed")).await;
+    app.post_callback(&app.callback_for(&w, "confirmed")).await;
     app.post_callback_raw(b"{}", Some(KEY), Some("00")).await;
     let text = app.metrics_text().await;
     for series in [

@@ -106,6 +106,10 @@ pub struct WithdrawalView {
     pub fees: Vec<FeeView>,
     pub txids: Vec<String>,
     pub error: Option<String>,
+    /// Why a provider report about this withdrawal was not applied (it did not match, it
+    /// contradicted a final status, or it used an undocumented status word). No money moved
+    /// because of it; an operator should look.
+    pub anomaly: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -146,6 +150,7 @@ impl WithdrawalView {
                 .collect(),
             txids: w.txids.0.clone(),
             error: w.error.clone(),
+            anomaly: w.anomaly.clone(),
             created_at: rfc3339(w.created_at),
             updated_at: rfc3339(w.updated_at),
         }

@@ -1,90 +1,111 @@
-//! Turning a verified callback body into what the withdrawal service needs.
-//! Verification itself is [`super::Signer::verify`]: it always runs first, on the raw bytes.
+//! Turning what CoinsPaid reports (a verified callback body, a look-up answer) into what the
+//! withdrawal service needs. Verification itself is [`super::Signer::verify`]: it always runs
+//! first, on the raw bytes.
 
-use super::wire::{Callback, CurrencyAmount, Fee, TransactionInfo};
+use serde_json::Value;
 
-/// What a provider report says about a withdrawal, beyond its status.
+use super::wire::{CurrencyAmount, Fee, Report, ReportedAddress};
+use crate::domain::withdrawal::ProviderStatus;
+
+/// What a provider report says about a withdrawal: its status and what to check and record.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProviderDetails {
     pub provider_id: Option<i64>,
     /// CoinsPaid's own word, kept verbatim for operators.
     pub provider_status: String,
+    /// `type`: `withdrawal`, `withdrawal_exchange`, ...
+    pub kind: Option<String>,
+    pub address: Option<ReportedAddress>,
     pub sent: Option<CurrencyAmount>,
     pub received: Option<CurrencyAmount>,
     pub fees: Vec<Fee>,
     pub txids: Vec<String>,
     /// Non-empty error text from the provider.
     pub error: Option<String>,
+    /// Fields that were present but could not be read.
+    pub unreadable: Vec<String>,
 }
 
-impl From<TransactionInfo> for ProviderDetails {
-    /// What a `/v2/transactions/info` lookup says, in the same terms as a callback.
-    fn from(info: TransactionInfo) -> Self {
+impl ProviderDetails {
+    pub fn status(&self) -> ProviderStatus {
+        ProviderStatus::classify(&self.provider_status)
+    }
+}
+
+impl From<Report> for ProviderDetails {
+    fn from(report: Report) -> Self {
         Self {
-            provider_id: Some(info.id),
-            provider_status: info.status,
-            sent: info.currency_sent,
-            received: info.currency_received,
-            txids: info
-                .transactions
-                .into_iter()
-                .filter_map(|t| t.txid)
-                .filter(|t| !t.is_empty())
-                .collect(),
-            fees: info.fees,
-            error: None,
+            provider_id: report.id,
+            provider_status: report.status.unwrap_or_default(),
+            kind: report.kind,
+            address: report.crypto_address,
+            sent: report.currency_sent,
+            received: report.currency_received,
+            fees: report.fees,
+            txids: report.txids,
+            error: report.error,
+            unreadable: report.unreadable,
         }
     }
 }
 
-/// A verified callback, sorted into what we act on and what we only acknowledge.
+/// A verified callback, sorted into what we act on, what we only acknowledge, and what we
+/// cannot read.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParsedCallback {
     Withdrawal {
         foreign_id: String,
-        details: ProviderDetails,
+        details: Box<ProviderDetails>,
     },
-    /// Deposits, exchanges, invoices, or a withdrawal without a foreign id: acknowledged, ignored.
+    /// Deposits, exchanges, invoices, or a withdrawal without a foreign id (made outside
+    /// payoutd): acknowledged, ignored.
     Ignored { kind: String, reason: &'static str },
+    /// Valid JSON, but without a readable `type`, or a withdrawal without a readable `status`:
+    /// stored and flagged for an operator, never acted on.
+    Unreadable {
+        foreign_id: Option<String>,
+        reason: &'static str,
+    },
 }
 
-/// Parses a body whose signature has already been verified.
+/// Parses a body whose signature has already been verified. `Err` only when it is not JSON.
 pub fn parse(body: &[u8]) -> Result<ParsedCallback, serde_json::Error> {
-    let callback: Callback = serde_json::from_slice(body)?;
-    if !callback.is_withdrawal() {
+    let value: Value = serde_json::from_slice(body)?;
+    let Some(report) = Report::from_value(&value) else {
+        return Ok(ParsedCallback::Unreadable {
+            foreign_id: None,
+            reason: "not a JSON object",
+        });
+    };
+    let foreign_id = report.foreign_id.clone().filter(|f| !f.is_empty());
+    let Some(kind) = report.kind.clone() else {
+        return Ok(ParsedCallback::Unreadable {
+            foreign_id,
+            reason: "no readable type",
+        });
+    };
+    if !report.is_withdrawal() {
         return Ok(ParsedCallback::Ignored {
-            kind: callback.kind,
+            kind,
             reason: "not a withdrawal",
         });
     }
-    let Some(foreign_id) = callback.foreign_id.clone().filter(|f| !f.is_empty()) else {
+    let Some(foreign_id) = foreign_id else {
         return Ok(ParsedCallback::Ignored {
-            kind: callback.kind,
+            kind,
             reason: "withdrawal callback without foreign_id",
         });
     };
+    if report.status.as_deref().is_none_or(str::is_empty) {
+        return Ok(ParsedCallback::Unreadable {
+            foreign_id: Some(foreign_id),
+            reason: "withdrawal callback without a readable status",
+        });
+    }
     Ok(ParsedCallback::Withdrawal {
         foreign_id,
-        details: details_of(callback),
+        details: Box::new(report.into()),
     })
-}
-
-fn details_of(callback: Callback) -> ProviderDetails {
-    let txids = callback
-        .transactions
-        .iter()
-        .filter_map(|t| t.txid.clone())
-        .filter(|t| !t.is_empty())
-        .collect();
-    ProviderDetails {
-        provider_id: Some(callback.id),
-        provider_status: callback.status,
-        sent: callback.currency_sent,
-        received: callback.currency_received,
-        fees: callback.fees,
-        txids,
-        error: callback.error.filter(|e| !e.is_empty()),
-    }
 }
 
 #[cfg(test)]
@@ -94,10 +115,13 @@ mod tests {
     #[test]
     fn withdrawal_callbacks_carry_foreign_id_and_details() {
         let body =
-            br#"{"id":7,"type":"withdrawal_exchange","foreign_id":"pd-1","status":"confirmed",
+            br#"{"id":"7","type":"withdrawal_exchange","foreign_id":"pd-1","status":"confirmed",
+            "crypto_address":{"currency":"EUR","convert_to":"BTC","address":"a","tag":123},
             "currency_sent":{"currency":"EUR","amount":"100.00"},
-            "currency_received":{"currency":"BTC","amount":"0.0015"},
-            "transactions":[{"txid":"abc"},{"txid":""}],"fees":[],"error":""}"#;
+            "currency_received":{"currency":"BTC","amount":0.0015},
+            "transactions":[{"txid":"abc","confirmations":"0"},{"txid":""},{"txid":null}],
+            "fees":[{"type":"mining","currency":"BTC","amount":"0.0001"},{"type":"x"}],
+            "error":"","unknown":{"nested":true}}"#;
         let ParsedCallback::Withdrawal {
             foreign_id,
             details,
@@ -109,7 +133,26 @@ mod tests {
         assert_eq!(details.provider_id, Some(7));
         assert_eq!(details.txids, vec!["abc".to_string()]);
         assert_eq!(details.error, None);
-        assert_eq!(details.received.unwrap().currency, "BTC");
+        assert_eq!(details.fees.len(), 1);
+        assert_eq!(details.received.unwrap().amount.to_string(), "0.0015");
+        let address = details.address.unwrap();
+        assert_eq!(address.tag.as_deref(), Some("123"));
+        assert_eq!(address.convert_to.as_deref(), Some("BTC"));
+        assert!(details.unreadable.is_empty());
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_type_is_noted_not_fatal() {
+        let body = br#"{"id":1,"type":"withdrawal","foreign_id":"f","status":"confirmed",
+            "currency_sent":{"currency":"BTC","amount":[1]},"crypto_address":"x","error":null}"#;
+        let ParsedCallback::Withdrawal { details, .. } = parse(body).unwrap() else {
+            panic!("expected a withdrawal");
+        };
+        assert_eq!(details.sent, None);
+        assert_eq!(
+            details.unreadable,
+            ["crypto_address", "currency_sent.amount", "currency_sent"]
+        );
     }
 
     #[test]
@@ -125,5 +168,21 @@ mod tests {
             ParsedCallback::Ignored { .. }
         ));
         assert!(parse(b"not json").is_err());
+    }
+
+    #[test]
+    fn json_that_cannot_be_interpreted_is_unreadable() {
+        for body in [
+            &br#"[1,2]"#[..],
+            br#"{"id":1,"foreign_id":"f","status":"confirmed"}"#,
+            br#"{"id":1,"type":"withdrawal","foreign_id":"f"}"#,
+            br#"{"id":1,"type":"withdrawal","foreign_id":"f","status":{"a":1}}"#,
+        ] {
+            assert!(
+                matches!(parse(body).unwrap(), ParsedCallback::Unreadable { .. }),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 }

@@ -6,7 +6,7 @@ pub mod client;
 pub mod signing;
 pub mod wire;
 
-pub use client::{CoinsPaidClient, ProviderError, SubmitOutcome};
+pub use client::{CoinsPaidClient, LookupError, ProviderError, SubmitOutcome};
 pub use signing::{Credentials, Signer};
 
 /// Header carrying the merchant's public API key, both directions.

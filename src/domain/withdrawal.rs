@@ -53,7 +53,7 @@ impl WithdrawalStatus {
     /// returned transition inside the transaction that holds the withdrawal's row lock.
     pub fn apply(self, event: &ProviderEvent) -> Transition {
         use ProviderEvent::{Reported, SubmitAccepted, SubmitRefused};
-        use ProviderStatus::{Failed, InProgress, Succeeded};
+        use ProviderStatus::{Failed, InProgress, Succeeded, Unrecognized};
         use WithdrawalStatus::*;
         let to = |status, effect| Transition::Move { to: status, effect };
         match (self, event) {
@@ -63,8 +63,9 @@ impl WithdrawalStatus {
             (Pending | Processing, Reported(Failed)) => to(Cancelled, Effect::Release),
             // A callback for a withdrawal we still think is pending means CoinsPaid has it:
             // the callback simply beat the submit answer.
-            (Pending, Reported(InProgress)) => to(Processing, Effect::None),
-            (Processing, Reported(InProgress)) => Transition::Note,
+            // An undocumented word still says CoinsPaid has it; the caller flags it for a person.
+            (Pending, Reported(InProgress | Unrecognized)) => to(Processing, Effect::None),
+            (Processing, Reported(InProgress | Unrecognized)) => Transition::Note,
             (Processing, SubmitAccepted) => Transition::Duplicate,
 
             // A refusal for something CoinsPaid already reported on cannot be trusted to
@@ -72,11 +73,11 @@ impl WithdrawalStatus {
             (Processing | Confirmed, SubmitRefused) => Transition::Anomaly,
 
             (Confirmed, Reported(Succeeded)) => Transition::Duplicate,
-            (Confirmed, Reported(InProgress)) => Transition::Duplicate,
+            (Confirmed, Reported(InProgress | Unrecognized)) => Transition::Duplicate,
             (Confirmed, SubmitAccepted) => Transition::Duplicate,
             (Confirmed, Reported(Failed)) => Transition::Anomaly,
 
-            (Cancelled, Reported(Failed | InProgress)) => Transition::Duplicate,
+            (Cancelled, Reported(Failed | InProgress | Unrecognized)) => Transition::Duplicate,
             (Cancelled, SubmitAccepted | SubmitRefused) => Transition::Duplicate,
             (Cancelled, Reported(Succeeded)) => Transition::Anomaly,
 
@@ -84,7 +85,9 @@ impl WithdrawalStatus {
             (Rejected, SubmitRefused) => Transition::Duplicate,
             // We released the hold because CoinsPaid refused; if it now says the payout
             // exists, money may leave without a debit. Someone must look.
-            (Rejected, Reported(Succeeded | InProgress) | SubmitAccepted) => Transition::Anomaly,
+            (Rejected, Reported(Succeeded | InProgress | Unrecognized) | SubmitAccepted) => {
+                Transition::Anomaly
+            }
         }
     }
 }
@@ -96,22 +99,29 @@ impl fmt::Display for WithdrawalStatus {
 }
 
 /// CoinsPaid's status for a withdrawal, reduced to what our state machine distinguishes.
+/// Only the documented words move money; anything else is recorded and followed up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderStatus {
     /// `confirmed`: final success.
     Succeeded,
-    /// `cancelled`, `declined`, `failed`, `rejected`: final failure, nothing was sent.
+    /// `cancelled` or `declined`: final failure, nothing was sent (CoinsPaid reports its
+    /// "error" and "rejected" as cancelled).
     Failed,
-    /// Anything else (`pending`, `processing`, `verifying`, unknown words): not final.
+    /// `pending` (under review), `not_confirmed` (processing, verifying), and `processing`,
+    /// the status of a fresh withdrawal: not final.
     InProgress,
+    /// A word CoinsPaid does not document for withdrawals (`failed`, `rejected`, anything new):
+    /// CoinsPaid has the withdrawal, but what it means for the money is unknown.
+    Unrecognized,
 }
 
 impl ProviderStatus {
     pub fn classify(raw: &str) -> Self {
-        match raw.to_ascii_lowercase().as_str() {
+        match raw {
             "confirmed" => Self::Succeeded,
-            "cancelled" | "canceled" | "declined" | "failed" | "rejected" => Self::Failed,
-            _ => Self::InProgress,
+            "cancelled" | "declined" => Self::Failed,
+            "pending" | "not_confirmed" | "processing" => Self::InProgress,
+            _ => Self::Unrecognized,
         }
     }
 }
@@ -159,12 +169,13 @@ mod tests {
     use super::WithdrawalStatus::*;
     use super::*;
 
-    const EVENTS: [ProviderEvent; 5] = [
+    const EVENTS: [ProviderEvent; 6] = [
         SubmitAccepted,
         SubmitRefused,
         Reported(Succeeded),
         Reported(Failed),
         Reported(InProgress),
+        Reported(Unrecognized),
     ];
 
     fn mv(to: WithdrawalStatus, effect: Effect) -> Transition {
@@ -183,6 +194,7 @@ mod tests {
                     mv(Confirmed, Effect::Debit),
                     mv(Cancelled, Effect::Release),
                     mv(Processing, Effect::None),
+                    mv(Processing, Effect::None),
                 ],
             ),
             (
@@ -193,17 +205,23 @@ mod tests {
                     mv(Confirmed, Effect::Debit),
                     mv(Cancelled, Effect::Release),
                     Note,
+                    Note,
                 ],
             ),
             (
                 Confirmed,
-                [Duplicate, Anomaly, Duplicate, Anomaly, Duplicate],
+                [Duplicate, Anomaly, Duplicate, Anomaly, Duplicate, Duplicate],
             ),
             (
                 Cancelled,
-                [Duplicate, Duplicate, Anomaly, Duplicate, Duplicate],
+                [
+                    Duplicate, Duplicate, Anomaly, Duplicate, Duplicate, Duplicate,
+                ],
             ),
-            (Rejected, [Anomaly, Duplicate, Anomaly, Duplicate, Anomaly]),
+            (
+                Rejected,
+                [Anomaly, Duplicate, Anomaly, Duplicate, Anomaly, Anomaly],
+            ),
         ];
         for (status, expected) in table {
             for (event, want) in EVENTS.iter().zip(expected) {
@@ -243,13 +261,25 @@ mod tests {
     }
 
     #[test]
-    fn provider_words_are_classified() {
+    fn only_documented_words_move_money() {
         assert_eq!(ProviderStatus::classify("confirmed"), Succeeded);
-        for word in ["cancelled", "declined", "Failed", "rejected"] {
+        for word in ["cancelled", "declined"] {
             assert_eq!(ProviderStatus::classify(word), Failed, "{word}");
         }
-        for word in ["pending", "processing", "verifying", "something-new"] {
+        for word in ["pending", "not_confirmed", "processing"] {
             assert_eq!(ProviderStatus::classify(word), InProgress, "{word}");
+        }
+        // The dashboard's Failed and Rejected, a spelling variant, a new word, a case change:
+        // recorded and followed up, never settled.
+        for word in [
+            "failed",
+            "rejected",
+            "canceled",
+            "verifying",
+            "Confirmed",
+            "",
+        ] {
+            assert_eq!(ProviderStatus::classify(word), Unrecognized, "{word}");
         }
     }
 

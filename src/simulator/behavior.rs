@@ -18,12 +18,21 @@ pub enum SubmitBehavior {
     /// Create it, post the first callback and wait for its answer, then answer 200, then post
     /// the rest: the callback arrives before the submit response.
     AcceptCallbackFirst { callbacks: Vec<String> },
-    /// Create nothing; answer `status` with `{"errors": {field: message}}`.
+    /// Create nothing; answer `status` with `{"errors": {field: message}}`, or, without a
+    /// field, `{"error": message}` (an answer that names nothing we sent, like the
+    /// undocumented insufficient-merchant-balance one). Applies even to a known foreign_id:
+    /// the order of CoinsPaid's checks is not documented.
     Refuse {
         status: u16,
-        field: String,
+        #[serde(default)]
+        field: Option<String>,
         message: String,
     },
+    /// Create nothing; answer CoinsPaid's documented 403 for this `code`
+    /// (`bad_header_signature`, `bad_header_key`, ...) or `400 bad_content_format`.
+    AuthError { code: String },
+    /// Create nothing; answer this 3xx pointing at another path. A client must not follow it.
+    Redirect { status: u16 },
     /// Create nothing; answer this 5xx.
     ServerError { status: u16 },
     /// Create it and schedule its callbacks, but answer 200 only after `delay`: a client with
@@ -92,7 +101,14 @@ mod tests {
             r#"{"kind":"refuse","status":400,"field":"address","message":"Invalid address"}"#,
         )
         .unwrap();
-        assert!(matches!(r, SubmitBehavior::Refuse { status: 400, .. }));
+        assert!(matches!(
+            r,
+            SubmitBehavior::Refuse {
+                status: 400,
+                field: Some(_),
+                ..
+            }
+        ));
         assert_eq!(
             serde_json::from_str::<SubmitBehavior>(r#"{"kind":"accept"}"#).unwrap(),
             SubmitBehavior::accept_silently()

@@ -100,13 +100,34 @@ impl SimulatorControl {
         self.state.inner().deliveries.clone()
     }
 
-    /// The exact signed body the simulator would post for this withdrawal and status.
+    /// A callback body the simulator could post for this withdrawal and status, in a randomly
+    /// drawn documented shape.
     pub fn callback_body(&self, foreign_id: &str, status: &str) -> Option<Vec<u8>> {
-        let inner = self.state.inner();
-        inner
-            .withdrawals
-            .get(foreign_id)
-            .map(|w| delivery::callback_body(w, status))
+        let withdrawal = self.state.inner().withdrawals.get(foreign_id).cloned()?;
+        let mut rng = self.state.rng();
+        let variant = delivery::Variant::random(&mut *rng);
+        Some(delivery::callback_body(
+            &withdrawal,
+            status,
+            variant,
+            &mut *rng,
+        ))
+    }
+
+    /// The seed of the simulator's random choices (set `PAYOUTD_SIMULATOR_SEED` to replay it).
+    pub fn seed(&self) -> u64 {
+        self.state.seed
+    }
+
+    /// Answers every `/v2/transactions/info` with this status and body instead of the truth
+    /// (`None` restores it): for answers in shapes CoinsPaid did not document.
+    pub fn set_lookup_answer(&self, answer: Option<(u16, serde_json::Value)>) {
+        self.state.inner().lookup_answer = answer;
+    }
+
+    /// Requests that followed a scripted redirect. A signed request must never be re-sent.
+    pub fn redirected_requests(&self) -> usize {
+        self.state.inner().redirected
     }
 
     /// Replaces what `/v2/currencies/list` lists (and what withdrawals are checked against).

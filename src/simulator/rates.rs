@@ -27,6 +27,10 @@ fn precision(currency: &str) -> u32 {
 
 /// Price of one `from` in `to`.
 pub fn rate(from: &str, to: &str) -> Option<Decimal> {
+    if from == to {
+        // A plain withdrawal of any listed currency, priced or not.
+        return Some(Decimal::ONE);
+    }
     Some(eur_price(from)? / eur_price(to)?)
 }
 

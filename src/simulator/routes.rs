@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{any, get, post, put};
 use axum::{Json, Router};
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -17,10 +17,7 @@ use super::behavior::SubmitBehavior;
 use super::state::{SimState, SimWithdrawal, Submission};
 use super::{delivery, rates, received_currency, SimulatorControl};
 use crate::coinspaid::signing::VerifyError;
-use crate::coinspaid::wire::{
-    CurrencyAmount, Envelope, TransactionInfo, TransactionInfoRequest, WithdrawalAccepted,
-    WithdrawalRequest,
-};
+use crate::coinspaid::wire::{TransactionInfoRequest, WithdrawalRequest};
 use crate::coinspaid::{KEY_HEADER, SIGNATURE_HEADER};
 use crate::domain::address;
 use crate::domain::currency::{CurrencyCatalog, CurrencyKind};
@@ -35,10 +32,9 @@ pub fn router(control: SimulatorControl) -> Router {
         .route("/v2/currencies/pairs", post(pairs))
         .route("/v2/exchange/calculate", post(calculate))
         .route("/v2/withdrawal/crypto", post(withdrawal))
-        .route(
-            "/v2/transactions/info",
-            post(transaction_info).get(transaction_info),
-        )
+        // Documented as GET with a signed JSON body; a POST gets CoinsPaid's 405.
+        .route("/v2/transactions/info", get(transaction_info))
+        .route("/_simulator/redirected", any(redirected))
         .route("/_simulator/behaviors", post(push_behavior))
         .route("/_simulator/default-behavior", put(set_default))
         .route("/_simulator/withdrawals", get(list_withdrawals))
@@ -51,17 +47,30 @@ fn errors(status: StatusCode, field: &str, message: &str) -> Response {
     (status, Json(json!({"errors": {field: message}}))).into_response()
 }
 
-/// CoinsPaid's answer to a bad key or signature.
+/// CoinsPaid's documented 403 bodies for a missing or wrong key or signature.
 fn unauthorized(why: VerifyError) -> Response {
-    let code = match why {
-        VerifyError::MissingKey | VerifyError::WrongKey => "bad_header_key",
-        _ => "bad_header_signature",
+    let (error, code) = match why {
+        VerifyError::MissingKey => ("No key header", "required_header_key"),
+        VerifyError::WrongKey => ("Bad key header", "bad_header_key"),
+        VerifyError::MissingSignature => ("No signature header", "required_header_signature"),
+        VerifyError::MalformedSignature | VerifyError::BadSignature => {
+            ("Bad signature header", "bad_header_signature")
+        }
     };
-    (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({"error": "Bad signature header", "code": code})),
+    coded_error(StatusCode::FORBIDDEN, error, code)
+}
+
+fn coded_error(status: StatusCode, error: &str, code: &str) -> Response {
+    (status, Json(json!({"error": error, "code": code}))).into_response()
+}
+
+/// The documented answer to a body that is not JSON.
+fn bad_content_format() -> Response {
+    coded_error(
+        StatusCode::BAD_REQUEST,
+        "Bad content format",
+        "bad_content_format",
     )
-        .into_response()
 }
 
 fn verify(sim: &SimState, headers: &HeaderMap, body: &[u8]) -> Result<(), VerifyError> {
@@ -73,14 +82,14 @@ fn verify(sim: &SimState, headers: &HeaderMap, body: &[u8]) -> Result<(), Verify
 /// Why a signed request was not accepted; rendered the way CoinsPaid renders it.
 enum Refused {
     Signature(VerifyError),
-    Body(String),
+    Body,
 }
 
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
         match self {
             Self::Signature(why) => unauthorized(why),
-            Self::Body(message) => errors(StatusCode::BAD_REQUEST, "body", &message),
+            Self::Body => bad_content_format(),
         }
     }
 }
@@ -97,7 +106,7 @@ fn signed_json<T: for<'de> Deserialize<'de>>(
     } else {
         body
     };
-    serde_json::from_slice(body).map_err(|e| Refused::Body(e.to_string()))
+    serde_json::from_slice(body).map_err(|_| Refused::Body)
 }
 
 async fn ping(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
@@ -238,25 +247,21 @@ fn validate(
     .ok_or(("convert_to", "Pair is not supported".into()))
 }
 
+/// The documented 201 answer.
 fn accepted(w: &SimWithdrawal) -> Response {
     let r = &w.request;
-    let data = WithdrawalAccepted {
-        id: w.id,
-        foreign_id: w.foreign_id.clone(),
-        kind: if r.convert_to.is_some() {
-            "withdrawal_exchange"
-        } else {
-            "withdrawal"
-        }
-        .into(),
-        status: "processing".into(),
-        amount: r.amount.parse().ok(),
-        sender_amount: r.amount.parse().ok(),
-        sender_currency: Some(r.currency.clone()),
-        receiver_amount: Some(w.receiver_amount),
-        receiver_currency: Some(received_currency(r).to_owned()),
-    };
-    Json(Envelope { data }).into_response()
+    let data = json!({
+        "id": w.id,
+        "foreign_id": w.foreign_id,
+        "type": if r.convert_to.is_some() { "withdrawal_exchange" } else { "withdrawal" },
+        "status": "processing",
+        "amount": r.amount,
+        "sender_amount": r.amount,
+        "sender_currency": r.currency,
+        "receiver_currency": received_currency(r),
+        "receiver_amount": w.receiver_amount.to_string(),
+    });
+    (StatusCode::CREATED, Json(json!({ "data": data }))).into_response()
 }
 
 async fn withdrawal(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
@@ -269,14 +274,28 @@ async fn withdrawal(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> 
         answered_status: status,
     };
     if let Err(why) = verify(&sim, &headers, &body) {
-        sim.record(record(false, 401));
+        sim.record(record(false, 403));
         return unauthorized(why);
     }
     let Some(request) = request.clone() else {
         sim.record(record(true, 400));
-        return errors(StatusCode::BAD_REQUEST, "body", "Invalid JSON");
+        return bad_content_format();
     };
     let _in_flight = sim.enter(&request.foreign_id);
+    // A scripted refusal applies before the foreign_id check: CoinsPaid does not document the
+    // order of its checks, so a retry may well be refused for another reason.
+    let scripted = sim.next_scripted_refusal();
+    if let Some(behavior) = scripted {
+        let status = match &behavior {
+            SubmitBehavior::Refuse { status, .. } => *status,
+            SubmitBehavior::AuthError { code } if code == "bad_content_format" => 400,
+            SubmitBehavior::AuthError { .. } => 403,
+            SubmitBehavior::Redirect { status } => *status,
+            _ => 500,
+        };
+        sim.record(record(true, status));
+        return refusal(behavior);
+    }
     if sim.knows(&request.foreign_id) {
         sim.record(record(true, 400));
         return errors(
@@ -295,22 +314,17 @@ async fn withdrawal(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> 
     };
     let behavior = sim.next_behavior();
     let planned = match &behavior {
-        SubmitBehavior::Refuse { status, .. }
-        | SubmitBehavior::ServerError { status }
-        | SubmitBehavior::Garbage { status, .. } => *status,
+        SubmitBehavior::ServerError { status } | SubmitBehavior::Garbage { status, .. } => *status,
         SubmitBehavior::AcceptThenServerError { .. } => 502,
-        _ => 200,
+        _ => 201,
     };
     // Recorded on arrival, so a test sees a slow request before its answer.
     sim.record(record(true, planned));
     let create = || sim.create(&request, receiver_amount);
-    let status_of = |s: u16| StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     match behavior {
-        SubmitBehavior::Refuse {
-            status,
-            field,
-            message,
-        } => errors(status_of(status), &field, &message),
+        refusing @ (SubmitBehavior::Refuse { .. }
+        | SubmitBehavior::AuthError { .. }
+        | SubmitBehavior::Redirect { .. }) => refusal(refusing),
         SubmitBehavior::ServerError { status } => {
             (status_of(status), "Internal Server Error").into_response()
         }
@@ -362,11 +376,27 @@ async fn withdrawal(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> 
     }
 }
 
+/// `GET /v2/transactions/info`: exactly one of `id` or `foreign_id`; the answer is the
+/// transaction object at the top level, as documented, in a randomly drawn documented shape.
 async fn transaction_info(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
     let lookup: TransactionInfoRequest = match signed_json(&sim, &headers, &body) {
         Ok(r) => r,
         Err(refused) => return refused.into_response(),
     };
+    let message = match (&lookup.foreign_id, lookup.id) {
+        (None, None) => Some((StatusCode::BAD_REQUEST, "No parameters present")),
+        (Some(_), Some(_)) => Some((
+            StatusCode::NOT_FOUND,
+            "Validation Exception: more than one param is present",
+        )),
+        _ => None,
+    };
+    if let Some((status, error)) = message {
+        return (status, Json(json!({ "error": error }))).into_response();
+    }
+    if let Some((status, body)) = sim.inner().lookup_answer.clone() {
+        return (status_of(status), Json(body)).into_response();
+    }
     let found = {
         let inner = sim.inner();
         inner
@@ -378,32 +408,63 @@ async fn transaction_info(State(sim): State<Sim>, headers: HeaderMap, body: Byte
             })
             .cloned()
     };
+    // What CoinsPaid answers for a transaction it does not know is not documented; payoutd
+    // must not read this (or any other) answer as "never created".
     let Some(w) = found else {
-        return errors(StatusCode::NOT_FOUND, "foreign_id", "Transaction not found");
+        return errors(
+            StatusCode::BAD_REQUEST,
+            "foreign_id",
+            "Transaction not found",
+        );
     };
-    let receive_in = received_currency(&w.request).to_owned();
-    let data = TransactionInfo {
-        id: w.id,
-        foreign_id: Some(w.foreign_id.clone()),
-        kind: if w.request.convert_to.is_some() {
-            "withdrawal_exchange"
-        } else {
-            "withdrawal"
+    // Documented: processing and verifying are reported as not_confirmed.
+    let status = match w.status.as_str() {
+        "processing" => "not_confirmed",
+        other => other,
+    };
+    let mut rng = sim.rng();
+    let variant = delivery::Variant::random(&mut *rng);
+    Json(delivery::report(&w, status, variant, &mut *rng)).into_response()
+}
+
+/// The answer to a scripted refusal.
+fn refusal(behavior: SubmitBehavior) -> Response {
+    match behavior {
+        SubmitBehavior::Refuse {
+            status,
+            field: Some(field),
+            message,
+        } => errors(status_of(status), &field, &message),
+        SubmitBehavior::Refuse {
+            status,
+            field: None,
+            message,
+        } => (status_of(status), Json(json!({ "error": message }))).into_response(),
+        SubmitBehavior::AuthError { code } if code == "bad_content_format" => bad_content_format(),
+        SubmitBehavior::AuthError { code } => {
+            coded_error(StatusCode::FORBIDDEN, "Bad signature header", &code)
         }
-        .into(),
-        status: w.status.clone(),
-        currency_sent: w.request.amount.parse().ok().map(|amount| CurrencyAmount {
-            currency: w.request.currency.clone(),
-            amount,
-        }),
-        currency_received: Some(CurrencyAmount {
-            currency: receive_in,
-            amount: w.receiver_amount,
-        }),
-        transactions: Vec::new(),
-        fees: Vec::new(),
-    };
-    Json(Envelope { data }).into_response()
+        SubmitBehavior::Redirect { status } => (
+            status_of(status),
+            [(axum::http::header::LOCATION, "/_simulator/redirected")],
+        )
+            .into_response(),
+        other => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("not a refusal: {other:?}"),
+        )
+            .into_response(),
+    }
+}
+
+fn status_of(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// Where a scripted redirect points. Counts arrivals: payoutd must never come here.
+async fn redirected(State(sim): State<Sim>) -> StatusCode {
+    sim.inner().redirected += 1;
+    StatusCode::OK
 }
 
 async fn push_behavior(State(sim): State<Sim>, Json(behavior): Json<SubmitBehavior>) -> StatusCode {

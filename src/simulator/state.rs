@@ -57,10 +57,17 @@ pub(super) struct Inner {
     /// What `/v2/currencies/list` lists and withdrawals are validated against.
     pub catalog: crate::domain::currency::CurrencyCatalog,
     next_id: i64,
+    /// Requests that arrived at the target of a scripted redirect: a client must never follow.
+    pub redirected: usize,
+    /// A scripted answer to every `/v2/transactions/info` (status, body), replacing the real one.
+    pub lookup_answer: Option<(u16, serde_json::Value)>,
 }
 
 pub(super) struct SimState {
     inner: Mutex<Inner>,
+    /// Draws the documented callback shapes. Seeded, so a failing run can be replayed.
+    rng: Mutex<rand::rngs::StdRng>,
+    pub seed: u64,
     pub signer: Signer,
     pub http: reqwest::Client,
     /// Callbacks scheduled or in flight, for `wait_idle`.
@@ -70,7 +77,15 @@ pub(super) struct SimState {
 
 impl SimState {
     pub fn new(signer: Signer, callback_url: Option<String>, callback_delay: Duration) -> Self {
+        use rand::SeedableRng;
+        // PAYOUTD_SIMULATOR_SEED replays a run; otherwise every simulator draws its own.
+        let seed = std::env::var("PAYOUTD_SIMULATOR_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(rand::random);
         Self {
+            rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)),
+            seed,
             inner: Mutex::new(Inner {
                 behaviors: VecDeque::new(),
                 default_behavior: SubmitBehavior::confirm(),
@@ -83,6 +98,8 @@ impl SimState {
                 max_in_flight: 0,
                 catalog: crate::domain::currency::CurrencyCatalog::builtin(),
                 next_id: 134_700_000,
+                redirected: 0,
+                lookup_answer: None,
             }),
             signer,
             http: reqwest::Client::builder()
@@ -101,8 +118,33 @@ impl SimState {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    pub fn rng(&self) -> MutexGuard<'_, rand::rngs::StdRng> {
+        self.rng
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     pub fn record(&self, submission: Submission) {
         self.inner().submissions.push(submission);
+    }
+
+    /// The next queued behavior if it is a refusal (which applies before any other check).
+    pub fn next_scripted_refusal(&self) -> Option<SubmitBehavior> {
+        let mut inner = self.inner();
+        let refusing = |b: &SubmitBehavior| {
+            matches!(
+                b,
+                SubmitBehavior::Refuse { .. }
+                    | SubmitBehavior::AuthError { .. }
+                    | SubmitBehavior::Redirect { .. }
+            )
+        };
+        match inner.behaviors.front() {
+            Some(front) if refusing(front) => inner.behaviors.pop_front(),
+            Some(_) => None,
+            None if refusing(&inner.default_behavior) => Some(inner.default_behavior.clone()),
+            None => None,
+        }
     }
 
     pub fn next_behavior(&self) -> SubmitBehavior {

@@ -10,7 +10,7 @@ use crate::coinspaid::callback::{self, ParsedCallback};
 use crate::coinspaid::signing::VerifyError;
 use crate::coinspaid::Signer;
 use crate::domain::withdrawal::ProviderStatus;
-use crate::domain::{ProviderEvent, Transition};
+use crate::domain::Transition;
 use crate::ledger::LedgerError;
 
 /// How much of an unverified callback body is stored.
@@ -25,8 +25,13 @@ pub enum CallbackOutcome {
     Duplicate,
     /// Not ours to act on: deposits, unknown foreign ids.
     Ignored,
-    /// Contradicts a terminal status: recorded, alerted, nothing moved.
+    /// Contradicts a terminal status, or does not match the withdrawal it names: recorded,
+    /// shown on the withdrawal, alerted, nothing moved.
     Anomaly,
+    /// A status word CoinsPaid does not document: recorded, flagged, looked up, nothing moved.
+    Unrecognized,
+    /// Verified JSON without a readable type or status: stored, flagged, nothing moved.
+    Unreadable,
     /// Signature or key missing or wrong: refused, nothing moved.
     Rejected(VerifyError),
     /// Verified but not valid JSON in the documented shape.
@@ -40,6 +45,8 @@ impl CallbackOutcome {
             Self::Duplicate => "duplicate",
             Self::Ignored => "ignored",
             Self::Anomaly => "anomaly",
+            Self::Unrecognized => "unrecognized",
+            Self::Unreadable => "unreadable",
             Self::Rejected(_) => "rejected",
             Self::Invalid => "invalid",
         }
@@ -135,6 +142,9 @@ async fn receive_inner(
             tracing::info!(%kind, reason, "callback acknowledged and ignored");
             return Ok(CallbackOutcome::Ignored);
         }
+        ParsedCallback::Unreadable { foreign_id, reason } => {
+            return unreadable(pool, body, foreign_id.as_deref(), reason).await;
+        }
         ParsedCallback::Withdrawal {
             foreign_id,
             details,
@@ -156,15 +166,20 @@ async fn receive_inner(
     let (outcome, detail) = match store::lock_by_foreign_id(&mut tx, &foreign_id).await? {
         None => {
             tracing::warn!(%foreign_id, provider_status = %details.provider_status, "callback for an unknown foreign_id ignored");
-            (CallbackOutcome::Ignored, Some("unknown foreign_id"))
+            (
+                CallbackOutcome::Ignored,
+                Some("unknown foreign_id".to_owned()),
+            )
         }
         Some(current) => {
-            let event = ProviderEvent::Reported(ProviderStatus::classify(&details.provider_status));
-            let applied = transition::apply(&mut tx, current, event, &details).await?;
+            let applied = transition::apply_report(&mut tx, current, &details).await?;
             let outcome = match applied.transition {
+                Transition::Anomaly => CallbackOutcome::Anomaly,
+                _ if details.status() == ProviderStatus::Unrecognized => {
+                    CallbackOutcome::Unrecognized
+                }
                 Transition::Move { .. } | Transition::Note => CallbackOutcome::Applied,
                 Transition::Duplicate => CallbackOutcome::Duplicate,
-                Transition::Anomaly => CallbackOutcome::Anomaly,
             };
             tracing::info!(
                 withdrawal_id = %applied.withdrawal.id,
@@ -174,7 +189,7 @@ async fn receive_inner(
                 outcome = outcome.label(),
                 "callback processed"
             );
-            (outcome, None)
+            (outcome, applied.anomaly)
         }
     };
     sqlx::query("UPDATE callbacks SET outcome = $2, detail = $3 WHERE id = $1")
@@ -186,4 +201,49 @@ async fn receive_inner(
     crate::faults::crash_point("callback_before_commit");
     tx.commit().await?;
     Ok(outcome)
+}
+
+/// A verified callback that cannot be interpreted. Answered 200 all the same: CoinsPaid would
+/// retry the same bytes for a day and they would not read better; the body is kept, the
+/// withdrawal it names (if any) is flagged and looked up by the reconciler, which settles it
+/// from CoinsPaid's own record.
+async fn unreadable(
+    pool: &PgPool,
+    body: &[u8],
+    foreign_id: Option<&str>,
+    reason: &str,
+) -> Result<CallbackOutcome, LedgerError> {
+    store_received(
+        pool,
+        true,
+        body,
+        foreign_id,
+        None,
+        "unreadable",
+        Some(reason),
+    )
+    .await?;
+    let mut tx = pool.begin().await?;
+    let flagged = match foreign_id {
+        Some(foreign_id) => match store::lock_by_foreign_id(&mut tx, foreign_id).await? {
+            Some(withdrawal) => Some(
+                transition::record_anomaly(
+                    &mut tx,
+                    withdrawal.id,
+                    &format!("a verified callback could not be read ({reason}); no money moved, a look-up follows"),
+                )
+                .await?,
+            ),
+            None => None,
+        },
+        None => None,
+    };
+    tx.commit().await?;
+    tracing::error!(
+        withdrawal_id = ?flagged.as_ref().map(|w| w.id),
+        foreign_id,
+        reason,
+        "verified callback could not be interpreted; stored, no money moved"
+    );
+    Ok(CallbackOutcome::Unreadable)
 }

@@ -3,6 +3,7 @@
 
 pub mod callbacks;
 pub mod limits;
+pub mod matching;
 pub mod reconcile;
 pub mod request;
 pub mod store;

@@ -12,11 +12,9 @@ use uuid::Uuid;
 
 use super::store;
 use super::transition;
-use crate::coinspaid::callback::ProviderDetails;
-use crate::coinspaid::CoinsPaidClient;
+use crate::coinspaid::{CoinsPaidClient, LookupError};
 use crate::config::ReconcilerSettings;
-use crate::domain::withdrawal::ProviderStatus;
-use crate::domain::{ProviderEvent, WithdrawalStatus};
+use crate::domain::{Transition, WithdrawalStatus};
 use crate::ledger::LedgerError;
 use crate::queue;
 
@@ -31,8 +29,10 @@ pub enum Check {
     Resubmitted,
     /// CoinsPaid never saw it and its submission is still being retried.
     NotYetSubmitted,
-    /// CoinsPaid does not know a withdrawal it accepted: an operator must look.
+    /// CoinsPaid gives no record of a withdrawal it accepted: an operator must look.
     Missing,
+    /// CoinsPaid's record does not match the withdrawal, or contradicts it: nothing moved.
+    Anomaly,
     /// The look-up failed; tried again next round.
     LookupFailed,
 }
@@ -45,6 +45,7 @@ impl Check {
             Self::Resubmitted => "resubmitted",
             Self::NotYetSubmitted => "not_yet_submitted",
             Self::Missing => "missing",
+            Self::Anomaly => "anomaly",
             Self::LookupFailed => "lookup_failed",
         }
     }
@@ -103,57 +104,50 @@ impl Reconciler {
     }
 
     async fn check(&self, id: Uuid, foreign_id: &str) -> Result<Check, LedgerError> {
-        let info = match self.client.transaction_info(foreign_id).await {
-            Ok(info) => info,
-            Err(err) => {
-                tracing::warn!(error = %err, "reconciler: look-up failed; will retry");
-                return Ok(Check::LookupFailed);
-            }
+        let details = match self.client.transaction_info(foreign_id).await {
+            Ok(details) => details,
+            Err(err) => return self.no_record(id, err).await,
         };
-        let Some(info) = info else {
-            return self.not_found(id).await;
-        };
-        let reported = ProviderStatus::classify(&info.status);
-        let details = ProviderDetails::from(info);
         let mut tx = self.pool.begin().await?;
-        let mut current = store::lock_by_id(&mut tx, id)
+        let current = store::lock_by_id(&mut tx, id)
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;
-        if current.status == WithdrawalStatus::Pending {
-            // CoinsPaid has it: whatever the submission attempt said, it was accepted.
-            current = transition::apply(&mut tx, current, ProviderEvent::SubmitAccepted, &details)
-                .await?
-                .withdrawal;
+        let applied = transition::apply_report(&mut tx, current, &details).await?;
+        if applied.withdrawal.status != WithdrawalStatus::Pending {
+            // CoinsPaid has it: whatever the submission attempts said, nothing is left to send.
             queue::discard(&mut tx, id).await?;
         }
-        let current = transition::apply(
-            &mut tx,
-            current,
-            ProviderEvent::Reported(reported),
-            &details,
-        )
-        .await?
-        .withdrawal;
         tx.commit().await?;
-        tracing::info!(provider_status = %details.provider_status, status = %current.status, "reconciler: looked up at CoinsPaid");
-        Ok(if current.status.is_terminal() {
+        tracing::info!(provider_status = %details.provider_status, status = %applied.withdrawal.status, "reconciler: looked up at CoinsPaid");
+        Ok(if applied.transition == Transition::Anomaly {
+            Check::Anomaly
+        } else if applied.withdrawal.status.is_terminal() {
             Check::Settled
         } else {
             Check::InProgress
         })
     }
 
-    async fn not_found(&self, id: Uuid) -> Result<Check, LedgerError> {
+    /// No record to act on. Nothing is released: what CoinsPaid answers for a foreign_id it
+    /// does not know is not documented, so "not found" is never proof that it was not created.
+    async fn no_record(&self, id: Uuid, err: LookupError) -> Result<Check, LedgerError> {
+        if let LookupError::Provider(_) = err {
+            tracing::warn!(error = %err, "reconciler: look-up failed; will retry");
+            return Ok(Check::LookupFailed);
+        }
         let status = store::get(&self.pool, id).await?.map(|w| w.status);
         if status != Some(WithdrawalStatus::Pending) {
             tracing::error!(
                 ?status,
-                "reconciler: CoinsPaid does not know a withdrawal it accepted; needs an operator"
+                error = %err,
+                "reconciler: CoinsPaid gives no record of a withdrawal it accepted; needs an operator"
             );
             return Ok(Check::Missing);
         }
+        // Submitting again with the same foreign_id is safe whatever the truth: CoinsPaid
+        // refuses a reused one, and that refusal leads to another look-up.
         if queue::unpark(&self.pool, id).await? {
-            tracing::warn!("reconciler: CoinsPaid never received this withdrawal; resubmitting with the same foreign_id");
+            tracing::warn!(error = %err, "reconciler: CoinsPaid gives no record of this withdrawal; resubmitting with the same foreign_id");
             Ok(Check::Resubmitted)
         } else {
             Ok(Check::NotYetSubmitted)

@@ -39,6 +39,10 @@ pub struct Withdrawal {
     pub fees: Json<Vec<Fee>>,
     pub txids: Json<Vec<String>>,
     pub error: Option<String>,
+    /// Why the last provider report was not applied; shown to operators.
+    pub anomaly: Option<String>,
+    /// An earlier submission attempt had no definitive answer: the payout may exist.
+    pub outcome_unknown: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -47,7 +51,8 @@ pub struct Withdrawal {
 pub(crate) const COLUMNS: &str =
     "id, foreign_id, user_id, amount, currency, convert_to, address, tag, \
      end_user_reference, status, provider_id, provider_status, sent_amount, sent_currency, \
-     received_amount, received_currency, fees, txids, error, created_at, updated_at";
+     received_amount, received_currency, fees, txids, error, anomaly, outcome_unknown, \
+     created_at, updated_at";
 
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Withdrawal>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM withdrawals WHERE id = $1"))

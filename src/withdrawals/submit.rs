@@ -2,6 +2,8 @@
 //!
 //! The same withdrawal is always sent with the same foreign_id, so every retry is safe: at
 //! worst CoinsPaid answers "foreign_id already used", which we resolve by looking it up.
+//! A hold is released on a refusal only while every earlier attempt had a definitive answer;
+//! after an unknown outcome a refusal may be about the duplicate, so it is looked up instead.
 
 use std::time::Duration;
 
@@ -14,10 +16,18 @@ use crate::coinspaid::callback::ProviderDetails;
 use crate::coinspaid::wire::{CurrencyAmount, WithdrawalRequest};
 use crate::coinspaid::{CoinsPaidClient, SubmitOutcome};
 use crate::config::WorkerSettings;
-use crate::domain::withdrawal::ProviderStatus;
 use crate::domain::{ProviderEvent, WithdrawalStatus};
 use crate::ledger::LedgerError;
-use crate::queue::{self, Lease};
+use crate::queue::{self, Lease, ParkReason};
+
+/// What to do when a look-up made during a submission finds nothing usable.
+#[derive(Debug, Clone, Copy)]
+enum IfNotFound {
+    /// The outcome is still merely unknown: try again later.
+    Retry,
+    /// CoinsPaid refused after an unknown outcome: a person must decide.
+    Park,
+}
 
 /// Sends leased withdrawals to CoinsPaid and records what it answered.
 #[derive(Clone)]
@@ -108,12 +118,16 @@ impl Submitter {
             .await;
         crate::faults::crash_point("after_provider_call");
         metrics::counter!("payoutd_submissions_total", "outcome" => outcome.label()).increment(1);
+        // An earlier attempt that was retried, or that crashed mid-call, had no definitive
+        // answer: the payout may exist, and a refusal now may only be of this duplicate.
+        let maybe_created = lease.attempts > 1 || withdrawal.outcome_unknown;
         match outcome {
             SubmitOutcome::Accepted(data) => {
-                tracing::info!(provider_id = data.id, provider_status = %data.status, "CoinsPaid accepted the withdrawal");
+                tracing::info!(provider_id = data.id, provider_status = ?data.status, "CoinsPaid accepted the withdrawal");
                 let details = ProviderDetails {
                     provider_id: Some(data.id),
-                    provider_status: data.status,
+                    provider_status: data.status.unwrap_or_default(),
+                    kind: data.kind,
                     sent: data
                         .sender_amount
                         .zip(data.sender_currency)
@@ -127,7 +141,7 @@ impl Submitter {
                 self.record(&lease, &[(ProviderEvent::SubmitAccepted, details)])
                     .await
             }
-            SubmitOutcome::Refused { status, reason } => {
+            SubmitOutcome::Refused { status, reason } if !maybe_created => {
                 tracing::warn!(http_status = status, %reason, "CoinsPaid refused the withdrawal; releasing the hold");
                 let details = ProviderDetails {
                     error: Some(reason),
@@ -136,33 +150,77 @@ impl Submitter {
                 self.record(&lease, &[(ProviderEvent::SubmitRefused, details)])
                     .await
             }
+            SubmitOutcome::Refused { status, reason } => {
+                tracing::warn!(http_status = status, %reason, "CoinsPaid refused a retry after an unknown outcome; looking the first attempt up before anything is released");
+                self.settle_by_lookup(
+                    &lease,
+                    &withdrawal,
+                    &format!("refused after an unknown outcome ({reason})"),
+                    IfNotFound::Park,
+                )
+                .await
+            }
             SubmitOutcome::AlreadyExists { reason } => {
                 tracing::warn!(%reason, "CoinsPaid already knows this foreign_id; looking it up");
-                match self.client.transaction_info(&withdrawal.foreign_id).await {
-                    Ok(Some(info)) => {
-                        let status = ProviderStatus::classify(&info.status);
-                        let details = ProviderDetails::from(info);
-                        let mut events = vec![(ProviderEvent::SubmitAccepted, details.clone())];
-                        if status != ProviderStatus::InProgress {
-                            events.push((ProviderEvent::Reported(status), details));
-                        }
-                        self.record(&lease, &events).await
-                    }
-                    Ok(None) => {
-                        self.retry(&lease, "foreign_id refused as used, yet not found")
-                            .await
-                    }
-                    Err(err) => {
-                        self.retry(
-                            &lease,
-                            &format!("lookup after duplicate foreign_id failed: {err}"),
-                        )
-                        .await
-                    }
-                }
+                self.settle_by_lookup(
+                    &lease,
+                    &withdrawal,
+                    &format!("foreign_id refused as used ({reason})"),
+                    IfNotFound::Retry,
+                )
+                .await
             }
-            SubmitOutcome::Unknown(err) => self.retry(&lease, &err.to_string()).await,
+            SubmitOutcome::OursToFix { status, reason } => {
+                // Our key, signature or body: every payout fails until someone fixes it.
+                tracing::error!(http_status = status, %reason, "CoinsPaid refused our credentials or body format; check COINSPAID_API_KEY/SECRET; amount stays held, will retry");
+                self.retry(&lease, &reason, false).await
+            }
+            SubmitOutcome::Unknown(err) => self.retry(&lease, &err.to_string(), true).await,
         }
+    }
+
+    /// Asks CoinsPaid what became of the withdrawal and applies its answer like a callback's
+    /// (checked against the withdrawal first). Without a usable answer, nothing is released:
+    /// the job is retried or parked for a person.
+    async fn settle_by_lookup(
+        &self,
+        lease: &Lease,
+        withdrawal: &Withdrawal,
+        why: &str,
+        if_not_found: IfNotFound,
+    ) -> Result<Attempt, LedgerError> {
+        let details = match self.client.transaction_info(&withdrawal.foreign_id).await {
+            Ok(details) => details,
+            Err(err) => {
+                metrics::counter!("payoutd_lookups_total", "result" => err.label()).increment(1);
+                let error = format!("{why}; look-up gave no answer: {err}");
+                return match if_not_found {
+                    IfNotFound::Retry => self.retry(lease, &error, true).await,
+                    IfNotFound::Park => self.park(lease, &error).await,
+                };
+            }
+        };
+        metrics::counter!("payoutd_lookups_total", "result" => "found").increment(1);
+        let mut tx = self.pool.begin().await?;
+        let current = store::lock_by_id(&mut tx, lease.withdrawal_id)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        let applied = transition::apply_report(&mut tx, current, &details).await?;
+        if applied.withdrawal.status == WithdrawalStatus::Pending {
+            // The record did not match: nothing moved, and no retry can tell more.
+            tx.commit().await?;
+            let error = format!(
+                "{why}; look-up did not match: {}",
+                applied.anomaly.as_deref().unwrap_or("unknown")
+            );
+            return self.park(lease, &error).await;
+        }
+        if !queue::complete(&mut tx, lease).await? {
+            queue::discard(&mut tx, lease.withdrawal_id).await?;
+        }
+        tx.commit().await?;
+        tracing::info!(provider_status = %details.provider_status, status = %applied.withdrawal.status, "settled from CoinsPaid's look-up");
+        Ok(Attempt::Recorded(Box::new(applied.withdrawal)))
     }
 
     /// Records provider events and completes the job, in one transaction.
@@ -189,22 +247,53 @@ impl Submitter {
         Ok(Attempt::Recorded(Box::new(current)))
     }
 
-    async fn retry(&self, lease: &Lease, error: &str) -> Result<Attempt, LedgerError> {
+    /// Tries again later; parks after the last attempt. `outcome_unknown`: this attempt had no
+    /// definitive answer, so the payout may exist from now on.
+    async fn retry(
+        &self,
+        lease: &Lease,
+        error: &str,
+        outcome_unknown: bool,
+    ) -> Result<Attempt, LedgerError> {
         let park = lease.attempts >= self.settings.max_attempts;
         let delay = queue::backoff(
             lease.attempts,
             Duration::from_millis(self.settings.backoff_base_ms),
             Duration::from_secs(self.settings.backoff_max_secs),
         );
-        queue::retry_later(&self.pool, lease, error, delay, park).await?;
+        queue::retry_later(
+            &self.pool,
+            lease,
+            error,
+            delay,
+            park.then_some(ParkReason::AttemptsExhausted),
+            outcome_unknown,
+        )
+        .await?;
         if park {
             tracing::error!(%error, attempts = lease.attempts, "submission outcome still unknown after the last attempt; parked, amount stays held");
-            metrics::counter!("payoutd_submissions_parked_total").increment(1);
+            metrics::counter!("payoutd_submissions_parked_total", "reason" => ParkReason::AttemptsExhausted.as_str()).increment(1);
             Ok(Attempt::Parked)
         } else {
             tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "submission outcome unknown; will retry with the same foreign_id");
             Ok(Attempt::Retrying)
         }
+    }
+
+    /// Parks the job for a person now; the amount stays held.
+    async fn park(&self, lease: &Lease, error: &str) -> Result<Attempt, LedgerError> {
+        queue::retry_later(
+            &self.pool,
+            lease,
+            error,
+            Duration::ZERO,
+            Some(ParkReason::NeedsOperator),
+            true,
+        )
+        .await?;
+        tracing::error!(%error, "what happened to this payout cannot be told from CoinsPaid's answers; parked for an operator, amount stays held");
+        metrics::counter!("payoutd_submissions_parked_total", "reason" => ParkReason::NeedsOperator.as_str()).increment(1);
+        Ok(Attempt::Parked)
     }
 
     /// Runs every job that is due now, one after another; returns how many ran. Tests call

@@ -4,8 +4,10 @@
 use sqlx::types::Json;
 use sqlx::PgConnection;
 
+use super::matching;
 use super::store::{Withdrawal, COLUMNS};
 use crate::coinspaid::callback::ProviderDetails;
+use crate::domain::withdrawal::ProviderStatus;
 use crate::domain::{Effect, ProviderEvent, Transition};
 use crate::ledger::{self, LedgerError};
 
@@ -15,6 +17,77 @@ pub struct Applied {
     pub transition: Transition,
     /// The withdrawal as it is now, inside the caller's transaction.
     pub withdrawal: Withdrawal,
+    /// Why a person should look, when they should: the report did not match, contradicted a
+    /// terminal status, or used a status word CoinsPaid does not document.
+    pub anomaly: Option<String>,
+}
+
+/// Applies a provider *report* (a callback or a look-up answer) to `current`, locked by the
+/// caller: first checked against the withdrawal (a report that does not match moves nothing
+/// and is recorded as an anomaly), then through the state machine. The caller commits.
+pub async fn apply_report(
+    conn: &mut PgConnection,
+    current: Withdrawal,
+    details: &ProviderDetails,
+) -> Result<Applied, LedgerError> {
+    let mismatches = matching::mismatches(&current, details);
+    if !mismatches.is_empty() {
+        let reason = format!(
+            "CoinsPaid reported {:?} for this foreign_id, but {}",
+            details.provider_status,
+            mismatches.join("; ")
+        );
+        tracing::error!(
+            withdrawal_id = %current.id,
+            foreign_id = %current.foreign_id,
+            provider_status = %details.provider_status,
+            %reason,
+            "provider report does not match the withdrawal; no money moved"
+        );
+        metrics::counter!("payoutd_withdrawal_anomalies_total", "kind" => "mismatch").increment(1);
+        let withdrawal = record_anomaly(conn, current.id, &reason).await?;
+        return Ok(Applied {
+            transition: Transition::Anomaly,
+            withdrawal,
+            anomaly: Some(reason),
+        });
+    }
+    let status = details.status();
+    let mut applied = apply(conn, current, ProviderEvent::Reported(status), details).await?;
+    if status == ProviderStatus::Unrecognized && applied.anomaly.is_none() {
+        let reason = format!(
+            "CoinsPaid reported the undocumented status {:?}; no money moved, a look-up follows",
+            details.provider_status
+        );
+        tracing::error!(
+            withdrawal_id = %applied.withdrawal.id,
+            foreign_id = %applied.withdrawal.foreign_id,
+            provider_status = %details.provider_status,
+            "undocumented provider status; recorded, no money moved, looked up again soon"
+        );
+        metrics::counter!("payoutd_withdrawal_anomalies_total", "kind" => "unrecognized_status")
+            .increment(1);
+        applied.withdrawal = record_anomaly(conn, applied.withdrawal.id, &reason).await?;
+        applied.anomaly = Some(reason);
+    }
+    Ok(applied)
+}
+
+/// Notes why a person should look at the withdrawal, and asks the reconciler to look it up at
+/// CoinsPaid in its next round. Changes no status and no money.
+pub async fn record_anomaly(
+    conn: &mut PgConnection,
+    id: uuid::Uuid,
+    reason: &str,
+) -> Result<Withdrawal, LedgerError> {
+    Ok(sqlx::query_as(&format!(
+        "UPDATE withdrawals SET anomaly = $2, reconcile_after = now(), updated_at = now()
+         WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(reason)
+    .fetch_one(conn)
+    .await?)
 }
 
 /// Applies `event` (with what the provider said alongside it) to `current`, which the caller
@@ -64,7 +137,8 @@ pub async fn apply(
                 event = ?event,
                 "provider report contradicts the withdrawal's status; no money moved"
             );
-            metrics::counter!("payoutd_withdrawal_anomalies_total").increment(1);
+            metrics::counter!("payoutd_withdrawal_anomalies_total", "kind" => "contradiction")
+                .increment(1);
             current.status
         }
         Transition::Duplicate => {
@@ -72,9 +146,16 @@ pub async fn apply(
             return Ok(Applied {
                 transition,
                 withdrawal: current,
+                anomaly: None,
             });
         }
     };
+    let anomaly = matches!(transition, Transition::Anomaly).then(|| {
+        format!(
+            "CoinsPaid reported {:?} ({event:?}) for a withdrawal already {}; no money moved",
+            details.provider_status, current.status
+        )
+    });
     // An anomaly only records the provider's word, so an operator sees it on the withdrawal.
     let record_all = !matches!(transition, Transition::Anomaly);
     let updated: Withdrawal = sqlx::query_as(&format!(
@@ -89,6 +170,7 @@ pub async fn apply(
              fees = CASE WHEN jsonb_array_length($9) > 0 THEN $9 ELSE fees END,
              txids = CASE WHEN jsonb_array_length($10) > 0 THEN $10 ELSE txids END,
              error = COALESCE($11, error),
+             anomaly = COALESCE($12, anomaly),
              updated_at = now()
          WHERE id = $1
          RETURNING {COLUMNS}"
@@ -136,6 +218,7 @@ pub async fn apply(
         Vec::new()
     }))
     .bind(details.error.clone().filter(|_| record_all))
+    .bind(anomaly.as_deref())
     .fetch_one(&mut *conn)
     .await?;
     if new_status != current.status {
@@ -144,5 +227,6 @@ pub async fn apply(
     Ok(Applied {
         transition,
         withdrawal: updated,
+        anomaly,
     })
 }

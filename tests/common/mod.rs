@@ -289,6 +289,18 @@ impl TestApp {
         .unwrap()
     }
 
+    /// A documented callback for a withdrawal CoinsPaid accepted (`w` as the API returned it),
+    /// naming CoinsPaid's id and the withdrawal's amount.
+    pub fn callback_for(&self, w: &Value, status: &str) -> Vec<u8> {
+        callback_body_for_amount(
+            w["foreign_id"].as_str().unwrap(),
+            status,
+            // A refused withdrawal has no CoinsPaid id: any id will do.
+            w["provider_id"].as_i64().unwrap_or(9),
+            w["amount"].as_str().unwrap(),
+        )
+    }
+
     pub async fn assert_invariants(&self) {
         assert_invariants(&self.pool).await;
     }
@@ -370,15 +382,27 @@ pub fn eur_to_btc(user: &str, amount: &str) -> Value {
     })
 }
 
-/// A withdrawal callback in CoinsPaid's documented shape.
+/// A withdrawal callback in CoinsPaid's documented shape (the older docs' exchange example,
+/// every block present), for the 100.00 EUR -> BTC withdrawal of [`eur_to_btc`].
+/// `provider_id` must be CoinsPaid's id of that withdrawal once it is known (a callback with
+/// another id is an anomaly): see [`TestApp::callback_for`].
 pub fn callback_body(foreign_id: &str, status: &str, provider_id: i64) -> Vec<u8> {
+    callback_body_for_amount(foreign_id, status, provider_id, "100.00")
+}
+
+pub fn callback_body_for_amount(
+    foreign_id: &str,
+    status: &str,
+    provider_id: i64,
+    amount: &str,
+) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "id": provider_id,
         "foreign_id": foreign_id,
         "end_user_reference": "u1",
         "type": "withdrawal_exchange",
-        "crypto_address": {"id": 1, "currency": "BTC", "address": BTC_ADDRESS, "tag": null},
-        "currency_sent": {"currency": "EUR", "amount": "100.00"},
+        "crypto_address": {"id": 1, "currency": "EUR", "convert_to": "BTC", "address": BTC_ADDRESS, "tag": null},
+        "currency_sent": {"currency": "EUR", "amount": amount},
         "currency_received": {"currency": "BTC", "amount": "0.00160000"},
         "transactions": [{"id": 1, "currency": "BTC", "transaction_type": "blockchain", "type": "withdrawal",
             "address": BTC_ADDRESS, "tag": null, "amount": "0.0016", "txid": "bb04aa", "confirmations": 3}],

@@ -1,15 +1,17 @@
 //! The outbound CoinsPaid client: one reqwest client, bodies serialized once and signed,
-//! typed outcomes. It never retries a POST itself; the submission queue owns retries.
+//! typed outcomes. It never retries a POST itself (the submission queue owns retries) and
+//! never follows a redirect: a signed payout request must not be replayed to another host.
 
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde::Serialize;
 
+use super::callback::ProviderDetails;
 use super::signing::Signer;
 use super::wire::{
-    Envelope, ErrorBody, OneOrMany, TransactionInfo, TransactionInfoRequest, WithdrawalAccepted,
-    WithdrawalRequest,
+    lookup_records, ErrorBody, TransactionInfoRequest, WithdrawalAccepted, WithdrawalRequest,
+    REQUEST_FIELDS,
 };
 use super::{KEY_HEADER, SIGNATURE_HEADER};
 
@@ -24,6 +26,9 @@ pub enum ProviderError {
     /// An HTTP answer we cannot use as a success.
     #[error("HTTP {status}: {body}")]
     Http { status: u16, body: String },
+    /// A 3xx. Never followed: a signed request goes to the configured host or nowhere.
+    #[error("redirect {status} not followed")]
+    Redirect { status: u16 },
     /// A 2xx answer that is not the documented shape.
     #[error("undecodable answer: {0}")]
     Decode(String),
@@ -48,11 +53,17 @@ impl ProviderError {
 pub enum SubmitOutcome {
     /// Created at CoinsPaid.
     Accepted(WithdrawalAccepted),
-    /// Definitively refused (a 4xx about the request itself): nothing was created.
+    /// A 400/422 whose `errors` object names a request field: CoinsPaid refused the
+    /// payout itself. Proof that nothing was created only if no earlier attempt had an
+    /// unknown outcome; the caller decides.
     Refused { status: u16, reason: String },
     /// Refused because the foreign_id is already known: it may well exist. Never release on this.
     AlreadyExists { reason: String },
-    /// No definitive answer (timeout, 5xx, auth or rate limit, garbage): retry with the same foreign_id.
+    /// CoinsPaid's documented 403 (key or signature) or `bad_content_format`: our configuration
+    /// or our bug, not a refusal of the payout. Retried, parked after the last attempt, alerted.
+    OursToFix { status: u16, reason: String },
+    /// No definitive answer (timeout, 5xx, redirect, rate limit, a 4xx that names no field of
+    /// ours, garbage): retry with the same foreign_id.
     Unknown(ProviderError),
 }
 
@@ -63,9 +74,36 @@ impl SubmitOutcome {
             Self::Accepted(_) => "accepted",
             Self::Refused { .. } => "refused",
             Self::AlreadyExists { .. } => "already_exists",
+            Self::OursToFix { .. } => "configuration_error",
             Self::Unknown(ProviderError::Transport(_)) => "transport_error",
             Self::Unknown(ProviderError::Http { .. }) => "http_error",
+            Self::Unknown(ProviderError::Redirect { .. }) => "redirect",
             Self::Unknown(ProviderError::Decode(_)) => "decode_error",
+        }
+    }
+}
+
+/// Why `GET /v2/transactions/info` gave no record to act on. Never a decision about money.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// CoinsPaid answered 4xx. What it answers for a foreign_id it does not know is not
+    /// documented, so this may mean "unknown" or something else entirely.
+    #[error("CoinsPaid answered {status}: {body}")]
+    Refused { status: u16, body: String },
+    /// A 2xx without exactly one withdrawal record for our foreign_id.
+    #[error("no usable record in the answer: {0}")]
+    NoRecord(String),
+}
+
+impl LookupError {
+    /// A short label for metrics and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Provider(_) => "lookup_failed",
+            Self::Refused { .. } => "not_found",
+            Self::NoRecord(_) => "no_record",
         }
     }
 }
@@ -83,6 +121,7 @@ impl CoinsPaidClient {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("payoutd/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ProviderError::Transport(e.to_string()))?;
@@ -97,18 +136,28 @@ impl CoinsPaidClient {
         &self.base_url
     }
 
-    /// Serializes `body` once, signs those bytes, sends those bytes.
+    /// `POST` with a signed JSON body; see [`Self::send`].
     pub(super) async fn post(
         &self,
         endpoint: &'static str,
         body: &impl Serialize,
     ) -> Result<(StatusCode, bytes::Bytes), ProviderError> {
         let bytes = serde_json::to_vec(body).map_err(|e| ProviderError::Decode(e.to_string()))?;
+        self.send(Method::POST, endpoint, bytes).await
+    }
+
+    /// Signs `bytes` and sends exactly those bytes. A 3xx is an error, never followed.
+    async fn send(
+        &self,
+        method: Method,
+        endpoint: &'static str,
+        bytes: Vec<u8>,
+    ) -> Result<(StatusCode, bytes::Bytes), ProviderError> {
         let signature = self.signer.sign(&bytes);
         let started = Instant::now();
         let result = self
             .http
-            .post(format!("{}{}", self.base_url, endpoint))
+            .request(method, format!("{}{}", self.base_url, endpoint))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(KEY_HEADER, self.signer.key())
             .header(SIGNATURE_HEADER, signature)
@@ -116,6 +165,9 @@ impl CoinsPaidClient {
             .send()
             .await;
         let result = match result {
+            Ok(response) if response.status().is_redirection() => Err(ProviderError::Redirect {
+                status: response.status().as_u16(),
+            }),
             Ok(response) => {
                 let status = response.status();
                 response
@@ -130,6 +182,7 @@ impl CoinsPaidClient {
             Ok((status, _)) if status.is_success() => "2xx",
             Ok((status, _)) if status.is_client_error() => "4xx",
             Ok(_) => "5xx",
+            Err(ProviderError::Redirect { .. }) => "3xx",
             Err(_) => "transport_error",
         };
         metrics::histogram!("payoutd_provider_call_duration_seconds", "endpoint" => endpoint)
@@ -139,69 +192,130 @@ impl CoinsPaidClient {
         result
     }
 
-    /// `POST /v2/withdrawal/crypto`, classified for the state machine.
+    /// `POST /v2/withdrawal/crypto`, classified for the state machine. Only a refusal in the
+    /// documented field-error shape that names a field we sent counts as a refusal.
     pub async fn submit_withdrawal(&self, request: &WithdrawalRequest) -> SubmitOutcome {
-        let (status, body) = match self.post("/v2/withdrawal/crypto", request).await {
+        let bytes = match serde_json::to_vec(request) {
+            Ok(bytes) => bytes,
+            Err(err) => return SubmitOutcome::Unknown(ProviderError::Decode(err.to_string())),
+        };
+        let (status, body) = match self
+            .send(Method::POST, "/v2/withdrawal/crypto", bytes)
+            .await
+        {
             Ok(answer) => answer,
             Err(err) => return SubmitOutcome::Unknown(err),
         };
-        if status.is_success() {
-            return match serde_json::from_slice::<Envelope<WithdrawalAccepted>>(&body) {
-                Ok(envelope) => SubmitOutcome::Accepted(envelope.data),
-                Err(err) => SubmitOutcome::Unknown(ProviderError::Decode(err.to_string())),
-            };
-        }
-        let http_error = || ProviderError::Http {
-            status: status.as_u16(),
-            body: truncate(&body),
-        };
-        if !status.is_client_error() || is_retryable_client_status(status) {
-            return SubmitOutcome::Unknown(http_error());
-        }
-        match serde_json::from_slice::<ErrorBody>(&body) {
-            Ok(error) if error.mentions_foreign_id() => SubmitOutcome::AlreadyExists {
-                reason: error.summary(),
-            },
-            Ok(error) => SubmitOutcome::Refused {
-                status: status.as_u16(),
-                reason: error.summary(),
-            },
-            // A 4xx we cannot read might come from a proxy in front of CoinsPaid rather than
-            // CoinsPaid itself; only a refusal in the documented shape may release money.
-            Err(_) => SubmitOutcome::Unknown(http_error()),
-        }
+        classify_submit_answer(status, &body, &request.foreign_id)
     }
 
-    /// `POST /v2/transactions/info` by our foreign id. `Ok(None)`: CoinsPaid does not know it.
-    pub async fn transaction_info(
-        &self,
-        foreign_id: &str,
-    ) -> Result<Option<TransactionInfo>, ProviderError> {
+    /// `GET /v2/transactions/info` with the signed body `{"foreign_id": ...}`, as documented.
+    /// Only a withdrawal record naming our foreign_id is returned; anything else is an error.
+    pub async fn transaction_info(&self, foreign_id: &str) -> Result<ProviderDetails, LookupError> {
         let request = TransactionInfoRequest {
             foreign_id: Some(foreign_id.to_owned()),
             id: None,
         };
-        let (status, body) = self.post("/v2/transactions/info", &request).await?;
-        if status == StatusCode::NOT_FOUND {
-            return Ok(None);
+        let bytes =
+            serde_json::to_vec(&request).map_err(|e| ProviderError::Decode(e.to_string()))?;
+        let (status, body) = self
+            .send(Method::GET, "/v2/transactions/info", bytes)
+            .await?;
+        if status.is_client_error() {
+            return Err(LookupError::Refused {
+                status: status.as_u16(),
+                body: truncate(&body),
+            });
         }
         if !status.is_success() {
             return Err(ProviderError::Http {
                 status: status.as_u16(),
                 body: truncate(&body),
-            });
+            }
+            .into());
         }
-        serde_json::from_slice::<Envelope<OneOrMany<TransactionInfo>>>(&body)
-            .map(|e| e.data.into_first())
-            .map_err(|e| ProviderError::Decode(e.to_string()))
+        let answer: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| ProviderError::Decode(e.to_string()))?;
+        record_for(&answer, foreign_id)
     }
 }
 
-/// 4xx answers that say nothing about the withdrawal itself: our credentials (401/403), a
-/// timeout at a proxy (408), rate limiting (429). Nothing was created, but the request is fine:
-/// retry rather than refuse the user's payout.
-fn is_retryable_client_status(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 401 | 403 | 408 | 425 | 429)
+/// Reads a withdrawal/crypto answer. Pure, so every documented answer is a unit test.
+pub fn classify_submit_answer(status: StatusCode, body: &[u8], foreign_id: &str) -> SubmitOutcome {
+    let http_error = || ProviderError::Http {
+        status: status.as_u16(),
+        body: truncate(body),
+    };
+    if status.is_success() {
+        let answer = serde_json::from_slice::<serde_json::Value>(body).ok();
+        return match answer.as_ref().and_then(WithdrawalAccepted::from_answer) {
+            Some(accepted) if accepted.foreign_id == foreign_id => {
+                SubmitOutcome::Accepted(accepted)
+            }
+            Some(accepted) => SubmitOutcome::Unknown(ProviderError::Decode(format!(
+                "the answer names foreign_id {:?}, not ours",
+                accepted.foreign_id
+            ))),
+            None => SubmitOutcome::Unknown(ProviderError::Decode(
+                "a 2xx without data.id and data.foreign_id".into(),
+            )),
+        };
+    }
+    // A 4xx we cannot read might come from a proxy in front of CoinsPaid rather than
+    // CoinsPaid itself; only a refusal in the documented shape may release money.
+    let Some(error) = ErrorBody::parse(body).filter(|_| status.is_client_error()) else {
+        return SubmitOutcome::Unknown(http_error());
+    };
+    if error.is_ours_to_fix() {
+        return SubmitOutcome::OursToFix {
+            status: status.as_u16(),
+            reason: error.summary(),
+        };
+    }
+    if !matches!(status.as_u16(), 400 | 422) {
+        return SubmitOutcome::Unknown(http_error());
+    }
+    if error.mentions_foreign_id() {
+        return SubmitOutcome::AlreadyExists {
+            reason: error.summary(),
+        };
+    }
+    if error.fields().any(|field| REQUEST_FIELDS.contains(&field)) {
+        return SubmitOutcome::Refused {
+            status: status.as_u16(),
+            reason: error.summary(),
+        };
+    }
+    // A refusal that names no request field (the undocumented merchant-balance answer, say)
+    // says nothing about this payout: retried, then parked.
+    SubmitOutcome::Unknown(http_error())
+}
+
+/// The one withdrawal record for `foreign_id` in a look-up answer, read as a top-level object
+/// (documented) or enveloped in `data`, an object or a list.
+pub fn record_for(
+    answer: &serde_json::Value,
+    foreign_id: &str,
+) -> Result<ProviderDetails, LookupError> {
+    let records = lookup_records(answer);
+    let total = records.len();
+    let mut ours = records
+        .into_iter()
+        .filter(|r| r.foreign_id.as_deref() == Some(foreign_id) && r.is_withdrawal());
+    match (ours.next(), ours.next()) {
+        (Some(record), None) if record.status.as_deref().is_some_and(|s| !s.is_empty()) => {
+            Ok(record.into())
+        }
+        (Some(_), None) => Err(LookupError::NoRecord(
+            "the record for our foreign_id has no readable status".into(),
+        )),
+        (Some(_), Some(_)) => Err(LookupError::NoRecord(
+            "more than one withdrawal record names our foreign_id".into(),
+        )),
+        (None, _) => Err(LookupError::NoRecord(format!(
+            "none of {total} record(s) is a withdrawal with our foreign_id"
+        ))),
+    }
 }
 
 pub(super) fn truncate(body: &[u8]) -> String {

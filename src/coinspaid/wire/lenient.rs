@@ -36,56 +36,116 @@ pub(crate) fn decimal_as_string<S: serde::Serializer>(
     s.collect_str(v)
 }
 
+/// One field of a provider object, read tolerantly.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field<T> {
+    /// Not there, or `null`.
+    Absent,
+    Read(T),
+    /// There, but of a type or form that cannot mean what payoutd reads it for.
+    Unreadable,
+}
+
+impl<T> Field<T> {
+    /// The value if it was read; absent and unreadable alike are `None`.
+    pub fn read(self) -> Option<T> {
+        match self {
+            Self::Read(value) => Some(value),
+            _ => None,
+        }
+    }
+}
+
+impl Field<String> {
+    /// A string, or a number written as one (ids, tags and foreign ids come both ways).
+    pub fn text(value: Option<&serde_json::Value>) -> Self {
+        match value {
+            None | Some(serde_json::Value::Null) => Self::Absent,
+            Some(serde_json::Value::String(s)) => Self::Read(s.clone()),
+            Some(serde_json::Value::Number(n)) => Self::Read(n.to_string()),
+            Some(_) => Self::Unreadable,
+        }
+    }
+}
+
+impl Field<i64> {
+    /// An integer, as a JSON number or a string of digits.
+    pub fn integer(value: Option<&serde_json::Value>) -> Self {
+        match value {
+            None | Some(serde_json::Value::Null) => Self::Absent,
+            Some(serde_json::Value::Number(n)) => n.as_i64().map_or(Self::Unreadable, Self::Read),
+            Some(serde_json::Value::String(s)) => {
+                s.trim().parse().map_or(Self::Unreadable, Self::Read)
+            }
+            Some(_) => Self::Unreadable,
+        }
+    }
+}
+
+impl Field<Decimal> {
+    /// A decimal, as a string (documented) or a bare JSON number (the older exchange example).
+    pub fn decimal(value: Option<&serde_json::Value>) -> Self {
+        let text = match value {
+            None | Some(serde_json::Value::Null) => return Self::Absent,
+            Some(serde_json::Value::String(s)) => s.trim().to_owned(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(_) => return Self::Unreadable,
+        };
+        text.parse::<Decimal>()
+            .or_else(|_| Decimal::from_scientific(&text))
+            .map_or(Self::Unreadable, Self::Read)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::*;
+    use serde_json::json;
+
+    use super::*;
 
     #[test]
-    fn parses_the_documented_withdrawal_callback() {
-        let body = r#"{"id": 1, "foreign_id": "our-foreign-id", "end_user_reference": "12345",
- "type": "withdrawal",
- "crypto_address": {"id": 1, "currency": "BTC", "address": "115Mn1", "tag": null},
- "currency_sent": {"currency": "BTC", "amount": "0.02000000"},
- "currency_received": {"currency": "BTC", "amount": "0.02000000"},
- "transactions": [{"id": 1, "currency": "BTC", "transaction_type": "blockchain",
-   "type": "withdrawal", "address": "115Mn1", "tag": null, "amount": "0.02",
-   "txid": "bb04", "confirmations": 3}],
- "fees": [{"type": "mining", "currency": "BTC", "amount": "0.00007402"},
-          {"type": "withdrawal", "currency": "BTC", "amount": 0.00002}],
- "error": "", "status": "confirmed"}"#;
-        let cb: Callback = serde_json::from_str(body).unwrap();
-        assert!(cb.is_withdrawal());
-        assert_eq!(cb.foreign_id.as_deref(), Some("our-foreign-id"));
-        assert_eq!(cb.fees[1].amount.to_string(), "0.00002");
-        assert_eq!(cb.transactions[0].txid.as_deref(), Some("bb04"));
-    }
-
-    #[test]
-    fn optional_request_fields_are_omitted_not_null() {
-        let req = WithdrawalRequest {
-            foreign_id: "f".into(),
-            amount: "1.00".into(),
-            currency: "BTC".into(),
-            convert_to: None,
-            address: "a".into(),
-            tag: None,
-            end_user_reference: Some("u1".into()),
-        };
-        let json = serde_json::to_string(&req).unwrap();
-        assert!(
-            !json.contains("convert_to") && !json.contains("tag"),
-            "{json}"
+    fn numbers_are_read_from_numbers_and_strings() {
+        assert_eq!(Field::integer(Some(&json!(3))), Field::Read(3));
+        assert_eq!(Field::integer(Some(&json!("0"))), Field::Read(0));
+        assert_eq!(Field::integer(Some(&json!("x"))), Field::Unreadable);
+        assert_eq!(Field::integer(Some(&json!(null))), Field::Absent);
+        assert_eq!(Field::integer(None), Field::Absent);
+        assert_eq!(
+            Field::decimal(Some(&json!("0.02000000")))
+                .read()
+                .unwrap()
+                .to_string(),
+            "0.02000000"
         );
-        assert!(json.contains(r#""amount":"1.00""#));
+        assert_eq!(
+            Field::decimal(Some(&json!(0.108823)))
+                .read()
+                .unwrap()
+                .to_string(),
+            "0.108823"
+        );
+        assert_eq!(
+            Field::decimal(Some(&json!(381)))
+                .read()
+                .unwrap()
+                .to_string(),
+            "381"
+        );
+        assert_eq!(Field::decimal(Some(&json!({}))), Field::Unreadable);
+        assert_eq!(Field::decimal(Some(&json!("1,5"))), Field::Unreadable);
     }
 
     #[test]
-    fn foreign_id_refusals_are_recognised() {
-        let e: ErrorBody =
-            serde_json::from_str(r#"{"errors":{"foreign_id":"already taken"}}"#).unwrap();
-        assert!(e.mentions_foreign_id());
-        let e: ErrorBody = serde_json::from_str(r#"{"errors":{"address":"bad"}}"#).unwrap();
-        assert!(!e.mentions_foreign_id());
-        assert_eq!(e.summary(), "address: bad");
+    fn text_is_read_from_strings_and_numbers() {
+        assert_eq!(
+            Field::text(Some(&json!("abc"))),
+            Field::Read("abc".to_owned())
+        );
+        assert_eq!(
+            Field::text(Some(&json!(12345))),
+            Field::Read("12345".to_owned())
+        );
+        assert_eq!(Field::text(Some(&json!([1]))), Field::Unreadable);
+        assert_eq!(Field::text(Some(&json!(null))), Field::Absent);
     }
 }

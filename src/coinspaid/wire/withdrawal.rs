@@ -3,7 +3,9 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::lenient::lenient_decimal_opt;
+use serde_json::Value;
+
+use super::lenient::Field;
 
 /// `POST /v2/withdrawal/crypto` request body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,74 +22,208 @@ pub struct WithdrawalRequest {
     pub end_user_reference: Option<String>,
 }
 
-/// The `data` of a successful `POST /v2/withdrawal/crypto`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The `data` of a successful `POST /v2/withdrawal/crypto` (201 in the older docs; any 2xx is
+/// read), reduced to what payoutd records.
+#[derive(Debug, Clone, PartialEq)]
 pub struct WithdrawalAccepted {
     pub id: i64,
     pub foreign_id: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub status: String,
-    #[serde(
-        default,
-        deserialize_with = "lenient_decimal_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub amount: Option<Decimal>,
-    #[serde(
-        default,
-        deserialize_with = "lenient_decimal_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
+    pub kind: Option<String>,
+    pub status: Option<String>,
     pub sender_amount: Option<Decimal>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender_currency: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "lenient_decimal_opt",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub receiver_amount: Option<Decimal>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receiver_currency: Option<String>,
 }
 
-/// A 4xx body. Validation failures carry `errors`, authorization failures `error` + `code`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+impl WithdrawalAccepted {
+    /// Reads `{"data": {...}}`; `None` unless it names an id and a foreign_id, the least an
+    /// answer must say to be taken as "created".
+    pub fn from_answer(answer: &Value) -> Option<Self> {
+        let data = answer.get("data")?.as_object()?;
+        let text = |name: &str| Field::text(data.get(name)).read();
+        let decimal = |name: &str| Field::decimal(data.get(name)).read();
+        Some(Self {
+            id: Field::integer(data.get("id")).read()?,
+            foreign_id: text("foreign_id")?,
+            kind: text("type"),
+            status: text("status"),
+            sender_amount: decimal("sender_amount"),
+            sender_currency: text("sender_currency"),
+            receiver_amount: decimal("receiver_amount"),
+            receiver_currency: text("receiver_currency"),
+        })
+    }
+}
+
+/// Every field `POST /v2/withdrawal/crypto` documents (current and older docs). A field error
+/// naming one of these is a refusal of the payout itself, even for a field we did not send
+/// ("convert_to is required for a fiat balance").
+pub const REQUEST_FIELDS: [&str; 12] = [
+    "foreign_id",
+    "amount",
+    "amount_to",
+    "currency",
+    "convert_to",
+    "address",
+    "tag",
+    "end_user_reference",
+    "sender_type",
+    "sender_data",
+    "receiver_type",
+    "receiver_data",
+];
+
+/// The `code`s of CoinsPaid's documented 403 answers: our key or signature, never the payout.
+pub const AUTH_ERROR_CODES: [&str; 4] = [
+    "bad_header_signature",
+    "required_header_signature",
+    "bad_header_key",
+    "required_header_key",
+];
+
+/// The `code` of the documented `400 {"error":"Bad content format"}`: our body, not the payout.
+pub const FORMAT_ERROR_CODE: &str = "bad_content_format";
+
+/// An error answer: `{"errors": {"<field>": "<message>"}}` for field validation (the only
+/// shape that refuses the payout itself), `{"error", "code"}` for authentication and format.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ErrorBody {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub errors: Option<serde_json::Map<String, serde_json::Value>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `(field, message)` pairs of `errors`, in the order CoinsPaid gave them.
+    pub errors: Vec<(String, String)>,
     pub error: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<serde_json::Value>,
+    pub code: Option<String>,
 }
 
 impl ErrorBody {
+    /// `None` when the body is not a JSON object: a proxy's page, not CoinsPaid's answer.
+    pub fn parse(body: &[u8]) -> Option<Self> {
+        let value: Value = serde_json::from_slice(body).ok()?;
+        let object = value.as_object()?;
+        let errors = object
+            .get("errors")
+            .and_then(Value::as_object)
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|(field, message)| {
+                        let message = match message {
+                            Value::String(s) => s.clone(),
+                            Value::Array(items) => items
+                                .iter()
+                                .map(|m| m.as_str().map_or_else(|| m.to_string(), str::to_owned))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            other => other.to_string(),
+                        };
+                        (field.clone(), message)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Self {
+            errors,
+            error: Field::text(object.get("error")).read(),
+            code: Field::text(object.get("code")).read(),
+        })
+    }
+
+    /// The top-level request fields the `errors` object names (`sender_data.first_name` names
+    /// `sender_data`).
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.errors
+            .iter()
+            .map(|(field, _)| field.split(['.', '[']).next().unwrap_or(field))
+    }
+
     /// A validation error about our `foreign_id` most likely means "already used": the
     /// withdrawal may exist at CoinsPaid, so the answer is not a refusal we may release on.
     pub fn mentions_foreign_id(&self) -> bool {
-        self.errors
-            .as_ref()
-            .is_some_and(|e| e.contains_key("foreign_id"))
+        self.fields().any(|f| f == "foreign_id")
+    }
+
+    /// One of the documented 403 codes, or `bad_content_format`: our configuration or our bug.
+    pub fn is_ours_to_fix(&self) -> bool {
+        self.code
+            .as_deref()
+            .is_some_and(|c| c == FORMAT_ERROR_CODE || AUTH_ERROR_CODES.contains(&c))
     }
 
     /// One line for logs and the withdrawal's `error` field.
     pub fn summary(&self) -> String {
-        if let Some(errors) = &self.errors {
-            let parts: Vec<String> = errors
+        if !self.errors.is_empty() {
+            return self
+                .errors
                 .iter()
-                .map(|(field, msg)| match msg {
-                    serde_json::Value::String(s) => format!("{field}: {s}"),
-                    other => format!("{field}: {other}"),
-                })
-                .collect();
-            if !parts.is_empty() {
-                return parts.join("; ");
-            }
+                .map(|(field, message)| format!("{field}: {message}"))
+                .collect::<Vec<_>>()
+                .join("; ");
         }
-        self.error
-            .clone()
-            .unwrap_or_else(|| "refused without a reason".into())
+        match (&self.error, &self.code) {
+            (Some(error), Some(code)) => format!("{error} ({code})"),
+            (Some(error), None) => error.clone(),
+            (None, Some(code)) => code.clone(),
+            (None, None) => "refused without a reason".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn optional_request_fields_are_omitted_not_null() {
+        let req = WithdrawalRequest {
+            foreign_id: "f".into(),
+            amount: "1.00".into(),
+            currency: "BTC".into(),
+            convert_to: None,
+            address: "a".into(),
+            tag: None,
+            end_user_reference: Some("u1".into()),
+        };
+        let json = serde_json::to_string(&req).unwrap();
+        assert!(
+            !json.contains("convert_to") && !json.contains("tag"),
+            "{json}"
+        );
+        assert!(json.contains(r#""amount":"1.00""#));
+    }
+
+    #[test]
+    fn field_errors_name_top_level_fields() {
+        let e = ErrorBody::parse(br#"{"errors":{"foreign_id":"already taken"}}"#).unwrap();
+        assert!(e.mentions_foreign_id());
+        let e = ErrorBody::parse(br#"{"errors":{"address":["bad","worse"]}}"#).unwrap();
+        assert!(!e.mentions_foreign_id());
+        assert_eq!(e.summary(), "address: bad, worse");
+        let e = ErrorBody::parse(br#"{"errors":{"sender_data.first_name":"required"}}"#).unwrap();
+        assert_eq!(e.fields().collect::<Vec<_>>(), ["sender_data"]);
+        assert!(ErrorBody::parse(b"<html>").is_none());
+    }
+
+    #[test]
+    fn documented_auth_and_format_errors_are_ours_to_fix() {
+        for code in AUTH_ERROR_CODES.iter().chain([&FORMAT_ERROR_CODE]) {
+            let body = format!(r#"{{"error":"whatever","code":"{code}"}}"#);
+            assert!(ErrorBody::parse(body.as_bytes()).unwrap().is_ours_to_fix());
+        }
+        let e = ErrorBody::parse(br#"{"error":"Insufficient funds"}"#).unwrap();
+        assert!(!e.is_ours_to_fix() && e.errors.is_empty());
+    }
+
+    #[test]
+    fn accepted_answers_need_an_id_and_a_foreign_id() {
+        let answer = serde_json::json!({"data": {"id": "71", "foreign_id": 5, "type": "withdrawal",
+            "status": "processing", "amount": "0.01", "sender_amount": 0.01, "receiver_amount": {}}});
+        let accepted = WithdrawalAccepted::from_answer(&answer).unwrap();
+        assert_eq!((accepted.id, accepted.foreign_id.as_str()), (71, "5"));
+        assert_eq!(accepted.receiver_amount, None);
+        assert!(WithdrawalAccepted::from_answer(&serde_json::json!({"data": {"id": 1}})).is_none());
+        assert!(
+            WithdrawalAccepted::from_answer(&serde_json::json!({"id": 1, "foreign_id": "f"}))
+                .is_none()
+        );
     }
 }
