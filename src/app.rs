@@ -86,7 +86,10 @@ impl Application {
         let signer = Signer::new(credentials);
         let client = CoinsPaidClient::new(&base_url, signer.clone(), settings.provider_timeout())?;
         let submitter = Submitter::new(pool.clone(), client.clone(), settings.worker.clone());
-        let currencies = Arc::new(Currencies::new(client.clone()));
+        let currencies = Arc::new(Currencies::new(
+            client.clone(),
+            settings.withdrawal_minimums(),
+        ));
         // Start with CoinsPaid's own list when it answers; the built-in list otherwise.
         match tokio::time::timeout(Duration::from_secs(5), currencies.refresh()).await {
             Ok(Ok(count)) => tracing::info!(count, "currency list loaded from CoinsPaid"),

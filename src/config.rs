@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::coinspaid::signing::SecretString;
+use crate::domain::{Amount, Currency};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -33,6 +34,10 @@ pub struct Settings {
     pub currencies: CurrencySettings,
     /// Default withdrawal limits per currency code; per-user overrides live in the database.
     pub limits: HashMap<String, CurrencyLimits>,
+    /// The smallest withdrawal per paying currency code, as decimal strings, over the minimums
+    /// CoinsPaid documents (see `CurrencyCatalog::builtin`). Read them with
+    /// [`Settings::withdrawal_minimums`].
+    pub withdrawal_minimums: HashMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +212,7 @@ impl Default for Settings {
             notify: NotifySettings::default(),
             currencies: CurrencySettings::default(),
             limits: HashMap::new(),
+            withdrawal_minimums: HashMap::new(),
         }
     }
 }
@@ -390,7 +396,18 @@ impl Settings {
         if self.worker.max_attempts < 1 || self.database.max_connections < 2 {
             return invalid("worker.max_attempts must be >= 1 and database.max_connections >= 2");
         }
+        for (code, text) in &self.withdrawal_minimums {
+            parse_minimum(code, text).map_err(ConfigError::Invalid)?;
+        }
         Ok(())
+    }
+
+    /// `[withdrawal_minimums]`, parsed (validated at load, so nothing is dropped here).
+    pub fn withdrawal_minimums(&self) -> HashMap<Currency, Decimal> {
+        self.withdrawal_minimums
+            .iter()
+            .filter_map(|(code, text)| parse_minimum(code, text).ok())
+            .collect()
     }
 
     pub fn provider_mode(&self) -> ProviderMode {
@@ -420,6 +437,17 @@ impl Settings {
     pub fn provider_timeout(&self) -> Duration {
         Duration::from_secs(self.coinspaid.timeout_secs)
     }
+}
+
+/// One `[withdrawal_minimums]` entry: an uppercase currency code and a positive decimal string
+/// (a TOML number is refused by the type: a float cannot carry money exactly).
+fn parse_minimum(code: &str, text: &str) -> Result<(Currency, Decimal), String> {
+    let currency = Currency::parse(code).ok_or_else(|| {
+        format!("withdrawal_minimums: {code:?} is not an uppercase currency code")
+    })?;
+    let amount =
+        Amount::parse(text).map_err(|e| format!("withdrawal_minimums.{code}: {text:?}: {e}"))?;
+    Ok((currency, amount.value()))
 }
 
 fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
@@ -571,6 +599,32 @@ mod tests {
         assert!(load(&[], &[("COINSPAID_API_URL", "http://127.0.0.1:9")]).is_err());
         assert!(load(&[("default.toml", "[server]\nlisten = 1\n")], &[]).is_err());
         assert!(load(&[], &[("PAYOUTD_ENV", "staging")]).is_err());
+    }
+
+    #[test]
+    fn withdrawal_minimums_are_decimal_strings_keyed_by_currency_code() {
+        let s = load(
+            &[(
+                "default.toml",
+                "[withdrawal_minimums]\nBTC = \"0.001\"\nUSDTT = \"10\"\n",
+            )],
+            &[],
+        )
+        .unwrap();
+        let minimums = s.withdrawal_minimums();
+        assert_eq!(
+            minimums[&Currency::parse("BTC").unwrap()].to_string(),
+            "0.001"
+        );
+        assert_eq!(minimums.len(), 2);
+        for bad in [
+            "[withdrawal_minimums]\nBTC = 0.001\n",
+            "[withdrawal_minimums]\nBTC = \"-1\"\n",
+            "[withdrawal_minimums]\nBTC = \"0\"\n",
+            "[withdrawal_minimums]\nbtc = \"1\"\n",
+        ] {
+            assert!(load(&[("default.toml", bad)], &[]).is_err(), "{bad}");
+        }
     }
 
     #[test]

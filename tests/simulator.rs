@@ -330,3 +330,111 @@ async fn callbacks_are_signed_and_in_the_documented_shape() {
         "no callback URL configured"
     );
 }
+
+#[tokio::test]
+async fn currency_pair_and_quote_endpoints_answer_the_documented_shapes() {
+    let sim = simulator().await;
+    let control = sim.control();
+    let client = client(&sim, "sim-secret", Duration::from_secs(2));
+
+    // currencies/list: `minimum_amount` is the deposit minimum (BTC 0.0001; withdrawals 0.0002).
+    let list = client.currencies_list().await.unwrap();
+    let btc = list.iter().find(|c| c.currency == "BTC").unwrap();
+    assert_eq!(btc.minimum_amount.unwrap().to_string(), "0.0001");
+
+    // rates and pairs: the same documented shape, filterable, each unknown filter named.
+    let rates = client.currencies_rates().await.unwrap();
+    let pairs = client.currencies_pairs().await.unwrap();
+    assert_eq!(rates.0.len(), pairs.0.len());
+    let eur_btc = rates
+        .0
+        .iter()
+        .find(|p| {
+            p.currency_from.as_ref().unwrap().currency == "EUR"
+                && p.currency_to.as_ref().unwrap().currency == "BTC"
+        })
+        .unwrap();
+    assert_eq!(
+        eur_btc
+            .currency_from
+            .as_ref()
+            .unwrap()
+            .min_amount
+            .unwrap()
+            .to_string(),
+        "1.00"
+    );
+    let (status, filtered) = signed_post(
+        &sim,
+        "/v2/currencies/rates",
+        &json!({"currency_from":"BTC","currency_to":"EUR"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(filtered["data"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        filtered["data"][0]["currency_from"]["min_amount_deposit_with_exchange"],
+        "0.0001"
+    );
+    let (status, refused) = signed_post(
+        &sim,
+        "/v2/currencies/pairs",
+        &json!({"currency_from":"XYZ"}),
+    )
+    .await;
+    assert_eq!(
+        (status, &refused["errors"]["currency_from"]),
+        (400, &json!("The selected currency from is invalid."))
+    );
+
+    // calculate: price is receiver units for one sender unit; the fix times are given.
+    let request = |to: &str| payoutd::coinspaid::wire::ExchangeCalculateRequest {
+        sender_currency: "EUR".into(),
+        receiver_currency: to.into(),
+        sender_amount: "100.00".into(),
+    };
+    let estimate = client.exchange_calculate(&request("BTC")).await.unwrap();
+    assert_eq!(estimate.price.unwrap().to_string(), "0.00001667");
+    assert_eq!(estimate.receiver_amount.to_string(), "0.00166666");
+    assert_eq!(
+        (estimate.fee_currency.as_deref(), estimate.fix_period),
+        (Some("EUR"), Some(60))
+    );
+    assert_eq!(
+        estimate.ts_release.unwrap() - estimate.ts_fixed.unwrap(),
+        60
+    );
+    let (status, number_amount) = signed_post(
+        &sim,
+        "/v2/exchange/calculate",
+        &json!({"sender_currency":"EUR","receiver_currency":"BTC","sender_amount":100}),
+    )
+    .await;
+    assert_eq!(
+        (status, &number_amount["data"]["sender_amount"]),
+        (200, &json!("100"))
+    );
+
+    // Scripting: a removed pair is neither listed nor quoted; endpoints can go absent.
+    assert!(control.remove_pair("EUR", "ETH"));
+    assert!(!control.remove_pair("EUR", "ETH"));
+    assert!(matches!(
+        client.exchange_calculate(&request("ETH")).await,
+        Err(ProviderError::Http { status: 400, .. })
+    ));
+    assert_eq!(
+        client.currencies_rates().await.unwrap().0.len(),
+        rates.0.len() - 1
+    );
+    control.set_pair_endpoints(payoutd::simulator::PairEndpoints::PairsOnly);
+    assert!(matches!(
+        client.currencies_rates().await,
+        Err(ProviderError::Http { status: 404, .. })
+    ));
+    assert!(client.currencies_pairs().await.is_ok());
+    control.set_pair_endpoints(payoutd::simulator::PairEndpoints::Neither);
+    assert!(matches!(
+        client.currencies_pairs().await,
+        Err(ProviderError::Http { status: 404, .. })
+    ));
+}

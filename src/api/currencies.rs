@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{SecondsFormat, TimeZone, Utc};
+use rust_decimal::RoundingStrategy;
 use serde::Serialize;
 
 use super::body::{self, JsonObject};
@@ -17,6 +18,7 @@ use crate::coinspaid::ProviderError;
 use crate::currencies::Source;
 use crate::domain::currency::CurrencyKind;
 use crate::domain::money::format_amount;
+use crate::domain::PairSource;
 use crate::withdrawals::request::validate_conversion;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -30,10 +32,27 @@ pub struct CurrencyView {
     /// Decimals an amount may carry.
     #[schema(example = 8)]
     precision: u32,
-    /// The smallest withdrawal paid from this currency.
-    #[schema(example = "0.0001")]
+    /// The smallest withdrawal paid from this currency: `[withdrawal_minimums]` if configured,
+    /// else CoinsPaid's documented default. A conversion must also reach its pair's `min_amount`.
+    #[schema(example = "0.0002")]
     minimum_withdrawal: String,
+    /// CoinsPaid's smallest *deposit* (`minimum_amount` of /v2/currencies/list), for
+    /// information only: it never limits a withdrawal.
+    #[schema(example = "0.0001")]
+    minimum_deposit: Option<String>,
     tag_required: bool,
+}
+
+/// A conversion a withdrawal may ask for: `currency` pays, `convert_to` is delivered.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PairView {
+    #[schema(example = "EUR")]
+    currency: String,
+    #[schema(example = "BTC")]
+    convert_to: String,
+    /// The smallest amount, in `currency`, CoinsPaid converts along this pair.
+    #[schema(example = "25")]
+    min_amount: String,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -42,13 +61,20 @@ pub struct CurrenciesResponse {
     /// `coinspaid` (loaded from /v2/currencies/list) or `builtin` (CoinsPaid not reached yet).
     source: &'static str,
     refreshed_at: Option<String>,
+    /// Where the allowed conversions come from: `coinspaid_rates` (/v2/currencies/rates),
+    /// `coinspaid_pairs` (/v2/currencies/pairs, where rates answers 404) or `builtin` (no
+    /// usable list: any currency converts to any other crypto, with no pair minimum).
+    #[schema(example = "coinspaid_rates")]
+    pairs_source: &'static str,
+    /// The listed conversions; null under the built-in rule.
+    pairs: Option<Vec<PairView>>,
 }
 
 /// `GET /v1/currencies`
 #[utoipa::path(
     get, path = "/v1/currencies", tag = "withdrawals",
     responses(
-        (status = 200, description = "Currencies that can pay or be received, with precision and minimums", body = CurrenciesResponse),
+        (status = 200, description = "Currencies that can pay or be received, with precision and minimums, and the conversions allowed", body = CurrenciesResponse),
         (status = 401, description = "Missing or unknown bearer token", body = super::openapi::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -67,10 +93,22 @@ pub async fn list(State(state): State<AppState>) -> Json<CurrenciesResponse> {
             },
             precision: c.precision,
             minimum_withdrawal: c.minimum_withdrawal.normalize().to_string(),
+            minimum_deposit: c.minimum_deposit.map(|m| m.normalize().to_string()),
             tag_required: c.tag_required,
         })
         .collect();
     data.sort_by(|a, b| a.currency.cmp(&b.currency));
+    let rules = catalog.pairs();
+    let pairs = (rules.source() != PairSource::Builtin).then(|| {
+        rules
+            .pairs()
+            .map(|p| PairView {
+                currency: p.from.to_string(),
+                convert_to: p.to.to_string(),
+                min_amount: p.min_amount.normalize().to_string(),
+            })
+            .collect()
+    });
     Json(CurrenciesResponse {
         data,
         source: match source {
@@ -78,6 +116,8 @@ pub async fn list(State(state): State<AppState>) -> Json<CurrenciesResponse> {
             Source::Builtin => "builtin",
         },
         refreshed_at: refreshed_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        pairs_source: rules.source().as_str(),
+        pairs,
     })
 }
 
@@ -89,13 +129,26 @@ pub struct QuoteResponse {
     currency: String,
     #[schema(example = "BTC")]
     convert_to: String,
-    /// What the user would receive, after CoinsPaid's fee. An estimate, not a promise.
-    #[schema(example = "0.00165833")]
+    /// CoinsPaid's `receiver_amount`: what the user would receive, at `convert_to`'s precision
+    /// (cut, never rounded up). An estimate, not a promise.
+    #[schema(example = "0.00166666")]
     receive_amount: String,
+    /// CoinsPaid's fee for the conversion, in `fee_currency`, as it gives them.
     fee_amount: Option<String>,
     fee_currency: Option<String>,
-    /// Price of one `convert_to` in `currency`.
+    /// CoinsPaid's `price`, as it gives it: units of `convert_to` for one unit of `currency`.
+    #[schema(example = "0.00001666")]
     price: Option<String>,
+    /// CoinsPaid's `ts_fixed` and `ts_release` (unix seconds) and `fix_period` (seconds), passed
+    /// through. CoinsPaid holds this price only for its `/v2/exchange/fixed`; a withdrawal
+    /// converts at the rate of the moment CoinsPaid processes it, so it gets no fixed rate.
+    #[schema(example = 1564293159)]
+    ts_fixed: Option<i64>,
+    #[schema(example = 1564293219)]
+    ts_release: Option<i64>,
+    #[schema(example = 60)]
+    fix_period: Option<i64>,
+    /// `ts_fixed` as RFC 3339, or the time of the answer when CoinsPaid gives none.
     quoted_at: String,
 }
 
@@ -131,6 +184,14 @@ pub async fn quote(
         receiver_currency: conversion.receiving.currency.to_string(),
         sender_amount: conversion.amount.to_string(),
     };
+    let unavailable = |why: &dyn std::fmt::Display| {
+        tracing::warn!(error = %why, "quote: CoinsPaid gave no estimate");
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "provider_unavailable",
+            "CoinsPaid did not give an estimate; retry later",
+        )
+    };
     let estimate = state
         .provider
         .exchange_calculate(&request)
@@ -148,29 +209,40 @@ pub async fn quote(
                     "CoinsPaid does not quote this pair",
                 )
             }
-            other => {
-                tracing::warn!(error = %other, "quote: CoinsPaid gave no estimate");
-                ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "provider_unavailable",
-                    "CoinsPaid did not give an estimate; retry later",
-                )
-            }
+            other => unavailable(&other),
         })?;
+    // A price read in the wrong direction would be off by a factor of the price squared:
+    // an answer about another pair is no answer.
+    let names = |answered: &Option<String>, asked: &str| {
+        answered
+            .as_deref()
+            .is_none_or(|a| a.eq_ignore_ascii_case(asked))
+    };
+    if !names(&estimate.sender_currency, &request.sender_currency)
+        || !names(&estimate.receiver_currency, &request.receiver_currency)
+    {
+        return Err(unavailable(&"the estimate is for another pair"));
+    }
     let receiving = conversion.receiving.precision;
     let quoted_at = estimate
-        .ts
+        .ts_fixed
         .and_then(|ts| Utc.timestamp_opt(ts, 0).single())
         .unwrap_or_else(Utc::now)
         .to_rfc3339_opts(SecondsFormat::Secs, true);
+    let receive = estimate
+        .receiver_amount
+        .round_dp_with_strategy(receiving, RoundingStrategy::ToZero);
     Ok(Json(QuoteResponse {
         amount: conversion.amount.to_string(),
         currency: request.sender_currency,
         convert_to: request.receiver_currency,
-        receive_amount: format_amount(estimate.receiver_amount.round_dp(receiving), receiving),
-        fee_amount: estimate.fee_amount.map(|f| f.normalize().to_string()),
+        receive_amount: format_amount(receive, receiving),
+        fee_amount: estimate.fee_amount.map(|f| f.to_string()),
         fee_currency: estimate.fee_currency,
-        price: estimate.price.map(|p| p.normalize().to_string()),
+        price: estimate.price.map(|p| p.to_string()),
+        ts_fixed: estimate.ts_fixed,
+        ts_release: estimate.ts_release,
+        fix_period: estimate.fix_period,
         quoted_at,
     }))
 }

@@ -5,9 +5,11 @@ pub mod address;
 pub mod currency;
 pub mod ids;
 pub mod money;
+pub mod pair;
 pub mod withdrawal;
 
 pub use currency::{Currency, CurrencyInfo, CurrencyKind};
 pub use ids::{ForeignId, IdempotencyKey, UserId};
 pub use money::Amount;
+pub use pair::{Pair, PairRules, PairSource};
 pub use withdrawal::{Effect, ProviderEvent, Transition, WithdrawalStatus};

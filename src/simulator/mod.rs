@@ -9,6 +9,7 @@
 mod behavior;
 pub mod cli;
 mod delivery;
+mod pairs;
 mod rates;
 mod routes;
 mod state;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use behavior::SubmitBehavior;
+pub use pairs::{PairEndpoints, SimPair};
 pub use state::{Delivery, SimWithdrawal, Submission};
 
 use crate::coinspaid::wire::WithdrawalRequest;
@@ -131,8 +133,32 @@ impl SimulatorControl {
     }
 
     /// Replaces what `/v2/currencies/list` lists (and what withdrawals are checked against).
+    /// Its `minimum_deposit` is listed as `minimum_amount`, as CoinsPaid does.
     pub fn set_catalog(&self, catalog: crate::domain::currency::CurrencyCatalog) {
         self.state.inner().catalog = catalog;
+    }
+
+    /// What `/v2/currencies/rates` and `/v2/currencies/pairs` list, and `/v2/exchange/calculate`
+    /// quotes. Initially every fiat to every crypto and back.
+    pub fn pairs(&self) -> Vec<SimPair> {
+        self.state.inner().pairs.clone()
+    }
+
+    pub fn set_pairs(&self, pairs: Vec<SimPair>) {
+        self.state.inner().pairs = pairs;
+    }
+
+    /// Stops listing (and quoting) `from` -> `to`; false if it was not listed.
+    pub fn remove_pair(&self, from: &str, to: &str) -> bool {
+        let mut inner = self.state.inner();
+        let before = inner.pairs.len();
+        inner.pairs.retain(|p| !(p.from == from && p.to == to));
+        inner.pairs.len() != before
+    }
+
+    /// Which pair endpoints answer; see [`PairEndpoints`]. Initially both.
+    pub fn set_pair_endpoints(&self, endpoints: PairEndpoints) {
+        self.state.inner().pair_endpoints = endpoints;
     }
 
     /// CoinsPaid settles a withdrawal but its callback is lost: the status changes, visible to

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::behavior::SubmitBehavior;
+use super::pairs::{self, PairEndpoints};
 use super::state::{SimState, SimWithdrawal, Submission};
 use super::{delivery, rates, received_currency, SimulatorControl};
 use crate::coinspaid::signing::VerifyError;
@@ -29,7 +30,8 @@ pub fn router(control: SimulatorControl) -> Router {
     Router::new()
         .route("/v2/ping", post(ping))
         .route("/v2/currencies/list", post(currencies))
-        .route("/v2/currencies/pairs", post(pairs))
+        .route("/v2/currencies/rates", post(rates_list))
+        .route("/v2/currencies/pairs", post(pairs_list))
         .route("/v2/exchange/calculate", post(calculate))
         .route("/v2/withdrawal/crypto", post(withdrawal))
         // Documented as GET with a signed JSON body; a POST gets CoinsPaid's 405.
@@ -130,7 +132,8 @@ async fn currencies(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> 
                 "id": i + 1,
                 "type": if c.kind == CurrencyKind::Crypto { "crypto" } else { "fiat" },
                 "currency": c.currency,
-                "minimum_amount": c.minimum_withdrawal.to_string(),
+                // The deposit minimum, as documented; withdrawal minimums are not listed.
+                "minimum_amount": c.minimum_deposit.map(|m| m.to_string()),
                 "deposit_fee_percent": "0",
                 "withdrawal_fee_percent": "0.005",
                 "precision": c.precision,
@@ -140,64 +143,122 @@ async fn currencies(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> 
     Json(json!({"data": data})).into_response()
 }
 
-async fn pairs(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(refused) = signed_json::<Value>(&sim, &headers, &body) {
-        return refused.into_response();
+/// The optional filters of a pair listing.
+#[derive(Deserialize)]
+struct PairFilter {
+    currency_from: Option<String>,
+    currency_to: Option<String>,
+}
+
+async fn rates_list(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
+    let answers = sim.inner().pair_endpoints == PairEndpoints::Both;
+    pair_listing(&sim, answers, &headers, &body)
+}
+
+async fn pairs_list(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
+    let answers = matches!(
+        sim.inner().pair_endpoints,
+        PairEndpoints::Both | PairEndpoints::PairsOnly
+    );
+    pair_listing(&sim, answers, &headers, &body)
+}
+
+/// `/v2/currencies/rates` and `/v2/currencies/pairs` answer the same documented shape.
+fn pair_listing(sim: &SimState, answers: bool, headers: &HeaderMap, body: &[u8]) -> Response {
+    if sim.inner().pair_endpoints == PairEndpoints::Failing {
+        return (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable").into_response();
     }
-    let catalog = CurrencyCatalog::builtin();
-    let mut data = Vec::new();
-    for from in catalog.all().filter(|c| c.kind == CurrencyKind::Fiat) {
-        for to in catalog.all().filter(|c| c.kind == CurrencyKind::Crypto) {
-            let (f, t) = (from.currency.as_str(), to.currency.as_str());
-            if let Some(rate) = rates::rate(f, t) {
-                data.push(json!({
-                    "currency_from": {"currency": f, "type": "fiat", "min_amount": from.minimum_withdrawal.to_string()},
-                    "currency_to": {"currency": t, "type": "crypto"},
-                    "rate_from": "1",
-                    "rate_to": rate.round_dp(12).normalize().to_string(),
-                }));
-            }
-        }
+    if !answers {
+        return (StatusCode::NOT_FOUND, "Not Found").into_response();
     }
-    Json(json!({"data": data})).into_response()
+    let filter: PairFilter = match signed_json(sim, headers, body) {
+        Ok(f) => f,
+        Err(refused) => return refused.into_response(),
+    };
+    let inner = sim.inner();
+    let known = |code: &Option<String>| {
+        code.as_deref()
+            .is_none_or(|c| Currency::parse(c).is_some_and(|c| inner.catalog.get(&c).is_some()))
+    };
+    // The documented 400: each unknown filter named.
+    let mut invalid = serde_json::Map::new();
+    if !known(&filter.currency_from) {
+        invalid.insert(
+            "currency_from".into(),
+            "The selected currency from is invalid.".into(),
+        );
+    }
+    if !known(&filter.currency_to) {
+        invalid.insert(
+            "currency_to".into(),
+            "The selected currency to is invalid.".into(),
+        );
+    }
+    if !invalid.is_empty() {
+        return (StatusCode::BAD_REQUEST, Json(json!({ "errors": invalid }))).into_response();
+    }
+    Json(pairs::listing(
+        &inner.pairs,
+        &inner.catalog,
+        filter.currency_from.as_deref(),
+        filter.currency_to.as_deref(),
+    ))
+    .into_response()
 }
 
 #[derive(Deserialize)]
 struct CalculateRequest {
     sender_currency: String,
     receiver_currency: String,
-    sender_amount: String,
+    /// A string in our requests; a number in the docs' example request.
+    sender_amount: Value,
 }
 
+/// The documented answer: `receiver_amount` is `sender_amount` x `price` (price: receiver
+/// units for one sender unit), the fee is charged in the sender currency, and the price is
+/// fixed for `fix_period` seconds from `ts_fixed` to `ts_release`.
 async fn calculate(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> Response {
     let request: CalculateRequest = match signed_json(&sim, &headers, &body) {
         Ok(r) => r,
         Err(refused) => return refused.into_response(),
     };
-    let Ok(amount) = Amount::parse(&request.sender_amount) else {
+    let amount_text = match &request.sender_amount {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let Ok(amount) = Amount::parse(&amount_text) else {
         return errors(StatusCode::BAD_REQUEST, "sender_amount", "Invalid amount");
     };
     let (from, to) = (
         request.sender_currency.as_str(),
         request.receiver_currency.as_str(),
     );
-    let Some(received) = rates::convert(amount.value(), from, to) else {
+    let listed = sim
+        .inner()
+        .pairs
+        .iter()
+        .any(|p| p.from == from && p.to == to);
+    let quote = rates::convert(amount.value(), from, to).zip(rates::rate(from, to));
+    let Some((received, price)) = quote.filter(|_| listed) else {
         return errors(
             StatusCode::BAD_REQUEST,
-            "receiver_currency",
-            "Pair is not supported",
+            "sender_currency",
+            "Exchange is unavailable for given currencies",
         );
     };
-    let fee = rates::fee(received, to);
+    let fixed = chrono::Utc::now().timestamp();
+    let fix_period = 60;
     Json(json!({"data": {
         "sender_currency": from,
         "sender_amount": amount.to_string(),
         "receiver_currency": to,
-        "receiver_amount": (received - fee).to_string(),
-        "fee_currency": to,
-        "fee_amount": fee.to_string(),
-        "price": rates::rate(to, from).map(|r| r.round_dp(8).normalize().to_string()),
-        "ts": chrono::Utc::now().timestamp(),
+        "receiver_amount": received.to_string(),
+        "fee_currency": from,
+        "fee_amount": rates::fee(amount.value(), from).to_string(),
+        "price": price.round_dp(8).to_string(),
+        "ts_fixed": fixed,
+        "ts_release": fixed + fix_period,
+        "fix_period": fix_period,
     }}))
     .into_response()
 }

@@ -56,6 +56,9 @@ pub(super) struct Inner {
     pub max_in_flight: usize,
     /// What `/v2/currencies/list` lists and withdrawals are validated against.
     pub catalog: crate::domain::currency::CurrencyCatalog,
+    /// What the pair endpoints list and `/v2/exchange/calculate` quotes.
+    pub pairs: Vec<super::pairs::SimPair>,
+    pub pair_endpoints: super::pairs::PairEndpoints,
     next_id: i64,
     /// Requests that arrived at the target of a scripted redirect: a client must never follow.
     pub redirected: usize,
@@ -97,6 +100,10 @@ impl SimState {
                 in_flight: HashMap::new(),
                 max_in_flight: 0,
                 catalog: crate::domain::currency::CurrencyCatalog::builtin(),
+                pairs: super::pairs::default_pairs(
+                    &crate::domain::currency::CurrencyCatalog::builtin(),
+                ),
+                pair_endpoints: super::pairs::PairEndpoints::default(),
                 next_id: 134_700_000,
                 redirected: 0,
                 lookup_answer: None,

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgPool, Row};
@@ -104,6 +105,10 @@ pub struct Conversion {
 }
 
 /// The currency, pair and amount rules shared by withdrawals and quotes. Pure: no I/O.
+///
+/// A conversion must follow a pair of the catalogue's pair rules (CoinsPaid's list when one is
+/// loaded, the built-in rule otherwise), and its amount must reach both the paying currency's
+/// withdrawal minimum and the pair's `min_amount`.
 pub fn validate_conversion(
     amount: &str,
     currency: &str,
@@ -118,32 +123,34 @@ pub fn validate_conversion(
             })
     };
     let paying = known(currency)?;
-    let receiving = match convert_to {
+    let (receiving, pair_minimum) = match convert_to {
         None if paying.kind == CurrencyKind::Fiat => {
             return Err(Refusal::UnsupportedPair(format!(
                 "{} is fiat: set convert_to to the crypto the user receives",
                 paying.currency
             )))
         }
-        None => paying.clone(),
+        None => (paying.clone(), Decimal::ZERO),
         Some(code) => {
             let target = known(code)?;
-            if target.kind != CurrencyKind::Crypto || target.currency == paying.currency {
+            let Some(minimum) = catalog.pairs().minimum(&paying, &target) else {
                 return Err(Refusal::UnsupportedPair(format!(
-                    "cannot convert {} to {}",
+                    "CoinsPaid does not convert {} to {}",
                     paying.currency, target.currency
                 )));
-            }
-            target
+            };
+            (target, minimum)
         }
     };
     let amount = Amount::parse(amount)
         .and_then(|a| a.check_precision(paying.currency.as_str(), paying.precision))
         .map_err(|e: AmountError| Refusal::InvalidAmount(e.to_string()))?;
-    if amount.value() < paying.minimum_withdrawal {
+    let minimum = paying.minimum_withdrawal.max(pair_minimum);
+    if amount.value() < minimum {
         return Err(Refusal::BelowMinimum(format!(
             "the minimum withdrawal is {} {}",
-            paying.minimum_withdrawal, paying.currency
+            minimum.normalize(),
+            paying.currency
         )));
     }
     Ok(Conversion {
@@ -494,6 +501,34 @@ mod tests {
             &CurrencyCatalog::builtin()
         )
         .is_ok());
+    }
+
+    #[test]
+    fn a_loaded_pair_list_decides_conversions_and_their_minimums() {
+        use crate::domain::{Pair, PairRules, PairSource};
+        let pair = |from: &str, to: &str, min: &str| Pair {
+            from: Currency::parse(from).unwrap(),
+            to: Currency::parse(to).unwrap(),
+            min_amount: min.parse().unwrap(),
+        };
+        let catalog = CurrencyCatalog::builtin().with_pairs(
+            PairRules::listed(
+                PairSource::Rates,
+                [pair("EUR", "BTC", "25"), pair("BTC", "EUR", "0.003")],
+            )
+            .unwrap(),
+        );
+        let check = |amount: &str, convert_to: &str| {
+            validate_conversion(amount, "EUR", Some(convert_to), &catalog).map(|c| c.amount)
+        };
+        assert!(check("25.00", "BTC").is_ok());
+        assert_eq!(check("24.99", "BTC").unwrap_err().code(), "below_minimum");
+        // ETH is a currency, but CoinsPaid lists no EUR -> ETH pair.
+        assert_eq!(check("100", "ETH").unwrap_err().code(), "unsupported_pair");
+        // A plain crypto withdrawal needs no pair.
+        assert!(validate_conversion("0.01", "BTC", None, &catalog).is_ok());
+        // Without a list the built-in rule converts to any other crypto.
+        assert!(validate_conversion("10", "EUR", Some("ETH"), &CurrencyCatalog::builtin()).is_ok());
     }
 
     #[test]

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::{truncate, CoinsPaidClient, ProviderError};
 use crate::coinspaid::wire::{
-    CurrencyListEntry, Envelope, ExchangeCalculateRequest, ExchangeEstimate,
+    CurrencyListEntry, Envelope, ExchangeCalculateRequest, ExchangeEstimate, PairList,
 };
 
 impl CoinsPaidClient {
@@ -29,6 +29,18 @@ impl CoinsPaidClient {
     /// `POST /v2/currencies/list`: what the merchant account can pay out.
     pub async fn currencies_list(&self) -> Result<Vec<CurrencyListEntry>, ProviderError> {
         self.call("/v2/currencies/list", &serde_json::json!({}))
+            .await
+    }
+
+    /// `POST /v2/currencies/rates` (current docs), unfiltered: every pair and its minimum.
+    pub async fn currencies_rates(&self) -> Result<PairList, ProviderError> {
+        self.call("/v2/currencies/rates", &serde_json::json!({}))
+            .await
+    }
+
+    /// `POST /v2/currencies/pairs` (older docs): the same answer under its earlier name.
+    pub async fn currencies_pairs(&self) -> Result<PairList, ProviderError> {
+        self.call("/v2/currencies/pairs", &serde_json::json!({}))
             .await
     }
 

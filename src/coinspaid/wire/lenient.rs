@@ -29,6 +29,33 @@ pub(crate) fn lenient_decimal_opt<'de, D: Deserializer<'de>>(
     Ok(Option::<Wrap>::deserialize(d)?.map(|Wrap(v)| v))
 }
 
+/// A whole number (a timestamp, a period in seconds) sent as a JSON number or a string.
+pub(crate) fn lenient_i64_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    match Option::<StringOrNumber>::deserialize(d)? {
+        None => Ok(None),
+        Some(StringOrNumber::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("{n} is not a whole number"))),
+        Some(StringOrNumber::String(s)) => {
+            s.trim().parse().map(Some).map_err(serde::de::Error::custom)
+        }
+    }
+}
+
+/// A list whose entries are read one by one: an entry that does not decode is skipped rather
+/// than failing the whole answer (one odd pair must not cost every other one).
+pub(crate) fn lenient_list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    Ok(Vec::<serde_json::Value>::deserialize(d)?
+        .into_iter()
+        .filter_map(|entry| serde_json::from_value(entry).ok())
+        .collect())
+}
+
 pub(crate) fn decimal_as_string<S: serde::Serializer>(
     v: &Decimal,
     s: S,
