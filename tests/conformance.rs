@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use common::*;
 use payoutd::coinspaid::callback::{self, ParsedCallback};
 use payoutd::coinspaid::client::{classify_submit_answer, record_for};
-use payoutd::coinspaid::wire::{CurrencyListEntry, Envelope, ExchangeEstimate};
+use payoutd::coinspaid::wire::{CurrencyListEntry, Envelope, ExchangeEstimate, PairList};
 use payoutd::coinspaid::SubmitOutcome;
+use payoutd::simulator::SimPair;
 use payoutd::domain::address;
 use payoutd::domain::currency::{Currency, CurrencyCatalog, CurrencyInfo, CurrencyKind};
 use payoutd::domain::withdrawal::ProviderStatus;
@@ -173,6 +174,14 @@ fn every_documented_body_is_read_as_payoutd_reads_it() {
                     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
                 assert!(!list.data.is_empty(), "{name}");
             }
+            "currencies_rates" | "currencies_pairs" if status.is_success() => {
+                let pairs: Envelope<PairList> = serde_json::from_slice(&bytes)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert!(
+                    pairs.data.0.iter().any(|p| p.currency_from.is_some() && p.currency_to.is_some()),
+                    "{name}: no pair read"
+                );
+            }
             "exchange_calculate" if status.is_success() => {
                 let estimate: Envelope<ExchangeEstimate> =
                     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -270,6 +279,15 @@ fn with_our_identifiers(
     serde_json::to_vec(&body).unwrap()
 }
 
+/// The documented examples pay out amounts as small as 0.0000001 BTC.
+fn low_minimums(settings: &mut payoutd::config::Settings) {
+    for code in ["BTC", "ETH", "EUR", "NNM"] {
+        settings
+            .withdrawal_minimums
+            .insert(code.into(), "0.00000001".into());
+    }
+}
+
 /// The currencies the documented examples use, with minimums low enough for their amounts.
 fn documented_catalog() -> CurrencyCatalog {
     let mut all: Vec<CurrencyInfo> = CurrencyCatalog::builtin()
@@ -285,9 +303,19 @@ fn documented_catalog() -> CurrencyCatalog {
         kind: CurrencyKind::Crypto,
         precision: 8,
         minimum_withdrawal: dec("0.00000001"),
+        minimum_deposit: None,
         tag_required: false,
     });
     CurrencyCatalog::new(all)
+}
+
+/// CoinsPaid lists the documented examples' currencies and their BTC -> ETH conversion.
+async fn use_documented_currencies(app: &TestApp) {
+    app.sim.set_catalog(documented_catalog());
+    let mut pairs = app.sim.pairs();
+    pairs.push(SimPair::new("BTC", "ETH", dec("0.00000001")));
+    app.sim.set_pairs(pairs);
+    app.currencies.refresh().await.unwrap();
 }
 
 /// Drives one documented callback body (and a replay of it) against a matching withdrawal;
@@ -358,9 +386,8 @@ async fn drive(
 
 #[tokio::test]
 async fn every_documented_withdrawal_callback_settles_as_documented() {
-    let app = spawn_app().await;
-    app.sim.set_catalog(documented_catalog());
-    app.currencies.refresh().await.unwrap();
+    let app = spawn_app_with(low_minimums).await;
+    use_documented_currencies(&app).await;
     let callbacks: Vec<Fixture> = fixtures()
         .into_iter()
         .filter(|f| f.kind == "withdrawal_callback")
@@ -392,9 +419,8 @@ async fn every_documented_withdrawal_callback_settles_as_documented() {
 /// Both are driven here through the documented cancelled body with its status word changed.
 #[tokio::test]
 async fn pending_holds_then_declined_releases_once() {
-    let app = spawn_app().await;
-    app.sim.set_catalog(documented_catalog());
-    app.currencies.refresh().await.unwrap();
+    let app = spawn_app_with(low_minimums).await;
+    use_documented_currencies(&app).await;
     let cancelled = fixtures()
         .into_iter()
         .find(|f| f.file == "gh_cancelled.json")
