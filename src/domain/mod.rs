@@ -5,6 +5,7 @@ pub mod address;
 pub mod currency;
 pub mod ids;
 pub mod money;
+pub mod travel_rule;
 pub mod withdrawal;
 
 pub use currency::{Currency, CurrencyInfo, CurrencyKind};

@@ -1,0 +1,775 @@
+//! MiCA travel-rule data: who sends and who receives a withdrawal, in CoinsPaid's shapes
+//! (docs.cryptoprocessing.com, "User data collection" and `POST /v2/withdrawal/crypto`):
+//! `sender_type` `natural` | `legal` with `sender_data`, and `receiver_type` `natural` |
+//! `legal` | `self` with `receiver_data`. A natural person is `first_name`, `last_name`,
+//! `date_of_birth` (`1995-08-17`); a legal entity is `legal_name` and
+//! `country_of_registration` (`DEU`); both may carry an `email`. `self` is the customer's
+//! own wallet, for which CoinsPaid asks no receiver data.
+//!
+//! This is personal data: `Debug` never prints it, and no refusal repeats a value, only the
+//! field (`sender_data.date_of_birth`), because refusals end up in logs and API answers.
+
+use std::fmt;
+
+use chrono::{Datelike, NaiveDate};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+const NAME_MAX: usize = 100;
+const LEGAL_NAME_MAX: usize = 200;
+const EMAIL_MAX: usize = 254;
+const OLDEST_BIRTH_YEAR: i32 = 1900;
+
+/// A refusal naming the field, e.g. `sender_data.date_of_birth`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct NaturalPerson {
+    first_name: String,
+    last_name: String,
+    date_of_birth: NaiveDate,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct LegalEntity {
+    legal_name: String,
+    /// ISO 3166-1 alpha-3, e.g. `DEU`.
+    country_of_registration: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+}
+
+/// A sender, or a receiver other than the customer's own wallet. Serializes as its `*_data`.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Party {
+    Natural(NaturalPerson),
+    Legal(LegalEntity),
+}
+
+impl Party {
+    /// The `*_type` word CoinsPaid expects.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Natural(_) => "natural",
+            Self::Legal(_) => "legal",
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum Receiver {
+    Party(Party),
+    /// `receiver_type: self`: the customer withdraws to a wallet of their own.
+    OwnWallet,
+}
+
+impl Receiver {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Party(party) => party.kind(),
+            Self::OwnWallet => "self",
+        }
+    }
+}
+
+impl fmt::Debug for Party {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Party::{}(<redacted>)", self.kind())
+    }
+}
+
+impl fmt::Debug for NaturalPerson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NaturalPerson(<redacted>)")
+    }
+}
+
+impl fmt::Debug for LegalEntity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LegalEntity(<redacted>)")
+    }
+}
+
+impl fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Party(party) => write!(f, "Receiver::{party:?}"),
+            Self::OwnWallet => f.write_str("Receiver::OwnWallet"),
+        }
+    }
+}
+
+/// The four fields as a request (or the configuration) stated them, not yet parsed.
+#[derive(Clone, Default, PartialEq)]
+pub struct TravelRuleInput {
+    pub sender_type: Option<String>,
+    pub sender_data: Option<Map<String, Value>>,
+    pub receiver_type: Option<String>,
+    pub receiver_data: Option<Map<String, Value>>,
+}
+
+impl fmt::Debug for TravelRuleInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let given = |data: &Option<Map<String, Value>>| data.as_ref().map(|_| "<redacted>");
+        f.debug_struct("TravelRuleInput")
+            .field("sender_type", &self.sender_type)
+            .field("sender_data", &given(&self.sender_data))
+            .field("receiver_type", &self.receiver_type)
+            .field("receiver_data", &given(&self.receiver_data))
+            .finish()
+    }
+}
+
+/// Parsed travel-rule data; either party may be absent (not given and not defaulted).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TravelRule {
+    pub sender: Option<Party>,
+    pub receiver: Option<Receiver>,
+}
+
+/// The stored and sent shape: CoinsPaid's four fields, absent ones omitted.
+#[derive(Serialize)]
+struct Fields<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender_data: Option<&'a Party>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receiver_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receiver_data: Option<&'a Party>,
+}
+
+impl TravelRule {
+    /// Parses the stated fields. `today` bounds a date of birth (it must be in the past).
+    pub fn parse(input: &TravelRuleInput, today: NaiveDate) -> Result<Self, FieldError> {
+        let sender = match stated(Role::Sender, &input.sender_type, &input.sender_data)? {
+            None => None,
+            Some(("natural" | "legal", None)) => {
+                return Err(FieldError::new(
+                    "sender_data",
+                    "is required when sender_type is given",
+                ))
+            }
+            Some((kind @ ("natural" | "legal"), Some(data))) => {
+                Some(party(Role::Sender, kind, data, today)?)
+            }
+            Some(_) => {
+                return Err(FieldError::new("sender_type", "must be natural or legal"));
+            }
+        };
+        let receiver = match stated(Role::Receiver, &input.receiver_type, &input.receiver_data)? {
+            None => None,
+            Some(("self", None)) => Some(Receiver::OwnWallet),
+            Some(("self", Some(_))) => {
+                return Err(FieldError::new(
+                    "receiver_data",
+                    "must be absent when receiver_type is self",
+                ))
+            }
+            Some(("natural" | "legal", None)) => {
+                return Err(FieldError::new(
+                    "receiver_data",
+                    "is required when receiver_type is natural or legal",
+                ))
+            }
+            Some((kind @ ("natural" | "legal"), Some(data))) => {
+                Some(Receiver::Party(party(Role::Receiver, kind, data, today)?))
+            }
+            Some(_) => {
+                return Err(FieldError::new(
+                    "receiver_type",
+                    "must be natural, legal or self",
+                ))
+            }
+        };
+        Ok(Self { sender, receiver })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sender.is_none() && self.receiver.is_none()
+    }
+
+    /// CoinsPaid's four fields as one JSON object, or `None` when there is nothing to send.
+    /// Always the same bytes for the same data: fields in a fixed order.
+    pub fn to_json(&self) -> Option<Value> {
+        if self.is_empty() {
+            return None;
+        }
+        let fields = Fields {
+            sender_type: self.sender.as_ref().map(Party::kind),
+            sender_data: self.sender.as_ref(),
+            receiver_type: self.receiver.as_ref().map(Receiver::kind),
+            receiver_data: match &self.receiver {
+                Some(Receiver::Party(party)) => Some(party),
+                _ => None,
+            },
+        };
+        Some(serde_json::to_value(fields).expect("plain strings always serialize"))
+    }
+}
+
+/// The merchant's defaults and whether the data is required, from configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TravelRulePolicy {
+    pub required: bool,
+    /// Stands in for a request that names no sender at all.
+    pub default_sender: Option<Party>,
+    /// Stands in for a request that names no receiver at all.
+    pub default_receiver: Option<Receiver>,
+}
+
+impl TravelRulePolicy {
+    /// What is sent: the stated parties, defaults for absent ones; refused when required and
+    /// still missing.
+    pub fn apply(&self, stated: &TravelRule) -> Result<TravelRule, FieldError> {
+        let sender = stated
+            .sender
+            .clone()
+            .or_else(|| self.default_sender.clone());
+        let receiver = stated
+            .receiver
+            .clone()
+            .or_else(|| self.default_receiver.clone());
+        if self.required {
+            let missing = "is required (with its *_data) and no default is configured";
+            if sender.is_none() {
+                return Err(FieldError::new("sender_type", missing));
+            }
+            if receiver.is_none() {
+                return Err(FieldError::new("receiver_type", missing));
+            }
+        }
+        Ok(TravelRule { sender, receiver })
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Role {
+    Sender,
+    Receiver,
+}
+
+impl Role {
+    fn type_field(self) -> &'static str {
+        match self {
+            Self::Sender => "sender_type",
+            Self::Receiver => "receiver_type",
+        }
+    }
+
+    fn data_field(self) -> &'static str {
+        match self {
+            Self::Sender => "sender_data",
+            Self::Receiver => "receiver_data",
+        }
+    }
+}
+
+/// `None` when neither field was given; data without a type is refused.
+fn stated<'a>(
+    role: Role,
+    kind: &'a Option<String>,
+    data: &'a Option<Map<String, Value>>,
+) -> Result<Option<(&'a str, Option<&'a Map<String, Value>>)>, FieldError> {
+    match (kind, data) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(FieldError::new(
+            role.type_field(),
+            format!("is required when {} is given", role.data_field()),
+        )),
+        (Some(kind), data) => Ok(Some((kind.as_str(), data.as_ref()))),
+    }
+}
+
+/// One `*_data` object of the given type, every key known and every value well-formed.
+fn party(
+    role: Role,
+    kind: &str,
+    data: &Map<String, Value>,
+    today: NaiveDate,
+) -> Result<Party, FieldError> {
+    let known: &[&str] = if kind == "natural" {
+        &["first_name", "last_name", "date_of_birth", "email"]
+    } else {
+        &["legal_name", "country_of_registration", "email"]
+    };
+    if let Some(unknown) = data.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(FieldError::new(
+            format!("{}.{unknown}", role.data_field()),
+            format!("is not a field of a {kind} {}", role.data_field()),
+        ));
+    }
+    let reader = Reader { role, data };
+    let email = reader.optional("email")?.map(email).transpose();
+    let email = email.map_err(|m| reader.error("email", m))?;
+    Ok(if kind == "natural" {
+        Party::Natural(NaturalPerson {
+            first_name: reader.name("first_name", NAME_MAX)?,
+            last_name: reader.name("last_name", NAME_MAX)?,
+            date_of_birth: birth_date(reader.required("date_of_birth")?, today)
+                .map_err(|m| reader.error("date_of_birth", m))?,
+            email,
+        })
+    } else {
+        Party::Legal(LegalEntity {
+            legal_name: reader.name("legal_name", LEGAL_NAME_MAX)?,
+            country_of_registration: country(reader.required("country_of_registration")?)
+                .map_err(|m| reader.error("country_of_registration", m))?,
+            email,
+        })
+    })
+}
+
+struct Reader<'a> {
+    role: Role,
+    data: &'a Map<String, Value>,
+}
+
+impl<'a> Reader<'a> {
+    fn error(&self, key: &str, message: &str) -> FieldError {
+        FieldError::new(format!("{}.{key}", self.role.data_field()), message)
+    }
+
+    /// Absent and `null` are both "not given".
+    fn optional(&self, key: &str) -> Result<Option<&'a str>, FieldError> {
+        match self.data.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(self.error(key, "must be a string")),
+        }
+    }
+
+    fn required(&self, key: &str) -> Result<&'a str, FieldError> {
+        self.optional(key)?
+            .ok_or_else(|| self.error(key, "is required"))
+    }
+
+    /// Passed on exactly as given, so it must already be clean: not blank, no control
+    /// characters, bounded.
+    fn name(&self, key: &str, max: usize) -> Result<String, FieldError> {
+        let text = self.required(key)?;
+        if text.trim().is_empty()
+            || text.chars().count() > max
+            || text.chars().any(char::is_control)
+        {
+            let message =
+                format!("must be 1 to {max} characters, not blank, no control characters");
+            return Err(self.error(key, &message));
+        }
+        Ok(text.to_owned())
+    }
+}
+
+/// `YYYY-MM-DD`, a real calendar date, in the past and not before 1900.
+fn birth_date(text: &str, today: NaiveDate) -> Result<NaiveDate, &'static str> {
+    const FORMAT: &str = "must be a past date written YYYY-MM-DD";
+    let b = text.as_bytes();
+    let shaped = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shaped {
+        return Err(FORMAT);
+    }
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| FORMAT)?;
+    if date >= today || date.year() < OLDEST_BIRTH_YEAR {
+        return Err(FORMAT);
+    }
+    Ok(date)
+}
+
+/// ISO 3166-1 alpha-3: three uppercase letters.
+fn country(text: &str) -> Result<String, &'static str> {
+    if text.len() == 3 && text.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(text.to_owned())
+    } else {
+        Err("must be an ISO 3166-1 alpha-3 code: three uppercase letters such as DEU")
+    }
+}
+
+/// A plausible address: one `@`, a dotted domain, no spaces; bounded.
+fn email(text: &str) -> Result<String, &'static str> {
+    let plausible = text.len() <= EMAIL_MAX
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+        && text.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if plausible {
+        Ok(text.to_owned())
+    } else {
+        Err("must be an email address")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()
+    }
+
+    fn object(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    fn natural() -> Value {
+        json!({"first_name": "Friedrich", "last_name": "Müller", "date_of_birth": "1995-08-17"})
+    }
+
+    fn legal() -> Value {
+        json!({"legal_name": "Example GmbH", "country_of_registration": "DEU"})
+    }
+
+    fn input(
+        sender: Option<(&str, Value)>,
+        receiver: Option<(&str, Option<Value>)>,
+    ) -> TravelRuleInput {
+        TravelRuleInput {
+            sender_type: sender.as_ref().map(|(k, _)| k.to_string()),
+            sender_data: sender.map(|(_, d)| object(d)),
+            receiver_type: receiver.as_ref().map(|(k, _)| k.to_string()),
+            receiver_data: receiver.and_then(|(_, d)| d.map(object)),
+        }
+    }
+
+    fn refusal(sender: Option<(&str, Value)>, receiver: Option<(&str, Option<Value>)>) -> String {
+        TravelRule::parse(&input(sender, receiver), today())
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn the_documented_example_parses_and_serializes_unchanged() {
+        let rule = TravelRule::parse(
+            &input(Some(("legal", legal())), Some(("natural", Some(natural())))),
+            today(),
+        )
+        .unwrap();
+        assert_eq!(
+            rule.to_json().unwrap(),
+            json!({"sender_type": "legal", "sender_data": legal(),
+                   "receiver_type": "natural", "receiver_data": natural()})
+        );
+    }
+
+    #[test]
+    fn self_needs_no_receiver_data_and_refuses_some() {
+        let rule = TravelRule::parse(
+            &input(Some(("natural", natural())), Some(("self", None))),
+            today(),
+        )
+        .unwrap();
+        assert_eq!(rule.receiver, Some(Receiver::OwnWallet));
+        let sent = rule.to_json().unwrap();
+        assert_eq!(sent["receiver_type"], "self");
+        assert!(sent.get("receiver_data").is_none());
+        assert!(refusal(None, Some(("self", Some(natural())))).starts_with("receiver_data:"));
+    }
+
+    #[test]
+    fn nothing_stated_is_nothing_sent() {
+        let rule = TravelRule::parse(&TravelRuleInput::default(), today()).unwrap();
+        assert!(rule.is_empty());
+        assert_eq!(rule.to_json(), None);
+    }
+
+    #[test]
+    fn every_refusal_names_its_field() {
+        let with = |base: Value, key: &str, value: Value| {
+            let mut o = object(base);
+            o.insert(key.into(), value);
+            Value::Object(o)
+        };
+        let without = |base: Value, key: &str| {
+            let mut o = object(base);
+            o.remove(key);
+            Value::Object(o)
+        };
+        let cases: Vec<(String, &str)> = vec![
+            (refusal(Some(("robot", natural())), None), "sender_type:"),
+            (
+                refusal(None, Some(("alien", Some(natural())))),
+                "receiver_type:",
+            ),
+            (refusal(None, Some(("natural", None))), "receiver_data:"),
+            (
+                TravelRule::parse(
+                    &TravelRuleInput {
+                        sender_type: Some("natural".into()),
+                        ..Default::default()
+                    },
+                    today(),
+                )
+                .unwrap_err()
+                .to_string(),
+                "sender_data:",
+            ),
+            (
+                TravelRule::parse(
+                    &TravelRuleInput {
+                        sender_data: Some(object(natural())),
+                        ..Default::default()
+                    },
+                    today(),
+                )
+                .unwrap_err()
+                .to_string(),
+                "sender_type:",
+            ),
+            (
+                refusal(Some(("natural", without(natural(), "first_name"))), None),
+                "sender_data.first_name:",
+            ),
+            (
+                refusal(
+                    Some(("natural", with(natural(), "last_name", json!("  ")))),
+                    None,
+                ),
+                "sender_data.last_name:",
+            ),
+            (
+                refusal(
+                    Some(("natural", with(natural(), "last_name", json!("a\u{7}b")))),
+                    None,
+                ),
+                "sender_data.last_name:",
+            ),
+            (
+                refusal(
+                    Some((
+                        "natural",
+                        with(natural(), "first_name", json!("x".repeat(101))),
+                    )),
+                    None,
+                ),
+                "sender_data.first_name:",
+            ),
+            (
+                refusal(
+                    Some(("natural", with(natural(), "first_name", json!(7)))),
+                    None,
+                ),
+                "sender_data.first_name:",
+            ),
+            (
+                refusal(
+                    Some((
+                        "natural",
+                        with(natural(), "date_of_birth", json!("17.08.1995")),
+                    )),
+                    None,
+                ),
+                "sender_data.date_of_birth:",
+            ),
+            (
+                refusal(
+                    Some((
+                        "natural",
+                        with(natural(), "date_of_birth", json!("1995-8-17")),
+                    )),
+                    None,
+                ),
+                "sender_data.date_of_birth:",
+            ),
+            (
+                refusal(
+                    Some((
+                        "natural",
+                        with(natural(), "date_of_birth", json!("1995-02-30")),
+                    )),
+                    None,
+                ),
+                "sender_data.date_of_birth:",
+            ),
+            (
+                refusal(
+                    Some((
+                        "natural",
+                        with(natural(), "date_of_birth", json!("2026-11-25")),
+                    )),
+                    None,
+                ),
+                "sender_data.date_of_birth:",
+            ),
+            (
+                refusal(
+                    Some((
+                        "natural",
+                        with(natural(), "date_of_birth", json!("1850-01-01")),
+                    )),
+                    None,
+                ),
+                "sender_data.date_of_birth:",
+            ),
+            (
+                refusal(
+                    Some(("natural", with(natural(), "email", json!("not-an-email")))),
+                    None,
+                ),
+                "sender_data.email:",
+            ),
+            (
+                refusal(
+                    Some(("natural", with(natural(), "nickname", json!("Fritz")))),
+                    None,
+                ),
+                "sender_data.nickname:",
+            ),
+            (
+                refusal(Some(("natural", legal())), None),
+                "sender_data.country_of_registration:",
+            ),
+            (
+                refusal(
+                    None,
+                    Some((
+                        "legal",
+                        Some(with(legal(), "country_of_registration", json!("DE"))),
+                    )),
+                ),
+                "receiver_data.country_of_registration:",
+            ),
+            (
+                refusal(
+                    None,
+                    Some((
+                        "legal",
+                        Some(with(legal(), "country_of_registration", json!("deu"))),
+                    )),
+                ),
+                "receiver_data.country_of_registration:",
+            ),
+            (
+                refusal(None, Some(("legal", Some(without(legal(), "legal_name"))))),
+                "receiver_data.legal_name:",
+            ),
+        ];
+        for (message, field) in cases {
+            assert!(
+                message.starts_with(field),
+                "{message:?} should name {field}"
+            );
+        }
+    }
+
+    #[test]
+    fn refusals_never_repeat_the_value() {
+        let message = refusal(
+            Some((
+                "natural",
+                json!({"first_name": "Friedrich", "last_name": "Müller", "date_of_birth": "2999-01-01"}),
+            )),
+            None,
+        );
+        assert!(
+            !message.contains("2999") && !message.contains("Müller"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn optional_email_is_kept_and_null_is_absent() {
+        let mut data = object(legal());
+        data.insert("email".into(), json!("ops@example.com"));
+        let rule = TravelRule::parse(
+            &TravelRuleInput {
+                sender_type: Some("legal".into()),
+                sender_data: Some(data),
+                ..Default::default()
+            },
+            today(),
+        )
+        .unwrap();
+        assert_eq!(
+            rule.to_json().unwrap()["sender_data"]["email"],
+            "ops@example.com"
+        );
+        let mut data = object(natural());
+        data.insert("email".into(), Value::Null);
+        let rule = TravelRule::parse(
+            &TravelRuleInput {
+                sender_type: Some("natural".into()),
+                sender_data: Some(data),
+                ..Default::default()
+            },
+            today(),
+        )
+        .unwrap();
+        assert_eq!(rule.to_json().unwrap()["sender_data"], natural());
+    }
+
+    #[test]
+    fn debug_never_prints_personal_data() {
+        let input = input(Some(("natural", natural())), Some(("legal", Some(legal()))));
+        let rule = TravelRule::parse(&input, today()).unwrap();
+        for text in [format!("{input:?}"), format!("{rule:?}")] {
+            for secret in ["Friedrich", "Müller", "1995", "Example GmbH", "DEU"] {
+                assert!(!text.contains(secret), "{text}");
+            }
+        }
+        assert!(format!("{rule:?}").contains("natural"));
+    }
+
+    #[test]
+    fn defaults_stand_in_and_required_refuses_what_is_still_missing() {
+        let stated =
+            TravelRule::parse(&input(Some(("natural", natural())), None), today()).unwrap();
+        let company = TravelRule::parse(&input(Some(("legal", legal())), None), today()).unwrap();
+        let policy = TravelRulePolicy {
+            required: true,
+            default_sender: company.sender.clone(),
+            default_receiver: Some(Receiver::OwnWallet),
+        };
+        let applied = policy.apply(&stated).unwrap();
+        assert_eq!(
+            applied.sender, stated.sender,
+            "a stated sender wins over the default"
+        );
+        assert_eq!(applied.receiver, Some(Receiver::OwnWallet));
+        assert_eq!(
+            policy.apply(&TravelRule::default()).unwrap().sender,
+            company.sender
+        );
+
+        let strict = TravelRulePolicy {
+            required: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            strict.apply(&TravelRule::default()).unwrap_err().field,
+            "sender_type"
+        );
+        assert_eq!(strict.apply(&stated).unwrap_err().field, "receiver_type");
+        assert!(TravelRulePolicy::default()
+            .apply(&TravelRule::default())
+            .unwrap()
+            .is_empty());
+    }
+}
