@@ -45,6 +45,7 @@ fn request(foreign_id: &str) -> WithdrawalRequest {
         address: BTC.into(),
         tag: None,
         end_user_reference: Some("u1".into()),
+        ..WithdrawalRequest::default()
     }
 }
 

@@ -70,10 +70,11 @@ mod tests {
             address: "a".into(),
             tag: None,
             end_user_reference: Some("u1".into()),
+            ..WithdrawalRequest::default()
         };
         let json = serde_json::to_string(&req).unwrap();
         assert!(
-            !json.contains("convert_to") && !json.contains("tag"),
+            !json.contains("convert_to") && !json.contains("tag") && !json.contains("sender"),
             "{json}"
         );
         assert!(json.contains(r#""amount":"1.00""#));
