@@ -12,6 +12,7 @@ mod delivery;
 mod rates;
 mod routes;
 mod state;
+mod travel_rule;
 
 use std::sync::Arc;
 use std::time::Duration;
