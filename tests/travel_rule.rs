@@ -101,6 +101,27 @@ async fn travel_rule_fields_reach_coinspaid_exactly_as_given_and_are_never_shown
         stored, 0,
         "the withdrawal row itself holds no travel-rule data"
     );
+    let doc: Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let properties = &doc["components"]["schemas"]["WithdrawalRequest"]["properties"];
+    for field in [
+        "sender_type",
+        "sender_data",
+        "receiver_type",
+        "receiver_data",
+    ] {
+        assert!(
+            properties.get(field).is_some(),
+            "the OpenAPI request body documents {field}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -283,12 +283,15 @@ impl Role {
     }
 }
 
+/// A `*_type` word and its `*_data`, if any.
+type Stated<'a> = (&'a str, Option<&'a Map<String, Value>>);
+
 /// `None` when neither field was given; data without a type is refused.
 fn stated<'a>(
     role: Role,
     kind: &'a Option<String>,
     data: &'a Option<Map<String, Value>>,
-) -> Result<Option<(&'a str, Option<&'a Map<String, Value>>)>, FieldError> {
+) -> Result<Option<Stated<'a>>, FieldError> {
     match (kind, data) {
         (None, None) => Ok(None),
         (None, Some(_)) => Err(FieldError::new(
@@ -427,267 +430,152 @@ fn email(text: &str) -> Result<String, &'static str> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
 
-    fn today() -> NaiveDate {
-        NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()
-    }
+    const NATURAL: &str =
+        r#"{"first_name":"Friedrich","last_name":"Müller","date_of_birth":"1995-08-17"}"#;
+    const LEGAL: &str = r#"{"legal_name":"Example GmbH","country_of_registration":"DEU"}"#;
 
-    fn object(value: Value) -> Map<String, Value> {
-        value.as_object().unwrap().clone()
-    }
-
-    fn natural() -> Value {
-        json!({"first_name": "Friedrich", "last_name": "Müller", "date_of_birth": "1995-08-17"})
-    }
-
-    fn legal() -> Value {
-        json!({"legal_name": "Example GmbH", "country_of_registration": "DEU"})
-    }
-
-    fn input(
-        sender: Option<(&str, Value)>,
-        receiver: Option<(&str, Option<Value>)>,
-    ) -> TravelRuleInput {
+    /// The four fields as one JSON object, e.g. `{"sender_type":"natural","sender_data":{..}}`.
+    fn input(text: &str) -> TravelRuleInput {
+        let v: Value = serde_json::from_str(text).unwrap();
+        let word = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        let data = |k: &str| v.get(k).and_then(Value::as_object).cloned();
         TravelRuleInput {
-            sender_type: sender.as_ref().map(|(k, _)| k.to_string()),
-            sender_data: sender.map(|(_, d)| object(d)),
-            receiver_type: receiver.as_ref().map(|(k, _)| k.to_string()),
-            receiver_data: receiver.and_then(|(_, d)| d.map(object)),
+            sender_type: word("sender_type"),
+            sender_data: data("sender_data"),
+            receiver_type: word("receiver_type"),
+            receiver_data: data("receiver_data"),
         }
     }
 
-    fn refusal(sender: Option<(&str, Value)>, receiver: Option<(&str, Option<Value>)>) -> String {
-        TravelRule::parse(&input(sender, receiver), today())
-            .unwrap_err()
-            .to_string()
+    fn parse(text: &str) -> Result<TravelRule, FieldError> {
+        TravelRule::parse(&input(text), NaiveDate::from_ymd_opt(2026, 11, 25).unwrap())
+    }
+
+    fn natural_with(key: &str, value: &str) -> String {
+        let mut data: Value = serde_json::from_str(NATURAL).unwrap();
+        data[key] = serde_json::from_str(value).unwrap();
+        format!(r#"{{"sender_type":"natural","sender_data":{data}}}"#)
     }
 
     #[test]
     fn the_documented_example_parses_and_serializes_unchanged() {
-        let rule = TravelRule::parse(
-            &input(Some(("legal", legal())), Some(("natural", Some(natural())))),
-            today(),
-        )
-        .unwrap();
-        assert_eq!(
-            rule.to_json().unwrap(),
-            json!({"sender_type": "legal", "sender_data": legal(),
-                   "receiver_type": "natural", "receiver_data": natural()})
+        let text = format!(
+            r#"{{"sender_type":"legal","sender_data":{LEGAL},"receiver_type":"natural","receiver_data":{NATURAL}}}"#
         );
+        let expected: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(parse(&text).unwrap().to_json().unwrap(), expected);
     }
 
     #[test]
     fn self_needs_no_receiver_data_and_refuses_some() {
-        let rule = TravelRule::parse(
-            &input(Some(("natural", natural())), Some(("self", None))),
-            today(),
-        )
+        let rule = parse(&format!(
+            r#"{{"sender_type":"natural","sender_data":{NATURAL},"receiver_type":"self"}}"#
+        ))
         .unwrap();
         assert_eq!(rule.receiver, Some(Receiver::OwnWallet));
         let sent = rule.to_json().unwrap();
         assert_eq!(sent["receiver_type"], "self");
         assert!(sent.get("receiver_data").is_none());
-        assert!(refusal(None, Some(("self", Some(natural())))).starts_with("receiver_data:"));
+        let with_data = parse(&format!(
+            r#"{{"receiver_type":"self","receiver_data":{NATURAL}}}"#
+        ));
+        assert_eq!(with_data.unwrap_err().field, "receiver_data");
     }
 
     #[test]
     fn nothing_stated_is_nothing_sent() {
-        let rule = TravelRule::parse(&TravelRuleInput::default(), today()).unwrap();
+        let rule = parse("{}").unwrap();
         assert!(rule.is_empty());
         assert_eq!(rule.to_json(), None);
     }
 
     #[test]
     fn every_refusal_names_its_field() {
-        let with = |base: Value, key: &str, value: Value| {
-            let mut o = object(base);
-            o.insert(key.into(), value);
-            Value::Object(o)
-        };
-        let without = |base: Value, key: &str| {
-            let mut o = object(base);
-            o.remove(key);
-            Value::Object(o)
-        };
-        let cases: Vec<(String, &str)> = vec![
-            (refusal(Some(("robot", natural())), None), "sender_type:"),
+        let legal_receiver =
+            |data: &str| format!(r#"{{"receiver_type":"legal","receiver_data":{data}}}"#);
+        let cases = [
             (
-                refusal(None, Some(("alien", Some(natural())))),
-                "receiver_type:",
-            ),
-            (refusal(None, Some(("natural", None))), "receiver_data:"),
-            (
-                TravelRule::parse(
-                    &TravelRuleInput {
-                        sender_type: Some("natural".into()),
-                        ..Default::default()
-                    },
-                    today(),
-                )
-                .unwrap_err()
-                .to_string(),
-                "sender_data:",
+                format!(r#"{{"sender_type":"robot","sender_data":{NATURAL}}}"#),
+                "sender_type",
             ),
             (
-                TravelRule::parse(
-                    &TravelRuleInput {
-                        sender_data: Some(object(natural())),
-                        ..Default::default()
-                    },
-                    today(),
-                )
-                .unwrap_err()
-                .to_string(),
-                "sender_type:",
+                format!(r#"{{"receiver_type":"alien","receiver_data":{NATURAL}}}"#),
+                "receiver_type",
+            ),
+            (r#"{"receiver_type":"natural"}"#.to_owned(), "receiver_data"),
+            (r#"{"sender_type":"natural"}"#.to_owned(), "sender_data"),
+            (format!(r#"{{"sender_data":{NATURAL}}}"#), "sender_type"),
+            (format!(r#"{{"receiver_data":{LEGAL}}}"#), "receiver_type"),
+            (natural_with("first_name", "null"), "sender_data.first_name"),
+            (
+                natural_with("last_name", r#""  ""#),
+                "sender_data.last_name",
             ),
             (
-                refusal(Some(("natural", without(natural(), "first_name"))), None),
-                "sender_data.first_name:",
+                natural_with("last_name", r#""a\u0007b""#),
+                "sender_data.last_name",
             ),
             (
-                refusal(
-                    Some(("natural", with(natural(), "last_name", json!("  ")))),
-                    None,
-                ),
-                "sender_data.last_name:",
+                natural_with("first_name", &format!("{:?}", "x".repeat(101))),
+                "sender_data.first_name",
+            ),
+            (natural_with("first_name", "7"), "sender_data.first_name"),
+            (
+                natural_with("date_of_birth", r#""17.08.1995""#),
+                "sender_data.date_of_birth",
             ),
             (
-                refusal(
-                    Some(("natural", with(natural(), "last_name", json!("a\u{7}b")))),
-                    None,
-                ),
-                "sender_data.last_name:",
+                natural_with("date_of_birth", r#""1995-8-17""#),
+                "sender_data.date_of_birth",
             ),
             (
-                refusal(
-                    Some((
-                        "natural",
-                        with(natural(), "first_name", json!("x".repeat(101))),
-                    )),
-                    None,
-                ),
-                "sender_data.first_name:",
+                natural_with("date_of_birth", r#""1995-02-30""#),
+                "sender_data.date_of_birth",
             ),
             (
-                refusal(
-                    Some(("natural", with(natural(), "first_name", json!(7)))),
-                    None,
-                ),
-                "sender_data.first_name:",
+                natural_with("date_of_birth", r#""2026-11-25""#),
+                "sender_data.date_of_birth",
             ),
             (
-                refusal(
-                    Some((
-                        "natural",
-                        with(natural(), "date_of_birth", json!("17.08.1995")),
-                    )),
-                    None,
-                ),
-                "sender_data.date_of_birth:",
+                natural_with("date_of_birth", r#""1850-01-01""#),
+                "sender_data.date_of_birth",
             ),
             (
-                refusal(
-                    Some((
-                        "natural",
-                        with(natural(), "date_of_birth", json!("1995-8-17")),
-                    )),
-                    None,
-                ),
-                "sender_data.date_of_birth:",
+                natural_with("email", r#""not-an-email""#),
+                "sender_data.email",
             ),
             (
-                refusal(
-                    Some((
-                        "natural",
-                        with(natural(), "date_of_birth", json!("1995-02-30")),
-                    )),
-                    None,
-                ),
-                "sender_data.date_of_birth:",
+                natural_with("nickname", r#""Fritz""#),
+                "sender_data.nickname",
             ),
             (
-                refusal(
-                    Some((
-                        "natural",
-                        with(natural(), "date_of_birth", json!("2026-11-25")),
-                    )),
-                    None,
-                ),
-                "sender_data.date_of_birth:",
+                format!(r#"{{"sender_type":"natural","sender_data":{LEGAL}}}"#),
+                "sender_data.country_of_registration",
             ),
             (
-                refusal(
-                    Some((
-                        "natural",
-                        with(natural(), "date_of_birth", json!("1850-01-01")),
-                    )),
-                    None,
-                ),
-                "sender_data.date_of_birth:",
+                legal_receiver(r#"{"legal_name":"X","country_of_registration":"DE"}"#),
+                "receiver_data.country_of_registration",
             ),
             (
-                refusal(
-                    Some(("natural", with(natural(), "email", json!("not-an-email")))),
-                    None,
-                ),
-                "sender_data.email:",
+                legal_receiver(r#"{"legal_name":"X","country_of_registration":"deu"}"#),
+                "receiver_data.country_of_registration",
             ),
             (
-                refusal(
-                    Some(("natural", with(natural(), "nickname", json!("Fritz")))),
-                    None,
-                ),
-                "sender_data.nickname:",
-            ),
-            (
-                refusal(Some(("natural", legal())), None),
-                "sender_data.country_of_registration:",
-            ),
-            (
-                refusal(
-                    None,
-                    Some((
-                        "legal",
-                        Some(with(legal(), "country_of_registration", json!("DE"))),
-                    )),
-                ),
-                "receiver_data.country_of_registration:",
-            ),
-            (
-                refusal(
-                    None,
-                    Some((
-                        "legal",
-                        Some(with(legal(), "country_of_registration", json!("deu"))),
-                    )),
-                ),
-                "receiver_data.country_of_registration:",
-            ),
-            (
-                refusal(None, Some(("legal", Some(without(legal(), "legal_name"))))),
-                "receiver_data.legal_name:",
+                legal_receiver(r#"{"country_of_registration":"DEU"}"#),
+                "receiver_data.legal_name",
             ),
         ];
-        for (message, field) in cases {
-            assert!(
-                message.starts_with(field),
-                "{message:?} should name {field}"
-            );
+        for (text, field) in cases {
+            assert_eq!(parse(&text).unwrap_err().field, field, "{text}");
         }
     }
 
     #[test]
     fn refusals_never_repeat_the_value() {
-        let message = refusal(
-            Some((
-                "natural",
-                json!({"first_name": "Friedrich", "last_name": "Müller", "date_of_birth": "2999-01-01"}),
-            )),
-            None,
-        );
+        let error = parse(&natural_with("date_of_birth", r#""2999-01-01""#)).unwrap_err();
+        let message = error.to_string();
         assert!(
             !message.contains("2999") && !message.contains("Müller"),
             "{message}"
@@ -696,42 +584,25 @@ mod tests {
 
     #[test]
     fn optional_email_is_kept_and_null_is_absent() {
-        let mut data = object(legal());
-        data.insert("email".into(), json!("ops@example.com"));
-        let rule = TravelRule::parse(
-            &TravelRuleInput {
-                sender_type: Some("legal".into()),
-                sender_data: Some(data),
-                ..Default::default()
-            },
-            today(),
-        )
-        .unwrap();
+        let rule = parse(&natural_with("email", r#""ops@example.com""#)).unwrap();
         assert_eq!(
             rule.to_json().unwrap()["sender_data"]["email"],
             "ops@example.com"
         );
-        let mut data = object(natural());
-        data.insert("email".into(), Value::Null);
-        let rule = TravelRule::parse(
-            &TravelRuleInput {
-                sender_type: Some("natural".into()),
-                sender_data: Some(data),
-                ..Default::default()
-            },
-            today(),
-        )
-        .unwrap();
-        assert_eq!(rule.to_json().unwrap()["sender_data"], natural());
+        let rule = parse(&natural_with("email", "null")).unwrap();
+        let natural: Value = serde_json::from_str(NATURAL).unwrap();
+        assert_eq!(rule.to_json().unwrap()["sender_data"], natural);
     }
 
     #[test]
     fn debug_never_prints_personal_data() {
-        let input = input(Some(("natural", natural())), Some(("legal", Some(legal()))));
-        let rule = TravelRule::parse(&input, today()).unwrap();
-        for text in [format!("{input:?}"), format!("{rule:?}")] {
+        let text = format!(
+            r#"{{"sender_type":"natural","sender_data":{NATURAL},"receiver_type":"legal","receiver_data":{LEGAL}}}"#
+        );
+        let rule = parse(&text).unwrap();
+        for shown in [format!("{:?}", input(&text)), format!("{rule:?}")] {
             for secret in ["Friedrich", "Müller", "1995", "Example GmbH", "DEU"] {
-                assert!(!text.contains(secret), "{text}");
+                assert!(!shown.contains(secret), "{shown}");
             }
         }
         assert!(format!("{rule:?}").contains("natural"));
@@ -739,9 +610,14 @@ mod tests {
 
     #[test]
     fn defaults_stand_in_and_required_refuses_what_is_still_missing() {
-        let stated =
-            TravelRule::parse(&input(Some(("natural", natural())), None), today()).unwrap();
-        let company = TravelRule::parse(&input(Some(("legal", legal())), None), today()).unwrap();
+        let stated = parse(&format!(
+            r#"{{"sender_type":"natural","sender_data":{NATURAL}}}"#
+        ))
+        .unwrap();
+        let company = parse(&format!(
+            r#"{{"sender_type":"legal","sender_data":{LEGAL}}}"#
+        ))
+        .unwrap();
         let policy = TravelRulePolicy {
             required: true,
             default_sender: company.sender.clone(),
