@@ -15,6 +15,7 @@ use crate::db::{self, DbSetupError};
 use crate::simulator::{Simulator, SimulatorSettings};
 use crate::withdrawals::reconcile::Reconciler;
 use crate::withdrawals::submit::Submitter;
+use crate::withdrawals::travel_rule::Purger;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -24,6 +25,8 @@ pub enum StartupError {
     Listen(#[from] std::io::Error),
     #[error("cannot build the CoinsPaid client: {0}")]
     Provider(#[from] ProviderError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 pub struct Application {
@@ -38,6 +41,10 @@ impl Application {
     /// Connects and migrates the database, binds the listener (port 0 picks a free port),
     /// and wires the provider: CoinsPaid, or in development without settings, an embedded simulator.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        // Before anything starts: a bad travel-rule default must stop the service, naming its key.
+        let travel_rule = settings
+            .travel_rule
+            .policy(chrono::Utc::now().date_naive())?;
         let pool = db::connect_and_migrate(&settings.database).await?;
         let listener = TcpListener::bind(settings.server.listen_addr).await?;
         let local = listener.local_addr()?;
@@ -110,6 +117,7 @@ impl Application {
             reconciler,
             notifier,
             limits: Arc::new(settings.limits.clone()),
+            travel_rule: Arc::new(travel_rule),
             provider: client,
             signer,
             tokens: Arc::new(ApiTokens::new(&settings.effective_api_tokens())),
@@ -155,6 +163,14 @@ impl Application {
             let notifier = self.state.notifier.clone();
             tokio::spawn(notifier.run(stop_rx.clone()))
         });
+        let purger = (self.settings.travel_rule.purge_interval_secs > 0).then(|| {
+            let purger = Purger::new(
+                self.state.pool.clone(),
+                self.settings.travel_rule.retention_days,
+            );
+            let every = Duration::from_secs(self.settings.travel_rule.purge_interval_secs);
+            tokio::spawn(purger.run(every, stop_rx.clone()))
+        });
         let refresher = (self.settings.currencies.refresh_secs > 0).then(|| {
             let every = Duration::from_secs(self.settings.currencies.refresh_secs);
             tokio::spawn(self.state.currencies.clone().run(every, stop_rx.clone()))
@@ -173,7 +189,7 @@ impl Application {
             let _ = stop_tx.send(true);
         });
         let served = server.await;
-        for task in [worker, reconciler, notifier, refresher]
+        for task in [worker, reconciler, notifier, purger, refresher]
             .into_iter()
             .flatten()
         {

@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::coinspaid::signing::SecretString;
+use crate::domain::travel_rule::{TravelRule, TravelRuleInput, TravelRulePolicy};
 use crate::domain::{Amount, Currency};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -32,6 +33,7 @@ pub struct Settings {
     pub reconciler: ReconcilerSettings,
     pub notify: NotifySettings,
     pub currencies: CurrencySettings,
+    pub travel_rule: TravelRuleSettings,
     /// Default withdrawal limits per currency code; per-user overrides live in the database.
     pub limits: HashMap<String, CurrencyLimits>,
     /// The smallest withdrawal per paying currency code, as decimal strings, over the minimums
@@ -151,6 +153,76 @@ impl Default for CurrencySettings {
     }
 }
 
+/// MiCA travel-rule data (`sender_*`, `receiver_*` of `POST /v1/withdrawals`): the merchant's
+/// defaults for either party, whether the data is required, and how long it is kept.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TravelRuleSettings {
+    /// A withdrawal whose sender or receiver is neither given nor defaulted is refused.
+    pub required: bool,
+    /// Stands in for a request without sender_type/sender_data, e.g. `legal` with the
+    /// merchant's company when the merchant itself is the sender.
+    pub default_sender_type: Option<String>,
+    pub default_sender_data: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Stands in for a request without receiver_type/receiver_data, e.g. `self`.
+    pub default_receiver_type: Option<String>,
+    pub default_receiver_data: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Days a withdrawal's travel-rule data is kept after it became terminal.
+    pub retention_days: u32,
+    /// How often the purge loop runs (0: not in this process).
+    pub purge_interval_secs: u64,
+}
+
+impl Default for TravelRuleSettings {
+    fn default() -> Self {
+        Self {
+            required: false,
+            default_sender_type: None,
+            default_sender_data: None,
+            default_receiver_type: None,
+            default_receiver_data: None,
+            retention_days: 30,
+            purge_interval_secs: 3_600,
+        }
+    }
+}
+
+/// The defaults may be a person's data: only their types are shown.
+impl std::fmt::Debug for TravelRuleSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TravelRuleSettings")
+            .field("required", &self.required)
+            .field("default_sender_type", &self.default_sender_type)
+            .field("default_receiver_type", &self.default_receiver_type)
+            .field("retention_days", &self.retention_days)
+            .field("purge_interval_secs", &self.purge_interval_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TravelRuleSettings {
+    /// The defaults parsed like a request's fields; an error names the configuration key.
+    pub fn policy(&self, today: chrono::NaiveDate) -> Result<TravelRulePolicy, ConfigError> {
+        let defaults = TravelRule::parse(
+            &TravelRuleInput {
+                sender_type: self.default_sender_type.clone(),
+                sender_data: self.default_sender_data.clone(),
+                receiver_type: self.default_receiver_type.clone(),
+                receiver_data: self.default_receiver_data.clone(),
+            },
+            today,
+        )
+        .map_err(|e| {
+            ConfigError::Invalid(format!("travel_rule.default_{}: {}", e.field, e.message))
+        })?;
+        Ok(TravelRulePolicy {
+            required: self.required,
+            default_sender: defaults.sender,
+            default_receiver: defaults.receiver,
+        })
+    }
+}
+
 /// Limits for one currency; absent means unlimited.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -211,6 +283,7 @@ impl Default for Settings {
             reconciler: ReconcilerSettings::default(),
             notify: NotifySettings::default(),
             currencies: CurrencySettings::default(),
+            travel_rule: TravelRuleSettings::default(),
             limits: HashMap::new(),
             withdrawal_minimums: HashMap::new(),
         }
@@ -399,6 +472,10 @@ impl Settings {
         for (code, text) in &self.withdrawal_minimums {
             parse_minimum(code, text).map_err(ConfigError::Invalid)?;
         }
+        if self.travel_rule.retention_days == 0 {
+            return invalid("travel_rule.retention_days must be at least 1");
+        }
+        self.travel_rule.policy(chrono::Utc::now().date_naive())?;
         Ok(())
     }
 
@@ -625,6 +702,62 @@ mod tests {
         ] {
             assert!(load(&[("default.toml", bad)], &[]).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn travel_rule_defaults_are_parsed_at_start_and_a_bad_one_names_its_key() {
+        let s = load(
+            &[(
+                "default.toml",
+                "[travel_rule]\nrequired = true\ndefault_sender_type = \"legal\"\n\
+                 default_sender_data = { legal_name = \"Example GmbH\", country_of_registration = \"DEU\" }\n\
+                 default_receiver_type = \"self\"\n",
+            )],
+            &[],
+        )
+        .unwrap();
+        let policy = s
+            .travel_rule
+            .policy(chrono::Utc::now().date_naive())
+            .unwrap();
+        assert!(policy.required);
+        assert_eq!(policy.default_sender.unwrap().kind(), "legal");
+        assert_eq!(policy.default_receiver.unwrap().kind(), "self");
+        assert!(!format!("{s:?}").contains("Example GmbH"));
+
+        let bad = load(
+            &[(
+                "default.toml",
+                "[travel_rule]\ndefault_sender_type = \"legal\"\n\
+                 default_sender_data = { legal_name = \"Example GmbH\", country_of_registration = \"Germany\" }\n",
+            )],
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            bad.to_string()
+                .contains("travel_rule.default_sender_data.country_of_registration"),
+            "{bad}"
+        );
+        let data_alone = load(
+            &[(
+                "default.toml",
+                "[travel_rule]\ndefault_receiver_data = { legal_name = \"X\" }\n",
+            )],
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            data_alone
+                .to_string()
+                .contains("travel_rule.default_receiver_type"),
+            "{data_alone}"
+        );
+        assert!(load(
+            &[("default.toml", "[travel_rule]\nretention_days = 0\n")],
+            &[]
+        )
+        .is_err());
     }
 
     #[test]

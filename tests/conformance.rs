@@ -12,10 +12,10 @@ use payoutd::coinspaid::callback::{self, ParsedCallback};
 use payoutd::coinspaid::client::{classify_submit_answer, record_for};
 use payoutd::coinspaid::wire::{CurrencyListEntry, Envelope, ExchangeEstimate, PairList};
 use payoutd::coinspaid::SubmitOutcome;
-use payoutd::simulator::SimPair;
 use payoutd::domain::address;
 use payoutd::domain::currency::{Currency, CurrencyCatalog, CurrencyInfo, CurrencyKind};
 use payoutd::domain::withdrawal::ProviderStatus;
+use payoutd::simulator::SimPair;
 use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -175,10 +175,14 @@ fn every_documented_body_is_read_as_payoutd_reads_it() {
                 assert!(!list.data.is_empty(), "{name}");
             }
             "currencies_rates" | "currencies_pairs" if status.is_success() => {
-                let pairs: Envelope<PairList> = serde_json::from_slice(&bytes)
-                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                let pairs: Envelope<PairList> =
+                    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
                 assert!(
-                    pairs.data.0.iter().any(|p| p.currency_from.is_some() && p.currency_to.is_some()),
+                    pairs
+                        .data
+                        .0
+                        .iter()
+                        .any(|p| p.currency_from.is_some() && p.currency_to.is_some()),
                     "{name}: no pair read"
                 );
             }

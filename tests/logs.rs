@@ -1,5 +1,6 @@
 //! What the logs say: JSON lines that name withdrawal_id and foreign_id, and never a secret,
-//! a signature or a token, even at debug level. Runs the real binary and reads its output.
+//! a signature, a token or MiCA travel-rule data, even at debug level. Runs the real binary
+//! and reads its output.
 
 mod common;
 
@@ -15,6 +16,14 @@ use serde_json::{json, Value};
 const API_SECRET: &str = "coinspaid-secret-7f3a9c";
 const API_TOKEN: &str = "website-token-5d2e8b1c";
 const DB_PASSWORD: &str = "db-password-91c4e7";
+/// MiCA travel-rule values: personal data, never to be logged.
+const MICA_VALUES: &[&str] = &[
+    "Zoltanilla",
+    "Quarrendorf",
+    "1961-04-12",
+    "zq.mica@example.org",
+    "Vexmoor Holding",
+];
 
 #[tokio::test]
 async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
@@ -79,7 +88,9 @@ async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
         .post(format!("{base}/v1/withdrawals"))
         .bearer_auth(API_TOKEN)
         .header("Idempotency-Key", "log-test-1")
-        .json(&json!({"user_id":"u1","amount":"10.00","currency":"EUR","convert_to":"BTC","address":"bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"}))
+        .json(&json!({"user_id":"u1","amount":"10.00","currency":"EUR","convert_to":"BTC","address":"bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+            "sender_type":"natural","sender_data":{"first_name":"Zoltanilla","last_name":"Quarrendorf","date_of_birth":"1961-04-12","email":"zq.mica@example.org"},
+            "receiver_type":"legal","receiver_data":{"legal_name":"Vexmoor Holding","country_of_registration":"LUX"}}))
         .send()
         .await
         .unwrap()
@@ -112,6 +123,18 @@ async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
     assert_eq!(forged.status(), 401);
 
     let (_, logs) = stop_gracefully(&mut child).await;
+
+    let submitted: Value = serde_json::from_slice(&control.submissions()[0].raw_body).unwrap();
+    assert_eq!(
+        submitted["sender_data"]["last_name"], "Quarrendorf",
+        "the travel-rule data did reach CoinsPaid"
+    );
+    for value in MICA_VALUES {
+        assert!(
+            !logs.contains(value),
+            "log output contains travel-rule data: {value}"
+        );
+    }
 
     // Every signature that crossed the wire, both directions.
     let mut signatures = vec![forged_signature];

@@ -47,6 +47,7 @@ fn request(foreign_id: &str) -> WithdrawalRequest {
         address: BTC.into(),
         tag: None,
         end_user_reference: Some("u1".into()),
+        ..WithdrawalRequest::default()
     }
 }
 
@@ -437,4 +438,62 @@ async fn currency_pair_and_quote_endpoints_answer_the_documented_shapes() {
         client.currencies_pairs().await,
         Err(ProviderError::Http { status: 404, .. })
     ));
+}
+
+#[tokio::test]
+async fn malformed_travel_rule_shapes_are_refused_like_coinspaid() {
+    let sim = simulator().await;
+    let natural =
+        json!({"first_name": "Friedrich", "last_name": "Müller", "date_of_birth": "1995-08-17"});
+    let legal = json!({"legal_name": "Example GmbH", "country_of_registration": "DEU"});
+    let request = |n: usize, travel_rule: Value| {
+        let mut body = serde_json::to_value(request(&format!("mica-{n}"))).unwrap();
+        for (k, v) in travel_rule.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let documented = json!({"sender_type": "legal", "sender_data": legal,
+        "receiver_type": "natural", "receiver_data": natural});
+    let (status, _) = signed_post(&sim, "/v2/withdrawal/crypto", &request(0, documented)).await;
+    assert_eq!(status, 201, "the documented example is accepted");
+    let own_wallet =
+        json!({"sender_type": "natural", "sender_data": natural, "receiver_type": "self"});
+    let (status, _) = signed_post(&sim, "/v2/withdrawal/crypto", &request(1, own_wallet)).await;
+    assert_eq!(status, 201, "self needs no receiver_data");
+    let cases = [
+        (
+            json!({"sender_type": "natural", "sender_data": legal}),
+            "sender_data",
+        ),
+        (
+            json!({"sender_type": "natural", "sender_data": {"first_name": "A", "last_name": "B", "date_of_birth": "17.08.1995"}}),
+            "sender_data",
+        ),
+        (
+            json!({"sender_type": "legal", "sender_data": {"legal_name": "X", "country_of_registration": "DE"}}),
+            "sender_data",
+        ),
+        (json!({"sender_type": "legal"}), "sender_data"),
+        (
+            json!({"sender_type": "robot", "sender_data": legal}),
+            "sender_type",
+        ),
+        (
+            json!({"receiver_type": "self", "receiver_data": legal}),
+            "receiver_data",
+        ),
+        (json!({"receiver_data": legal}), "receiver_type"),
+    ];
+    for (n, (travel_rule, field)) in cases.into_iter().enumerate() {
+        let (status, body) = signed_post(
+            &sim,
+            "/v2/withdrawal/crypto",
+            &request(n + 2, travel_rule.clone()),
+        )
+        .await;
+        assert_eq!(status, 400, "{travel_rule}");
+        assert!(body["errors"][field].is_string(), "{travel_rule}: {body}");
+    }
+    assert_eq!(sim.control().withdrawals().len(), 2);
 }

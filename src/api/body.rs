@@ -54,6 +54,15 @@ impl JsonObject {
         }
     }
 
+    /// An optional JSON object field; absent and `null` are both "not given".
+    pub fn opt_object(&mut self, field: &str) -> Result<Option<Map<String, Value>>, ApiError> {
+        match self.0.remove(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(map)) => Ok(Some(map)),
+            Some(_) => Err(ApiError::validation(field, "must be an object")),
+        }
+    }
+
     /// An amount: a decimal *string*. A JSON number is refused, because a float cannot carry
     /// money exactly and "100.10" must arrive as written.
     pub fn amount(&mut self, field: &str) -> Result<String, ApiError> {
@@ -86,7 +95,15 @@ mod tests {
     fn each_mistake_gets_its_code() {
         assert_eq!(JsonObject::parse(b"{").err().unwrap().code, "invalid_json");
         assert_eq!(JsonObject::parse(b"[]").err().unwrap().code, "invalid_json");
-        let mut o = JsonObject::parse(br#"{"amount":1.5,"a":1,"b":null,"x":"y"}"#).unwrap();
+        let mut o =
+            JsonObject::parse(br#"{"amount":1.5,"a":1,"b":null,"x":"y","o":"s","p":{"k":1}}"#)
+                .unwrap();
+        assert_eq!(
+            o.opt_object("o").unwrap_err().detail,
+            "o: must be an object"
+        );
+        assert_eq!(o.opt_object("p").unwrap().unwrap()["k"], 1);
+        assert_eq!(o.opt_object("b").unwrap(), None);
         assert_eq!(o.amount("amount").unwrap_err().code, "invalid_amount");
         assert_eq!(o.string("a").unwrap_err().code, "validation_failed");
         assert_eq!(o.opt_string("b").unwrap(), None);

@@ -56,6 +56,8 @@ pub struct AppState {
     pub notifier: crate::notify::Notifier,
     /// Default withdrawal limits per currency code.
     pub limits: Arc<std::collections::HashMap<String, crate::config::CurrencyLimits>>,
+    /// MiCA travel-rule defaults and whether the data is required, parsed at start.
+    pub travel_rule: Arc<crate::domain::travel_rule::TravelRulePolicy>,
     /// For calls made on a request's behalf (quotes).
     pub provider: crate::coinspaid::CoinsPaidClient,
     /// Verifies callbacks with the merchant's CoinsPaid key and secret.

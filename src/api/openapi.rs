@@ -54,6 +54,38 @@ pub struct WithdrawalRequest {
     pub tag: Option<String>,
     /// A stable, non-identifying id of the user for CoinsPaid; defaults to `user_id`.
     pub end_user_reference: Option<String>,
+    /// MiCA travel rule: `natural` or `legal`, with `sender_data`. When absent, the configured
+    /// default stands in; required when `[travel_rule] required` is set and none is configured.
+    #[schema(example = "natural")]
+    pub sender_type: Option<String>,
+    pub sender_data: Option<TravelRuleParty>,
+    /// `natural` or `legal` with `receiver_data`, or `self` (the user's own wallet, no
+    /// `receiver_data`). Defaulted and required like `sender_type`.
+    #[schema(example = "self")]
+    pub receiver_type: Option<String>,
+    pub receiver_data: Option<TravelRuleParty>,
+}
+
+/// `sender_data` / `receiver_data`, passed to CoinsPaid unchanged and never shown back. A
+/// natural person: `first_name`, `last_name`, `date_of_birth`; a legal entity: `legal_name`,
+/// `country_of_registration`; `email` optional for both. No other key is accepted.
+#[derive(Serialize, ToSchema)]
+pub struct TravelRuleParty {
+    /// Natural person; 1-100 characters.
+    #[schema(example = "Friedrich")]
+    pub first_name: Option<String>,
+    /// Natural person; 1-100 characters.
+    #[schema(example = "Müller")]
+    pub last_name: Option<String>,
+    /// Natural person; a past date, `YYYY-MM-DD`.
+    #[schema(example = "1995-08-17")]
+    pub date_of_birth: Option<String>,
+    /// Legal entity; 1-200 characters.
+    pub legal_name: Option<String>,
+    /// Legal entity; ISO 3166-1 alpha-3.
+    #[schema(example = "DEU")]
+    pub country_of_registration: Option<String>,
+    pub email: Option<String>,
 }
 
 /// `POST /v1/quotes` body.
@@ -105,7 +137,7 @@ impl Modify for BearerAuth {
         description = "Merchant-side CoinsPaid withdrawal service: holds, submits, settles exactly once."
     ),
     modifiers(&BearerAuth),
-    components(schemas(Problem, CreditRequest, WithdrawalRequest, QuoteRequest, LimitsRequest, LimitsView)),
+    components(schemas(Problem, CreditRequest, WithdrawalRequest, TravelRuleParty, QuoteRequest, LimitsRequest, LimitsView)),
     tags(
         (name = "balances", description = "Credits, balances and the ledger"),
         (name = "withdrawals", description = "Payouts through CoinsPaid"),

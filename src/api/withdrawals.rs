@@ -13,6 +13,7 @@ use super::body::{self, JsonObject};
 use super::error::ApiError;
 use super::views::{WithdrawalPage, WithdrawalView};
 use super::{pagination, AppState};
+use crate::domain::travel_rule::TravelRuleInput;
 use crate::domain::{IdempotencyKey, WithdrawalStatus};
 use crate::withdrawals::request::{self, CreateOutcome, WithdrawalInput};
 use crate::withdrawals::store::{self, ListFilter};
@@ -42,6 +43,12 @@ fn input_of(body: &[u8]) -> Result<WithdrawalInput, ApiError> {
         address: fields.string("address")?,
         tag: fields.opt_string("tag")?,
         end_user_reference: fields.opt_string("end_user_reference")?,
+        travel_rule: TravelRuleInput {
+            sender_type: fields.opt_string("sender_type")?,
+            sender_data: fields.opt_object("sender_data")?,
+            receiver_type: fields.opt_string("receiver_type")?,
+            receiver_data: fields.opt_object("receiver_data")?,
+        },
     };
     fields.finish()?;
     Ok(input)
@@ -70,7 +77,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<WithdrawalView>), ApiError> {
     let key = idempotency_key(&headers)?;
     let input = input_of(&body::bytes(body)?)?;
-    let valid = request::validate(&input, &state.currencies.catalog())?;
+    let valid = request::validate(&input, &state.currencies.catalog(), &state.travel_rule)?;
     let outcome = request::create(
         &state.pool,
         &key,

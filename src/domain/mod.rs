@@ -6,6 +6,7 @@ pub mod currency;
 pub mod ids;
 pub mod money;
 pub mod pair;
+pub mod travel_rule;
 pub mod withdrawal;
 
 pub use currency::{Currency, CurrencyInfo, CurrencyKind};

@@ -13,6 +13,7 @@ mod pairs;
 mod rates;
 mod routes;
 mod state;
+mod travel_rule;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -300,6 +300,7 @@ fn validate(
             "The end user reference field is required.".into(),
         ));
     }
+    super::travel_rule::check(&request.travel_rule)?;
     rates::convert(
         amount.value(),
         paying.currency.as_str(),

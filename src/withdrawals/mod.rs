@@ -9,5 +9,6 @@ pub mod request;
 pub mod store;
 pub mod submit;
 pub mod transition;
+pub mod travel_rule;
 
 pub use store::Withdrawal;

@@ -14,6 +14,7 @@ use crate::config::CurrencyLimits;
 use crate::domain::address;
 use crate::domain::currency::{CurrencyCatalog, CurrencyInfo};
 use crate::domain::money::AmountError;
+use crate::domain::travel_rule::{TravelRule, TravelRuleInput, TravelRulePolicy};
 use crate::domain::{Amount, Currency, CurrencyKind, ForeignId, IdempotencyKey, UserId};
 use crate::ledger::LedgerError;
 use crate::queue::Lease;
@@ -30,6 +31,8 @@ pub struct WithdrawalInput {
     pub address: String,
     pub tag: Option<String>,
     pub end_user_reference: Option<String>,
+    /// MiCA sender and receiver, as stated (`Debug` redacts the data).
+    pub travel_rule: TravelRuleInput,
 }
 
 /// A withdrawal request that passed every check that needs no database.
@@ -42,6 +45,11 @@ pub struct ValidWithdrawal {
     pub address: String,
     pub tag: Option<String>,
     pub end_user_reference: String,
+    /// What CoinsPaid is sent: the stated parties, with the merchant's defaults for the rest.
+    pub travel_rule: TravelRule,
+    /// What the request itself said; the idempotency fingerprint covers this, so a replay
+    /// stays a replay even if the configured defaults change in between.
+    pub stated_travel_rule: TravelRule,
 }
 
 /// Why a withdrawal is refused with nothing held. Each maps to one stable API code.
@@ -60,10 +68,7 @@ pub enum Refusal {
     #[error("available balance does not cover the amount")]
     InsufficientFunds,
     #[error("{field}: {message}")]
-    ValidationFailed {
-        field: &'static str,
-        message: String,
-    },
+    ValidationFailed { field: String, message: String },
     #[error("{0}")]
     LimitExceeded(String),
 }
@@ -82,9 +87,9 @@ impl Refusal {
         }
     }
 
-    fn field(field: &'static str, message: impl Into<String>) -> Self {
+    fn field(field: &str, message: impl Into<String>) -> Self {
         Self::ValidationFailed {
-            field,
+            field: field.to_owned(),
             message: message.into(),
         }
     }
@@ -161,10 +166,12 @@ pub fn validate_conversion(
     })
 }
 
-/// Checks a request against the catalogue. Pure: no I/O.
+/// Checks a request against the catalogue and the travel-rule policy. No I/O; reads the
+/// clock only to tell a date of birth is in the past.
 pub fn validate(
     input: &WithdrawalInput,
     catalog: &CurrencyCatalog,
+    travel_policy: &TravelRulePolicy,
 ) -> Result<ValidWithdrawal, Refusal> {
     let user_id = UserId::parse(&input.user_id)
         .ok_or_else(|| Refusal::field("user_id", "1 to 128 visible ASCII characters"))?;
@@ -208,6 +215,15 @@ pub fn validate(
             "1 to 128 visible ASCII characters",
         ));
     }
+    let travel_field = |e: crate::domain::travel_rule::FieldError| Refusal::ValidationFailed {
+        field: e.field,
+        message: e.message,
+    };
+    let stated_travel_rule = TravelRule::parse(&input.travel_rule, chrono::Utc::now().date_naive())
+        .map_err(travel_field)?;
+    let travel_rule = travel_policy
+        .apply(&stated_travel_rule)
+        .map_err(travel_field)?;
     Ok(ValidWithdrawal {
         user_id,
         amount,
@@ -216,6 +232,8 @@ pub fn validate(
         address: input.address.clone(),
         tag,
         end_user_reference,
+        travel_rule,
+        stated_travel_rule,
     })
 }
 
@@ -240,6 +258,14 @@ impl ValidWithdrawal {
             u8::from(self.convert_to.is_some()),
             u8::from(self.tag.is_some()),
         ]);
+        // Canonical (parsed, fixed field order), so only a real difference in the data counts.
+        let stated = self
+            .stated_travel_rule
+            .to_json()
+            .map(|json| json.to_string())
+            .unwrap_or_default();
+        hash.update((stated.len() as u64).to_be_bytes());
+        hash.update(stated.as_bytes());
         hash.finalize().to_vec()
     }
 }
@@ -292,7 +318,8 @@ impl<'r> FromRow<'r, PgRow> for ClaimedRow {
 /// job leased to the caller. One transaction; idempotent on the idempotency key: the key is
 /// claimed first, so a concurrent duplicate waits for this transaction and then replays it.
 ///
-/// The claim, the hold, the withdrawal, its hold entry and its job are one statement (one
+/// The claim, the hold, the withdrawal, its hold entry, its job and its travel-rule data
+/// (kept in its own table, see `travel_rule.rs`) are one statement (one
 /// round trip instead of five: this is the hot path, see BENCHMARKS.md); the limits check is
 /// a second one, because it must see the rows committed while this one waited for the
 /// balance lock.
@@ -339,7 +366,10 @@ pub async fn create(
              SELECT $12, user_id, currency, 'hold', amount, id FROM stored),
          job AS (
              INSERT INTO submission_jobs (withdrawal_id, attempts, run_at, lease_id)
-             SELECT id, 1, now() + make_interval(secs => $13), $14 FROM stored)
+             SELECT id, 1, now() + make_interval(secs => $13), $14 FROM stored),
+         travel AS (
+             INSERT INTO withdrawal_travel_rules (withdrawal_id, data)
+             SELECT id, $15 FROM stored WHERE $15::jsonb IS NOT NULL)
          SELECT EXISTS (SELECT 1 FROM claim) AS claimed, stored.*
          FROM (SELECT 1) AS one LEFT JOIN stored ON true"
     ))
@@ -357,6 +387,7 @@ pub async fn create(
     .bind(Uuid::now_v7())
     .bind(lease_for.as_secs_f64())
     .bind(lease.lease_id)
+    .bind(request.travel_rule.to_json())
     .fetch_one(&mut *tx)
     .await?;
     if !claimed {
@@ -413,18 +444,21 @@ mod tests {
             address: "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq".into(),
             tag: None,
             end_user_reference: None,
+            travel_rule: TravelRuleInput::default(),
         }
     }
 
+    fn check(i: &WithdrawalInput, c: &CurrencyCatalog) -> Result<ValidWithdrawal, Refusal> {
+        validate(i, c, &TravelRulePolicy::default())
+    }
+
     fn code(i: WithdrawalInput) -> &'static str {
-        validate(&i, &CurrencyCatalog::builtin())
-            .unwrap_err()
-            .code()
+        check(&i, &CurrencyCatalog::builtin()).unwrap_err().code()
     }
 
     #[test]
     fn a_good_request_validates_and_defaults_the_end_user_reference() {
-        let v = validate(&input(), &CurrencyCatalog::builtin()).unwrap();
+        let v = check(&input(), &CurrencyCatalog::builtin()).unwrap();
         assert_eq!(v.end_user_reference, "u1");
         assert_eq!(v.convert_to.unwrap().as_str(), "BTC");
     }
@@ -493,7 +527,7 @@ mod tests {
             ..input()
         };
         assert_eq!(code(xrp.clone()), "validation_failed");
-        assert!(validate(
+        assert!(check(
             &WithdrawalInput {
                 tag: Some("12345".into()),
                 ..xrp
@@ -534,8 +568,8 @@ mod tests {
     #[test]
     fn fingerprints_differ_when_any_field_differs() {
         let c = CurrencyCatalog::builtin();
-        let a = validate(&input(), &c).unwrap();
-        let b = validate(
+        let a = check(&input(), &c).unwrap();
+        let b = check(
             &WithdrawalInput {
                 amount: "100.0".into(),
                 ..input()
@@ -543,7 +577,7 @@ mod tests {
             &c,
         )
         .unwrap();
-        let t = validate(
+        let t = check(
             &WithdrawalInput {
                 tag: Some("1".into()),
                 ..input()
@@ -551,11 +585,64 @@ mod tests {
             &c,
         )
         .unwrap();
-        assert_eq!(
-            a.fingerprint(),
-            validate(&input(), &c).unwrap().fingerprint()
-        );
+        assert_eq!(a.fingerprint(), check(&input(), &c).unwrap().fingerprint());
         assert_ne!(a.fingerprint(), b.fingerprint());
         assert_ne!(a.fingerprint(), t.fingerprint());
+    }
+
+    fn with_sender(first_name: &str) -> WithdrawalInput {
+        let data = serde_json::json!({"first_name": first_name, "last_name": "Müller", "date_of_birth": "1995-08-17"});
+        WithdrawalInput {
+            travel_rule: TravelRuleInput {
+                sender_type: Some("natural".into()),
+                sender_data: data.as_object().cloned(),
+                ..TravelRuleInput::default()
+            },
+            ..input()
+        }
+    }
+
+    #[test]
+    fn travel_rule_data_is_in_the_fingerprint_but_configured_defaults_are_not() {
+        let c = CurrencyCatalog::builtin();
+        let a = check(&with_sender("Friedrich"), &c).unwrap();
+        let b = check(&with_sender("Fritz"), &c).unwrap();
+        let none = check(&input(), &c).unwrap();
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert_ne!(a.fingerprint(), none.fingerprint());
+        let defaulted = validate(
+            &input(),
+            &c,
+            &TravelRulePolicy {
+                default_sender: a.travel_rule.sender.clone(),
+                ..TravelRulePolicy::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(defaulted.travel_rule.sender, a.travel_rule.sender);
+        assert_eq!(defaulted.fingerprint(), none.fingerprint());
+    }
+
+    #[test]
+    fn travel_rule_refusals_are_validation_failures_naming_the_field() {
+        let refusal = check(&with_sender(""), &CurrencyCatalog::builtin()).unwrap_err();
+        assert_eq!(refusal.code(), "validation_failed");
+        assert!(
+            refusal.to_string().starts_with("sender_data.first_name:"),
+            "{refusal}"
+        );
+        let required = validate(
+            &input(),
+            &CurrencyCatalog::builtin(),
+            &TravelRulePolicy {
+                required: true,
+                ..TravelRulePolicy::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            required.to_string().starts_with("sender_type:"),
+            "{required}"
+        );
     }
 }

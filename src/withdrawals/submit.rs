@@ -13,7 +13,7 @@ use tracing::Instrument;
 use super::store::{self, Withdrawal};
 use super::transition;
 use crate::coinspaid::callback::ProviderDetails;
-use crate::coinspaid::wire::{CurrencyAmount, WithdrawalRequest};
+use crate::coinspaid::wire::{CurrencyAmount, TravelRuleFields, WithdrawalRequest};
 use crate::coinspaid::{CoinsPaidClient, SubmitOutcome};
 use crate::config::WorkerSettings;
 use crate::domain::{ProviderEvent, WithdrawalStatus};
@@ -49,7 +49,9 @@ pub enum Attempt {
     Parked,
 }
 
-fn request_of(w: &Withdrawal) -> WithdrawalRequest {
+/// The body of every attempt for `w`: built only from stored rows, so each retry sends the
+/// same bytes.
+fn request_of(w: &Withdrawal, travel_rule: Option<TravelRuleFields>) -> WithdrawalRequest {
     WithdrawalRequest {
         foreign_id: w.foreign_id.clone(),
         amount: w.amount.to_string(),
@@ -58,6 +60,7 @@ fn request_of(w: &Withdrawal) -> WithdrawalRequest {
         address: w.address.clone(),
         tag: w.tag.clone(),
         end_user_reference: Some(w.end_user_reference.clone()),
+        travel_rule: travel_rule.unwrap_or_default(),
     }
 }
 
@@ -111,10 +114,11 @@ impl Submitter {
             tracing::info!(status = %withdrawal.status, "submission no longer needed");
             return Ok(Attempt::Recorded(Box::new(withdrawal)));
         }
+        let travel_rule = super::travel_rule::load(&self.pool, withdrawal.id).await?;
         crate::faults::crash_point("before_provider_call");
         let outcome = self
             .client
-            .submit_withdrawal(&request_of(&withdrawal))
+            .submit_withdrawal(&request_of(&withdrawal, travel_rule))
             .await;
         crate::faults::crash_point("after_provider_call");
         metrics::counter!("payoutd_submissions_total", "outcome" => outcome.label()).increment(1);

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::lenient::Field;
 
 /// `POST /v2/withdrawal/crypto` request body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WithdrawalRequest {
     pub foreign_id: String,
     pub amount: String,
@@ -20,6 +20,51 @@ pub struct WithdrawalRequest {
     pub tag: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_user_reference: Option<String>,
+    /// MiCA travel rule: `sender_type`, `sender_data`, `receiver_type`, `receiver_data`
+    /// at the top level of the body, each omitted when absent.
+    #[serde(flatten)]
+    pub travel_rule: TravelRuleFields,
+}
+
+/// The travel-rule fields of a withdrawal request, as stored beside the withdrawal
+/// (`withdrawal_travel_rules.data`) and copied into every attempt's [`WithdrawalRequest`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TravelRuleFields {
+    /// `natural` or `legal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_data: Option<PartyData>,
+    /// `natural`, `legal`, or `self` (the customer's own wallet, sent without receiver_data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receiver_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receiver_data: Option<PartyData>,
+}
+
+/// `sender_data` / `receiver_data`: a natural person (`first_name`, `last_name`,
+/// `date_of_birth`) or a legal entity (`legal_name`, `country_of_registration`), either with
+/// an optional `email`. Personal data, so `Debug` prints none of it.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartyData {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country_of_registration: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+impl std::fmt::Debug for PartyData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PartyData(<redacted>)")
+    }
 }
 
 /// The `data` of a successful `POST /v2/withdrawal/crypto` (201 in the older docs; any 2xx is
@@ -182,10 +227,11 @@ mod tests {
             address: "a".into(),
             tag: None,
             end_user_reference: Some("u1".into()),
+            ..WithdrawalRequest::default()
         };
         let json = serde_json::to_string(&req).unwrap();
         assert!(
-            !json.contains("convert_to") && !json.contains("tag"),
+            !json.contains("convert_to") && !json.contains("tag") && !json.contains("sender"),
             "{json}"
         );
         assert!(json.contains(r#""amount":"1.00""#));
