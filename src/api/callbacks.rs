@@ -22,8 +22,8 @@ use crate::withdrawals::callbacks::{self, CallbackOutcome};
     ),
     request_body(content = String, description = "CoinsPaid's callback JSON", content_type = "application/json"),
     responses(
-        (status = 200, description = "Acknowledged: applied, duplicate, or ignored"),
-        (status = 400, description = "invalid_json: verified but not a valid callback", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Acknowledged: applied, duplicate, ignored (not a withdrawal, unknown foreign_id), an anomaly (does not match its withdrawal, contradicts a final status), an undocumented status word, or verified JSON that cannot be interpreted (stored and flagged): anything else makes CoinsPaid retry for a day"),
+        (status = 400, description = "invalid_json: verified but not JSON", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 401, description = "unauthorized: key or signature missing or wrong", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = super::openapi::Problem, content_type = "application/problem+json"),
     )
@@ -47,9 +47,7 @@ pub async fn coinspaid(
         CallbackOutcome::Rejected(_) => Err(ApiError::unauthorized(
             "callback signature or key missing or wrong",
         )),
-        CallbackOutcome::Invalid => Err(ApiError::invalid_json(
-            "the callback body is not a valid CoinsPaid callback",
-        )),
+        CallbackOutcome::Invalid => Err(ApiError::invalid_json("the callback body is not JSON")),
         // Everything else is acknowledged so CoinsPaid stops retrying.
         _ => Ok(StatusCode::OK),
     }

@@ -34,7 +34,7 @@ pub enum CallbackOutcome {
     Unreadable,
     /// Signature or key missing or wrong: refused, nothing moved.
     Rejected(VerifyError),
-    /// Verified but not valid JSON in the documented shape.
+    /// Verified but not JSON: answered 400 (CoinsPaid retries), stored.
     Invalid,
 }
 
@@ -132,7 +132,7 @@ async fn receive_inner(
                 Some(&err.to_string()),
             )
             .await?;
-            tracing::warn!(error = %err, "verified callback is not valid JSON in the documented shape");
+            tracing::warn!(error = %err, "verified callback is not JSON; stored, answered 400");
             return Ok(CallbackOutcome::Invalid);
         }
     };

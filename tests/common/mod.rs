@@ -96,6 +96,8 @@ pub async fn spawn_cluster(replicas: usize, tweak: impl Fn(&mut Settings)) -> Ve
     );
     let sim = simulator.control();
     sim.set_default_behavior(SubmitBehavior::accept_silently());
+    // Shown with a failing test's output: PAYOUTD_SIMULATOR_SEED=<seed> replays its draws.
+    eprintln!("simulator seed {}", sim.seed());
 
     let database = format!("payoutd_test_{}", uuid::Uuid::now_v7().simple());
     let mut apps = Vec::with_capacity(replicas);
@@ -540,6 +542,7 @@ pub async fn start_simulator() -> Simulator {
     .unwrap();
     sim.control()
         .set_default_behavior(SubmitBehavior::accept_silently());
+    eprintln!("simulator seed {}", sim.control().seed());
     sim
 }
 
