@@ -110,7 +110,19 @@ impl Application {
         let reconciler = Reconciler::new(pool.clone(), client.clone(), settings.reconciler.clone());
         let notifier = crate::notify::Notifier::new(pool.clone(), settings.notify.clone())
             .map_err(|e| ProviderError::Transport(e.to_string()))?;
+        let operators = crate::operators::Operators::new(
+            pool.clone(),
+            submitter.clone(),
+            reconciler.clone(),
+            client.clone(),
+        );
         let state = AppState {
+            operators,
+            operator_tokens: Arc::new(api::admin::auth::OperatorTokens::new(
+                &settings.effective_operators(),
+            )),
+            approval: Arc::new(settings.approval.clone()),
+            merchant_caps: Arc::new(settings.merchant_caps.clone()),
             pool,
             currencies,
             submitter,

@@ -40,6 +40,12 @@ pub struct Settings {
     /// CoinsPaid documents (see `CurrencyCatalog::builtin`). Read them with
     /// [`Settings::withdrawal_minimums`].
     pub withdrawal_minimums: HashMap<String, String>,
+    /// Operator tokens (`PAYOUTD_ADMIN_TOKENS`).
+    pub admin: crate::operators::settings::AdminSettings,
+    /// Which new withdrawals wait for an operator's approval.
+    pub approval: crate::operators::settings::ApprovalSettings,
+    /// Per currency: at most this much requested across all users in any rolling 24 hours.
+    pub merchant_caps: HashMap<String, Decimal>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -286,6 +292,9 @@ impl Default for Settings {
             travel_rule: TravelRuleSettings::default(),
             limits: HashMap::new(),
             withdrawal_minimums: HashMap::new(),
+            admin: Default::default(),
+            approval: Default::default(),
+            merchant_caps: HashMap::new(),
         }
     }
 }
@@ -371,6 +380,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("DATABASE_URL", "database.url"),
     ("PAYOUTD_LISTEN_ADDR", "server.listen_addr"),
     ("PAYOUTD_API_TOKENS", "server.api_tokens"),
+    ("PAYOUTD_ADMIN_TOKENS", "admin.tokens"),
     ("COINSPAID_API_URL", "coinspaid.api_url"),
     ("COINSPAID_API_KEY", "coinspaid.api_key"),
     ("COINSPAID_API_SECRET", "coinspaid.api_secret"),
@@ -476,7 +486,49 @@ impl Settings {
             return invalid("travel_rule.retention_days must be at least 1");
         }
         self.travel_rule.policy(chrono::Utc::now().date_naive())?;
+        self.validate_operators()?;
         Ok(())
+    }
+
+    /// Operator tokens parse and are never also website tokens (each interface refuses the
+    /// other's tokens); thresholds and caps are positive and name currency codes.
+    fn validate_operators(&self) -> Result<(), ConfigError> {
+        let operators = self.admin.operators().map_err(ConfigError::Invalid)?;
+        let website = self.effective_api_tokens();
+        if operators
+            .iter()
+            .any(|o| website.iter().any(|w| w.expose() == o.token.expose()))
+        {
+            return Err(ConfigError::Invalid(
+                "an operator token in PAYOUTD_ADMIN_TOKENS is also a website token in PAYOUTD_API_TOKENS".into(),
+            ));
+        }
+        for (section, map) in [
+            ("approval.thresholds", &self.approval.thresholds),
+            ("merchant_caps", &self.merchant_caps),
+        ] {
+            for (code, value) in map {
+                if Currency::parse(code).is_none() || *value <= Decimal::ZERO {
+                    return Err(ConfigError::Invalid(format!(
+                        "{section}.{code}: an uppercase currency code with a positive amount"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The operators in force: the configured ones, or `dev` with the dev token in development.
+    pub fn effective_operators(&self) -> Vec<crate::operators::settings::Operator> {
+        let configured = self.admin.operators().unwrap_or_default();
+        if configured.is_empty() && self.env == Environment::Development {
+            vec![crate::operators::settings::Operator {
+                name: "dev".into(),
+                token: SecretString::new(crate::operators::settings::DEV_ADMIN_TOKEN),
+            }]
+        } else {
+            configured
+        }
     }
 
     /// `[withdrawal_minimums]`, parsed (validated at load, so nothing is dropped here).
@@ -570,7 +622,7 @@ fn set_path(table: &mut toml::Table, dotted: &str, value: toml::Value) {
 /// Environment values are strings; a few keys need another TOML type.
 fn env_value(key: &str, raw: &str) -> toml::Value {
     match key {
-        "server.api_tokens" => toml::Value::Array(
+        "server.api_tokens" | "admin.tokens" => toml::Value::Array(
             raw.split(',')
                 .map(str::trim)
                 .filter(|t| !t.is_empty())

@@ -14,6 +14,7 @@ pub mod domain;
 pub mod faults;
 pub mod ledger;
 pub mod notify;
+pub mod operators;
 pub mod queue;
 pub mod simulator;
 pub mod telemetry;

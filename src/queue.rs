@@ -25,22 +25,55 @@ fn secs(d: Duration) -> f64 {
 /// Leases the job that has waited longest, if any is due. One short transaction.
 pub async fn claim_due(pool: &PgPool, lease_for: Duration) -> Result<Option<Lease>, sqlx::Error> {
     let lease_id = Uuid::now_v7();
-    let row: Option<(Uuid, i32)> = sqlx::query_as(
+    let row: Option<(Uuid, i32)> = sqlx::query_as(&format!(
         "UPDATE submission_jobs
          SET lease_id = $1, attempts = attempts + 1, run_at = now() + make_interval(secs => $2)
          WHERE withdrawal_id = (
              SELECT withdrawal_id FROM submission_jobs
-             WHERE run_at <= now() AND NOT parked
+             WHERE run_at <= now() AND NOT parked AND {NOT_PAUSED}
              ORDER BY run_at
              LIMIT 1
              FOR UPDATE SKIP LOCKED)
-         RETURNING withdrawal_id, attempts",
-    )
+         RETURNING withdrawal_id, attempts"
+    ))
     .bind(lease_id)
     .bind(secs(lease_for))
     .fetch_optional(pool)
     .await?;
     Ok(row.map(|(withdrawal_id, attempts)| Lease {
+        withdrawal_id,
+        lease_id,
+        attempts,
+    }))
+}
+
+/// The condition, on a `submission_jobs` row, that its withdrawal's submissions are not
+/// paused (see `operators::pause`): paused work stays queued and is skipped.
+pub const NOT_PAUSED: &str = "NOT EXISTS (SELECT 1 FROM submission_pauses p
+     WHERE p.scope = '*' OR p.scope = (SELECT w.currency FROM withdrawals w
+                                       WHERE w.id = submission_jobs.withdrawal_id))";
+
+/// Leases one withdrawal's job now, if it is due, not parked, not paused and not leased by
+/// someone else: an operator's "send now" uses the same lease as the worker, so the two
+/// never submit at once. One statement.
+pub async fn claim_one(
+    pool: &PgPool,
+    withdrawal_id: Uuid,
+    lease_for: Duration,
+) -> Result<Option<Lease>, sqlx::Error> {
+    let lease_id = Uuid::now_v7();
+    let attempts: Option<i32> = sqlx::query_scalar(&format!(
+        "UPDATE submission_jobs
+         SET lease_id = $1, attempts = attempts + 1, run_at = now() + make_interval(secs => $2)
+         WHERE withdrawal_id = $3 AND run_at <= now() AND NOT parked AND {NOT_PAUSED}
+         RETURNING attempts"
+    ))
+    .bind(lease_id)
+    .bind(secs(lease_for))
+    .bind(withdrawal_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(attempts.map(|attempts| Lease {
         withdrawal_id,
         lease_id,
         attempts,

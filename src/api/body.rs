@@ -77,6 +77,15 @@ impl JsonObject {
         }
     }
 
+    /// An optional boolean field; absent and `null` are both "not given".
+    pub fn opt_bool(&mut self, field: &str) -> Result<Option<bool>, ApiError> {
+        match self.0.remove(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(b)),
+            Some(_) => Err(ApiError::validation(field, "must be true or false")),
+        }
+    }
+
     /// Refuses fields we do not know: a misspelt optional field must not be silently dropped
     /// from a payout.
     pub fn finish(self) -> Result<(), ApiError> {

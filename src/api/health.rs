@@ -35,6 +35,13 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
         "database": if database_ready { "ok" } else { "unavailable" },
         "provider": state.provider_mode,
     });
+    // The pause switch: ready to accept, but nothing is being sent for these scopes.
+    if database_ready {
+        if let Ok(pauses) = crate::operators::pause::list(&state.pool).await {
+            body["submissions_paused"] =
+                json!(pauses.iter().map(|p| p.scope.clone()).collect::<Vec<_>>());
+        }
+    }
     if state.provider_mode == "simulator" {
         body["warning"] =
             json!("payouts go to the embedded CoinsPaid simulator; no real money moves");

@@ -66,5 +66,16 @@ async fn refresh_gauges(state: &AppState) -> Result<(), sqlx::Error> {
             .fetch_one(&state.pool)
             .await?;
     metrics::gauge!("payoutd_notifications_undelivered").set(undelivered as f64);
+    let (awaiting, pauses, all_paused): (i64, i64, bool) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM withdrawals WHERE status = 'awaiting_approval'),
+                (SELECT count(*) FROM submission_pauses),
+                EXISTS (SELECT 1 FROM submission_pauses WHERE scope = '*')",
+    )
+    .fetch_one(&state.pool)
+    .await?;
+    metrics::gauge!("payoutd_withdrawals", "status" => "awaiting_approval").set(awaiting as f64);
+    metrics::gauge!("payoutd_submissions_paused", "scope" => "all")
+        .set(f64::from(u8::from(all_paused)));
+    metrics::gauge!("payoutd_submissions_paused_scopes").set(pauses as f64);
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! The HTTP edge: routing, state, and the layers every request passes through.
 //! Handlers are thin: they parse into domain types and call a use case.
 
+pub mod admin;
+mod approvals;
 mod auth;
 mod body;
 mod callbacks;
@@ -66,12 +68,40 @@ pub struct AppState {
     /// `coinspaid` or `simulator`, as `/readyz` reports it.
     pub provider_mode: &'static str,
     pub metrics: PrometheusHandle,
+    /// The operator use cases (approvals, resolutions, retries, look-ups, flags).
+    pub operators: crate::operators::Operators,
+    /// Operator tokens with their names; never the website's.
+    pub operator_tokens: Arc<admin::auth::OperatorTokens>,
+    /// Which new withdrawals wait for approval.
+    pub approval: Arc<crate::operators::settings::ApprovalSettings>,
+    /// Merchant-wide daily caps per currency code.
+    pub merchant_caps: Arc<std::collections::HashMap<String, rust_decimal::Decimal>>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The routes and their OpenAPI description, built together so the two cannot drift apart.
-fn documented_routes(tokens: Arc<ApiTokens>) -> OpenApiRouter<AppState> {
+fn documented_routes(
+    tokens: Arc<ApiTokens>,
+    operator_tokens: Arc<admin::auth::OperatorTokens>,
+) -> OpenApiRouter<AppState> {
+    use admin::handlers as op;
+    let operator = OpenApiRouter::new()
+        .routes(routes!(op::stuck_list))
+        .routes(routes!(op::withdrawal))
+        .routes(routes!(op::approve))
+        .routes(routes!(op::reject))
+        .routes(routes!(op::retry))
+        .routes(routes!(op::look_up))
+        .routes(routes!(op::resolve))
+        .routes(routes!(op::pauses))
+        .routes(routes!(op::pause_scope, op::resume_scope))
+        .routes(routes!(op::flag_user, op::unflag_user))
+        .routes(routes!(op::audit_list))
+        .route_layer(middleware::from_fn_with_state(
+            operator_tokens,
+            admin::auth::require_operator,
+        ));
     let authenticated = OpenApiRouter::new()
         .routes(routes!(users::credit))
         .routes(routes!(users::balances))
@@ -81,9 +111,12 @@ fn documented_routes(tokens: Arc<ApiTokens>) -> OpenApiRouter<AppState> {
         .routes(routes!(currencies::list))
         .routes(routes!(currencies::quote))
         .routes(routes!(limits::get, limits::put))
+        .routes(routes!(approvals::cancel))
+        .routes(routes!(approvals::flag_user, approvals::unflag_user))
         .route_layer(middleware::from_fn_with_state(tokens, auth::require_bearer));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(authenticated)
+        .merge(operator)
         .routes(routes!(callbacks::coinspaid))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
@@ -92,13 +125,17 @@ fn documented_routes(tokens: Arc<ApiTokens>) -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of the API, as `/openapi.json` serves it.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    documented_routes(Arc::new(ApiTokens::new(&[])))
-        .split_for_parts()
-        .1
+    documented_routes(
+        Arc::new(ApiTokens::new(&[])),
+        Arc::new(admin::auth::OperatorTokens::new(&[])),
+    )
+    .split_for_parts()
+    .1
 }
 
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
-    let (routes, document) = documented_routes(state.tokens.clone()).split_for_parts();
+    let (routes, document) =
+        documented_routes(state.tokens.clone(), state.operator_tokens.clone()).split_for_parts();
     let served = Arc::new(document.clone());
     routes
         .route(

@@ -127,6 +127,11 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+        // Operator tokens (PAYOUTD_ADMIN_TOKENS), accepted only under /admin/v1.
+        components.add_security_scheme(
+            "operator",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
     }
 }
 
@@ -143,6 +148,7 @@ impl Modify for BearerAuth {
         (name = "withdrawals", description = "Payouts through CoinsPaid"),
         (name = "callbacks", description = "CoinsPaid's signed callbacks"),
         (name = "operations", description = "Health, readiness, metrics"),
+        (name = "operators", description = "The operator interface: approvals, stuck withdrawals, pauses, audit (operator tokens only)"),
     )
 )]
 pub struct ApiDoc;

@@ -59,7 +59,7 @@ fn input_of(body: &[u8]) -> Result<WithdrawalInput, ApiError> {
     params(("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters; the same key and body replays")),
     request_body = super::openapi::WithdrawalRequest,
     responses(
-        (status = 201, description = "Held and submitted; status pending, processing or rejected", body = WithdrawalView),
+        (status = 201, description = "Held and submitted; status pending, processing or rejected; awaiting_approval when the approval policy holds it", body = WithdrawalView),
         (status = 200, description = "The same key and body again: the same withdrawal, nothing new", body = WithdrawalView),
         (status = 400, description = "invalid_json or idempotency_key_required", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 409, description = "idempotency_key_reused", body = super::openapi::Problem, content_type = "application/problem+json"),
@@ -78,7 +78,17 @@ pub async fn create(
     let key = idempotency_key(&headers)?;
     let input = input_of(&body::bytes(body)?)?;
     let valid = request::validate(&input, &state.currencies.catalog(), &state.travel_rule)?;
-    let outcome = request::create(
+    let facts = state.operators.user_facts(valid.user_id.as_str()).await?;
+    let admission = request::Admission {
+        review: crate::operators::policy::review_reason(
+            &state.approval,
+            valid.currency.as_str(),
+            valid.amount.value(),
+            &facts,
+        ),
+        merchant_cap: state.merchant_caps.get(valid.currency.as_str()).copied(),
+    };
+    let outcome = request::create_with(
         &state.pool,
         &key,
         &valid,
@@ -88,10 +98,13 @@ pub async fn create(
             .get(valid.currency.as_str())
             .cloned()
             .unwrap_or_default(),
+        &admission,
     )
     .await?;
     let (status, withdrawal) = match outcome {
         CreateOutcome::Replayed(withdrawal) => (StatusCode::OK, withdrawal),
+        // Awaiting approval, or its currency is paused: held and queued, nothing sent.
+        CreateOutcome::Held(withdrawal) => (StatusCode::CREATED, withdrawal),
         CreateOutcome::Created { withdrawal, lease } => {
             // Its own task: if the client hangs up, the attempt still finishes and is recorded.
             let submitter = state.submitter.clone();
@@ -154,7 +167,7 @@ pub async fn get(
     get, path = "/v1/withdrawals", tag = "withdrawals",
     params(
         ("user_id" = Option<String>, Query, description = "Only this user's"),
-        ("status" = Option<String>, Query, description = "pending, processing, confirmed, cancelled or rejected"),
+        ("status" = Option<String>, Query, description = "awaiting_approval, pending, processing, confirmed, cancelled or rejected"),
         ("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),
@@ -176,7 +189,7 @@ pub async fn list(
             WithdrawalStatus::parse(s).ok_or_else(|| {
                 ApiError::validation(
                     "status",
-                    "must be pending, processing, confirmed, cancelled or rejected",
+                    "must be awaiting_approval, pending, processing, confirmed, cancelled or rejected",
                 )
             })
         })

@@ -10,6 +10,9 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WithdrawalStatus {
+    /// Held for an operator's approval; not sent.
+    #[serde(rename = "awaiting_approval")]
+    AwaitingApproval,
     /// Held, not yet accepted by CoinsPaid.
     Pending,
     /// Accepted by CoinsPaid, awaiting its final word.
@@ -23,7 +26,8 @@ pub enum WithdrawalStatus {
 }
 
 impl WithdrawalStatus {
-    pub const ALL: [WithdrawalStatus; 5] = [
+    pub const ALL: [WithdrawalStatus; 6] = [
+        Self::AwaitingApproval,
         Self::Pending,
         Self::Processing,
         Self::Confirmed,
@@ -33,6 +37,7 @@ impl WithdrawalStatus {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::AwaitingApproval => "awaiting_approval",
             Self::Pending => "pending",
             Self::Processing => "processing",
             Self::Confirmed => "confirmed",
@@ -57,6 +62,8 @@ impl WithdrawalStatus {
         use WithdrawalStatus::*;
         let to = |status, effect| Transition::Move { to: status, effect };
         match (self, event) {
+            // Never sent: anything CoinsPaid says about it cannot be about this withdrawal.
+            (AwaitingApproval, _) => Transition::Anomaly,
             (Pending, SubmitAccepted) => to(Processing, Effect::None),
             (Pending, SubmitRefused) => to(Rejected, Effect::Release),
             (Pending | Processing, Reported(Succeeded)) => to(Confirmed, Effect::Debit),
@@ -88,6 +95,54 @@ impl WithdrawalStatus {
             (Rejected, Reported(Succeeded | InProgress | Unrecognized) | SubmitAccepted) => {
                 Transition::Anomaly
             }
+        }
+    }
+}
+
+/// What a person decides about a withdrawal: an operator, or the website cancelling its own
+/// request. Kept apart from [`ProviderEvent`]: these are not reports of what CoinsPaid did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// An operator lets a withdrawal awaiting approval be sent.
+    Approve,
+    /// An operator refuses it before it is sent: released.
+    Reject,
+    /// The website withdraws its request before it is sent: released.
+    Cancel,
+    /// An operator states the payout happened (CoinsPaid's dashboard, a look-up): debited.
+    ResolvePaid,
+    /// An operator states the payout did not and will not happen: released.
+    ResolveNotPaid,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approve => "approve",
+            Self::Reject => "reject",
+            Self::Cancel => "cancel",
+            Self::ResolvePaid => "resolve_paid",
+            Self::ResolveNotPaid => "resolve_not_paid",
+        }
+    }
+}
+
+impl WithdrawalStatus {
+    /// Where `decision` takes a withdrawal in this status, or `None` when it may not be made
+    /// now (already sent, already settled). Pure, like [`WithdrawalStatus::apply`]; the caller
+    /// applies the move under the withdrawal's row lock, so of two racing decisions (or a
+    /// decision and a callback) exactly one finds the status it needs.
+    pub fn decide(self, decision: Decision) -> Option<(WithdrawalStatus, Effect)> {
+        use Decision::*;
+        use WithdrawalStatus::*;
+        match (self, decision) {
+            (AwaitingApproval, Approve) => Some((Pending, Effect::None)),
+            (AwaitingApproval, Reject) => Some((Rejected, Effect::Release)),
+            (AwaitingApproval, Cancel) => Some((Cancelled, Effect::Release)),
+            // A resolution is for what was (maybe) sent; before approval there is nothing to resolve.
+            (Pending | Processing, ResolvePaid) => Some((Confirmed, Effect::Debit)),
+            (Pending | Processing, ResolveNotPaid) => Some((Cancelled, Effect::Release)),
+            _ => None,
         }
     }
 }
@@ -186,6 +241,7 @@ mod tests {
     fn every_status_event_pair_has_the_expected_transition() {
         use Transition::{Anomaly, Duplicate, Note};
         let table = [
+            (AwaitingApproval, [Anomaly; 6]),
             (
                 Pending,
                 [
@@ -280,6 +336,34 @@ mod tests {
             "",
         ] {
             assert_eq!(ProviderStatus::classify(word), Unrecognized, "{word}");
+        }
+    }
+
+    #[test]
+    fn decisions_move_only_from_the_status_they_are_for() {
+        use Decision::*;
+        let all = [Approve, Reject, Cancel, ResolvePaid, ResolveNotPaid];
+        for status in WithdrawalStatus::ALL {
+            for decision in all {
+                let got = status.decide(decision);
+                let want = match (status, decision) {
+                    (AwaitingApproval, Approve) => Some((Pending, Effect::None)),
+                    (AwaitingApproval, Reject) => Some((Rejected, Effect::Release)),
+                    (AwaitingApproval, Cancel) => Some((Cancelled, Effect::Release)),
+                    (Pending | Processing, ResolvePaid) => Some((Confirmed, Effect::Debit)),
+                    (Pending | Processing, ResolveNotPaid) => Some((Cancelled, Effect::Release)),
+                    _ => None,
+                };
+                assert_eq!(got, want, "{status} + {decision:?}");
+            }
+        }
+        // Once decided, no second decision of the race can move it again.
+        for decision in all {
+            if let Some((to, _)) = AwaitingApproval.decide(decision) {
+                for second in [Approve, Reject, Cancel] {
+                    assert_eq!(to.decide(second), None, "{decision:?} then {second:?}");
+                }
+            }
         }
     }
 

@@ -60,6 +60,38 @@ pub async fn check(
     Ok(Ok(()))
 }
 
+/// Checks the withdrawal just held in `conn`'s transaction against the merchant-wide daily
+/// cap of its currency: the rolling 24-hour sum over *all* users, so a leaked website token
+/// cannot drain every balance up to each user's own limit. A transaction-scoped advisory lock
+/// per currency serializes these checks (taken after the balance row lock, always in that
+/// order, so no deadlock); the sum then sees every create committed before. `Ok(Err(_))` is
+/// a refusal.
+pub async fn check_merchant_cap(
+    conn: &mut PgConnection,
+    request: &ValidWithdrawal,
+    cap: Decimal,
+) -> Result<Result<(), Refusal>, sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('payoutd.merchant_cap.' || $1, 0))")
+        .bind(request.currency.as_str())
+        .execute(&mut *conn)
+        .await?;
+    let used: Decimal = sqlx::query_scalar(
+        "SELECT COALESCE(sum(amount), 0) FROM withdrawals
+         WHERE currency = $1 AND created_at > now() - interval '24 hours'
+           AND status NOT IN ('cancelled', 'rejected')",
+    )
+    .bind(request.currency.as_str())
+    .fetch_one(conn)
+    .await?;
+    if used > cap {
+        return Ok(Err(Refusal::LimitExceeded(format!(
+            "the merchant-wide cap of {cap} {} per 24 hours is reached; try later",
+            request.currency
+        ))));
+    }
+    Ok(Ok(()))
+}
+
 /// Sets (or, with both `None`, removes) a user's override for one currency. One statement.
 pub async fn set_user_limits(
     pool: &PgPool,

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::store;
 use super::transition;
+use crate::coinspaid::callback::ProviderDetails;
 use crate::coinspaid::{CoinsPaidClient, LookupError};
 use crate::config::ReconcilerSettings;
 use crate::domain::{Transition, WithdrawalStatus};
@@ -104,9 +105,22 @@ impl Reconciler {
     }
 
     async fn check(&self, id: Uuid, foreign_id: &str) -> Result<Check, LedgerError> {
+        Ok(self.look_up(id, foreign_id).await?.0)
+    }
+
+    /// One look-up now, applied like the reconciler's own (an operator's "look up again"):
+    /// what it achieved, and CoinsPaid's record or why there is none.
+    pub async fn look_up(
+        &self,
+        id: Uuid,
+        foreign_id: &str,
+    ) -> Result<(Check, Result<ProviderDetails, String>), LedgerError> {
         let details = match self.client.transaction_info(foreign_id).await {
             Ok(details) => details,
-            Err(err) => return self.no_record(id, err).await,
+            Err(err) => {
+                let why = err.to_string();
+                return Ok((self.no_record(id, err).await?, Err(why)));
+            }
         };
         let mut tx = self.pool.begin().await?;
         let current = store::lock_by_id(&mut tx, id)
@@ -117,15 +131,21 @@ impl Reconciler {
             // CoinsPaid has it: whatever the submission attempts said, nothing is left to send.
             queue::discard(&mut tx, id).await?;
         }
+        // CoinsPaid knows it (again): no longer missing.
+        sqlx::query("UPDATE withdrawals SET missing_since = NULL WHERE id = $1 AND missing_since IS NOT NULL")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         tracing::info!(provider_status = %details.provider_status, status = %applied.withdrawal.status, "reconciler: looked up at CoinsPaid");
-        Ok(if applied.transition == Transition::Anomaly {
+        let check = if applied.transition == Transition::Anomaly {
             Check::Anomaly
         } else if applied.withdrawal.status.is_terminal() {
             Check::Settled
         } else {
             Check::InProgress
-        })
+        };
+        Ok((check, Ok(details)))
     }
 
     /// No record to act on. Nothing is released: what CoinsPaid answers for a foreign_id it
@@ -142,6 +162,14 @@ impl Reconciler {
                 error = %err,
                 "reconciler: CoinsPaid gives no record of a withdrawal it accepted; needs an operator"
             );
+            // Shown in the operators' queue as `missing` until a look-up finds it again.
+            sqlx::query(
+                "UPDATE withdrawals SET missing_since = COALESCE(missing_since, now())
+                 WHERE id = $1 AND status = 'processing'",
+            )
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
             return Ok(Check::Missing);
         }
         // Submitting again with the same foreign_id is safe whatever the truth: CoinsPaid

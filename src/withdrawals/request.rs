@@ -279,6 +279,9 @@ pub enum CreateOutcome {
     },
     /// The same key and request were seen before: this is that withdrawal, nothing new done.
     Replayed(Withdrawal),
+    /// Stored and held but not to be sent now: awaiting an operator's approval, or its
+    /// currency's submissions are paused (the worker sends it once resumed).
+    Held(Withdrawal),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -301,6 +304,8 @@ impl From<sqlx::Error> for CreateError {
 /// withdrawal if the balance covered it (its columns are NULL otherwise).
 struct ClaimedRow {
     claimed: bool,
+    /// Submissions of this currency are paused: the job was queued without a lease.
+    paused: bool,
     withdrawal: Option<Withdrawal>,
 }
 
@@ -309,6 +314,7 @@ impl<'r> FromRow<'r, PgRow> for ClaimedRow {
         let stored: Option<Uuid> = row.try_get("id")?;
         Ok(Self {
             claimed: row.try_get("claimed")?,
+            paused: row.try_get("paused")?,
             withdrawal: stored.map(|_| Withdrawal::from_row(row)).transpose()?,
         })
     }
@@ -330,6 +336,39 @@ pub async fn create(
     lease_for: Duration,
     default_limits: &CurrencyLimits,
 ) -> Result<CreateOutcome, CreateError> {
+    create_with(
+        pool,
+        key,
+        request,
+        lease_for,
+        default_limits,
+        &Admission::default(),
+    )
+    .await
+}
+
+/// What the operators' rules add to a create: the approval policy's verdict and the
+/// merchant-wide daily cap of the currency.
+#[derive(Debug, Clone, Default)]
+pub struct Admission {
+    /// Why the withdrawal must wait for an operator: stored `awaiting_approval`, no job.
+    pub review: Option<String>,
+    /// At most this much of the currency requested across all users in any 24 hours.
+    pub merchant_cap: Option<Decimal>,
+}
+
+/// [`create`] under the operators' rules. One transaction, idempotent on the key, like
+/// `create`; a withdrawal held for review gets an audit row from `policy` in the same
+/// statement, and one created while its currency is paused gets a job nobody leases until
+/// the pause ends (both come back as [`CreateOutcome::Held`]).
+pub async fn create_with(
+    pool: &PgPool,
+    key: &IdempotencyKey,
+    request: &ValidWithdrawal,
+    lease_for: Duration,
+    default_limits: &CurrencyLimits,
+    admission: &Admission,
+) -> Result<CreateOutcome, CreateError> {
     let fingerprint = request.fingerprint();
     let id = Uuid::now_v7();
     let foreign_id = ForeignId::generate();
@@ -344,6 +383,7 @@ pub async fn create(
     // if it had to wait for it, re-checks `available` on the row it then sees.
     let ClaimedRow {
         claimed,
+        paused,
         withdrawal,
     } = sqlx::query_as::<_, ClaimedRow>(&format!(
         "WITH claim AS (
@@ -358,20 +398,32 @@ pub async fn create(
          stored AS (
              INSERT INTO withdrawals
                  (id, foreign_id, user_id, amount, currency, convert_to, address, tag,
-                  end_user_reference)
-             SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM moved
+                  end_user_reference, status, review_reason)
+             SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11,
+                    CASE WHEN $16::text IS NULL THEN 'pending' ELSE 'awaiting_approval' END, $16
+             FROM moved
              RETURNING {COLUMNS}),
          hold_entry AS (
              INSERT INTO ledger_entries (id, user_id, currency, kind, amount, withdrawal_id)
              SELECT $12, user_id, currency, 'hold', amount, id FROM stored),
+         paused AS (
+             SELECT EXISTS (SELECT 1 FROM submission_pauses WHERE scope IN ('*', $7)) AS paused),
          job AS (
              INSERT INTO submission_jobs (withdrawal_id, attempts, run_at, lease_id)
-             SELECT id, 1, now() + make_interval(secs => $13), $14 FROM stored),
+             SELECT id, CASE WHEN paused THEN 0 ELSE 1 END,
+                    CASE WHEN paused THEN now() ELSE now() + make_interval(secs => $13) END,
+                    CASE WHEN paused THEN NULL ELSE $14 END
+             FROM stored, paused WHERE $16::text IS NULL),
          travel AS (
              INSERT INTO withdrawal_travel_rules (withdrawal_id, data)
-             SELECT id, $15 FROM stored WHERE $15::jsonb IS NOT NULL)
-         SELECT EXISTS (SELECT 1 FROM claim) AS claimed, stored.*
-         FROM (SELECT 1) AS one LEFT JOIN stored ON true"
+             SELECT id, $15 FROM stored WHERE $15::jsonb IS NOT NULL),
+         audit AS (
+             INSERT INTO audit_log (id, actor, action, withdrawal_id, reason, after)
+             SELECT $17, 'policy', 'hold_for_approval', id, $16,
+                    jsonb_build_object('status', status)
+             FROM stored WHERE $16::text IS NOT NULL)
+         SELECT EXISTS (SELECT 1 FROM claim) AS claimed, paused.paused, stored.*
+         FROM paused LEFT JOIN stored ON true"
     ))
     .bind(key.as_str())
     .bind(&fingerprint)
@@ -388,6 +440,8 @@ pub async fn create(
     .bind(lease_for.as_secs_f64())
     .bind(lease.lease_id)
     .bind(request.travel_rule.to_json())
+    .bind(admission.review.as_deref())
+    .bind(Uuid::now_v7())
     .fetch_one(&mut *tx)
     .await?;
     if !claimed {
@@ -417,6 +471,12 @@ pub async fn create(
         tx.rollback().await?;
         return Err(refusal.into());
     }
+    if let Some(cap) = admission.merchant_cap {
+        if let Err(refusal) = limits::check_merchant_cap(&mut tx, request, cap).await? {
+            tx.rollback().await?;
+            return Err(refusal.into());
+        }
+    }
     tx.commit().await?;
     crate::faults::crash_point("after_hold_commit");
     tracing::info!(
@@ -428,6 +488,10 @@ pub async fn create(
         "withdrawal requested; amount held"
     );
     metrics::counter!("payoutd_withdrawals_created_total").increment(1);
+    if admission.review.is_some() || paused {
+        tracing::info!(withdrawal_id = %id, review = admission.review.is_some(), paused, "withdrawal held, not sent yet");
+        return Ok(CreateOutcome::Held(withdrawal));
+    }
     Ok(CreateOutcome::Created { withdrawal, lease })
 }
 

@@ -230,3 +230,50 @@ pub async fn apply(
         anomaly,
     })
 }
+
+/// Applies a person's `decision` to `current`, which the caller locked with `FOR UPDATE`: the
+/// same row lock and the same ledger guards as a provider report, so a decision racing a
+/// callback (on any replica) settles the hold once, and the loser finds the status it needs
+/// gone. `Ok(None)`: the decision may not be made in the current status; nothing changed.
+/// `error`, when given, becomes the withdrawal's `error` (shown to the website). The caller commits.
+pub async fn decide(
+    conn: &mut PgConnection,
+    current: Withdrawal,
+    decision: crate::domain::withdrawal::Decision,
+    error: Option<&str>,
+) -> Result<Option<Withdrawal>, LedgerError> {
+    let Some((to, effect)) = current.status.decide(decision) else {
+        return Ok(None);
+    };
+    ledger::settle(
+        &mut *conn,
+        &current.user_id,
+        &current.currency,
+        current.amount,
+        current.id,
+        effect,
+    )
+    .await?;
+    tracing::info!(
+        withdrawal_id = %current.id,
+        foreign_id = %current.foreign_id,
+        from = %current.status,
+        to = %to,
+        decision = decision.as_str(),
+        "withdrawal status changed by a person's decision"
+    );
+    metrics::counter!("payoutd_withdrawal_transitions_total",
+        "from" => current.status.as_str(), "to" => to.as_str())
+    .increment(1);
+    let updated: Withdrawal = sqlx::query_as(&format!(
+        "UPDATE withdrawals SET status = $2, error = COALESCE($3, error), updated_at = now()
+         WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(current.id)
+    .bind(to.as_str())
+    .bind(error)
+    .fetch_one(&mut *conn)
+    .await?;
+    crate::notify::enqueue(&mut *conn, &updated, current.status).await?;
+    Ok(Some(updated))
+}

@@ -1,0 +1,313 @@
+//! `/admin/v1`: the stuck queue, a withdrawal's page, the actions, the pause switch, review
+//! flags and the audit trail. Handlers only translate; `crate::operators` decides.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use uuid::Uuid;
+
+use super::auth::OperatorName;
+use super::views::*;
+use super::{check_reason, fields};
+use crate::api::error::ApiError;
+use crate::api::openapi::Problem;
+use crate::api::views::LedgerEntryView;
+use crate::api::{pagination, AppState};
+use crate::domain::Currency;
+use crate::operators::policy::Outcome;
+use crate::operators::{audit, pause, stuck};
+use crate::withdrawals::Withdrawal;
+
+fn id_of(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found("withdrawal"))
+}
+
+fn result(state: &AppState, w: &Withdrawal, lookup: Option<LookupView>) -> Json<ActionResult> {
+    Json(ActionResult {
+        withdrawal: crate::api::views::WithdrawalView::new(&state.currencies.catalog(), w),
+        lookup,
+    })
+}
+
+/// `all` (every currency) or a currency code, as stored (`*` or the code).
+fn scope_of(raw: &str) -> Result<String, ApiError> {
+    if raw == "all" {
+        return Ok(pause::ALL.to_owned());
+    }
+    Currency::parse(raw)
+        .map(|c| c.as_str().to_owned())
+        .ok_or_else(|| ApiError::validation("scope", "all or an uppercase currency code"))
+}
+
+/// `GET /admin/v1/stuck`: everything that needs a person, oldest first.
+#[utoipa::path(get, path = "/admin/v1/stuck", tag = "operators",
+    params(("limit" = Option<i64>, Query, description = "1 to 200, default 50")),
+    responses((status = 200, body = StuckPage), (status = 401, body = Problem, content_type = "application/problem+json")),
+    security(("operator" = [])))]
+pub async fn stuck_list(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<StuckPage>, ApiError> {
+    let (limit, _) = pagination::parse(params.get("limit").map(String::as_str), None)?;
+    let items = stuck::list(&state.pool, limit).await?;
+    let catalog = state.currencies.catalog();
+    Ok(Json(StuckPage {
+        data: items.iter().map(|i| StuckView::new(&catalog, i)).collect(),
+    }))
+}
+
+/// The withdrawal's page data: also what the console renders.
+pub async fn detail_of(state: &AppState, id: Uuid) -> Result<WithdrawalDetail, ApiError> {
+    let item = stuck::get(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("withdrawal"))?;
+    let catalog = state.currencies.catalog();
+    let ledger = stuck::ledger(&state.pool, id).await?;
+    let callbacks = stuck::callbacks(&state.pool, &item.withdrawal.foreign_id).await?;
+    let audit = audit::list(&state.pool, Some(id), None, 200).await?;
+    Ok(WithdrawalDetail {
+        item: StuckView::new(&catalog, &item),
+        ledger: ledger
+            .iter()
+            .map(|e| LedgerEntryView::new(&catalog, e))
+            .collect(),
+        callbacks: callbacks.iter().map(CallbackView::from).collect(),
+        audit: audit.iter().map(AuditView::from).collect(),
+    })
+}
+
+/// `GET /admin/v1/withdrawals/{id}`: why it needs a person, its ledger entries, callbacks and audit rows.
+#[utoipa::path(get, path = "/admin/v1/withdrawals/{id}", tag = "operators",
+    params(("id" = String, Path)),
+    responses((status = 200, body = WithdrawalDetail), (status = 404, body = Problem, content_type = "application/problem+json")),
+    security(("operator" = [])))]
+pub async fn withdrawal(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<WithdrawalDetail>, ApiError> {
+    Ok(Json(detail_of(&state, id_of(&raw)?).await?))
+}
+
+/// `POST /admin/v1/withdrawals/{id}/approve`: sent at once with its foreign_id (unless paused).
+#[utoipa::path(post, path = "/admin/v1/withdrawals/{id}/approve", tag = "operators",
+    params(("id" = String, Path)), request_body = NoteRequest,
+    responses((status = 200, body = ActionResult), (status = 409, description = "status_conflict: not awaiting approval (cancelled, rejected or approved first)", body = Problem, content_type = "application/problem+json")),
+    security(("operator" = [])))]
+pub async fn approve(
+    State(state): State<AppState>,
+    Extension(OperatorName(by)): Extension<OperatorName>,
+    Path(raw): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<ActionResult>, ApiError> {
+    let id = id_of(&raw)?;
+    let mut f = fields(body)?;
+    let reason = check_reason("reason", f.opt_string("reason")?, false)?;
+    f.finish()?;
+    let w = state.operators.approve(id, &by, reason.as_deref()).await?;
+    Ok(result(&state, &w, None))
+}
+
+/// `POST /admin/v1/withdrawals/{id}/reject`: `rejected`, the hold released; the reason becomes its `error`.
+#[utoipa::path(post, path = "/admin/v1/withdrawals/{id}/reject", tag = "operators",
+    params(("id" = String, Path)), request_body = ReasonRequest,
+    responses((status = 200, body = ActionResult), (status = 409, description = "status_conflict", body = Problem, content_type = "application/problem+json"), (status = 422, description = "validation_failed: reason missing", body = Problem, content_type = "application/problem+json")),
+    security(("operator" = [])))]
+pub async fn reject(
+    State(state): State<AppState>,
+    Extension(OperatorName(by)): Extension<OperatorName>,
+    Path(raw): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<ActionResult>, ApiError> {
+    let id = id_of(&raw)?;
+    let mut f = fields(body)?;
+    let reason = check_reason("reason", f.opt_string("reason")?, true)?.unwrap_or_default();
+    f.finish()?;
+    let w = state.operators.reject(id, &by, &reason).await?;
+    Ok(result(&state, &w, None))
+}
+
+/// `POST /admin/v1/withdrawals/{id}/retry`: send a pending withdrawal again now, same foreign_id.
+#[utoipa::path(post, path = "/admin/v1/withdrawals/{id}/retry", tag = "operators",
+    params(("id" = String, Path)), request_body = NoteRequest,
+    responses((status = 200, body = ActionResult), (status = 409, description = "status_conflict (not pending) or submission_in_flight", body = Problem, content_type = "application/problem+json")),
+    security(("operator" = [])))]
+pub async fn retry(
+    State(state): State<AppState>,
+    Extension(OperatorName(by)): Extension<OperatorName>,
+    Path(raw): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<ActionResult>, ApiError> {
+    let id = id_of(&raw)?;
+    let mut f = fields(body)?;
+    let reason = check_reason("reason", f.opt_string("reason")?, false)?;
+    f.finish()?;
+    let w = state
+        .operators
+        .retry_now(id, &by, reason.as_deref())
+        .await?;
+    Ok(result(&state, &w, None))
+}
+
+/// `POST /admin/v1/withdrawals/{id}/lookup`: ask CoinsPaid now; a final answer settles it.
+#[utoipa::path(post, path = "/admin/v1/withdrawals/{id}/lookup", tag = "operators",
+    params(("id" = String, Path)),
+    responses((status = 200, body = ActionResult), (status = 409, description = "status_conflict: awaiting approval, never sent", body = Problem, content_type = "application/problem+json")),
+    security(("operator" = [])))]
+pub async fn look_up(
+    State(state): State<AppState>,
+    Extension(OperatorName(by)): Extension<OperatorName>,
+    Path(raw): Path<String>,
+) -> Result<Json<ActionResult>, ApiError> {
+    let (w, report) = state.operators.look_up(id_of(&raw)?, &by).await?;
+    Ok(result(&state, &w, Some(LookupView::from(&report))))
+}
+
+/// `POST /admin/v1/withdrawals/{id}/resolve`: paid (debit) or not paid (release), with a reason.
+#[utoipa::path(post, path = "/admin/v1/withdrawals/{id}/resolve", tag = "operators",
+    params(("id" = String, Path)), request_body = ResolveRequest,
+    responses(
+        (status = 200, body = ActionResult),
+        (status = 409, description = "lookup_disagrees (a fresh look-up does not back it; pass override), status_conflict (already settled, e.g. by a callback) or submission_in_flight", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed", body = Problem, content_type = "application/problem+json")),
+    security(("operator" = [])))]
+pub async fn resolve(
+    State(state): State<AppState>,
+    Extension(OperatorName(by)): Extension<OperatorName>,
+    Path(raw): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<ActionResult>, ApiError> {
+    let id = id_of(&raw)?;
+    let mut f = fields(body)?;
+    let outcome = match f.string("outcome")?.as_str() {
+        "paid" => Outcome::Paid,
+        "not_paid" => Outcome::NotPaid,
+        _ => return Err(ApiError::validation("outcome", "paid or not_paid")),
+    };
+    let reason = check_reason("reason", f.opt_string("reason")?, true)?.unwrap_or_default();
+    let override_lookup = f.opt_bool("override")?.unwrap_or(false);
+    f.finish()?;
+    let (w, report) = state
+        .operators
+        .resolve(id, &by, outcome, &reason, override_lookup)
+        .await?;
+    Ok(result(&state, &w, Some(LookupView::from(&report))))
+}
+
+/// `GET /admin/v1/pauses`: the pauses in force.
+#[utoipa::path(get, path = "/admin/v1/pauses", tag = "operators",
+    responses((status = 200, body = PausesView)), security(("operator" = [])))]
+pub async fn pauses(State(state): State<AppState>) -> Result<Json<PausesView>, ApiError> {
+    let list = pause::list(&state.pool).await?;
+    Ok(Json(PausesView {
+        data: list.iter().map(PauseView::from).collect(),
+    }))
+}
+
+/// `PUT /admin/v1/pauses/{scope}`: stop submissions for `all` or one currency.
+#[utoipa::path(put, path = "/admin/v1/pauses/{scope}", tag = "operators",
+    params(("scope" = String, Path, description = "all, or a currency code")), request_body = ReasonRequest,
+    responses((status = 200, body = PausesView)), security(("operator" = [])))]
+pub async fn pause_scope(
+    State(state): State<AppState>,
+    Extension(OperatorName(by)): Extension<OperatorName>,
+    Path(raw): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<PausesView>, ApiError> {
+    let scope = scope_of(&raw)?;
+    let mut f = fields(body)?;
+    let reason = check_reason("reason", f.opt_string("reason")?, true)?.unwrap_or_default();
+    f.finish()?;
+    pause::pause(&state.pool, &scope, &reason, &by).await?;
+    pauses(State(state)).await
+}
+
+/// `DELETE /admin/v1/pauses/{scope}`: resume; queued withdrawals go out on the worker's next tick.
+#[utoipa::path(delete, path = "/admin/v1/pauses/{scope}", tag = "operators",
+    params(("scope" = String, Path, description = "all, or a currency code")),
+    responses((status = 200, body = PausesView)), security(("operator" = [])))]
+pub async fn resume_scope(
+    State(state): State<AppState>,
+    Extension(OperatorName(by)): Extension<OperatorName>,
+    Path(raw): Path<String>,
+) -> Result<Json<PausesView>, ApiError> {
+    let scope = scope_of(&raw)?;
+    pause::resume(&state.pool, &scope, None, &by).await?;
+    pauses(State(state)).await
+}
+
+/// `PUT /admin/v1/users/{user_id}/review-flag`: every new withdrawal of the user waits for approval.
+#[utoipa::path(put, path = "/admin/v1/users/{user_id}/review-flag", tag = "operators",
+    params(("user_id" = String, Path)), request_body = ReasonRequest,
+    responses((status = 204)), security(("operator" = [])))]
+pub async fn flag_user(
+    State(state): State<AppState>,
+    Extension(OperatorName(by)): Extension<OperatorName>,
+    Path(user_id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    set_flag(&state, &user_id, body, &by).await
+}
+
+/// `DELETE /admin/v1/users/{user_id}/review-flag`
+#[utoipa::path(delete, path = "/admin/v1/users/{user_id}/review-flag", tag = "operators",
+    params(("user_id" = String, Path)), responses((status = 204)), security(("operator" = [])))]
+pub async fn unflag_user(
+    State(state): State<AppState>,
+    Extension(OperatorName(by)): Extension<OperatorName>,
+    Path(user_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.operators.set_review_flag(&user_id, None, &by).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sets a review flag from a `{"reason"}` body; shared by the operator and website routes.
+pub async fn set_flag(
+    state: &AppState,
+    user_id: &str,
+    body: Result<Bytes, BytesRejection>,
+    by: &str,
+) -> Result<StatusCode, ApiError> {
+    if crate::domain::UserId::parse(user_id).is_none() {
+        return Err(ApiError::validation(
+            "user_id",
+            "1 to 128 visible ASCII characters",
+        ));
+    }
+    let mut f = fields(body)?;
+    let reason = check_reason("reason", f.opt_string("reason")?, true)?.unwrap_or_default();
+    f.finish()?;
+    state
+        .operators
+        .set_review_flag(user_id, Some(&reason), by)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /admin/v1/audit?withdrawal_id=&limit=&cursor=`: the audit trail, newest first.
+#[utoipa::path(get, path = "/admin/v1/audit", tag = "operators",
+    params(("withdrawal_id" = Option<String>, Query), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = AuditPage)), security(("operator" = [])))]
+pub async fn audit_list(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<AuditPage>, ApiError> {
+    let (limit, before) = pagination::parse(
+        params.get("limit").map(String::as_str),
+        params.get("cursor").map(String::as_str),
+    )?;
+    let withdrawal_id = params
+        .get("withdrawal_id")
+        .filter(|s| !s.is_empty())
+        .map(|s| Uuid::parse_str(s).map_err(|_| ApiError::validation("withdrawal_id", "a UUID")))
+        .transpose()?;
+    let rows = audit::list(&state.pool, withdrawal_id, before, limit + 1).await?;
+    let (rows, next_cursor) = pagination::finish(rows, limit, |e| e.id);
+    Ok(Json(AuditPage {
+        data: rows.iter().map(AuditView::from).collect(),
+        next_cursor,
+    }))
+}

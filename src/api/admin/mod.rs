@@ -1,0 +1,63 @@
+//! The operator interface: `/admin/v1` (JSON, in the OpenAPI document) and the `/admin`
+//! console. Both call `crate::operators`; neither holds logic of its own.
+
+pub mod auth;
+pub mod handlers;
+pub mod views;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+
+use super::body::{self, JsonObject};
+use super::error::ApiError;
+use crate::operators::ActionError;
+
+/// A body that may be empty (`{}`), parsed field by field.
+pub fn fields(body: Result<Bytes, BytesRejection>) -> Result<JsonObject, ApiError> {
+    let bytes = body::bytes(body)?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return JsonObject::parse(b"{}");
+    }
+    JsonObject::parse(&bytes)
+}
+
+/// A reason for the audit trail: 1 to 500 characters, no control characters.
+pub fn check_reason(
+    field: &str,
+    reason: Option<String>,
+    required: bool,
+) -> Result<Option<String>, ApiError> {
+    match reason.map(|r| r.trim().to_owned()) {
+        None if required => Err(ApiError::validation(field, "is required: say why")),
+        None => Ok(None),
+        Some(r) if r.is_empty() && required => {
+            Err(ApiError::validation(field, "is required: say why"))
+        }
+        Some(r) if r.is_empty() => Ok(None),
+        Some(r) if r.chars().count() > 500 || r.chars().any(char::is_control) => Err(
+            ApiError::validation(field, "1 to 500 characters, no control characters"),
+        ),
+        Some(r) => Ok(Some(r)),
+    }
+}
+
+impl From<ActionError> for ApiError {
+    fn from(err: ActionError) -> Self {
+        match err {
+            ActionError::NotFound => ApiError::not_found("withdrawal"),
+            ActionError::WrongStatus { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "status_conflict", err.to_string())
+            }
+            ActionError::InFlight => ApiError::new(
+                StatusCode::CONFLICT,
+                "submission_in_flight",
+                err.to_string(),
+            ),
+            ActionError::LookupDisagrees(why) => {
+                ApiError::new(StatusCode::CONFLICT, "lookup_disagrees", why)
+            }
+            ActionError::Ledger(e) => e.into(),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The website's side of approvals: cancelling a withdrawal while it awaits approval, and
+//! flagging a user whose withdrawals an operator must approve.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use uuid::Uuid;
+
+use super::admin::{check_reason, fields};
+use super::error::ApiError;
+use super::views::WithdrawalView;
+use super::AppState;
+use crate::operators::actions::WEBSITE;
+use crate::operators::ActionError;
+
+/// `POST /v1/withdrawals/{id}/cancel`
+#[utoipa::path(post, path = "/v1/withdrawals/{id}/cancel", tag = "withdrawals",
+    params(("id" = String, Path)), request_body = super::admin::views::NoteRequest,
+    responses(
+        (status = 200, description = "Cancelled (or already cancelled): the hold is released", body = WithdrawalView),
+        (status = 409, description = "not_cancellable: approved and sent already, or settled", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "not_found", body = super::openapi::Problem, content_type = "application/problem+json")),
+    security(("bearer" = [])))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<WithdrawalView>, ApiError> {
+    let id = Uuid::parse_str(&raw).map_err(|_| ApiError::not_found("withdrawal"))?;
+    let mut f = fields(body)?;
+    let reason = check_reason("reason", f.opt_string("reason")?, false)?;
+    f.finish()?;
+    let w = state
+        .operators
+        .cancel(id, reason.as_deref())
+        .await
+        .map_err(|err| match err {
+            ActionError::WrongStatus { status, .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "not_cancellable",
+                format!("the withdrawal is {status}: only one awaiting approval can be cancelled"),
+            ),
+            other => other.into(),
+        })?;
+    Ok(Json(WithdrawalView::new(&state.currencies.catalog(), &w)))
+}
+
+/// `PUT /v1/users/{user_id}/review-flag`: every new withdrawal of the user waits for an operator.
+#[utoipa::path(put, path = "/v1/users/{user_id}/review-flag", tag = "withdrawals",
+    params(("user_id" = String, Path)), request_body = super::admin::views::ReasonRequest,
+    responses((status = 204, description = "Flagged")), security(("bearer" = [])))]
+pub async fn flag_user(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    super::admin::handlers::set_flag(&state, &user_id, body, WEBSITE).await
+}
+
+/// `DELETE /v1/users/{user_id}/review-flag`
+#[utoipa::path(delete, path = "/v1/users/{user_id}/review-flag", tag = "withdrawals",
+    params(("user_id" = String, Path)), responses((status = 204, description = "Unflagged")), security(("bearer" = [])))]
+pub async fn unflag_user(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .operators
+        .set_review_flag(&user_id, None, WEBSITE)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
