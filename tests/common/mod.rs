@@ -334,7 +334,7 @@ pub async fn assert_invariants(pool: &PgPool) {
         "SELECT b.user_id, b.currency, b.held, o.open
              FROM balances b LEFT JOIN (
                  SELECT user_id, currency, SUM(amount) AS open FROM withdrawals
-                 WHERE status IN ('pending', 'processing') GROUP BY user_id, currency) o
+                 WHERE status IN ('awaiting_approval', 'pending', 'processing') GROUP BY user_id, currency) o
              USING (user_id, currency)
              WHERE b.held <> COALESCE(o.open, 0)",
     )
@@ -358,7 +358,7 @@ pub async fn assert_invariants(pool: &PgPool) {
              FROM withdrawals w LEFT JOIN ledger_entries e ON e.withdrawal_id = w.id
              GROUP BY w.id, w.status
              HAVING NOT (
-                 (w.status IN ('pending', 'processing') AND array_agg(e.kind ORDER BY e.id) = ARRAY['hold'])
+                 (w.status IN ('awaiting_approval', 'pending', 'processing') AND array_agg(e.kind ORDER BY e.id) = ARRAY['hold'])
               OR (w.status = 'confirmed' AND array_agg(e.kind ORDER BY e.id) = ARRAY['hold', 'debit'])
               OR (w.status IN ('cancelled', 'rejected') AND array_agg(e.kind ORDER BY e.id) = ARRAY['hold', 'release']))",
         )
@@ -571,4 +571,41 @@ pub async fn stop_gracefully(
         err.read_to_string(&mut output).await.unwrap();
     }
     (status, output)
+}
+
+/// The operator token `spawn_operators_app` configures, for the operator named `alice`.
+pub const ADMIN_TOKEN: &str = "alice-operator-token-0123";
+
+/// Configures the operator `alice` (tests of the operator interface).
+pub fn with_operator(s: &mut Settings) {
+    s.admin.tokens = vec![SecretString::new(format!("alice:{ADMIN_TOKEN}"))];
+}
+
+impl TestApp {
+    /// `POST` to the operator API as alice; (status, body).
+    pub async fn admin_post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `GET` from the operator API as alice.
+    pub async fn admin_get(&self, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
 }
