@@ -1,4 +1,5 @@
 //! `payoutd` (or `payoutd serve`): the API and workers. `payoutd simulator`: the CoinsPaid simulator.
+//! `payoutd admin ...`: the operator API from a shell.
 
 use std::process::ExitCode;
 
@@ -12,8 +13,12 @@ async fn main() -> ExitCode {
     match command.as_str() {
         "serve" => serve().await,
         "simulator" => payoutd::simulator::cli::run().await,
+        "admin" => {
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            payoutd::operators::cli::run(&args).await
+        }
         other => {
-            eprintln!("unknown command {other:?}; usage: payoutd [serve|simulator]");
+            eprintln!("unknown command {other:?}; usage: payoutd [serve|simulator|admin]");
             ExitCode::from(2)
         }
     }

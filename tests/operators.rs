@@ -567,3 +567,44 @@ async fn the_audit_trail_is_append_only() {
         .unwrap();
     assert_eq!(count, 1);
 }
+
+#[tokio::test]
+async fn the_admin_command_approves_through_the_api_as_the_named_operator() {
+    let app = spawn_app_with(threshold).await;
+    app.fund("u1", "EUR", "1000").await;
+    let w = app.withdraw_ok(&eur_to_btc("u1", "1000.00")).await;
+    let id = w["id"].as_str().unwrap().to_owned();
+    let run = |args: Vec<String>, token: &'static str| {
+        let address = app.address.clone();
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_payoutd"))
+            .arg("admin")
+            .args(args)
+            .env("PAYOUTD_ADMIN_URL", address)
+            .env("PAYOUTD_ADMIN_TOKEN", token)
+            .output()
+    };
+    let refused = run(vec!["stuck".into()], TOKEN).await.unwrap();
+    assert_eq!(refused.status.code(), Some(1), "a website token is refused");
+    let out = run(
+        vec![
+            "approve".into(),
+            id.clone(),
+            "checked".into(),
+            "by".into(),
+            "phone".into(),
+        ],
+        ADMIN_TOKEN,
+    )
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(app.withdrawal(&id).await["status"], "processing");
+    assert_eq!(
+        audit_actions(&app, &id).await[1],
+        ("alice".into(), "approve".into())
+    );
+}

@@ -7,6 +7,7 @@
 
 pub mod actions;
 pub mod audit;
+pub mod cli;
 pub mod pause;
 pub mod policy;
 pub mod settings;
