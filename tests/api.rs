@@ -402,6 +402,23 @@ async fn openapi_document_covers_every_route_and_is_consistent() {
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/metrics"),
+        // Operators in control (CONTRACT-ADDITIONS section 8).
+        ("post", "/v1/withdrawals/{id}/cancel"),
+        ("put", "/v1/users/{user_id}/review-flag"),
+        ("delete", "/v1/users/{user_id}/review-flag"),
+        ("get", "/admin/v1/stuck"),
+        ("get", "/admin/v1/withdrawals/{id}"),
+        ("post", "/admin/v1/withdrawals/{id}/approve"),
+        ("post", "/admin/v1/withdrawals/{id}/reject"),
+        ("post", "/admin/v1/withdrawals/{id}/retry"),
+        ("post", "/admin/v1/withdrawals/{id}/lookup"),
+        ("post", "/admin/v1/withdrawals/{id}/resolve"),
+        ("get", "/admin/v1/pauses"),
+        ("put", "/admin/v1/pauses/{scope}"),
+        ("delete", "/admin/v1/pauses/{scope}"),
+        ("put", "/admin/v1/users/{user_id}/review-flag"),
+        ("delete", "/admin/v1/users/{user_id}/review-flag"),
+        ("get", "/admin/v1/audit"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let mut documented = Vec::new();
@@ -432,10 +449,12 @@ async fn openapi_document_covers_every_route_and_is_consistent() {
         let concrete = path
             .replace("{user_id}", "u1")
             .replace("{currency}", "EUR")
+            .replace("{scope}", "all")
             .replace("{id}", &uuid::Uuid::now_v7().to_string());
         let request = match method.as_str() {
             "post" => app.http.post(app.url(&concrete)),
             "put" => app.http.put(app.url(&concrete)),
+            "delete" => app.http.delete(app.url(&concrete)),
             _ => app.http.get(app.url(&concrete)),
         };
         let response = request.bearer_auth(TOKEN).send().await.unwrap();
