@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use payoutd::app::Application;
-use payoutd::config::{Environment, Settings, DEV_API_TOKEN};
+use payoutd::config::{Settings, DEV_API_TOKEN};
 use payoutd::telemetry;
 
 #[tokio::main]
@@ -28,10 +28,12 @@ async fn serve() -> ExitCode {
         }
     };
     telemetry::init(settings.log_format(), &settings.log.filter);
-    if settings.env == Environment::Development {
+    // Crash points and the dev token exist only in development against a simulator: with a
+    // real CoinsPaid configured they stay off whatever PAYOUTD_ENV says.
+    if settings.development_features() {
         payoutd::faults::arm();
     }
-    if settings.env == Environment::Development && settings.server.api_tokens.is_empty() {
+    if settings.development_features() && settings.server.api_tokens.is_empty() {
         tracing::warn!(
             token = DEV_API_TOKEN,
             "DEVELOPMENT MODE: no PAYOUTD_API_TOKENS set; the well-known dev token is accepted"
