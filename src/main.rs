@@ -12,8 +12,22 @@ async fn main() -> ExitCode {
     match command.as_str() {
         "serve" => serve().await,
         "simulator" => payoutd::simulator::cli::run().await,
+        // The OpenAPI document on stdout, without a database: for CI's validator and clients.
+        "openapi" => {
+            let document = payoutd::api::openapi_document();
+            match serde_json::to_string_pretty(&document) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("payoutd: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         other => {
-            eprintln!("unknown command {other:?}; usage: payoutd [serve|simulator]");
+            eprintln!("unknown command {other:?}; usage: payoutd [serve|simulator|openapi]");
             ExitCode::from(2)
         }
     }

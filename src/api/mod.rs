@@ -92,13 +92,16 @@ fn documented_routes(tokens: Arc<ApiTokens>) -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of the API, as `/openapi.json` serves it.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    documented_routes(Arc::new(ApiTokens::new(&[])))
-        .split_for_parts()
-        .1
+    openapi::complete(
+        documented_routes(Arc::new(ApiTokens::new(&[])))
+            .split_for_parts()
+            .1,
+    )
 }
 
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let (routes, document) = documented_routes(state.tokens.clone()).split_for_parts();
+    let document = openapi::complete(document);
     let served = Arc::new(document.clone());
     routes
         .route(

@@ -55,7 +55,7 @@ fn input_of(body: &[u8]) -> Result<WithdrawalInput, ApiError> {
 }
 
 #[utoipa::path(
-    post, path = "/v1/withdrawals", tag = "withdrawals",
+    post, path = "/v1/withdrawals", operation_id = "createWithdrawal", tag = "withdrawals",
     params(("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters; the same key and body replays")),
     request_body = super::openapi::WithdrawalRequest,
     responses(
@@ -63,7 +63,7 @@ fn input_of(body: &[u8]) -> Result<WithdrawalInput, ApiError> {
         (status = 200, description = "The same key and body again: the same withdrawal, nothing new", body = WithdrawalView),
         (status = 400, description = "invalid_json or idempotency_key_required", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 409, description = "idempotency_key_reused", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "invalid_amount, unsupported_currency, unsupported_pair, invalid_address, below_minimum, insufficient_funds or validation_failed", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_amount, unsupported_currency, unsupported_pair, invalid_address, below_minimum, insufficient_funds, limit_exceeded or validation_failed", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown bearer token", body = super::openapi::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -130,7 +130,7 @@ pub async fn create(
 
 /// `GET /v1/withdrawals/{id}`
 #[utoipa::path(
-    get, path = "/v1/withdrawals/{id}", tag = "withdrawals",
+    get, path = "/v1/withdrawals/{id}", operation_id = "getWithdrawal", tag = "withdrawals",
     params(("id" = String, Path, description = "The withdrawal's id (UUID)")),
     responses((status = 200, description = "The withdrawal", body = WithdrawalView), (status = 404, description = "not_found", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown bearer token", body = super::openapi::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
@@ -151,7 +151,7 @@ pub async fn get(
 
 /// `GET /v1/withdrawals?user_id=&status=&limit=&cursor=`: newest first.
 #[utoipa::path(
-    get, path = "/v1/withdrawals", tag = "withdrawals",
+    get, path = "/v1/withdrawals", operation_id = "listWithdrawals", tag = "withdrawals",
     params(
         ("user_id" = Option<String>, Query, description = "Only this user's"),
         ("status" = Option<String>, Query, description = "pending, processing, confirmed, cancelled or rejected"),
