@@ -11,6 +11,7 @@ mod limits;
 mod metrics;
 pub mod openapi;
 mod pagination;
+mod timeout;
 mod users;
 pub mod views;
 mod withdrawals;
@@ -27,7 +28,6 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -66,6 +66,10 @@ pub struct AppState {
     /// `coinspaid` or `simulator`, as `/readyz` reports it.
     pub provider_mode: &'static str,
     pub metrics: PrometheusHandle,
+    /// How long `POST /v1/withdrawals` waits for its first submission attempt before
+    /// answering with the withdrawal as it stands (the attempt goes on): half the request
+    /// timeout, so a slow CoinsPaid never turns a created withdrawal into a 503.
+    pub first_attempt_budget: Duration,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -109,6 +113,11 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             get(move || async move { Json(served.as_ref().clone()) }),
         )
         .merge(Scalar::with_url("/docs", document))
+        // Inside the metrics layer, so a timed-out request is counted with its 503.
+        .layer(middleware::from_fn_with_state(
+            request_timeout,
+            timeout::answer_within,
+        ))
         .layer(middleware::from_fn(metrics::track))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -117,10 +126,6 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("handler panicked").into_response()
         }))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            request_timeout,
-        ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 let request_id = request

@@ -97,19 +97,27 @@ pub async fn create(
             let submitter = state.submitter.clone();
             let created = withdrawal.clone();
             let attempt = tokio::spawn(async move { submitter.attempt_with(lease, created).await });
-            let current = match attempt.await {
-                Ok(Ok(Attempt::Recorded(current))) => *current,
+            let current = match tokio::time::timeout(state.first_attempt_budget, attempt).await {
+                // CoinsPaid is slow: answer with the withdrawal as it stands; the attempt goes
+                // on in its task (and the worker after its lease), the status follows.
+                Err(_) => {
+                    tracing::warn!(withdrawal_id = %withdrawal.id, foreign_id = %withdrawal.foreign_id, "first submission attempt still running; answering with the withdrawal as it stands");
+                    store::get(&state.pool, withdrawal.id)
+                        .await?
+                        .unwrap_or(withdrawal)
+                }
+                Ok(Ok(Ok(Attempt::Recorded(current)))) => *current,
                 // Unchanged: still pending, the job will run again.
-                Ok(Ok(Attempt::Retrying | Attempt::Parked)) => withdrawal,
+                Ok(Ok(Ok(Attempt::Retrying | Attempt::Parked))) => withdrawal,
                 // Nothing is lost: the job's lease expires and the worker tries again. What
                 // the row says now is read back, as the attempt may have got partway.
-                Ok(Err(err)) => {
+                Ok(Ok(Err(err))) => {
                     tracing::error!(withdrawal_id = %withdrawal.id, foreign_id = %withdrawal.foreign_id, error = %err, "first submission attempt failed");
                     store::get(&state.pool, withdrawal.id)
                         .await?
                         .unwrap_or(withdrawal)
                 }
-                Err(err) => {
+                Ok(Err(err)) => {
                     tracing::error!(withdrawal_id = %withdrawal.id, foreign_id = %withdrawal.foreign_id, error = %err, "first submission attempt panicked");
                     store::get(&state.pool, withdrawal.id)
                         .await?
