@@ -1,4 +1,7 @@
 //! `payoutd` (or `payoutd serve`): the API and workers. `payoutd simulator`: the CoinsPaid simulator.
+//! `payoutd migrate`: applies the migrations and exits (a pre-deploy job).
+//! `payoutd healthcheck`: exits 0 when the local service is ready (for images without curl).
+//! `payoutd openapi`: prints the OpenAPI document.
 
 use std::process::ExitCode;
 
@@ -12,6 +15,8 @@ async fn main() -> ExitCode {
     match command.as_str() {
         "serve" => serve().await,
         "simulator" => payoutd::simulator::cli::run().await,
+        "migrate" => migrate().await,
+        "healthcheck" => healthcheck().await,
         // The OpenAPI document on stdout, without a database: for CI's validator and clients.
         "openapi" => {
             let document = payoutd::api::openapi_document();
@@ -27,7 +32,7 @@ async fn main() -> ExitCode {
             }
         }
         other => {
-            eprintln!("unknown command {other:?}; usage: payoutd [serve|simulator|openapi]");
+            eprintln!("unknown command {other:?}; usage: payoutd [serve|simulator|migrate|healthcheck|openapi]");
             ExitCode::from(2)
         }
     }
@@ -68,6 +73,71 @@ async fn serve() -> ExitCode {
         }
         Err(err) => {
             tracing::error!(error = %err, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Creates the database if needed and applies every migration, then exits: run as a
+/// pre-deploy job, so the serving processes find the schema in place (and their role needs
+/// no CREATEDB).
+async fn migrate() -> ExitCode {
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("payoutd: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format(), &settings.log.filter);
+    match payoutd::db::connect_and_migrate(&settings.database).await {
+        Ok(pool) => {
+            pool.close().await;
+            tracing::info!("migrations applied");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "migrations failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `GET /readyz` on this container's own listen address (an unspecified IP means loopback):
+/// exit 0 when ready. The runtime image has no shell or curl, so the binary checks itself.
+async fn healthcheck() -> ExitCode {
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("payoutd: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut addr = settings.server.listen_addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let client = match reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+    {
+        Ok(client) => client,
+        Err(err) => {
+            eprintln!("payoutd healthcheck: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match client.get(format!("http://{addr}/readyz")).send().await {
+        Ok(response) if response.status().is_success() => ExitCode::SUCCESS,
+        Ok(response) => {
+            eprintln!(
+                "payoutd healthcheck: /readyz answered {}",
+                response.status()
+            );
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("payoutd healthcheck: {err}");
             ExitCode::FAILURE
         }
     }
