@@ -135,6 +135,7 @@ impl Application {
             tokens: Arc::new(ApiTokens::new(&settings.effective_api_tokens())),
             provider_mode,
             metrics: crate::telemetry::metrics_handle(),
+            first_attempt_budget: Duration::from_secs(settings.server.request_timeout_secs) / 2,
         };
         Ok(Self {
             listener,

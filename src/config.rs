@@ -364,6 +364,9 @@ pub enum ConfigError {
     },
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    /// Everything wrong with the configuration, found in one pass.
+    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+    Problems(Vec<String>),
 }
 
 /// Where the service sends withdrawals.
@@ -397,26 +400,38 @@ const ENV_KEYS: &[(&str, &str)] = &[
 ];
 
 impl Settings {
-    /// Loads from `./config` (or `$PAYOUTD_CONFIG_DIR`) and the process environment.
+    /// Loads from `./config` (or `$PAYOUTD_CONFIG_DIR`, which must then exist) and the process
+    /// environment.
     pub fn load() -> Result<Self, ConfigError> {
-        let dir = std::env::var_os("PAYOUTD_CONFIG_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("config"));
+        let explicit = std::env::var_os("PAYOUTD_CONFIG_DIR").map(PathBuf::from);
+        if let Some(dir) = &explicit {
+            // A typo here must not silently mean "built-in defaults".
+            if !dir.is_dir() {
+                return Err(ConfigError::Invalid(format!(
+                    "PAYOUTD_CONFIG_DIR: {} is not a directory",
+                    dir.display()
+                )));
+            }
+        }
+        let dir = explicit.unwrap_or_else(|| PathBuf::from("config"));
         Self::load_from(&dir, |name| std::env::var(name).ok())
     }
 
     /// The loading rules with the environment passed in, so tests need not touch the process env.
+    /// Every problem found is reported at once, each naming its key and environment variable.
     pub fn load_from(
         dir: &Path,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
         let mut table = read_table(&dir.join("default.toml"))?;
         let env_name = env("PAYOUTD_ENV")
             .or_else(|| table.get("env").and_then(|v| v.as_str()).map(str::to_owned))
             .unwrap_or_else(|| "development".into());
         if !matches!(env_name.as_str(), "development" | "production") {
             return Err(ConfigError::Invalid(format!(
-                "PAYOUTD_ENV must be development or production, not {env_name:?}"
+                "{}: must be development or production, not {env_name:?}",
+                describe("env")
             )));
         }
         merge(
@@ -425,69 +440,178 @@ impl Settings {
         );
         for (var, key) in ENV_KEYS {
             if let Some(value) = env(var) {
-                set_path(&mut table, key, env_value(key, &value));
+                match env_value(key, &value) {
+                    Ok(value) => set_path(&mut table, key, value),
+                    Err(problem) => problems.push(format!("{key} ({var}): {problem}")),
+                }
             }
         }
-        let settings: Settings = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_owned()))?;
-        settings.validate()?;
-        Ok(settings)
+        // Rules are checked even after type errors (the bad keys at their defaults), so one
+        // start names every problem.
+        match deserialize_reporting_all(table, &mut problems) {
+            Some(settings) => {
+                settings.validate_into(&mut problems);
+                if problems.is_empty() {
+                    Ok(settings)
+                } else {
+                    Err(ConfigError::Problems(problems))
+                }
+            }
+            None => Err(ConfigError::Problems(problems)),
+        }
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+    /// Every rule is checked, so one start names every problem.
+    fn validate_into(&self, problems: &mut Vec<String>) {
+        let mut invalid = |m: String| problems.push(m);
         let cp = &self.coinspaid;
-        let any_coinspaid =
-            !cp.api_url.is_empty() || !cp.api_key.is_empty() || !cp.api_secret.is_empty();
-        let all_coinspaid =
-            !cp.api_url.is_empty() && !cp.api_key.is_empty() && !cp.api_secret.is_empty();
+        let coinspaid = [
+            ("coinspaid.api_url", !cp.api_url.is_empty()),
+            ("coinspaid.api_key", !cp.api_key.is_empty()),
+            ("coinspaid.api_secret", !cp.api_secret.is_empty()),
+        ];
+        let any_coinspaid = coinspaid.iter().any(|(_, set)| *set);
+        let all_coinspaid = coinspaid.iter().all(|(_, set)| *set);
         if any_coinspaid && !all_coinspaid {
-            return invalid(
-                "COINSPAID_API_URL, COINSPAID_API_KEY and COINSPAID_API_SECRET go together",
-            );
+            let missing: Vec<String> = coinspaid
+                .iter()
+                .filter(|(_, set)| !set)
+                .map(|(key, _)| describe(key))
+                .collect();
+            invalid(format!(
+                "the CoinsPaid settings go together; missing: {}",
+                missing.join(", ")
+            ));
         }
-        let is_http = cp.api_url.starts_with("https://") || cp.api_url.starts_with("http://");
-        if !cp.api_url.is_empty() && !is_http {
-            return invalid("COINSPAID_API_URL must be an http(s) URL");
+        if !cp.api_url.is_empty() {
+            match reqwest::Url::parse(&cp.api_url) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
+                Ok(_) => invalid(format!(
+                    "{}: must be an http(s) URL with a host",
+                    describe("coinspaid.api_url")
+                )),
+                Err(e) => invalid(format!("{}: not a URL: {e}", describe("coinspaid.api_url"))),
+            }
+        }
+        for key in ["notify.url", "simulator.callback_url"] {
+            let value = match key {
+                "notify.url" => &self.notify.url,
+                _ => &self.simulator.callback_url,
+            };
+            if value.is_empty() {
+                continue;
+            }
+            match reqwest::Url::parse(value) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
+                Ok(_) => invalid(format!("{}: must be an http(s) URL", describe(key))),
+                Err(e) => invalid(format!("{}: not a URL: {e}", describe(key))),
+            }
+        }
+        if let Err(e) = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(
+            self.database.url.expose(),
+        ) {
+            // The error text may quote the URL, which may hold a password: not shown.
+            let _ = e;
+            invalid(format!(
+                "{}: not a valid PostgreSQL URL",
+                describe("database.url")
+            ));
         }
         if self.env == Environment::Production {
             if !all_coinspaid {
-                return invalid("production needs COINSPAID_API_URL, COINSPAID_API_KEY and COINSPAID_API_SECRET");
+                invalid(format!(
+                    "production needs {}, {} and {}",
+                    describe("coinspaid.api_url"),
+                    describe("coinspaid.api_key"),
+                    describe("coinspaid.api_secret")
+                ));
             }
-            if !cp.api_url.starts_with("https://") {
-                return invalid("production needs an https COINSPAID_API_URL");
+            if !cp.api_url.is_empty() && !cp.api_url.starts_with("https://") {
+                invalid(format!(
+                    "{}: production needs an https URL",
+                    describe("coinspaid.api_url")
+                ));
             }
-            if self.server.api_tokens.is_empty() {
-                return invalid("production needs PAYOUTD_API_TOKENS");
-            }
+        }
+        // The well-known dev token only ever opens a service whose provider is a simulator:
+        // with a real CoinsPaid, whatever PAYOUTD_ENV says, tokens must be configured.
+        if self.server.api_tokens.is_empty() && !self.development_features() {
+            invalid(format!(
+                "{} is required unless PAYOUTD_ENV=development with the CoinsPaid simulator \
+                 (no coinspaid.api_url, or an http URL on a loopback address)",
+                describe("server.api_tokens")
+            ));
         }
         if self.server.api_tokens.iter().any(|t| t.expose().len() < 16) {
-            return invalid("every API token must be at least 16 characters");
+            invalid(format!(
+                "{}: every API token must be at least 16 characters",
+                describe("server.api_tokens")
+            ));
         }
         if self.worker.lease_secs <= cp.timeout_secs {
-            return invalid("worker.lease_secs must exceed coinspaid.timeout_secs");
+            invalid("worker.lease_secs must exceed coinspaid.timeout_secs".into());
         }
         if !self.notify.url.is_empty() && self.notify.secret.expose().len() < 16 {
-            return invalid(
-                "PAYOUTD_NOTIFY_URL needs a PAYOUTD_NOTIFY_SECRET of at least 16 characters",
-            );
+            invalid(format!(
+                "{} needs {} of at least 16 characters",
+                describe("notify.url"),
+                describe("notify.secret")
+            ));
         }
         if self.reconciler.batch < 1 || self.reconciler.interval_secs == 0 {
-            return invalid("reconciler.batch and reconciler.interval_secs must be positive");
+            invalid("reconciler.batch and reconciler.interval_secs must be positive".into());
         }
-        if self.worker.max_attempts < 1 || self.database.max_connections < 2 {
-            return invalid("worker.max_attempts must be >= 1 and database.max_connections >= 2");
+        if self.worker.max_attempts < 1 {
+            invalid("worker.max_attempts must be >= 1".into());
+        }
+        if self.database.max_connections < 2 {
+            invalid("database.max_connections must be >= 2".into());
+        }
+        if self.server.request_timeout_secs == 0 {
+            invalid("server.request_timeout_secs must be positive".into());
         }
         for (code, text) in &self.withdrawal_minimums {
-            parse_minimum(code, text).map_err(ConfigError::Invalid)?;
+            if let Err(e) = parse_minimum(code, text) {
+                invalid(e);
+            }
         }
         if self.travel_rule.retention_days == 0 {
-            return invalid("travel_rule.retention_days must be at least 1");
+            invalid("travel_rule.retention_days must be at least 1".into());
         }
-        self.travel_rule.policy(chrono::Utc::now().date_naive())?;
-        self.validate_operators()?;
-        Ok(())
+        if let Err(ConfigError::Invalid(e)) =
+            self.travel_rule.policy(chrono::Utc::now().date_naive())
+        {
+            invalid(e);
+        }
+        if let Err(ConfigError::Invalid(e)) = self.validate_operators() {
+            invalid(e);
+        }
+    }
+
+    /// The provider is a CoinsPaid simulator: the embedded one (no `coinspaid.api_url`), or
+    /// one reached over plain http on a loopback address (tests, local runs). Real CoinsPaid
+    /// is neither.
+    pub fn provider_is_simulator(&self) -> bool {
+        if self.coinspaid.api_url.is_empty() {
+            return true;
+        }
+        let Ok(url) = reqwest::Url::parse(&self.coinspaid.api_url) else {
+            return false;
+        };
+        let host = url.host_str().unwrap_or("");
+        let loopback = host == "localhost"
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        url.scheme() == "http" && loopback
+    }
+
+    /// Development conveniences (the well-known dev token, crash points): only in development
+    /// and only with a simulator, so a public token can never move real money.
+    pub fn development_features(&self) -> bool {
+        self.env == Environment::Development && self.provider_is_simulator()
     }
 
     /// Operator tokens parse and are never also website tokens (each interface refuses the
@@ -521,7 +645,8 @@ impl Settings {
     /// The operators in force: the configured ones, or `dev` with the dev token in development.
     pub fn effective_operators(&self) -> Vec<crate::operators::settings::Operator> {
         let configured = self.admin.operators().unwrap_or_default();
-        if configured.is_empty() && self.env == Environment::Development {
+        // Like the website's dev token: never with a real CoinsPaid, whatever PAYOUTD_ENV says.
+        if configured.is_empty() && self.development_features() {
             vec![crate::operators::settings::Operator {
                 name: "dev".into(),
                 token: SecretString::new(crate::operators::settings::DEV_ADMIN_TOKEN),
@@ -549,7 +674,7 @@ impl Settings {
 
     /// The bearer tokens in force: the configured ones, or the dev token in development.
     pub fn effective_api_tokens(&self) -> Vec<SecretString> {
-        if self.server.api_tokens.is_empty() && self.env == Environment::Development {
+        if self.server.api_tokens.is_empty() && self.development_features() {
             vec![SecretString::new(DEV_API_TOKEN)]
         } else {
             self.server.api_tokens.clone()
@@ -619,24 +744,95 @@ fn set_path(table: &mut toml::Table, dotted: &str, value: toml::Value) {
     current.insert(last.to_owned(), value);
 }
 
-/// Environment values are strings; a few keys need another TOML type.
-fn env_value(key: &str, raw: &str) -> toml::Value {
-    match key {
-        "server.api_tokens" | "admin.tokens" => toml::Value::Array(
+/// `key (VARIABLE)`, or the key alone when no environment variable sets it.
+fn describe(key: &str) -> String {
+    match ENV_KEYS.iter().find(|(_, k)| *k == key) {
+        Some((var, _)) => format!("{key} ({var})"),
+        None => format!("{key} (config file only, no environment variable)"),
+    }
+}
+
+/// Booleans from the environment: any case of true/false/1/0; anything else is refused
+/// rather than read as false (`True` once turned the worker off).
+fn parse_bool(raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(format!("{raw:?} is not a boolean (true, false, 1 or 0)")),
+    }
+}
+
+/// Environment values are strings; the key's name says which other TOML type it needs
+/// (`*.enabled`/`*.required` booleans; `*_ms`, `*_secs`, `*_days`, `max_*`, `batch` integers).
+fn env_value(key: &str, raw: &str) -> Result<toml::Value, String> {
+    let field = key.rsplit('.').next().unwrap_or(key);
+    if key == "server.api_tokens" || key == "admin.tokens" {
+        return Ok(toml::Value::Array(
             raw.split(',')
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
                 .map(|t| toml::Value::String(t.to_owned()))
                 .collect(),
-        ),
-        "worker.enabled" => toml::Value::Boolean(matches!(raw, "1" | "true" | "yes")),
-        // Left a string when not a number, so the error names the key.
-        "simulator.callback_delay_ms" => raw
+        ));
+    }
+    if matches!(field, "enabled" | "required") {
+        return parse_bool(raw).map(toml::Value::Boolean);
+    }
+    let integer = field.ends_with("_ms")
+        || field.ends_with("_secs")
+        || field.ends_with("_days")
+        || field.starts_with("max_")
+        || field == "batch";
+    if integer {
+        return raw
+            .trim()
             .parse::<i64>()
             .map(toml::Value::Integer)
-            .unwrap_or_else(|_| toml::Value::String(raw.to_owned())),
-        _ => toml::Value::String(raw.to_owned()),
+            .map_err(|_| format!("{raw:?} is not a whole number"));
     }
+    Ok(toml::Value::String(raw.to_owned()))
+}
+
+/// Deserializes the merged table, collecting every type error with its key: a bad key is
+/// recorded and removed (its default stands in) and the rest is tried again, so one start
+/// names all of them. `None` only when a bad key could not be removed.
+fn deserialize_reporting_all(
+    mut table: toml::Table,
+    problems: &mut Vec<String>,
+) -> Option<Settings> {
+    // Each round removes one bad key; a table has far fewer keys than this.
+    for _ in 0..64 {
+        let result: Result<Settings, _> =
+            serde_path_to_error::deserialize(toml::Value::Table(table.clone()));
+        match result {
+            Ok(settings) => return Some(settings),
+            Err(err) => {
+                let path = err.path().to_string();
+                let message = err.inner().message().to_owned();
+                problems.push(format!("{}: {message}", describe(&path)));
+                if !remove_path(&mut table, &path) {
+                    return None;
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Removes a dotted key from the table; false when it is not there.
+fn remove_path(table: &mut toml::Table, dotted: &str) -> bool {
+    let mut parts: Vec<&str> = dotted.split('.').collect();
+    let Some(last) = parts.pop() else {
+        return false;
+    };
+    let mut current = table;
+    for part in parts {
+        match current.get_mut(part).and_then(|v| v.as_table_mut()) {
+            Some(next) => current = next,
+            None => return false,
+        }
+    }
+    current.remove(last).is_some()
 }
 
 #[cfg(test)]
@@ -813,11 +1009,152 @@ mod tests {
     }
 
     #[test]
+    fn the_dev_token_only_opens_a_service_whose_provider_is_a_simulator() {
+        for url in [
+            "http://127.0.0.1:9000",
+            "http://localhost:1",
+            "http://[::1]:8090",
+        ] {
+            let s = load(
+                &[],
+                &[
+                    ("COINSPAID_API_URL", url),
+                    ("COINSPAID_API_KEY", "k"),
+                    ("COINSPAID_API_SECRET", "s"),
+                ],
+            )
+            .unwrap();
+            assert!(s.development_features(), "{url}");
+            assert_eq!(s.effective_api_tokens()[0].expose(), DEV_API_TOKEN);
+        }
+        // A real CoinsPaid without PAYOUTD_ENV (development by default) and no tokens: refused.
+        for url in [
+            "https://app.cryptoprocessing.com/api",
+            "http://10.0.0.5:8080",
+        ] {
+            let err = load(
+                &[],
+                &[
+                    ("COINSPAID_API_URL", url),
+                    ("COINSPAID_API_KEY", "k"),
+                    ("COINSPAID_API_SECRET", "s"),
+                ],
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("server.api_tokens (PAYOUTD_API_TOKENS)"),
+                "{err}"
+            );
+            let s = load(
+                &[],
+                &[
+                    ("COINSPAID_API_URL", url),
+                    ("COINSPAID_API_KEY", "k"),
+                    ("COINSPAID_API_SECRET", "s"),
+                    ("PAYOUTD_API_TOKENS", "0123456789abcdef0123"),
+                ],
+            )
+            .unwrap();
+            assert!(!s.development_features(), "{url}");
+            assert_eq!(s.effective_api_tokens().len(), 1);
+            assert_ne!(s.effective_api_tokens()[0].expose(), DEV_API_TOKEN);
+        }
+    }
+
+    #[test]
+    fn booleans_from_the_environment_are_strict() {
+        for (raw, expected) in [
+            ("True", true),
+            ("TRUE", true),
+            ("1", true),
+            ("false", false),
+            ("FALSE", false),
+            ("0", false),
+        ] {
+            let s = load(&[], &[("PAYOUTD_WORKER_ENABLED", raw)]).unwrap();
+            assert_eq!(s.worker.enabled, expected, "{raw}");
+        }
+        for raw in ["on", "yes", "", "tru"] {
+            let err = load(&[], &[("PAYOUTD_WORKER_ENABLED", raw)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("worker.enabled (PAYOUTD_WORKER_ENABLED)"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_naming_key_and_variable() {
+        let err = load(
+            &[(
+                "default.toml",
+                "[database]\nmax_connections = \"16\"\n[worker]\nmax_attempts = \"x\"\n",
+            )],
+            &[
+                ("PAYOUTD_WORKER_ENABLED", "on"),
+                ("PAYOUTD_SIMULATOR_CALLBACK_DELAY_MS", "soon"),
+                ("PAYOUTD_LISTEN_ADDR", "localhost"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        for named in [
+            "database.max_connections (config file only",
+            "worker.max_attempts (config file only",
+            "worker.enabled (PAYOUTD_WORKER_ENABLED)",
+            "simulator.callback_delay_ms (PAYOUTD_SIMULATOR_CALLBACK_DELAY_MS)",
+            "server.listen_addr (PAYOUTD_LISTEN_ADDR)",
+        ] {
+            assert!(err.contains(named), "{named} missing from: {err}");
+        }
+    }
+
+    #[test]
+    fn urls_are_parsed_at_start_and_missing_partners_are_named() {
+        let err = load(
+            &[],
+            &[
+                ("COINSPAID_API_URL", "htp:/broken"),
+                ("COINSPAID_API_KEY", "k"),
+                ("COINSPAID_API_SECRET", "s"),
+                ("PAYOUTD_NOTIFY_URL", "not a url"),
+                ("PAYOUTD_NOTIFY_SECRET", "0123456789abcdef"),
+                ("PAYOUTD_API_TOKENS", "0123456789abcdef0123"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("coinspaid.api_url (COINSPAID_API_URL)"),
+            "{err}"
+        );
+        assert!(err.contains("notify.url (PAYOUTD_NOTIFY_URL)"), "{err}");
+        let err = load(&[], &[("COINSPAID_API_URL", "http://127.0.0.1:9")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("coinspaid.api_key (COINSPAID_API_KEY)"),
+            "{err}"
+        );
+        assert!(
+            err.contains("coinspaid.api_secret (COINSPAID_API_SECRET)"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("coinspaid.api_url (COINSPAID_API_URL)"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn secrets_are_redacted_in_debug() {
         let s = load(
             &[],
             &[
-                ("COINSPAID_API_URL", "http://x"),
+                ("COINSPAID_API_URL", "http://127.0.0.1:9"),
                 ("COINSPAID_API_KEY", "k"),
                 ("COINSPAID_API_SECRET", "very-secret-value"),
             ],

@@ -1,10 +1,13 @@
 //! `payoutd` (or `payoutd serve`): the API and workers. `payoutd simulator`: the CoinsPaid simulator.
 //! `payoutd admin ...`: the operator API from a shell.
+//! `payoutd migrate`: applies the migrations and exits (a pre-deploy job).
+//! `payoutd healthcheck`: exits 0 when the local service is ready (for images without curl).
+//! `payoutd openapi`: prints the OpenAPI document.
 
 use std::process::ExitCode;
 
 use payoutd::app::Application;
-use payoutd::config::{Environment, Settings, DEV_API_TOKEN};
+use payoutd::config::{Settings, DEV_API_TOKEN};
 use payoutd::telemetry;
 
 #[tokio::main]
@@ -17,8 +20,24 @@ async fn main() -> ExitCode {
             let args: Vec<String> = std::env::args().skip(2).collect();
             payoutd::operators::cli::run(&args).await
         }
+        "migrate" => migrate().await,
+        "healthcheck" => healthcheck().await,
+        // The OpenAPI document on stdout, without a database: for CI's validator and clients.
+        "openapi" => {
+            let document = payoutd::api::openapi_document();
+            match serde_json::to_string_pretty(&document) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("payoutd: {err}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         other => {
-            eprintln!("unknown command {other:?}; usage: payoutd [serve|simulator|admin]");
+            eprintln!("unknown command {other:?}; usage: payoutd [serve|simulator|admin|migrate|healthcheck|openapi]");
             ExitCode::from(2)
         }
     }
@@ -33,10 +52,12 @@ async fn serve() -> ExitCode {
         }
     };
     telemetry::init(settings.log_format(), &settings.log.filter);
-    if settings.env == Environment::Development {
+    // Crash points and the dev token exist only in development against a simulator: with a
+    // real CoinsPaid configured they stay off whatever PAYOUTD_ENV says.
+    if settings.development_features() {
         payoutd::faults::arm();
     }
-    if settings.env == Environment::Development && settings.server.api_tokens.is_empty() {
+    if settings.development_features() && settings.server.api_tokens.is_empty() {
         tracing::warn!(
             token = DEV_API_TOKEN,
             "DEVELOPMENT MODE: no PAYOUTD_API_TOKENS set; the well-known dev token is accepted"
@@ -57,6 +78,71 @@ async fn serve() -> ExitCode {
         }
         Err(err) => {
             tracing::error!(error = %err, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Creates the database if needed and applies every migration, then exits: run as a
+/// pre-deploy job, so the serving processes find the schema in place (and their role needs
+/// no CREATEDB).
+async fn migrate() -> ExitCode {
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("payoutd: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format(), &settings.log.filter);
+    match payoutd::db::connect_and_migrate(&settings.database).await {
+        Ok(pool) => {
+            pool.close().await;
+            tracing::info!("migrations applied");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "migrations failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `GET /readyz` on this container's own listen address (an unspecified IP means loopback):
+/// exit 0 when ready. The runtime image has no shell or curl, so the binary checks itself.
+async fn healthcheck() -> ExitCode {
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("payoutd: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut addr = settings.server.listen_addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let client = match reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+    {
+        Ok(client) => client,
+        Err(err) => {
+            eprintln!("payoutd healthcheck: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match client.get(format!("http://{addr}/readyz")).send().await {
+        Ok(response) if response.status().is_success() => ExitCode::SUCCESS,
+        Ok(response) => {
+            eprintln!(
+                "payoutd healthcheck: /readyz answered {}",
+                response.status()
+            );
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("payoutd healthcheck: {err}");
             ExitCode::FAILURE
         }
     }

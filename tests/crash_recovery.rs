@@ -18,6 +18,7 @@ struct Scenario {
     database: String,
     config_dir: std::path::PathBuf,
     http: reqwest::Client,
+    _drop_database: DropDatabase,
 }
 
 impl Scenario {
@@ -27,10 +28,12 @@ impl Scenario {
         sim.control().set_callback_url(Some(format!(
             "http://127.0.0.1:{port}/v1/callbacks/coinspaid"
         )));
+        let database = format!("payoutd_test_{}", uuid::Uuid::now_v7().simple());
         Self {
             sim,
             port,
-            database: format!("payoutd_test_{}", uuid::Uuid::now_v7().simple()),
+            _drop_database: DropDatabase::new(&database),
+            database,
             config_dir: fast_retry_config_dir(),
             http: reqwest::Client::new(),
         }

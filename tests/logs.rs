@@ -7,7 +7,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{free_port, payoutd_command, stop_gracefully, wait_ready};
+use common::{free_port, payoutd_command, stop_gracefully, wait_ready, DropDatabase};
 use payoutd::coinspaid::signing::SecretString;
 use payoutd::coinspaid::{Credentials, Signer};
 use payoutd::simulator::{Simulator, SimulatorSettings, SubmitBehavior};
@@ -51,6 +51,7 @@ async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
     control.set_callback_url(Some(format!("{base}/v1/callbacks/coinspaid")));
     // Trust auth ignores the password, so it can be a marker to look for in the logs.
     let database = format!("payoutd_test_{}", uuid::Uuid::now_v7().simple());
+    let _drop_database = DropDatabase::new(&database);
     let mut child = payoutd_command(port, &database)
         .env("PAYOUTD_LOG_FORMAT", "json")
         .env("RUST_LOG", "debug")

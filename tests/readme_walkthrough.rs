@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Stdio;
 
-use common::{free_port, payoutd_command, stop_gracefully, wait_ready};
+use common::{free_port, payoutd_command, stop_gracefully, wait_ready, DropDatabase};
 use tokio::process::{Child, Command};
 
 /// The shell block between the walkthrough markers.
@@ -40,6 +40,7 @@ async fn start_payoutd(port: u16, sim_port: u16, database: &str) -> Child {
 async fn readme_walkthrough_works_against_the_real_binary() {
     let (port, sim_port) = (free_port(), free_port());
     let database = format!("payoutd_test_{}", uuid::Uuid::now_v7().simple());
+    let _drop_database = DropDatabase::new(&database);
     let mut child = start_payoutd(port, sim_port, &database).await;
     let base = format!("http://127.0.0.1:{port}");
     let ready = wait_ready(&base).await;

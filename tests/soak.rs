@@ -183,6 +183,7 @@ async fn bank_test_money_is_conserved_through_faults_and_crashes() {
         unanswered_withdrawals: Vec::new(),
         withdrawals: Vec::new(),
     };
+    let _drop_database = DropDatabase::new(&bank.database);
     bank.start(0).await;
     bank.start(1).await;
     let pool = PgPool::connect(&format!("{}/{}", base_database_url(), bank.database))

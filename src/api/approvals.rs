@@ -16,7 +16,7 @@ use crate::operators::actions::WEBSITE;
 use crate::operators::ActionError;
 
 /// `POST /v1/withdrawals/{id}/cancel`
-#[utoipa::path(post, path = "/v1/withdrawals/{id}/cancel", tag = "withdrawals",
+#[utoipa::path(post, path = "/v1/withdrawals/{id}/cancel", operation_id = "cancelWithdrawal", tag = "withdrawals",
     params(("id" = String, Path)), request_body = super::admin::views::NoteRequest,
     responses(
         (status = 200, description = "Cancelled (or already cancelled): the hold is released", body = WithdrawalView),
@@ -48,7 +48,7 @@ pub async fn cancel(
 }
 
 /// `PUT /v1/users/{user_id}/review-flag`: every new withdrawal of the user waits for an operator.
-#[utoipa::path(put, path = "/v1/users/{user_id}/review-flag", tag = "withdrawals",
+#[utoipa::path(put, path = "/v1/users/{user_id}/review-flag", operation_id = "flagUserForReview", tag = "withdrawals",
     params(("user_id" = String, Path)), request_body = super::admin::views::ReasonRequest,
     responses((status = 204, description = "Flagged")), security(("bearer" = [])))]
 pub async fn flag_user(
@@ -60,7 +60,7 @@ pub async fn flag_user(
 }
 
 /// `DELETE /v1/users/{user_id}/review-flag`
-#[utoipa::path(delete, path = "/v1/users/{user_id}/review-flag", tag = "withdrawals",
+#[utoipa::path(delete, path = "/v1/users/{user_id}/review-flag", operation_id = "unflagUser", tag = "withdrawals",
     params(("user_id" = String, Path)), responses((status = 204, description = "Unflagged")), security(("bearer" = [])))]
 pub async fn unflag_user(
     State(state): State<AppState>,

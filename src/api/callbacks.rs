@@ -15,7 +15,7 @@ use crate::withdrawals::callbacks::{self, CallbackOutcome};
 /// CoinsPaid's callback. Authenticated by `X-Processing-Key` and `X-Processing-Signature`
 /// (hex HMAC-SHA512 of the raw body), not by a bearer token.
 #[utoipa::path(
-    post, path = "/v1/callbacks/coinspaid", tag = "callbacks",
+    post, path = "/v1/callbacks/coinspaid", operation_id = "receiveCoinsPaidCallback", tag = "callbacks",
     params(
         ("X-Processing-Key" = String, Header, description = "The merchant's public key"),
         ("X-Processing-Signature" = String, Header, description = "Hex HMAC-SHA512 of the raw body"),

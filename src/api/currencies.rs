@@ -72,7 +72,7 @@ pub struct CurrenciesResponse {
 
 /// `GET /v1/currencies`
 #[utoipa::path(
-    get, path = "/v1/currencies", tag = "withdrawals",
+    get, path = "/v1/currencies", operation_id = "listCurrencies", tag = "withdrawals",
     responses(
         (status = 200, description = "Currencies that can pay or be received, with precision and minimums, and the conversions allowed", body = CurrenciesResponse),
         (status = 401, description = "Missing or unknown bearer token", body = super::openapi::Problem, content_type = "application/problem+json"),
@@ -154,7 +154,7 @@ pub struct QuoteResponse {
 
 /// `POST /v1/quotes`
 #[utoipa::path(
-    post, path = "/v1/quotes", tag = "withdrawals",
+    post, path = "/v1/quotes", operation_id = "createQuote", tag = "withdrawals",
     request_body = super::openapi::QuoteRequest,
     responses(
         (status = 200, description = "CoinsPaid's estimate of what the user receives", body = QuoteResponse),

@@ -9,13 +9,13 @@ use super::AppState;
 use crate::db;
 
 /// `GET /healthz`: 200 while the process runs.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process runs")))]
+#[utoipa::path(get, path = "/healthz", operation_id = "getHealth", tag = "operations", responses((status = 200, description = "The process runs")))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 #[utoipa::path(
-    get, path = "/readyz", tag = "operations",
+    get, path = "/readyz", operation_id = "getReadiness", tag = "operations",
     responses(
         (status = 200, description = "Database answers and migrations are applied; names the provider mode"),
         (status = 503, description = "Not ready"),

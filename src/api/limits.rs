@@ -48,7 +48,7 @@ fn limit(fields: &mut JsonObject, name: &str) -> Result<Option<rust_decimal::Dec
 
 /// `GET /v1/users/{user_id}/limits/{currency}`
 #[utoipa::path(
-    get, path = "/v1/users/{user_id}/limits/{currency}", tag = "withdrawals",
+    get, path = "/v1/users/{user_id}/limits/{currency}", operation_id = "getUserLimits", tag = "withdrawals",
     params(("user_id" = String, Path, description = "The merchant's user id"), ("currency" = String, Path, description = "The paying currency")),
     responses(
         (status = 200, description = "The limits in force (null: unlimited)", body = super::openapi::LimitsView),
@@ -74,7 +74,7 @@ pub async fn get(
 
 /// `PUT /v1/users/{user_id}/limits/{currency}`
 #[utoipa::path(
-    put, path = "/v1/users/{user_id}/limits/{currency}", tag = "withdrawals",
+    put, path = "/v1/users/{user_id}/limits/{currency}", operation_id = "setUserLimits", tag = "withdrawals",
     params(("user_id" = String, Path, description = "The merchant's user id"), ("currency" = String, Path, description = "The paying currency")),
     request_body = super::openapi::LimitsRequest,
     responses(

@@ -28,7 +28,7 @@ pub async fn track(request: Request, next: Next) -> Response {
     response
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 /// Prometheus text. Gauges that describe the database (open withdrawals, the oldest one's
 /// age, parked jobs) are read at scrape time, so every replica reports the same truth.
 pub async fn render(State(state): State<AppState>) -> Response {

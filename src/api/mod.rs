@@ -13,6 +13,7 @@ mod limits;
 mod metrics;
 pub mod openapi;
 mod pagination;
+mod timeout;
 mod users;
 pub mod views;
 mod withdrawals;
@@ -29,7 +30,6 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -76,6 +76,10 @@ pub struct AppState {
     pub approval: Arc<crate::operators::settings::ApprovalSettings>,
     /// Merchant-wide daily caps per currency code.
     pub merchant_caps: Arc<std::collections::HashMap<String, rust_decimal::Decimal>>,
+    /// How long `POST /v1/withdrawals` waits for its first submission attempt before
+    /// answering with the withdrawal as it stands (the attempt goes on): half the request
+    /// timeout, so a slow CoinsPaid never turns a created withdrawal into a 503.
+    pub first_attempt_budget: Duration,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -125,17 +129,20 @@ fn documented_routes(
 
 /// The OpenAPI document of the API, as `/openapi.json` serves it.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    documented_routes(
-        Arc::new(ApiTokens::new(&[])),
-        Arc::new(admin::auth::OperatorTokens::new(&[])),
+    openapi::complete(
+        documented_routes(
+            Arc::new(ApiTokens::new(&[])),
+            Arc::new(admin::auth::OperatorTokens::new(&[])),
+        )
+        .split_for_parts()
+        .1,
     )
-    .split_for_parts()
-    .1
 }
 
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let (routes, document) =
         documented_routes(state.tokens.clone(), state.operator_tokens.clone()).split_for_parts();
+    let document = openapi::complete(document);
     let served = Arc::new(document.clone());
     routes
         .route(
@@ -143,6 +150,11 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             get(move || async move { Json(served.as_ref().clone()) }),
         )
         .merge(Scalar::with_url("/docs", document))
+        // Inside the metrics layer, so a timed-out request is counted with its 503.
+        .layer(middleware::from_fn_with_state(
+            request_timeout,
+            timeout::answer_within,
+        ))
         .layer(middleware::from_fn(metrics::track))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -151,10 +163,6 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("handler panicked").into_response()
         }))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            request_timeout,
-        ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 let request_id = request

@@ -29,7 +29,7 @@ pub struct CreditResponse {
 
 /// `POST /v1/users/{user_id}/credits`: idempotent on the reference.
 #[utoipa::path(
-    post, path = "/v1/users/{user_id}/credits", tag = "balances",
+    post, path = "/v1/users/{user_id}/credits", operation_id = "creditUser", tag = "balances",
     params(("user_id" = String, Path, description = "The merchant's user id")),
     request_body = super::openapi::CreditRequest,
     responses(
@@ -111,9 +111,9 @@ pub struct BalancesResponse {
 
 /// `GET /v1/users/{user_id}/balances`: an unknown user has an empty list.
 #[utoipa::path(
-    get, path = "/v1/users/{user_id}/balances", tag = "balances",
+    get, path = "/v1/users/{user_id}/balances", operation_id = "getUserBalances", tag = "balances",
     params(("user_id" = String, Path, description = "The merchant's user id")),
-    responses((status = 200, description = "Balances by currency", body = BalancesResponse), (status = 401, description = "Missing or unknown bearer token", body = super::openapi::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "Balances by currency", body = BalancesResponse), (status = 422, description = "validation_failed: user_id is not 1 to 128 visible ASCII characters", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown bearer token", body = super::openapi::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub async fn balances(
@@ -133,7 +133,7 @@ pub async fn balances(
 
 /// `GET /v1/users/{user_id}/ledger?currency=&limit=&cursor=`: newest first.
 #[utoipa::path(
-    get, path = "/v1/users/{user_id}/ledger", tag = "balances",
+    get, path = "/v1/users/{user_id}/ledger", operation_id = "listUserLedgerEntries", tag = "balances",
     params(
         ("user_id" = String, Path, description = "The merchant's user id"),
         ("currency" = Option<String>, Query, description = "Only this currency"),

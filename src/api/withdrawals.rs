@@ -55,7 +55,7 @@ fn input_of(body: &[u8]) -> Result<WithdrawalInput, ApiError> {
 }
 
 #[utoipa::path(
-    post, path = "/v1/withdrawals", tag = "withdrawals",
+    post, path = "/v1/withdrawals", operation_id = "createWithdrawal", tag = "withdrawals",
     params(("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters; the same key and body replays")),
     request_body = super::openapi::WithdrawalRequest,
     responses(
@@ -63,7 +63,7 @@ fn input_of(body: &[u8]) -> Result<WithdrawalInput, ApiError> {
         (status = 200, description = "The same key and body again: the same withdrawal, nothing new", body = WithdrawalView),
         (status = 400, description = "invalid_json or idempotency_key_required", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 409, description = "idempotency_key_reused", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "invalid_amount, unsupported_currency, unsupported_pair, invalid_address, below_minimum, insufficient_funds or validation_failed", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_amount, unsupported_currency, unsupported_pair, invalid_address, below_minimum, insufficient_funds, limit_exceeded or validation_failed", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown bearer token", body = super::openapi::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -110,19 +110,27 @@ pub async fn create(
             let submitter = state.submitter.clone();
             let created = withdrawal.clone();
             let attempt = tokio::spawn(async move { submitter.attempt_with(lease, created).await });
-            let current = match attempt.await {
-                Ok(Ok(Attempt::Recorded(current))) => *current,
+            let current = match tokio::time::timeout(state.first_attempt_budget, attempt).await {
+                // CoinsPaid is slow: answer with the withdrawal as it stands; the attempt goes
+                // on in its task (and the worker after its lease), the status follows.
+                Err(_) => {
+                    tracing::warn!(withdrawal_id = %withdrawal.id, foreign_id = %withdrawal.foreign_id, "first submission attempt still running; answering with the withdrawal as it stands");
+                    store::get(&state.pool, withdrawal.id)
+                        .await?
+                        .unwrap_or(withdrawal)
+                }
+                Ok(Ok(Ok(Attempt::Recorded(current)))) => *current,
                 // Unchanged: still pending, the job will run again.
-                Ok(Ok(Attempt::Retrying | Attempt::Parked)) => withdrawal,
+                Ok(Ok(Ok(Attempt::Retrying | Attempt::Parked))) => withdrawal,
                 // Nothing is lost: the job's lease expires and the worker tries again. What
                 // the row says now is read back, as the attempt may have got partway.
-                Ok(Err(err)) => {
+                Ok(Ok(Err(err))) => {
                     tracing::error!(withdrawal_id = %withdrawal.id, foreign_id = %withdrawal.foreign_id, error = %err, "first submission attempt failed");
                     store::get(&state.pool, withdrawal.id)
                         .await?
                         .unwrap_or(withdrawal)
                 }
-                Err(err) => {
+                Ok(Err(err)) => {
                     tracing::error!(withdrawal_id = %withdrawal.id, foreign_id = %withdrawal.foreign_id, error = %err, "first submission attempt panicked");
                     store::get(&state.pool, withdrawal.id)
                         .await?
@@ -143,7 +151,7 @@ pub async fn create(
 
 /// `GET /v1/withdrawals/{id}`
 #[utoipa::path(
-    get, path = "/v1/withdrawals/{id}", tag = "withdrawals",
+    get, path = "/v1/withdrawals/{id}", operation_id = "getWithdrawal", tag = "withdrawals",
     params(("id" = String, Path, description = "The withdrawal's id (UUID)")),
     responses((status = 200, description = "The withdrawal", body = WithdrawalView), (status = 404, description = "not_found", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown bearer token", body = super::openapi::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
@@ -164,7 +172,7 @@ pub async fn get(
 
 /// `GET /v1/withdrawals?user_id=&status=&limit=&cursor=`: newest first.
 #[utoipa::path(
-    get, path = "/v1/withdrawals", tag = "withdrawals",
+    get, path = "/v1/withdrawals", operation_id = "listWithdrawals", tag = "withdrawals",
     params(
         ("user_id" = Option<String>, Query, description = "Only this user's"),
         ("status" = Option<String>, Query, description = "awaiting_approval, pending, processing, confirmed, cancelled or rejected"),

@@ -37,6 +37,55 @@ pub struct TestApp {
     pub notifier: payoutd::notify::Notifier,
     _simulator: std::sync::Arc<Simulator>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
+    /// Last, so the app is told to stop before its database goes.
+    _database: std::sync::Arc<DropDatabase>,
+}
+
+/// Drops a test's database when the test is done with it, so a passing `cargo test` leaves
+/// nothing behind. A failing test (dropped while panicking) keeps it for a look; `.ci/run`
+/// drops those.
+pub struct DropDatabase {
+    name: String,
+}
+
+impl DropDatabase {
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+        }
+    }
+}
+
+impl Drop for DropDatabase {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("keeping database {} of the failed test", self.name);
+            return;
+        }
+        // Drop runs inside the test's runtime, which cannot be blocked on: a thread with its
+        // own runtime does the work. FORCE ends the connections the stopping app still holds.
+        let name = self.name.clone();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                use sqlx::Connection;
+                let mut conn =
+                    sqlx::PgConnection::connect(&format!("{}/postgres", base_database_url()))
+                        .await?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await?;
+                conn.close().await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}: {dropped:?}", self.name);
+        }
+    }
 }
 
 /// Settings every test starts from: fresh database, simulator as provider, worker off
@@ -100,6 +149,7 @@ pub async fn spawn_cluster(replicas: usize, tweak: impl Fn(&mut Settings)) -> Ve
     eprintln!("simulator seed {}", sim.seed());
 
     let database = format!("payoutd_test_{}", uuid::Uuid::now_v7().simple());
+    let guard = std::sync::Arc::new(DropDatabase::new(&database));
     let mut apps = Vec::with_capacity(replicas);
     for _ in 0..replicas {
         let mut settings = test_settings(&database, &simulator.base_url());
@@ -127,6 +177,7 @@ pub async fn spawn_cluster(replicas: usize, tweak: impl Fn(&mut Settings)) -> Ve
             notifier,
             _simulator: simulator.clone(),
             _shutdown: tx,
+            _database: guard.clone(),
         });
     }
     sim.set_callback_url(Some(format!("{}/v1/callbacks/coinspaid", apps[0].address)));

@@ -44,7 +44,7 @@ fn scope_of(raw: &str) -> Result<String, ApiError> {
 }
 
 /// `GET /admin/v1/stuck`: everything that needs a person, oldest first.
-#[utoipa::path(get, path = "/admin/v1/stuck", tag = "operators",
+#[utoipa::path(get, path = "/admin/v1/stuck", operation_id = "adminListStuck", tag = "operators",
     params(("limit" = Option<i64>, Query, description = "1 to 200, default 50")),
     responses((status = 200, body = StuckPage), (status = 401, body = Problem, content_type = "application/problem+json")),
     security(("operator" = [])))]
@@ -81,7 +81,7 @@ pub async fn detail_of(state: &AppState, id: Uuid) -> Result<WithdrawalDetail, A
 }
 
 /// `GET /admin/v1/withdrawals/{id}`: why it needs a person, its ledger entries, callbacks and audit rows.
-#[utoipa::path(get, path = "/admin/v1/withdrawals/{id}", tag = "operators",
+#[utoipa::path(get, path = "/admin/v1/withdrawals/{id}", operation_id = "adminGetWithdrawal", tag = "operators",
     params(("id" = String, Path)),
     responses((status = 200, body = WithdrawalDetail), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("operator" = [])))]
@@ -93,7 +93,7 @@ pub async fn withdrawal(
 }
 
 /// `POST /admin/v1/withdrawals/{id}/approve`: sent at once with its foreign_id (unless paused).
-#[utoipa::path(post, path = "/admin/v1/withdrawals/{id}/approve", tag = "operators",
+#[utoipa::path(post, path = "/admin/v1/withdrawals/{id}/approve", operation_id = "adminApproveWithdrawal", tag = "operators",
     params(("id" = String, Path)), request_body = NoteRequest,
     responses((status = 200, body = ActionResult), (status = 409, description = "status_conflict: not awaiting approval (cancelled, rejected or approved first)", body = Problem, content_type = "application/problem+json")),
     security(("operator" = [])))]
@@ -112,7 +112,7 @@ pub async fn approve(
 }
 
 /// `POST /admin/v1/withdrawals/{id}/reject`: `rejected`, the hold released; the reason becomes its `error`.
-#[utoipa::path(post, path = "/admin/v1/withdrawals/{id}/reject", tag = "operators",
+#[utoipa::path(post, path = "/admin/v1/withdrawals/{id}/reject", operation_id = "adminRejectWithdrawal", tag = "operators",
     params(("id" = String, Path)), request_body = ReasonRequest,
     responses((status = 200, body = ActionResult), (status = 409, description = "status_conflict", body = Problem, content_type = "application/problem+json"), (status = 422, description = "validation_failed: reason missing", body = Problem, content_type = "application/problem+json")),
     security(("operator" = [])))]
@@ -131,7 +131,7 @@ pub async fn reject(
 }
 
 /// `POST /admin/v1/withdrawals/{id}/retry`: send a pending withdrawal again now, same foreign_id.
-#[utoipa::path(post, path = "/admin/v1/withdrawals/{id}/retry", tag = "operators",
+#[utoipa::path(post, path = "/admin/v1/withdrawals/{id}/retry", operation_id = "adminRetryWithdrawal", tag = "operators",
     params(("id" = String, Path)), request_body = NoteRequest,
     responses((status = 200, body = ActionResult), (status = 409, description = "status_conflict (not pending) or submission_in_flight", body = Problem, content_type = "application/problem+json")),
     security(("operator" = [])))]
@@ -153,7 +153,7 @@ pub async fn retry(
 }
 
 /// `POST /admin/v1/withdrawals/{id}/lookup`: ask CoinsPaid now; a final answer settles it.
-#[utoipa::path(post, path = "/admin/v1/withdrawals/{id}/lookup", tag = "operators",
+#[utoipa::path(post, path = "/admin/v1/withdrawals/{id}/lookup", operation_id = "adminLookUpWithdrawal", tag = "operators",
     params(("id" = String, Path)),
     responses((status = 200, body = ActionResult), (status = 409, description = "status_conflict: awaiting approval, never sent", body = Problem, content_type = "application/problem+json")),
     security(("operator" = [])))]
@@ -167,7 +167,7 @@ pub async fn look_up(
 }
 
 /// `POST /admin/v1/withdrawals/{id}/resolve`: paid (debit) or not paid (release), with a reason.
-#[utoipa::path(post, path = "/admin/v1/withdrawals/{id}/resolve", tag = "operators",
+#[utoipa::path(post, path = "/admin/v1/withdrawals/{id}/resolve", operation_id = "adminResolveWithdrawal", tag = "operators",
     params(("id" = String, Path)), request_body = ResolveRequest,
     responses(
         (status = 200, body = ActionResult),
@@ -198,7 +198,7 @@ pub async fn resolve(
 }
 
 /// `GET /admin/v1/pauses`: the pauses in force.
-#[utoipa::path(get, path = "/admin/v1/pauses", tag = "operators",
+#[utoipa::path(get, path = "/admin/v1/pauses", operation_id = "adminListPauses", tag = "operators",
     responses((status = 200, body = PausesView)), security(("operator" = [])))]
 pub async fn pauses(State(state): State<AppState>) -> Result<Json<PausesView>, ApiError> {
     let list = pause::list(&state.pool).await?;
@@ -208,7 +208,7 @@ pub async fn pauses(State(state): State<AppState>) -> Result<Json<PausesView>, A
 }
 
 /// `PUT /admin/v1/pauses/{scope}`: stop submissions for `all` or one currency.
-#[utoipa::path(put, path = "/admin/v1/pauses/{scope}", tag = "operators",
+#[utoipa::path(put, path = "/admin/v1/pauses/{scope}", operation_id = "adminPause", tag = "operators",
     params(("scope" = String, Path, description = "all, or a currency code")), request_body = ReasonRequest,
     responses((status = 200, body = PausesView)), security(("operator" = [])))]
 pub async fn pause_scope(
@@ -226,7 +226,7 @@ pub async fn pause_scope(
 }
 
 /// `DELETE /admin/v1/pauses/{scope}`: resume; queued withdrawals go out on the worker's next tick.
-#[utoipa::path(delete, path = "/admin/v1/pauses/{scope}", tag = "operators",
+#[utoipa::path(delete, path = "/admin/v1/pauses/{scope}", operation_id = "adminResume", tag = "operators",
     params(("scope" = String, Path, description = "all, or a currency code")),
     responses((status = 200, body = PausesView)), security(("operator" = [])))]
 pub async fn resume_scope(
@@ -240,7 +240,7 @@ pub async fn resume_scope(
 }
 
 /// `PUT /admin/v1/users/{user_id}/review-flag`: every new withdrawal of the user waits for approval.
-#[utoipa::path(put, path = "/admin/v1/users/{user_id}/review-flag", tag = "operators",
+#[utoipa::path(put, path = "/admin/v1/users/{user_id}/review-flag", operation_id = "adminFlagUser", tag = "operators",
     params(("user_id" = String, Path)), request_body = ReasonRequest,
     responses((status = 204)), security(("operator" = [])))]
 pub async fn flag_user(
@@ -253,7 +253,7 @@ pub async fn flag_user(
 }
 
 /// `DELETE /admin/v1/users/{user_id}/review-flag`
-#[utoipa::path(delete, path = "/admin/v1/users/{user_id}/review-flag", tag = "operators",
+#[utoipa::path(delete, path = "/admin/v1/users/{user_id}/review-flag", operation_id = "adminUnflagUser", tag = "operators",
     params(("user_id" = String, Path)), responses((status = 204)), security(("operator" = [])))]
 pub async fn unflag_user(
     State(state): State<AppState>,
@@ -288,7 +288,7 @@ pub async fn set_flag(
 }
 
 /// `GET /admin/v1/audit?withdrawal_id=&limit=&cursor=`: the audit trail, newest first.
-#[utoipa::path(get, path = "/admin/v1/audit", tag = "operators",
+#[utoipa::path(get, path = "/admin/v1/audit", operation_id = "adminListAudit", tag = "operators",
     params(("withdrawal_id" = Option<String>, Query), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = AuditPage)), security(("operator" = [])))]
 pub async fn audit_list(
