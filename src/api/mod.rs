@@ -143,6 +143,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             get(move || async move { Json(served.as_ref().clone()) }),
         )
         .merge(Scalar::with_url("/docs", document))
+        .merge(admin::console::router(state.clone()))
         .layer(middleware::from_fn(metrics::track))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
