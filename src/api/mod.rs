@@ -150,6 +150,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             get(move || async move { Json(served.as_ref().clone()) }),
         )
         .merge(Scalar::with_url("/docs", document))
+        .merge(admin::console::router(state.clone()))
         // Inside the metrics layer, so a timed-out request is counted with its 503.
         .layer(middleware::from_fn_with_state(
             request_timeout,

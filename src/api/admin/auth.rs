@@ -49,6 +49,11 @@ impl OperatorTokens {
             }
         })
     }
+
+    /// Whether `name` is still a configured operator (a console session ends when it is not).
+    pub fn knows(&self, name: &str) -> bool {
+        self.entries.iter().any(|(n, _)| n == name)
+    }
 }
 
 pub fn bearer(request: &Request) -> Option<&str> {

@@ -34,7 +34,7 @@ fn result(state: &AppState, w: &Withdrawal, lookup: Option<LookupView>) -> Json<
 }
 
 /// `all` (every currency) or a currency code, as stored (`*` or the code).
-fn scope_of(raw: &str) -> Result<String, ApiError> {
+pub(crate) fn scope_of(raw: &str) -> Result<String, ApiError> {
     if raw == "all" {
         return Ok(pause::ALL.to_owned());
     }

@@ -2,6 +2,7 @@
 //! console. Both call `crate::operators`; neither holds logic of its own.
 
 pub mod auth;
+pub mod console;
 pub mod handlers;
 pub mod views;
 
