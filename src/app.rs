@@ -111,7 +111,7 @@ impl Application {
         let notifier = crate::notify::Notifier::new(pool.clone(), settings.notify.clone())
             .map_err(|e| ProviderError::Transport(e.to_string()))?;
         let state = AppState {
-            pool,
+            pool: pool.clone(),
             currencies,
             submitter,
             reconciler,
@@ -123,6 +123,12 @@ impl Application {
             tokens: Arc::new(ApiTokens::new(&settings.effective_api_tokens())),
             provider_mode,
             metrics: crate::telemetry::metrics_handle(),
+            gauges: Arc::new(crate::gauges::Gauges::new(
+                pool.clone(),
+                Duration::from_secs(settings.metrics.db_gauges_interval_secs),
+                !settings.notify.url.is_empty(),
+                settings.database.max_connections,
+            )),
         };
         Ok(Self {
             listener,

@@ -40,6 +40,7 @@ pub struct Settings {
     /// CoinsPaid documents (see `CurrencyCatalog::builtin`). Read them with
     /// [`Settings::withdrawal_minimums`].
     pub withdrawal_minimums: HashMap<String, String>,
+    pub metrics: MetricsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -134,6 +135,22 @@ impl Default for NotifySettings {
             timeout_secs: 10,
             poll_interval_ms: 500,
             backoff_max_secs: 3_600,
+        }
+    }
+}
+
+/// `GET /metrics`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// The database-derived gauges are read at most this often per process (0: every scrape).
+    pub db_gauges_interval_secs: u64,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            db_gauges_interval_secs: 15,
         }
     }
 }
@@ -286,6 +303,7 @@ impl Default for Settings {
             travel_rule: TravelRuleSettings::default(),
             limits: HashMap::new(),
             withdrawal_minimums: HashMap::new(),
+            metrics: MetricsSettings::default(),
         }
     }
 }

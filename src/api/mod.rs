@@ -1,6 +1,7 @@
 //! The HTTP edge: routing, state, and the layers every request passes through.
 //! Handlers are thin: they parse into domain types and call a use case.
 
+mod access;
 mod auth;
 mod body;
 mod callbacks;
@@ -66,6 +67,8 @@ pub struct AppState {
     /// `coinspaid` or `simulator`, as `/readyz` reports it.
     pub provider_mode: &'static str,
     pub metrics: PrometheusHandle,
+    /// Scrape-time gauges: database-derived (cached per interval), pool, process.
+    pub gauges: Arc<crate::gauges::Gauges>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -118,23 +121,14 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             request_timeout,
         ))
+        .layer(middleware::from_fn(access::log))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                let request_id = request
-                    .headers()
-                    .get(REQUEST_ID)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                tracing::info_span!(
-                    "http.request",
-                    method = %request.method(),
-                    path = %request.uri().path(),
-                    request_id = %request_id,
-                )
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| access::request_span(request)),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::map_request(access::sanitize_request_id))
 }
 
 async fn not_found() -> Response {

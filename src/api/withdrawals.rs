@@ -7,6 +7,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::body::{self, JsonObject};
@@ -94,9 +95,13 @@ pub async fn create(
         CreateOutcome::Replayed(withdrawal) => (StatusCode::OK, withdrawal),
         CreateOutcome::Created { withdrawal, lease } => {
             // Its own task: if the client hangs up, the attempt still finishes and is recorded.
+            // It carries the request's span, so its lines keep the request_id.
             let submitter = state.submitter.clone();
             let created = withdrawal.clone();
-            let attempt = tokio::spawn(async move { submitter.attempt_with(lease, created).await });
+            let attempt = tokio::spawn(
+                async move { submitter.attempt_with(lease, created).await }
+                    .instrument(tracing::Span::current()),
+            );
             let current = match attempt.await {
                 Ok(Ok(Attempt::Recorded(current))) => *current,
                 // Unchanged: still pending, the job will run again.

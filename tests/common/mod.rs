@@ -63,6 +63,8 @@ pub fn test_settings(database: &str, simulator_url: &str) -> Settings {
     s.reconciler.min_age_secs = 0;
     s.reconciler.recheck_secs = 0;
     s.notify.enabled = false;
+    // Tests read the database gauges right after changing the database.
+    s.metrics.db_gauges_interval_secs = 0;
     s
 }
 
