@@ -41,6 +41,8 @@ pub struct Settings {
     /// [`Settings::withdrawal_minimums`].
     pub withdrawal_minimums: HashMap<String, String>,
     pub metrics: MetricsSettings,
+    pub abuse: AbuseSettings,
+    pub retention: RetentionSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,6 +137,60 @@ impl Default for NotifySettings {
             timeout_secs: 10,
             poll_interval_ms: 500,
             backoff_max_secs: 3_600,
+        }
+    }
+}
+
+/// Rate limits (0: off) and the callback route's allow-list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AbuseSettings {
+    /// Callback requests per second per source address, and the burst above it.
+    pub callback_per_second: u32,
+    pub callback_burst: u32,
+    /// `/v1` requests per second per bearer token, and the burst above it.
+    pub api_per_second: u32,
+    pub api_burst: u32,
+    /// CIDRs (or addresses) callbacks are accepted from; empty: any.
+    pub callback_allow: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed (CIDRs or addresses); empty: none.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for AbuseSettings {
+    fn default() -> Self {
+        Self {
+            callback_per_second: 500,
+            callback_burst: 2_000,
+            api_per_second: 5_000,
+            api_burst: 10_000,
+            callback_allow: Vec::new(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// How long rows that only record the past are kept. Ledger entries and withdrawals are
+/// never deleted.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// How often the deletion runs (0: not in this process).
+    pub interval_secs: u64,
+    pub callbacks_days: u32,
+    /// Delivered notifications (and, with no notification URL, undelivered ones).
+    pub notifications_days: u32,
+    /// At least 24: a client retrying within a day must still get its replay.
+    pub idempotency_key_hours: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            interval_secs: 3_600,
+            callbacks_days: 90,
+            notifications_days: 30,
+            idempotency_key_hours: 72,
         }
     }
 }
@@ -304,6 +360,8 @@ impl Default for Settings {
             limits: HashMap::new(),
             withdrawal_minimums: HashMap::new(),
             metrics: MetricsSettings::default(),
+            abuse: AbuseSettings::default(),
+            retention: RetentionSettings::default(),
         }
     }
 }
@@ -494,6 +552,21 @@ impl Settings {
             return invalid("travel_rule.retention_days must be at least 1");
         }
         self.travel_rule.policy(chrono::Utc::now().date_naive())?;
+        for (key, list) in [
+            ("abuse.callback_allow", &self.abuse.callback_allow),
+            ("abuse.trusted_proxies", &self.abuse.trusted_proxies),
+        ] {
+            for net in list {
+                crate::api::abuse::parse_net(net)
+                    .map_err(|e| ConfigError::Invalid(format!("{key}: {e}")))?;
+            }
+        }
+        if self.retention.idempotency_key_hours < 24
+            || self.retention.callbacks_days == 0
+            || self.retention.notifications_days == 0
+        {
+            return invalid("retention.idempotency_key_hours must be at least 24, retention.callbacks_days and retention.notifications_days at least 1");
+        }
         Ok(())
     }
 

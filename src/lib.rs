@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod metrics_catalog;
 pub mod notify;
 pub mod queue;
+pub mod retention;
 pub mod simulator;
 pub mod telemetry;
 pub mod withdrawals;

@@ -1,6 +1,7 @@
 //! The HTTP edge: routing, state, and the layers every request passes through.
 //! Handlers are thin: they parse into domain types and call a use case.
 
+pub mod abuse;
 mod access;
 mod auth;
 mod body;
@@ -69,12 +70,14 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Scrape-time gauges: database-derived (cached per interval), pool, process.
     pub gauges: Arc<crate::gauges::Gauges>,
+    /// Rate limits and the callback allow-list.
+    pub guard: Arc<abuse::Guard>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The routes and their OpenAPI description, built together so the two cannot drift apart.
-fn documented_routes(tokens: Arc<ApiTokens>) -> OpenApiRouter<AppState> {
+fn documented_routes(tokens: Arc<ApiTokens>, guard: Arc<abuse::Guard>) -> OpenApiRouter<AppState> {
     let authenticated = OpenApiRouter::new()
         .routes(routes!(users::credit))
         .routes(routes!(users::balances))
@@ -84,10 +87,14 @@ fn documented_routes(tokens: Arc<ApiTokens>) -> OpenApiRouter<AppState> {
         .routes(routes!(currencies::list))
         .routes(routes!(currencies::quote))
         .routes(routes!(limits::get, limits::put))
-        .route_layer(middleware::from_fn_with_state(tokens, auth::require_bearer));
+        .route_layer(middleware::from_fn_with_state(tokens, auth::require_bearer))
+        .route_layer(middleware::from_fn_with_state(guard.clone(), abuse::api));
+    let callback = OpenApiRouter::new()
+        .routes(routes!(callbacks::coinspaid))
+        .route_layer(middleware::from_fn_with_state(guard, abuse::callback));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(authenticated)
-        .routes(routes!(callbacks::coinspaid))
+        .merge(callback)
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::render))
@@ -95,13 +102,17 @@ fn documented_routes(tokens: Arc<ApiTokens>) -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document of the API, as `/openapi.json` serves it.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    documented_routes(Arc::new(ApiTokens::new(&[])))
-        .split_for_parts()
-        .1
+    documented_routes(
+        Arc::new(ApiTokens::new(&[])),
+        Arc::new(abuse::Guard::new(&crate::config::AbuseSettings::default())),
+    )
+    .split_for_parts()
+    .1
 }
 
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
-    let (routes, document) = documented_routes(state.tokens.clone()).split_for_parts();
+    let (routes, document) =
+        documented_routes(state.tokens.clone(), state.guard.clone()).split_for_parts();
     let served = Arc::new(document.clone());
     routes
         .route(
