@@ -123,7 +123,7 @@ impl Application {
             )),
             approval: Arc::new(settings.approval.clone()),
             merchant_caps: Arc::new(settings.merchant_caps.clone()),
-            pool,
+            pool: pool.clone(),
             currencies,
             submitter,
             reconciler,
@@ -136,6 +136,13 @@ impl Application {
             provider_mode,
             metrics: crate::telemetry::metrics_handle(),
             first_attempt_budget: Duration::from_secs(settings.server.request_timeout_secs) / 2,
+            gauges: Arc::new(crate::gauges::Gauges::new(
+                pool.clone(),
+                Duration::from_secs(settings.metrics.db_gauges_interval_secs),
+                !settings.notify.url.is_empty(),
+                settings.database.max_connections,
+            )),
+            guard: Arc::new(crate::api::abuse::Guard::new(&settings.abuse)),
         };
         Ok(Self {
             listener,
@@ -184,6 +191,15 @@ impl Application {
             let every = Duration::from_secs(self.settings.travel_rule.purge_interval_secs);
             tokio::spawn(purger.run(every, stop_rx.clone()))
         });
+        let retention = (self.settings.retention.interval_secs > 0).then(|| {
+            let retention = crate::retention::Retention::new(
+                self.state.pool.clone(),
+                self.settings.retention.clone(),
+                !self.settings.notify.url.is_empty(),
+            );
+            let every = Duration::from_secs(self.settings.retention.interval_secs);
+            tokio::spawn(retention.run(every, stop_rx.clone()))
+        });
         let refresher = (self.settings.currencies.refresh_secs > 0).then(|| {
             let every = Duration::from_secs(self.settings.currencies.refresh_secs);
             tokio::spawn(self.state.currencies.clone().run(every, stop_rx.clone()))
@@ -193,7 +209,12 @@ impl Application {
             Duration::from_secs(self.settings.server.request_timeout_secs),
         );
         let mut server_stop = stop_rx.clone();
-        let server = axum::serve(self.listener, router).with_graceful_shutdown(async move {
+        // With the peer's address: the callback allow-list and rate limit key on it.
+        let server = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
             let _ = server_stop.wait_for(|stop| *stop).await;
         });
         tokio::spawn(async move {
@@ -202,7 +223,7 @@ impl Application {
             let _ = stop_tx.send(true);
         });
         let served = server.await;
-        for task in [worker, reconciler, notifier, purger, refresher]
+        for task in [worker, reconciler, notifier, purger, retention, refresher]
             .into_iter()
             .flatten()
         {

@@ -46,6 +46,9 @@ pub struct Settings {
     pub approval: crate::operators::settings::ApprovalSettings,
     /// Per currency: at most this much requested across all users in any rolling 24 hours.
     pub merchant_caps: HashMap<String, Decimal>,
+    pub metrics: MetricsSettings,
+    pub abuse: AbuseSettings,
+    pub retention: RetentionSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -140,6 +143,76 @@ impl Default for NotifySettings {
             timeout_secs: 10,
             poll_interval_ms: 500,
             backoff_max_secs: 3_600,
+        }
+    }
+}
+
+/// Rate limits (0: off) and the callback route's allow-list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AbuseSettings {
+    /// Callback requests per second per source address, and the burst above it.
+    pub callback_per_second: u32,
+    pub callback_burst: u32,
+    /// `/v1` requests per second per bearer token, and the burst above it.
+    pub api_per_second: u32,
+    pub api_burst: u32,
+    /// CIDRs (or addresses) callbacks are accepted from; empty: any.
+    pub callback_allow: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed (CIDRs or addresses); empty: none.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for AbuseSettings {
+    fn default() -> Self {
+        Self {
+            callback_per_second: 500,
+            callback_burst: 2_000,
+            api_per_second: 5_000,
+            api_burst: 10_000,
+            callback_allow: Vec::new(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// How long rows that only record the past are kept. Ledger entries and withdrawals are
+/// never deleted.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// How often the deletion runs (0: not in this process).
+    pub interval_secs: u64,
+    pub callbacks_days: u32,
+    /// Delivered notifications (and, with no notification URL, undelivered ones).
+    pub notifications_days: u32,
+    /// At least 24: a client retrying within a day must still get its replay.
+    pub idempotency_key_hours: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            interval_secs: 3_600,
+            callbacks_days: 90,
+            notifications_days: 30,
+            idempotency_key_hours: 72,
+        }
+    }
+}
+
+/// `GET /metrics`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// The database-derived gauges are read at most this often per process (0: every scrape).
+    pub db_gauges_interval_secs: u64,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            db_gauges_interval_secs: 15,
         }
     }
 }
@@ -295,6 +368,9 @@ impl Default for Settings {
             admin: Default::default(),
             approval: Default::default(),
             merchant_caps: HashMap::new(),
+            metrics: MetricsSettings::default(),
+            abuse: AbuseSettings::default(),
+            retention: RetentionSettings::default(),
         }
     }
 }
@@ -585,6 +661,22 @@ impl Settings {
         }
         if let Err(ConfigError::Invalid(e)) = self.validate_operators() {
             invalid(e);
+        }
+        for (key, list) in [
+            ("abuse.callback_allow", &self.abuse.callback_allow),
+            ("abuse.trusted_proxies", &self.abuse.trusted_proxies),
+        ] {
+            for net in list {
+                if let Err(e) = crate::api::abuse::parse_net(net) {
+                    invalid(format!("{key}: {e}"));
+                }
+            }
+        }
+        if self.retention.idempotency_key_hours < 24
+            || self.retention.callbacks_days == 0
+            || self.retention.notifications_days == 0
+        {
+            invalid("retention.idempotency_key_hours must be at least 24, retention.callbacks_days and retention.notifications_days at least 1".into());
         }
     }
 

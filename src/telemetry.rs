@@ -23,7 +23,7 @@ pub fn init(format: LogFormat, default_filter: &str) {
                     .json()
                     .flatten_event(true)
                     .with_current_span(true)
-                    .with_span_list(false),
+                    .with_span_list(true),
             )
             .try_init(),
         LogFormat::Pretty => registry.with(fmt::layer().compact()).try_init(),
@@ -47,6 +47,7 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .install_recorder()
                 .expect("no other metrics recorder is installed");
             describe_metrics();
+            crate::metrics_catalog::register_known();
             handle
         })
         .clone()
@@ -65,7 +66,7 @@ fn describe_metrics() {
     );
     describe_gauge!(
         "payoutd_withdrawals",
-        "Withdrawals by status (open statuses counted at scrape time)."
+        "Open withdrawals by status (from the database: aggregate with max())."
     );
     describe_counter!(
         "payoutd_withdrawals_created_total",
@@ -77,11 +78,11 @@ fn describe_metrics() {
     );
     describe_counter!(
         "payoutd_withdrawal_anomalies_total",
-        "Provider reports that contradicted a terminal status."
+        "Provider reports not applied, by kind: mismatch, contradiction, unrecognized_status."
     );
     describe_counter!(
         "payoutd_callbacks_total",
-        "CoinsPaid callbacks, by outcome: applied, duplicate, ignored, rejected, anomaly, invalid."
+        "CoinsPaid callbacks, by outcome: applied, duplicate, ignored, rejected, anomaly, unrecognized, unreadable, invalid."
     );
     describe_counter!(
         "payoutd_provider_calls_total",
@@ -102,7 +103,7 @@ fn describe_metrics() {
     );
     describe_gauge!(
         "payoutd_submission_jobs_parked",
-        "Submission jobs parked and waiting for an operator."
+        "Submission jobs parked and waiting for an operator (from the database: aggregate with max())."
     );
     describe_counter!(
         "payoutd_reconciler_checks_total",
@@ -114,10 +115,38 @@ fn describe_metrics() {
     );
     describe_gauge!(
         "payoutd_notifications_undelivered",
-        "Website notifications not yet delivered."
+        "Website notifications not yet delivered while a URL is configured (from the database: aggregate with max())."
     );
     describe_gauge!(
         "payoutd_oldest_pending_withdrawal_age_seconds",
-        "Age of the oldest withdrawal still pending or processing."
+        "Age of the oldest withdrawal still pending or processing (from the database: aggregate with max())."
+    );
+    describe_gauge!(
+        "payoutd_build_info",
+        "Always 1; the version label says which build runs."
+    );
+    describe_gauge!(
+        "payoutd_db_pool_connections",
+        "Database pool connections of this process, by state: idle, in_use."
+    );
+    describe_gauge!(
+        "payoutd_db_pool_max_connections",
+        "The pool's configured maximum (database.max_connections)."
+    );
+    describe_gauge!(
+        "payoutd_db_gauges_refreshed_timestamp_seconds",
+        "When the database-derived gauges were last read (unix seconds)."
+    );
+    describe_counter!(
+        "payoutd_rate_limited_total",
+        "Requests refused with 429, by scope: callback (per source address), api (per token)."
+    );
+    describe_counter!(
+        "payoutd_callbacks_blocked_total",
+        "Callback requests refused before verification, by reason: not_allowed (source outside callback_allow)."
+    );
+    describe_counter!(
+        "payoutd_retention_deleted_total",
+        "Rows deleted after retention, by table: callbacks, notifications, idempotency_keys."
     );
 }

@@ -22,7 +22,7 @@ fn repo_file(name: &str) -> String {
 #[test]
 fn rust_version_and_docker_base_cover_the_dependency_graph() {
     let output = std::process::Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .args(["metadata", "--format-version", "1", "--locked"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();

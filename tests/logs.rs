@@ -67,6 +67,10 @@ async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Read as it is written: a debug-level run outgrows the pipe's buffer, and a child
+    // blocked on a full pipe stops answering.
+    let stdout = tokio::spawn(read_all(child.stdout.take().unwrap()));
+    let stderr = tokio::spawn(read_all(child.stderr.take().unwrap()));
     let http = reqwest::Client::new();
     wait_ready(&base).await;
 
@@ -89,6 +93,7 @@ async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
         .post(format!("{base}/v1/withdrawals"))
         .bearer_auth(API_TOKEN)
         .header("Idempotency-Key", "log-test-1")
+        .header("traceparent", TRACEPARENT)
         .json(&json!({"user_id":"u1","amount":"10.00","currency":"EUR","convert_to":"BTC","address":"bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
             "sender_type":"natural","sender_data":{"first_name":"Zoltanilla","last_name":"Quarrendorf","date_of_birth":"1961-04-12","email":"zq.mica@example.org"},
             "receiver_type":"legal","receiver_data":{"legal_name":"Vexmoor Holding","country_of_registration":"LUX"}}))
@@ -123,7 +128,8 @@ async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
         .unwrap();
     assert_eq!(forged.status(), 401);
 
-    let (_, logs) = stop_gracefully(&mut child).await;
+    let (_, _) = stop_gracefully(&mut child).await;
+    let logs = stdout.await.unwrap() + &stderr.await.unwrap();
 
     let submitted: Value = serde_json::from_slice(&control.submissions()[0].raw_body).unwrap();
     assert_eq!(
@@ -180,4 +186,88 @@ async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
     assert!(lines
         .iter()
         .any(|l| l["request_id"].is_string() || l["span"]["request_id"].is_string()));
+
+    // Every line about the withdrawal names it both ways, the callback path included.
+    for message in [
+        "hold settled",
+        "withdrawal status changed",
+        "callback processed",
+    ] {
+        let found: Vec<&Value> = lines.iter().filter(|l| l["message"] == message).collect();
+        assert!(!found.is_empty(), "no {message:?} line");
+        for line in found {
+            assert_eq!(field(line, "withdrawal_id"), Some(withdrawal_id), "{line}");
+            assert_eq!(field(line, "foreign_id"), Some(foreign_id), "{line}");
+        }
+    }
+    let settled_by_callback = lines
+        .iter()
+        .find(|l| l["message"] == "hold settled")
+        .unwrap();
+    assert!(
+        in_span(settled_by_callback, "withdrawal.callback"),
+        "{settled_by_callback}"
+    );
+    // The first submission runs in its own task, still in the request's span.
+    let submit_lines: Vec<&Value> = lines
+        .iter()
+        .filter(|l| in_span(l, "withdrawal.submit"))
+        .collect();
+    assert!(!submit_lines.is_empty());
+    let first = submit_lines[0];
+    assert!(in_span(first, "http.request"), "{first}");
+    assert!(
+        field(first, "request_id").is_some_and(|id| !id.is_empty()),
+        "{first}"
+    );
+    assert_eq!(field(first, "trace_id"), Some(TRACE_ID), "{first}");
+
+    // One INFO access line per request, 4xx included.
+    let access: Vec<&Value> = lines.iter().filter(|l| l["message"] == "request").collect();
+    let refused = access
+        .iter()
+        .find(|l| l["status"] == 401 && l["route"] == "/v1/users/{user_id}/balances")
+        .expect("an access line for the 401");
+    assert_eq!(refused["level"], "INFO");
+    assert_eq!(refused["method"], "GET");
+    assert!(refused["latency_ms"].is_number(), "{refused}");
+    assert!(refused["request_id"]
+        .as_str()
+        .is_some_and(|id| !id.is_empty()));
+    let created = access
+        .iter()
+        .find(|l| l["route"] == "/v1/withdrawals" && l["method"] == "POST")
+        .expect("an access line for the withdrawal");
+    assert_eq!(created["status"], 201);
+    assert_eq!(field(created, "trace_id"), Some(TRACE_ID));
+    assert!(access
+        .iter()
+        .any(|l| l["status"] == 401 && l["route"] == "/v1/callbacks/coinspaid"));
+}
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// A field of the event or of any span it was logged in.
+fn field<'a>(line: &'a Value, name: &str) -> Option<&'a str> {
+    line[name].as_str().or_else(|| {
+        line["spans"]
+            .as_array()?
+            .iter()
+            .rev()
+            .find_map(|span| span[name].as_str())
+    })
+}
+
+fn in_span(line: &Value, name: &str) -> bool {
+    line["spans"]
+        .as_array()
+        .is_some_and(|spans| spans.iter().any(|span| span["name"] == name))
+}
+
+async fn read_all(mut pipe: impl tokio::io::AsyncRead + Unpin) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut text = String::new();
+    pipe.read_to_string(&mut text).await.unwrap();
+    text
 }

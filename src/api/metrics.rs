@@ -23,18 +23,21 @@ pub async fn track(request: Request, next: Next) -> Response {
     let status = response.status().as_u16().to_string();
     metrics::histogram!("payoutd_http_request_duration_seconds", "method" => method.clone(), "route" => route.clone())
         .record(started.elapsed().as_secs_f64());
-    metrics::counter!("payoutd_http_requests_total", "method" => method, "route" => route, "status" => status)
+    metrics::counter!("payoutd_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
         .increment(1);
+    let mut response = response;
+    response
+        .extensions_mut()
+        .insert(super::access::RouteTemplate(route));
     response
 }
 
 #[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-/// Prometheus text. Gauges that describe the database (open withdrawals, the oldest one's
-/// age, parked jobs) are read at scrape time, so every replica reports the same truth.
+/// Prometheus text. Gauges that describe the database are read at most once per
+/// `metrics.db_gauges_interval_secs` (see `crate::gauges`); every replica reports the same
+/// value for them, so aggregate those with `max()`.
 pub async fn render(State(state): State<AppState>) -> Response {
-    if let Err(err) = refresh_gauges(&state).await {
-        tracing::warn!(error = %err, "metrics: database gauges not refreshed");
-    }
+    state.gauges.refresh().await;
     (
         StatusCode::OK,
         [(
@@ -44,38 +47,4 @@ pub async fn render(State(state): State<AppState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
-}
-
-async fn refresh_gauges(state: &AppState) -> Result<(), sqlx::Error> {
-    let (pending, processing, oldest, parked): (i64, i64, Option<f64>, i64) = sqlx::query_as(
-        "SELECT
-             count(*) FILTER (WHERE status = 'pending'),
-             count(*) FILTER (WHERE status = 'processing'),
-             EXTRACT(EPOCH FROM now() - min(created_at))::float8,
-             (SELECT count(*) FROM submission_jobs WHERE parked)
-         FROM withdrawals WHERE status IN ('pending', 'processing')",
-    )
-    .fetch_one(&state.pool)
-    .await?;
-    metrics::gauge!("payoutd_withdrawals", "status" => "pending").set(pending as f64);
-    metrics::gauge!("payoutd_withdrawals", "status" => "processing").set(processing as f64);
-    metrics::gauge!("payoutd_oldest_pending_withdrawal_age_seconds").set(oldest.unwrap_or(0.0));
-    metrics::gauge!("payoutd_submission_jobs_parked").set(parked as f64);
-    let undelivered: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM notification_outbox WHERE delivered_at IS NULL")
-            .fetch_one(&state.pool)
-            .await?;
-    metrics::gauge!("payoutd_notifications_undelivered").set(undelivered as f64);
-    let (awaiting, pauses, all_paused): (i64, i64, bool) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM withdrawals WHERE status = 'awaiting_approval'),
-                (SELECT count(*) FROM submission_pauses),
-                EXISTS (SELECT 1 FROM submission_pauses WHERE scope = '*')",
-    )
-    .fetch_one(&state.pool)
-    .await?;
-    metrics::gauge!("payoutd_withdrawals", "status" => "awaiting_approval").set(awaiting as f64);
-    metrics::gauge!("payoutd_submissions_paused", "scope" => "all")
-        .set(f64::from(u8::from(all_paused)));
-    metrics::gauge!("payoutd_submissions_paused_scopes").set(pauses as f64);
-    Ok(())
 }

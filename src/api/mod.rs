@@ -1,6 +1,8 @@
 //! The HTTP edge: routing, state, and the layers every request passes through.
 //! Handlers are thin: they parse into domain types and call a use case.
 
+pub mod abuse;
+mod access;
 pub mod admin;
 mod approvals;
 mod auth;
@@ -80,6 +82,10 @@ pub struct AppState {
     /// answering with the withdrawal as it stands (the attempt goes on): half the request
     /// timeout, so a slow CoinsPaid never turns a created withdrawal into a 503.
     pub first_attempt_budget: Duration,
+    /// Scrape-time gauges: database-derived (cached per interval), pool, process.
+    pub gauges: Arc<crate::gauges::Gauges>,
+    /// Rate limits and the callback allow-list.
+    pub guard: Arc<abuse::Guard>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -88,6 +94,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 fn documented_routes(
     tokens: Arc<ApiTokens>,
     operator_tokens: Arc<admin::auth::OperatorTokens>,
+    guard: Arc<abuse::Guard>,
 ) -> OpenApiRouter<AppState> {
     use admin::handlers as op;
     let operator = OpenApiRouter::new()
@@ -117,11 +124,15 @@ fn documented_routes(
         .routes(routes!(limits::get, limits::put))
         .routes(routes!(approvals::cancel))
         .routes(routes!(approvals::flag_user, approvals::unflag_user))
-        .route_layer(middleware::from_fn_with_state(tokens, auth::require_bearer));
+        .route_layer(middleware::from_fn_with_state(tokens, auth::require_bearer))
+        .route_layer(middleware::from_fn_with_state(guard.clone(), abuse::api));
+    let callback = OpenApiRouter::new()
+        .routes(routes!(callbacks::coinspaid))
+        .route_layer(middleware::from_fn_with_state(guard, abuse::callback));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(authenticated)
         .merge(operator)
-        .routes(routes!(callbacks::coinspaid))
+        .merge(callback)
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::render))
@@ -133,6 +144,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
         documented_routes(
             Arc::new(ApiTokens::new(&[])),
             Arc::new(admin::auth::OperatorTokens::new(&[])),
+            Arc::new(abuse::Guard::new(&crate::config::AbuseSettings::default())),
         )
         .split_for_parts()
         .1,
@@ -140,8 +152,12 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 }
 
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
-    let (routes, document) =
-        documented_routes(state.tokens.clone(), state.operator_tokens.clone()).split_for_parts();
+    let (routes, document) = documented_routes(
+        state.tokens.clone(),
+        state.operator_tokens.clone(),
+        state.guard.clone(),
+    )
+    .split_for_parts();
     let document = openapi::complete(document);
     let served = Arc::new(document.clone());
     routes
@@ -164,23 +180,14 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal("handler panicked").into_response()
         }))
+        .layer(middleware::from_fn(access::log))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                let request_id = request
-                    .headers()
-                    .get(REQUEST_ID)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                tracing::info_span!(
-                    "http.request",
-                    method = %request.method(),
-                    path = %request.uri().path(),
-                    request_id = %request_id,
-                )
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| access::request_span(request)),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::map_request(access::sanitize_request_id))
 }
 
 async fn not_found() -> Response {

@@ -7,6 +7,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::body::{self, JsonObject};
@@ -107,9 +108,13 @@ pub async fn create(
         CreateOutcome::Held(withdrawal) => (StatusCode::CREATED, withdrawal),
         CreateOutcome::Created { withdrawal, lease } => {
             // Its own task: if the client hangs up, the attempt still finishes and is recorded.
+            // It carries the request's span, so its lines keep the request_id.
             let submitter = state.submitter.clone();
             let created = withdrawal.clone();
-            let attempt = tokio::spawn(async move { submitter.attempt_with(lease, created).await });
+            let attempt = tokio::spawn(
+                async move { submitter.attempt_with(lease, created).await }
+                    .instrument(tracing::Span::current()),
+            );
             let current = match tokio::time::timeout(state.first_attempt_budget, attempt).await {
                 // CoinsPaid is slow: answer with the withdrawal as it stands; the attempt goes
                 // on in its task (and the worker after its lease), the status follows.

@@ -2,6 +2,7 @@
 //! through the state machine under the withdrawal's row lock.
 
 use sqlx::PgPool;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::store;
@@ -10,11 +11,37 @@ use crate::coinspaid::callback::{self, ParsedCallback};
 use crate::coinspaid::signing::VerifyError;
 use crate::coinspaid::Signer;
 use crate::domain::withdrawal::ProviderStatus;
-use crate::domain::Transition;
+use crate::domain::{Transition, WithdrawalStatus};
 use crate::ledger::LedgerError;
 
-/// How much of an unverified callback body is stored.
-const UNVERIFIED_BODY_KEPT: usize = 2048;
+/// How much of an unverified callback body is shown in its (sampled) log line.
+const UNVERIFIED_SAMPLE_BYTES: usize = 96;
+
+/// Unsigned or forged callbacks are counted, never stored (a flood would only fill the disk),
+/// and logged as a sample: at most one line per second, naming how many were not logged.
+fn log_unverified(why: VerifyError, body: &[u8]) {
+    use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+    static LAST_LOGGED_SEC: AtomicI64 = AtomicI64::new(i64::MIN);
+    static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+    let now = chrono::Utc::now().timestamp();
+    let last = LAST_LOGGED_SEC.load(Ordering::Relaxed);
+    if last == now
+        || LAST_LOGGED_SEC
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let sample = &body[..body.len().min(UNVERIFIED_SAMPLE_BYTES)];
+    tracing::warn!(
+        reason = %why,
+        body_len = body.len(),
+        body_sample = %String::from_utf8_lossy(sample).escape_debug(),
+        not_logged_since_last = SUPPRESSED.swap(0, Ordering::Relaxed),
+        "callback refused: signature check failed (sampled: at most one line a second; all are counted)"
+    );
+}
 
 /// What became of one callback. Also the `outcome` column and the metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,20 +130,7 @@ async fn receive_inner(
     body: &[u8],
 ) -> Result<CallbackOutcome, LedgerError> {
     if let Err(why) = signer.verify(key, signature, body) {
-        // The start of the body is kept for forensics, never parsed or acted on; only the
-        // start, so forged requests cannot fill the disk 64 KiB at a time.
-        let kept = &body[..body.len().min(UNVERIFIED_BODY_KEPT)];
-        store_received(
-            pool,
-            false,
-            kept,
-            None,
-            None,
-            "rejected",
-            Some(&why.to_string()),
-        )
-        .await?;
-        tracing::warn!(reason = %why, body_len = body.len(), "callback refused: signature check failed");
+        log_unverified(why, body);
         return Ok(CallbackOutcome::Rejected(why));
     }
     let parsed = match callback::parse(body) {
@@ -172,7 +186,19 @@ async fn receive_inner(
             )
         }
         Some(current) => {
-            let applied = transition::apply_report(&mut tx, current, &details).await?;
+            let span = tracing::info_span!(
+                "withdrawal.callback",
+                withdrawal_id = %current.id,
+                foreign_id = %current.foreign_id,
+            );
+            let applied = transition::apply_report(&mut tx, current, &details)
+                .instrument(span)
+                .await?;
+            if applied.withdrawal.status != WithdrawalStatus::Pending {
+                // CoinsPaid has it: a submission job still queued or parked has nothing left
+                // to send, and a parked one would keep the parked-jobs alert up for ever.
+                crate::queue::discard(&mut tx, applied.withdrawal.id).await?;
+            }
             let outcome = match applied.transition {
                 Transition::Anomaly => CallbackOutcome::Anomaly,
                 _ if details.status() == ProviderStatus::Unrecognized => {

@@ -3,6 +3,7 @@
 
 use sqlx::types::Json;
 use sqlx::PgConnection;
+use tracing::Instrument;
 
 use super::matching;
 use super::store::{Withdrawal, COLUMNS};
@@ -101,14 +102,26 @@ pub async fn apply(
     event: ProviderEvent,
     details: &ProviderDetails,
 ) -> Result<Applied, LedgerError> {
-    let transition = current.status.apply(&event);
     let span = tracing::info_span!(
         "withdrawal.transition",
         withdrawal_id = %current.id,
         foreign_id = %current.foreign_id,
         user_id = %current.user_id,
     );
-    let _entered = span.enter();
+    // Instrumented, not entered: a guard held across an await leaves lines after it
+    // without the span (or in another task's).
+    apply_in_span(conn, current, event, details)
+        .instrument(span)
+        .await
+}
+
+async fn apply_in_span(
+    conn: &mut PgConnection,
+    current: Withdrawal,
+    event: ProviderEvent,
+    details: &ProviderDetails,
+) -> Result<Applied, LedgerError> {
+    let transition = current.status.apply(&event);
     let new_status = match transition {
         Transition::Move { to, effect } => {
             ledger::settle(

@@ -112,6 +112,12 @@ pub fn test_settings(database: &str, simulator_url: &str) -> Settings {
     s.reconciler.min_age_secs = 0;
     s.reconciler.recheck_secs = 0;
     s.notify.enabled = false;
+    // Tests read the database gauges right after changing the database.
+    s.metrics.db_gauges_interval_secs = 0;
+    // Concurrency tests post hundreds of requests at once from one address; tests/abuse.rs
+    // turns the limits on.
+    s.abuse.callback_per_second = 0;
+    s.abuse.api_per_second = 0;
     s
 }
 
