@@ -27,6 +27,8 @@ pub enum StartupError {
     Provider(#[from] ProviderError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Notifier(#[from] crate::notify::NotifierError),
 }
 
 pub struct Application {
@@ -90,7 +92,9 @@ impl Application {
                 (credentials, url, Some(simulator), "simulator")
             }
         };
-        let signer = Signer::new(credentials);
+        // Callbacks may still come signed with the secret being replaced; requests never are.
+        let signer = Signer::new(credentials)
+            .with_previous_secret(settings.coinspaid.api_secret_previous.clone());
         let client = CoinsPaidClient::new(&base_url, signer.clone(), settings.provider_timeout())?;
         let submitter = Submitter::new(pool.clone(), client.clone(), settings.worker.clone());
         let currencies = Arc::new(Currencies::new(
@@ -108,8 +112,7 @@ impl Application {
             ),
         }
         let reconciler = Reconciler::new(pool.clone(), client.clone(), settings.reconciler.clone());
-        let notifier = crate::notify::Notifier::new(pool.clone(), settings.notify.clone())
-            .map_err(|e| ProviderError::Transport(e.to_string()))?;
+        let notifier = crate::notify::Notifier::new(pool.clone(), settings.notify.clone())?;
         let operators = crate::operators::Operators::new(
             pool.clone(),
             submitter.clone(),

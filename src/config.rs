@@ -76,6 +76,9 @@ pub struct CoinsPaidSettings {
     pub api_url: String,
     pub api_key: String,
     pub api_secret: SecretString,
+    /// The secret being replaced, still accepted on callbacks during a change-over (never used
+    /// to sign requests). Empty: none.
+    pub api_secret_previous: SecretString,
     pub timeout_secs: u64,
 }
 
@@ -127,7 +130,8 @@ pub struct NotifySettings {
     pub enabled: bool,
     /// Empty: notifications are stored but not sent.
     pub url: String,
-    /// HMAC-SHA256 key shared with the website.
+    /// Standard Webhooks secrets shared with the website: `whsec_<base64>`, comma-separated,
+    /// current first; each signs every notification (see [`crate::standard_webhooks`]).
     pub secret: SecretString,
     pub timeout_secs: u64,
     pub poll_interval_ms: u64,
@@ -401,6 +405,7 @@ impl Default for CoinsPaidSettings {
             api_url: String::new(),
             api_key: String::new(),
             api_secret: SecretString::default(),
+            api_secret_previous: SecretString::default(),
             timeout_secs: 15,
         }
     }
@@ -463,6 +468,10 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("COINSPAID_API_URL", "coinspaid.api_url"),
     ("COINSPAID_API_KEY", "coinspaid.api_key"),
     ("COINSPAID_API_SECRET", "coinspaid.api_secret"),
+    (
+        "COINSPAID_API_SECRET_PREVIOUS",
+        "coinspaid.api_secret_previous",
+    ),
     ("PAYOUTD_LOG_FORMAT", "log.format"),
     ("PAYOUTD_WORKER_ENABLED", "worker.enabled"),
     ("PAYOUTD_NOTIFY_URL", "notify.url"),
@@ -627,13 +636,7 @@ impl Settings {
         if self.worker.lease_secs <= cp.timeout_secs {
             invalid("worker.lease_secs must exceed coinspaid.timeout_secs".into());
         }
-        if !self.notify.url.is_empty() && self.notify.secret.expose().len() < 16 {
-            invalid(format!(
-                "{} needs {} of at least 16 characters",
-                describe("notify.url"),
-                describe("notify.secret")
-            ));
-        }
+        self.validate_secrets_into(&mut invalid);
         if self.reconciler.batch < 1 || self.reconciler.interval_secs == 0 {
             invalid("reconciler.batch and reconciler.interval_secs must be positive".into());
         }
@@ -677,6 +680,40 @@ impl Settings {
             || self.retention.notifications_days == 0
         {
             invalid("retention.idempotency_key_hours must be at least 24, retention.callbacks_days and retention.notifications_days at least 1".into());
+        }
+    }
+
+    /// The notification secrets parse as Standard Webhooks secrets; the previous CoinsPaid
+    /// secret only accompanies a current one. Messages name key and variable, never a value.
+    fn validate_secrets_into(&self, invalid: &mut impl FnMut(String)) {
+        let hint = crate::standard_webhooks::GENERATE_HINT;
+        match crate::standard_webhooks::WebhookSecret::parse_list(self.notify.secret.expose()) {
+            Err(e) => invalid(format!(
+                "{}: {e}; each comma-separated secret must be whsec_ followed by base64 of 24 to 64 random bytes ({hint})",
+                describe("notify.secret")
+            )),
+            Ok(secrets) if secrets.is_empty() && !self.notify.url.is_empty() => invalid(format!(
+                "{} needs {}: a whsec_ secret ({hint})",
+                describe("notify.url"),
+                describe("notify.secret")
+            )),
+            Ok(_) => {}
+        }
+        let cp = &self.coinspaid;
+        if !cp.api_secret_previous.is_empty() {
+            if cp.api_secret.is_empty() {
+                invalid(format!(
+                    "{} is only accepted with {}",
+                    describe("coinspaid.api_secret_previous"),
+                    describe("coinspaid.api_secret")
+                ));
+            } else if cp.api_secret_previous == cp.api_secret {
+                invalid(format!(
+                    "{} equals {}; set it to the secret being replaced, or leave it empty",
+                    describe("coinspaid.api_secret_previous"),
+                    describe("coinspaid.api_secret")
+                ));
+            }
         }
     }
 
@@ -1213,7 +1250,7 @@ mod tests {
                 ("COINSPAID_API_KEY", "k"),
                 ("COINSPAID_API_SECRET", "s"),
                 ("PAYOUTD_NOTIFY_URL", "not a url"),
-                ("PAYOUTD_NOTIFY_SECRET", "0123456789abcdef"),
+                ("PAYOUTD_NOTIFY_SECRET", NOTIFY_SECRET),
                 ("PAYOUTD_API_TOKENS", "0123456789abcdef0123"),
             ],
         )
@@ -1238,6 +1275,85 @@ mod tests {
         assert!(
             !err.contains("coinspaid.api_url (COINSPAID_API_URL)"),
             "{err}"
+        );
+    }
+
+    const NOTIFY_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+    #[test]
+    fn notification_secrets_are_whsec_and_errors_name_key_and_variable_never_the_value() {
+        let two = format!("{NOTIFY_SECRET}, whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let s = load(
+            &[],
+            &[
+                ("PAYOUTD_NOTIFY_URL", "http://127.0.0.1:9/hook"),
+                ("PAYOUTD_NOTIFY_SECRET", &two),
+            ],
+        )
+        .unwrap();
+        assert!(!format!("{s:?}").contains("C2FVs"));
+        for (bad, says) in [
+            (
+                "website-notify-secret-123",
+                "secret #1 does not start with whsec_",
+            ),
+            ("whsec_c2hvcnQ=", "secret #1 holds 5 bytes"),
+            (
+                &*format!("{NOTIFY_SECRET},whsec_!!"),
+                "secret #2 is not base64",
+            ),
+        ] {
+            let err = load(&[], &[("PAYOUTD_NOTIFY_SECRET", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("notify.secret (PAYOUTD_NOTIFY_SECRET)"),
+                "{err}"
+            );
+            assert!(err.contains(says), "{err}");
+            assert!(err.contains("openssl rand -base64 32"), "{err}");
+            assert!(
+                !err.contains("website-notify") && !err.contains("c2hvcnQ"),
+                "{err}"
+            );
+        }
+        let err = load(&[], &[("PAYOUTD_NOTIFY_URL", "http://127.0.0.1:9/hook")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("needs notify.secret (PAYOUTD_NOTIFY_SECRET)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_previous_coinspaid_secret_needs_a_current_one_that_differs() {
+        let with = |previous: &str| {
+            load(
+                &[],
+                &[
+                    ("COINSPAID_API_URL", "http://127.0.0.1:9"),
+                    ("COINSPAID_API_KEY", "k"),
+                    ("COINSPAID_API_SECRET", "new-secret"),
+                    ("COINSPAID_API_SECRET_PREVIOUS", previous),
+                ],
+            )
+        };
+        let s = with("old-secret").unwrap();
+        assert_eq!(s.coinspaid.api_secret_previous.expose(), "old-secret");
+        assert!(!format!("{s:?}").contains("old-secret"));
+        let err = with("new-secret").unwrap_err().to_string();
+        assert!(
+            err.contains("coinspaid.api_secret_previous (COINSPAID_API_SECRET_PREVIOUS) equals"),
+            "{err}"
+        );
+        assert!(!err.contains("new-secret"), "{err}");
+        let alone = load(&[], &[("COINSPAID_API_SECRET_PREVIOUS", "old-secret")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            alone.contains("is only accepted with coinspaid.api_secret"),
+            "{alone}"
         );
     }
 

@@ -20,5 +20,6 @@ pub mod operators;
 pub mod queue;
 pub mod retention;
 pub mod simulator;
+pub mod standard_webhooks;
 pub mod telemetry;
 pub mod withdrawals;

@@ -51,6 +51,8 @@ pub const PROVIDER_OUTCOMES: &[&str] = &["2xx", "3xx", "4xx", "5xx", "transport_
 pub const RATE_LIMITED_SCOPES: &[&str] = &["callback", "api"];
 /// Why a callback was refused before its signature was checked.
 pub const CALLBACK_BLOCK_REASONS: &[&str] = &["not_allowed"];
+/// Which CoinsPaid secret verified a callback (`previous` only during a change-over).
+pub const CALLBACK_SECRETS: &[&str] = &["current", "previous"];
 /// What the retention job deletes.
 pub const RETENTION_TABLES: &[&str] = &["callbacks", "notifications", "idempotency_keys"];
 
@@ -82,6 +84,9 @@ pub fn register_known() {
     }
     for outcome in CALLBACK_OUTCOMES {
         counter!("payoutd_callbacks_total", "outcome" => *outcome).increment(0);
+    }
+    for secret in CALLBACK_SECRETS {
+        counter!("payoutd_callback_signatures_verified_total", "secret" => *secret).increment(0);
     }
     for reason in CALLBACK_BLOCK_REASONS {
         counter!("payoutd_callbacks_blocked_total", "reason" => *reason).increment(0);
@@ -146,6 +151,12 @@ mod tests {
             crate::queue::ParkReason::NeedsOperator,
         ] {
             assert!(PARK_REASONS.contains(&reason.as_str()));
+        }
+        for used in [
+            crate::coinspaid::SecretUsed::Current,
+            crate::coinspaid::SecretUsed::Previous,
+        ] {
+            assert!(CALLBACK_SECRETS.contains(&used.label()));
         }
         assert_eq!(transitions().len(), 7);
     }

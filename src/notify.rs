@@ -1,34 +1,31 @@
 //! Notifications to the website backend: every status change is written to an outbox in the
 //! same transaction as the change, and delivered at least once as a signed POST.
 //!
-//! Signature: `X-Payoutd-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>` with
-//! `X-Payoutd-Timestamp: <unix seconds>`, so the receiver can refuse old (replayed) requests;
-//! `X-Payoutd-Event-Id` (also `id` in the body) lets it drop duplicates.
+//! Signed in the Standard Webhooks format ([`crate::standard_webhooks`]): `webhook-id` (the
+//! event's `id`, the same on every retry, so the receiver drops duplicates),
+//! `webhook-timestamp` (this attempt, so the receiver refuses old, replayed requests) and
+//! `webhook-signature` with one `v1,<base64>` per configured secret.
 
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::config::NotifySettings;
 use crate::domain::WithdrawalStatus;
+use crate::standard_webhooks::{self, WebhookSecret};
 use crate::withdrawals::Withdrawal;
 
-pub const TIMESTAMP_HEADER: &str = "X-Payoutd-Timestamp";
-pub const SIGNATURE_HEADER: &str = "X-Payoutd-Signature";
-pub const EVENT_ID_HEADER: &str = "X-Payoutd-Event-Id";
+pub use crate::standard_webhooks::{ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
-/// `v1=` + hex HMAC-SHA256 of `"{timestamp}.{body}"`.
-pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("v1={}", hex::encode(mac.finalize().into_bytes()))
+#[derive(Debug, thiserror::Error)]
+pub enum NotifierError {
+    #[error("cannot build the notification HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    /// Never quotes the secret.
+    #[error("notify.secret (PAYOUTD_NOTIFY_SECRET): {0}")]
+    Secret(String),
 }
 
 /// Writes the notification for a status change, inside the transaction that made it.
@@ -70,6 +67,8 @@ pub struct Notifier {
     pool: PgPool,
     http: reqwest::Client,
     settings: NotifySettings,
+    /// Current first; every one signs each delivery.
+    secrets: Vec<WebhookSecret>,
 }
 
 /// A delivery is leased this long, so two replicas never post the same event at once.
@@ -77,7 +76,14 @@ const LEASE: Duration = Duration::from_secs(60);
 const BATCH: i64 = 50;
 
 impl Notifier {
-    pub fn new(pool: PgPool, settings: NotifySettings) -> Result<Self, reqwest::Error> {
+    pub fn new(pool: PgPool, settings: NotifySettings) -> Result<Self, NotifierError> {
+        let secrets =
+            WebhookSecret::parse_list(settings.secret.expose()).map_err(NotifierError::Secret)?;
+        if !settings.url.is_empty() && secrets.is_empty() {
+            return Err(NotifierError::Secret(
+                "required with notify.url (PAYOUTD_NOTIFY_URL)".into(),
+            ));
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(settings.timeout_secs))
             .user_agent(concat!("payoutd/", env!("CARGO_PKG_VERSION")))
@@ -86,6 +92,7 @@ impl Notifier {
             pool,
             http,
             settings,
+            secrets,
         })
     }
 
@@ -148,15 +155,16 @@ impl Notifier {
     async fn post(&self, id: Uuid, payload: &Value) -> Result<(), String> {
         // Serialized once; those bytes are signed and sent.
         let body = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
+        let id = id.to_string();
         let timestamp = chrono::Utc::now().timestamp();
-        let signature = sign(self.settings.secret.expose(), timestamp, &body);
+        let signature = standard_webhooks::signature_header(&self.secrets, &id, timestamp, &body);
         let response = self
             .http
             .post(&self.settings.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(ID_HEADER, id)
             .header(TIMESTAMP_HEADER, timestamp)
             .header(SIGNATURE_HEADER, signature)
-            .header(EVENT_ID_HEADER, id.to_string())
             .body(body)
             .send()
             .await
@@ -177,19 +185,5 @@ impl Notifier {
             }
         })
         .await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signature_is_hmac_sha256_of_timestamp_dot_body() {
-        // printf '1700000000.{"a":1}' | openssl dgst -sha256 -hmac notify-secret
-        assert_eq!(
-            sign("notify-secret", 1_700_000_000, br#"{"a":1}"#),
-            "v1=143ea9d9b8ab05a118800c2e11d299ec5d515bd8cd408992d86e740b145b5336"
-        );
     }
 }

@@ -85,6 +85,10 @@ fn describe_metrics() {
         "CoinsPaid callbacks, by outcome: applied, duplicate, ignored, rejected, anomaly, unrecognized, unreadable, invalid."
     );
     describe_counter!(
+        "payoutd_callback_signatures_verified_total",
+        "Verified CoinsPaid callbacks, by the secret that verified them: current, or previous (COINSPAID_API_SECRET_PREVIOUS, during a change-over)."
+    );
+    describe_counter!(
         "payoutd_provider_calls_total",
         "Calls to CoinsPaid, by endpoint and outcome."
     );

@@ -7,7 +7,7 @@ pub mod signing;
 pub mod wire;
 
 pub use client::{CoinsPaidClient, LookupError, ProviderError, SubmitOutcome};
-pub use signing::{Credentials, Signer};
+pub use signing::{Credentials, SecretUsed, Signer};
 
 /// Header carrying the merchant's public API key, both directions.
 pub const KEY_HEADER: &str = "X-Processing-Key";

@@ -51,6 +51,25 @@ pub struct Credentials {
 #[derive(Clone, Debug)]
 pub struct Signer {
     credentials: Credentials,
+    /// The secret being replaced: during a change-over CoinsPaid may still sign callbacks
+    /// with it. Never used to sign.
+    previous: Option<SecretString>,
+}
+
+/// Which secret verified a callback, so an operator sees when the old one stops being used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretUsed {
+    Current,
+    Previous,
+}
+
+impl SecretUsed {
+    pub fn label(self) -> &'static str {
+        match self {
+            SecretUsed::Current => "current",
+            SecretUsed::Previous => "previous",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -69,7 +88,16 @@ pub enum VerifyError {
 
 impl Signer {
     pub fn new(credentials: Credentials) -> Self {
-        Self { credentials }
+        Self {
+            credentials,
+            previous: None,
+        }
+    }
+
+    /// Also accepts callbacks signed with `previous` (empty: none).
+    pub fn with_previous_secret(mut self, previous: SecretString) -> Self {
+        self.previous = (!previous.is_empty()).then_some(previous);
+        self
     }
 
     pub fn key(&self) -> &str {
@@ -77,8 +105,7 @@ impl Signer {
     }
 
     fn mac(&self) -> HmacSha512 {
-        HmacSha512::new_from_slice(self.credentials.secret.expose().as_bytes())
-            .expect("HMAC accepts keys of any length")
+        mac_with(&self.credentials.secret)
     }
 
     /// Lowercase hex HMAC-SHA512 of exactly these bytes.
@@ -96,6 +123,17 @@ impl Signer {
         signature: Option<&str>,
         body: &[u8],
     ) -> Result<(), VerifyError> {
+        self.verify_which(key, signature, body).map(|_| ())
+    }
+
+    /// [`Self::verify`], also saying which secret matched. Both secrets are always checked,
+    /// each in constant time, so the answer's timing does not tell which one matched.
+    pub fn verify_which(
+        &self,
+        key: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<SecretUsed, VerifyError> {
         let key = key.ok_or(VerifyError::MissingKey)?;
         if !bool::from(key.as_bytes().ct_eq(self.credentials.key.as_bytes())) {
             return Err(VerifyError::WrongKey);
@@ -104,11 +142,23 @@ impl Signer {
         // Providers send lowercase; accept uppercase hex too rather than fail on a formatting detail.
         let expected =
             hex::decode(signature.trim()).map_err(|_| VerifyError::MalformedSignature)?;
-        let mut mac = self.mac();
-        mac.update(body);
-        mac.verify_slice(&expected)
-            .map_err(|_| VerifyError::BadSignature)
+        let matches = |secret: &SecretString| {
+            let mut mac = mac_with(secret);
+            mac.update(body);
+            mac.verify_slice(&expected).is_ok()
+        };
+        let current = matches(&self.credentials.secret);
+        let previous = self.previous.as_ref().is_some_and(matches);
+        match (current, previous) {
+            (true, _) => Ok(SecretUsed::Current),
+            (false, true) => Ok(SecretUsed::Previous),
+            (false, false) => Err(VerifyError::BadSignature),
+        }
     }
+}
+
+fn mac_with(secret: &SecretString) -> HmacSha512 {
+    HmacSha512::new_from_slice(secret.expose().as_bytes()).expect("HMAC accepts keys of any length")
 }
 
 #[cfg(test)]
@@ -176,7 +226,53 @@ mod tests {
 
     #[test]
     fn secrets_do_not_show_in_debug() {
-        let text = format!("{:?}", signer());
+        let text = format!(
+            "{:?}",
+            signer().with_previous_secret(SecretString::new("old-secret"))
+        );
         assert!(!text.contains("top-secret"), "{text}");
+        assert!(!text.contains("old-secret"), "{text}");
+    }
+
+    #[test]
+    fn during_a_change_over_callbacks_verify_with_either_secret_and_requests_use_the_new_one() {
+        let old = signer();
+        let new = Signer::new(Credentials {
+            key: "public-key".into(),
+            secret: SecretString::new("new-secret"),
+        })
+        .with_previous_secret(SecretString::new("top-secret"));
+        let body = br#"{"status":"confirmed"}"#;
+        assert_eq!(
+            new.verify_which(Some("public-key"), Some(&old.sign(body)), body),
+            Ok(SecretUsed::Previous)
+        );
+        assert_eq!(
+            new.verify_which(Some("public-key"), Some(&new.sign(body)), body),
+            Ok(SecretUsed::Current)
+        );
+        assert_ne!(
+            new.sign(body),
+            old.sign(body),
+            "signs with the current secret"
+        );
+        let stranger = Signer::new(Credentials {
+            key: "public-key".into(),
+            secret: SecretString::new("unknown"),
+        });
+        assert_eq!(
+            new.verify_which(Some("public-key"), Some(&stranger.sign(body)), body),
+            Err(VerifyError::BadSignature)
+        );
+        // An empty previous secret means none: it must not verify an empty-key signature.
+        let lone = signer().with_previous_secret(SecretString::default());
+        let empty_key = Signer::new(Credentials {
+            key: "public-key".into(),
+            secret: SecretString::default(),
+        });
+        assert_eq!(
+            lone.verify(Some("public-key"), Some(&empty_key.sign(body)), body),
+            Err(VerifyError::BadSignature)
+        );
     }
 }

@@ -129,9 +129,22 @@ async fn receive_inner(
     signature: Option<&str>,
     body: &[u8],
 ) -> Result<CallbackOutcome, LedgerError> {
-    if let Err(why) = signer.verify(key, signature, body) {
-        log_unverified(why, body);
-        return Ok(CallbackOutcome::Rejected(why));
+    match signer.verify_which(key, signature, body) {
+        Ok(used) => {
+            metrics::counter!("payoutd_callback_signatures_verified_total", "secret" => used.label())
+                .increment(1);
+            if used == crate::coinspaid::SecretUsed::Previous {
+                // Until this stops appearing, COINSPAID_API_SECRET_PREVIOUS is still needed.
+                tracing::info!(
+                    secret = used.label(),
+                    "callback verified with the previous CoinsPaid secret"
+                );
+            }
+        }
+        Err(why) => {
+            log_unverified(why, body);
+            return Ok(CallbackOutcome::Rejected(why));
+        }
     }
     let parsed = match callback::parse(body) {
         Ok(parsed) => parsed,
