@@ -14,6 +14,13 @@ use payoutd::simulator::{Simulator, SimulatorSettings, SubmitBehavior};
 use serde_json::{json, Value};
 
 const API_SECRET: &str = "coinspaid-secret-7f3a9c";
+/// Still accepted on callbacks during a change-over.
+const PREVIOUS_SECRET: &str = "coinspaid-old-secret-2b8d41";
+/// The website's notification secrets: current, then the one being replaced.
+const NOTIFY_SECRETS: [&str; 2] = [
+    "whsec_54+YO2O2pnqOmqspMI8aBV2OT7FbzFMSoi2q/o9iazA=",
+    "whsec_JZQAdhOtDf+vLD1Hf/ZeOdRpWMp3h+QVJ7AT3mrtono=",
+];
 const API_TOKEN: &str = "website-token-5d2e8b1c";
 const DB_PASSWORD: &str = "db-password-91c4e7";
 /// MiCA travel-rule values: personal data, never to be logged.
@@ -46,6 +53,21 @@ async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
     let control = sim.control();
     control.set_default_behavior(SubmitBehavior::accept_silently());
 
+    // The website, recording the notification signatures it receives.
+    let notified = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let receiver_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let notify_url = format!("http://{}/events", receiver_listener.local_addr().unwrap());
+    let recorder = notified.clone();
+    let receiver = axum::Router::new().route(
+        "/events",
+        axum::routing::post(move |headers: axum::http::HeaderMap| async move {
+            let signature = headers["webhook-signature"].to_str().unwrap().to_owned();
+            recorder.lock().unwrap().push(signature);
+            axum::http::StatusCode::NO_CONTENT
+        }),
+    );
+    tokio::spawn(async move { axum::serve(receiver_listener, receiver).await.unwrap() });
+
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     control.set_callback_url(Some(format!("{base}/v1/callbacks/coinspaid")));
@@ -63,6 +85,9 @@ async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
         .env("COINSPAID_API_URL", sim.base_url())
         .env("COINSPAID_API_KEY", "merchant-key")
         .env("COINSPAID_API_SECRET", API_SECRET)
+        .env("COINSPAID_API_SECRET_PREVIOUS", PREVIOUS_SECRET)
+        .env("PAYOUTD_NOTIFY_URL", &notify_url)
+        .env("PAYOUTD_NOTIFY_SECRET", NOTIFY_SECRETS.join(","))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -128,6 +153,35 @@ async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
         .unwrap();
     assert_eq!(forged.status(), 401);
 
+    // A callback signed with the previous secret, during a change-over: accepted.
+    let deposit_body = br#"{"id":2,"type":"deposit","status":"confirmed"}"#;
+    let previous_signature = Signer::new(Credentials {
+        key: "merchant-key".into(),
+        secret: SecretString::new(PREVIOUS_SECRET),
+    })
+    .sign(deposit_body);
+    let accepted = http
+        .post(format!("{base}/v1/callbacks/coinspaid"))
+        .header("X-Processing-Key", "merchant-key")
+        .header("X-Processing-Signature", &previous_signature)
+        .body(deposit_body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 200);
+    // Two status changes to notify (processing, confirmed).
+    for _ in 0..100 {
+        if notified.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let notification_signatures = notified.lock().unwrap().clone();
+    assert!(
+        notification_signatures.len() >= 2,
+        "notifications were sent"
+    );
+
     let (_, _) = stop_gracefully(&mut child).await;
     let logs = stdout.await.unwrap() + &stderr.await.unwrap();
 
@@ -144,12 +198,23 @@ async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
     }
 
     // Every signature that crossed the wire, both directions.
-    let mut signatures = vec![forged_signature];
+    let mut signatures = vec![forged_signature, previous_signature];
+    for header in notification_signatures {
+        // Each `v1,<base64>` and its base64 alone.
+        for signature in header.split(' ') {
+            signatures.push(signature.to_owned());
+            signatures.push(signature.trim_start_matches("v1,").to_owned());
+        }
+    }
+    for secret in NOTIFY_SECRETS {
+        signatures.push(secret.to_owned());
+        signatures.push(secret.trim_start_matches("whsec_").to_owned());
+    }
     for submission in control.submissions() {
         signatures.push(signer.sign(&submission.raw_body));
     }
     signatures.push(signer.sign(&control.callback_body(foreign_id, "confirmed").unwrap()));
-    for secret in [API_SECRET, API_TOKEN, DB_PASSWORD]
+    for secret in [API_SECRET, PREVIOUS_SECRET, API_TOKEN, DB_PASSWORD]
         .iter()
         .map(|s| s.to_string())
         .chain(signatures)
@@ -183,6 +248,12 @@ async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
         );
     }
     assert!(lines.iter().any(|l| l.to_string().contains("hold settled")));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "callback verified with the previous CoinsPaid secret"),
+        "the change-over is visible in the logs"
+    );
     assert!(lines
         .iter()
         .any(|l| l["request_id"].is_string() || l["span"]["request_id"].is_string()));
