@@ -99,6 +99,53 @@ print(json.dumps(out))
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// The README's Python receiver, run verbatim: its `receive(raw_body, headers)` answer (204
+/// or 401) for each (headers, body), with the website holding `secret`.
+async fn readme_receive(python: &Path, secret: &str, cases: &[(&HeaderMap, &[u8])]) -> Vec<u16> {
+    use base64::Engine;
+    use tokio::io::AsyncWriteExt;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = &readme[readme.find("## Notifications to your website").unwrap()..];
+    let start = section.find("```python\n").unwrap() + "```python\n".len();
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    let script = format!(
+        "{example}\nimport base64, json, sys\nprint(json.dumps([receive(base64.b64decode(c['body']), c['headers']) for c in json.load(sys.stdin)]))\n"
+    );
+    let input: Vec<Value> = cases
+        .iter()
+        .map(|(headers, body)| {
+            let headers: serde_json::Map<String, Value> = headers
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_str().unwrap().into()))
+                .collect();
+            serde_json::json!({
+                "headers": headers,
+                "body": base64::engine::general_purpose::STANDARD.encode(body),
+            })
+        })
+        .collect();
+    let mut child = tokio::process::Command::new(python)
+        .args(["-c", &script])
+        .env("PAYOUTD_WEBHOOK_SECRET", secret)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python starts");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(&serde_json::to_vec(&input).unwrap())
+        .await
+        .unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().await.unwrap();
+    assert!(
+        output.status.success(),
+        "the README's example failed to run"
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// A Python with `standardwebhooks`: `$PAYOUTD_STANDARDWEBHOOKS_PYTHON` (set by .ci/run), or a
 /// throw-away venv under target/ made on first use. Missing under CI (`CI` set): the test
 /// fails; locally it is skipped, saying so.
@@ -219,6 +266,16 @@ async fn every_status_change_is_notified_signed_and_retried_until_delivered() {
         vec!["ok"; received.len()],
         "every notification verifies with the standardwebhooks package"
     );
+    // The README's receiver accepts them all, and refuses a tampered body.
+    let (first_headers, first_body) = &received[0];
+    let mut tampered = first_body.to_vec();
+    tampered.extend_from_slice(b" ");
+    let mut cases: Vec<(&HeaderMap, &[u8])> = received.iter().map(|(h, b)| (h, &b[..])).collect();
+    cases.push((first_headers, &tampered));
+    let mut want = vec![204; received.len()];
+    want.push(401);
+    assert_eq!(readme_receive(&python, NOTIFY_SECRET, &cases).await, want);
+
     let events: Vec<Value> = received
         .iter()
         .map(|(headers, body)| {
