@@ -1,5 +1,5 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations and the response types,
-//! and served at `/openapi.json` with a browsable page at `/docs`. Request bodies are parsed
+//! and served at `/openapi.json` with a browsable page at `/docs` (docs.rs). Request bodies are parsed
 //! field by field (see `body.rs`), so their schemas are declared here.
 
 use serde::Serialize;
