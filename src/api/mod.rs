@@ -16,6 +16,7 @@ mod limits;
 mod metrics;
 pub mod openapi;
 mod pagination;
+mod requests;
 mod timeout;
 mod users;
 pub mod views;
