@@ -512,3 +512,85 @@ async fn openapi_document_covers_every_route_and_is_consistent() {
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+/// Each documented request body is what its handler reads: every documented property is a
+/// field the handler knows (a wrong type is refused naming it), anything else is refused as
+/// unknown.
+#[tokio::test]
+async fn every_documented_request_body_is_what_its_handler_reads() {
+    let app = spawn_app_with(with_operator).await;
+    let doc: Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(reference) =
+                op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
+            else {
+                continue;
+            };
+            let schema = &doc["components"]["schemas"]
+                [reference.trim_start_matches("#/components/schemas/")];
+            let token = if path.starts_with("/admin/") {
+                ADMIN_TOKEN
+            } else {
+                TOKEN
+            };
+            let concrete = path
+                .replace("{user_id}", "u1")
+                .replace("{currency}", "EUR")
+                .replace("{scope}", "all")
+                .replace("{id}", &uuid::Uuid::now_v7().to_string());
+            let send = |body: Value| {
+                let request = match method.as_str() {
+                    "put" => app.http.put(app.url(&concrete)),
+                    _ => app.http.post(app.url(&concrete)),
+                };
+                async move {
+                    problem(
+                        request
+                            .bearer_auth(token)
+                            .header("Idempotency-Key", "schema-check")
+                            .json(&body)
+                            .send()
+                            .await
+                            .unwrap(),
+                    )
+                    .await
+                }
+            };
+            for property in schema["properties"].as_object().unwrap().keys() {
+                let (status, refused) = send(json!({ property: [1] })).await;
+                let detail = refused["detail"].as_str().unwrap_or_default();
+                assert_eq!(
+                    status,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "{path} {property}"
+                );
+                assert!(
+                    detail.starts_with(property.as_str())
+                        && !detail.contains("is not a known field"),
+                    "{method} {path}: {property} is documented but {detail:?}"
+                );
+            }
+            let (status, refused) = send(json!({"undocumented": "x"})).await;
+            assert_eq!(
+                (status, refused["detail"].as_str()),
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Some("undocumented: is not a known field")
+                ),
+                "{method} {path}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 12, "the operations with a request body");
+}

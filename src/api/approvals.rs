@@ -29,9 +29,8 @@ pub async fn cancel(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<WithdrawalView>, ApiError> {
     let id = Uuid::parse_str(&raw).map_err(|_| ApiError::not_found("withdrawal"))?;
-    let mut f = fields(body)?;
-    let reason = check_reason("reason", f.opt_string("reason")?, false)?;
-    f.finish()?;
+    let request: super::admin::views::NoteRequest = fields(body)?;
+    let reason = check_reason("reason", request.reason, false)?;
     let w = state
         .operators
         .cancel(id, reason.as_deref())

@@ -1,11 +1,15 @@
-//! Reading request bodies field by field, so every mistake gets its precise code:
-//! `invalid_json` for unparsable bodies, `invalid_amount` for an amount that is not a decimal
-//! string, `validation_failed` naming the field for everything else.
+//! Reading request bodies into the request types (`requests.rs`, the admin views), which are
+//! also what the OpenAPI document describes, so the two cannot drift. serde does the work;
+//! serde_path_to_error names the field, and every failure gets the contract's code:
+//! `invalid_json` for an unparsable or non-object body, `invalid_amount` for an amount that is
+//! not a decimal string, `validation_failed` naming the field (`sender_data.email: ...`) for
+//! everything else. A refusal never repeats the value (it may be personal data).
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
-use serde_json::{Map, Value};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::error::ApiError;
 
@@ -25,101 +29,177 @@ pub fn bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     })
 }
 
-/// A JSON object body, consumed field by field.
-pub struct JsonObject(Map<String, Value>);
-
-impl JsonObject {
-    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
-        match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(map)) => Ok(Self(map)),
-            Ok(_) => Err(ApiError::invalid_json("the body must be a JSON object")),
-            Err(e) => Err(ApiError::invalid_json(format!(
+/// A JSON object body as `T`.
+pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // Parsed as a value first: a syntax error is `invalid_json`, a shape error names a field.
+    let value = match serde_json::from_slice::<Value>(body) {
+        Ok(value @ Value::Object(_)) => value,
+        Ok(_) => return Err(ApiError::invalid_json("the body must be a JSON object")),
+        Err(e) => {
+            return Err(ApiError::invalid_json(format!(
                 "the body is not valid JSON: {e}"
-            ))),
+            )))
         }
+    };
+    serde_path_to_error::deserialize(value).map_err(|e| refusal(&e))
+}
+
+/// The problem for a body of the wrong shape. Messages of our own (`field`) pass through;
+/// serde's own (missing or unknown field, a non-object where an object belongs) are reworded,
+/// as they would quote the value.
+fn refusal(error: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = error.path().to_string();
+    let message = error.inner().to_string();
+    let child = |name: &str| match path.as_str() {
+        "." => name.to_owned(),
+        parent => format!("{parent}.{name}"),
+    };
+    if let Some(name) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        return ApiError::validation(&child(name), "is required");
+    }
+    if message.starts_with("unknown field `") {
+        return ApiError::validation(&path, "is not a known field");
+    }
+    if message == field::NOT_A_DECIMAL_STRING {
+        return ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_amount",
+            format!("{path} must be a decimal string such as \"100.50\", not a JSON number"),
+        );
+    }
+    if message.starts_with("invalid type:") {
+        // Only the nested objects are left to serde's own type checks.
+        return ApiError::validation(&path, "must be an object");
+    }
+    ApiError::validation(&path, message)
+}
+
+/// Field deserializers with the contract's wording. Absent optional fields need
+/// `#[serde(default)]` beside them.
+pub mod field {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value;
+
+    /// The marker `refusal` turns into `invalid_amount`.
+    pub(super) const NOT_A_DECIMAL_STRING: &str = "is not a decimal string";
+
+    /// A required string; `null` counts as missing.
+    pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        opt_string(d)?.ok_or_else(|| D::Error::custom("is required"))
     }
 
-    /// A required string field.
-    pub fn string(&mut self, field: &str) -> Result<String, ApiError> {
-        self.opt_string(field)?
-            .ok_or_else(|| ApiError::validation(field, "is required"))
-    }
-
-    /// An optional string field; absent and `null` are both "not given".
-    pub fn opt_string(&mut self, field: &str) -> Result<Option<String>, ApiError> {
-        match self.0.remove(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(ApiError::validation(field, "must be a string")),
-        }
-    }
-
-    /// An optional JSON object field; absent and `null` are both "not given".
-    pub fn opt_object(&mut self, field: &str) -> Result<Option<Map<String, Value>>, ApiError> {
-        match self.0.remove(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Object(map)) => Ok(Some(map)),
-            Some(_) => Err(ApiError::validation(field, "must be an object")),
+    /// An optional string; absent and `null` are both "not given".
+    pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null => Ok(None),
+            Value::String(s) => Ok(Some(s)),
+            _ => Err(D::Error::custom("must be a string")),
         }
     }
 
     /// An amount: a decimal *string*. A JSON number is refused, because a float cannot carry
     /// money exactly and "100.10" must arrive as written.
-    pub fn amount(&mut self, field: &str) -> Result<String, ApiError> {
-        match self.0.remove(field) {
-            None | Some(Value::Null) => Err(ApiError::validation(field, "is required")),
-            Some(Value::String(s)) => Ok(s),
-            Some(_) => Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_amount",
-                format!("{field} must be a decimal string such as \"100.50\", not a JSON number"),
-            )),
+    pub fn amount<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null => Err(D::Error::custom("is required")),
+            Value::String(s) => Ok(s),
+            _ => Err(D::Error::custom(NOT_A_DECIMAL_STRING)),
         }
     }
 
-    /// An optional boolean field; absent and `null` are both "not given".
-    pub fn opt_bool(&mut self, field: &str) -> Result<Option<bool>, ApiError> {
-        match self.0.remove(field) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(b)),
-            Some(_) => Err(ApiError::validation(field, "must be true or false")),
-        }
-    }
-
-    /// Refuses fields we do not know: a misspelt optional field must not be silently dropped
-    /// from a payout.
-    pub fn finish(self) -> Result<(), ApiError> {
-        match self.0.keys().next() {
-            Some(unknown) => Err(ApiError::validation(unknown, "is not a known field")),
-            None => Ok(()),
+    /// An optional boolean; absent and `null` are both "not given".
+    pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null => Ok(None),
+            Value::Bool(b) => Ok(Some(b)),
+            _ => Err(D::Error::custom("must be true or false")),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use serde::Deserialize;
+
     use super::*;
 
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Sample {
+        #[serde(deserialize_with = "field::amount")]
+        amount: String,
+        #[serde(deserialize_with = "field::string")]
+        a: String,
+        #[serde(default, deserialize_with = "field::opt_string")]
+        b: Option<String>,
+        #[serde(default, deserialize_with = "field::opt_bool")]
+        flag: Option<bool>,
+        #[serde(default)]
+        o: Option<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        #[serde(default, deserialize_with = "field::opt_string")]
+        k: Option<String>,
+    }
+
+    fn refused(body: &str) -> ApiError {
+        parse::<Sample>(body.as_bytes()).unwrap_err()
+    }
+
     #[test]
-    fn each_mistake_gets_its_code() {
-        assert_eq!(JsonObject::parse(b"{").err().unwrap().code, "invalid_json");
-        assert_eq!(JsonObject::parse(b"[]").err().unwrap().code, "invalid_json");
-        let mut o =
-            JsonObject::parse(br#"{"amount":1.5,"a":1,"b":null,"x":"y","o":"s","p":{"k":1}}"#)
-                .unwrap();
+    fn each_mistake_gets_its_code_and_names_its_field() {
+        assert_eq!(refused("{").code, "invalid_json");
+        assert_eq!(refused("[]").code, "invalid_json");
+        let number = refused(r#"{"amount":1.5,"a":"x"}"#);
         assert_eq!(
-            o.opt_object("o").unwrap_err().detail,
-            "o: must be an object"
+            (number.code, number.detail.starts_with("amount ")),
+            ("invalid_amount", true)
         );
-        assert_eq!(o.opt_object("p").unwrap().unwrap()["k"], 1);
-        assert_eq!(o.opt_object("b").unwrap(), None);
-        assert_eq!(o.amount("amount").unwrap_err().code, "invalid_amount");
-        assert_eq!(o.string("a").unwrap_err().code, "validation_failed");
-        assert_eq!(o.opt_string("b").unwrap(), None);
-        assert_eq!(
-            o.string("missing").unwrap_err().detail,
-            "missing: is required"
-        );
-        assert!(o.finish().unwrap_err().detail.starts_with("x:"));
+        for (body, detail) in [
+            (r#"{"amount":"1"}"#, "a: is required"),
+            (r#"{"amount":"1","a":null}"#, "a: is required"),
+            (r#"{"amount":null,"a":"x"}"#, "amount: is required"),
+            (r#"{"amount":"1","a":7}"#, "a: must be a string"),
+            (r#"{"amount":"1","a":"x","b":[]}"#, "b: must be a string"),
+            (
+                r#"{"amount":"1","a":"x","flag":"yes"}"#,
+                "flag: must be true or false",
+            ),
+            (
+                r#"{"amount":"1","a":"x","x":"secret"}"#,
+                "x: is not a known field",
+            ),
+            (
+                r#"{"amount":"1","a":"x","o":"secret"}"#,
+                "o: must be an object",
+            ),
+            (
+                r#"{"amount":"1","a":"x","o":{"k":1}}"#,
+                "o.k: must be a string",
+            ),
+            (
+                r#"{"amount":"1","a":"x","o":{"z":"secret"}}"#,
+                "o.z: is not a known field",
+            ),
+        ] {
+            let problem = refused(body);
+            assert_eq!(
+                (problem.code, problem.detail.as_str()),
+                ("validation_failed", detail),
+                "{body}"
+            );
+            assert!(!problem.detail.contains("secret"));
+        }
+        let ok = parse::<Sample>(br#"{"amount":"1","a":"x","b":null,"o":null}"#).unwrap();
+        assert_eq!((ok.b, ok.flag, ok.o.is_none()), (None, None, true));
     }
 }

@@ -10,8 +10,9 @@ use chrono::{SecondsFormat, TimeZone, Utc};
 use rust_decimal::RoundingStrategy;
 use serde::Serialize;
 
-use super::body::{self, JsonObject};
+use super::body;
 use super::error::ApiError;
+use super::requests::QuoteRequest;
 use super::AppState;
 use crate::coinspaid::wire::ExchangeCalculateRequest;
 use crate::coinspaid::ProviderError;
@@ -155,7 +156,7 @@ pub struct QuoteResponse {
 /// `POST /v1/quotes`
 #[utoipa::path(
     post, path = "/v1/quotes", operation_id = "createQuote", tag = "withdrawals",
-    request_body = super::openapi::QuoteRequest,
+    request_body = super::requests::QuoteRequest,
     responses(
         (status = 200, description = "CoinsPaid's estimate of what the user receives", body = QuoteResponse),
         (status = 422, description = "invalid_amount, unsupported_currency, unsupported_pair, below_minimum or validation_failed", body = super::openapi::Problem, content_type = "application/problem+json"),
@@ -168,11 +169,11 @@ pub async fn quote(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<QuoteResponse>, ApiError> {
-    let mut fields = JsonObject::parse(&body::bytes(body)?)?;
-    let amount = fields.amount("amount")?;
-    let currency = fields.string("currency")?;
-    let convert_to = fields.string("convert_to")?;
-    fields.finish()?;
+    let QuoteRequest {
+        amount,
+        currency,
+        convert_to,
+    } = body::parse(&body::bytes(body)?)?;
     let conversion = validate_conversion(
         &amount,
         &currency,

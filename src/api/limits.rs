@@ -6,8 +6,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 
-use super::body::{self, JsonObject};
+use super::body;
 use super::error::ApiError;
+use super::requests::LimitsRequest;
 use super::AppState;
 use crate::domain::{Amount, Currency, UserId};
 use crate::withdrawals::limits::{self, EffectiveLimits};
@@ -31,19 +32,17 @@ fn parse_path(
     Ok((user, currency))
 }
 
-fn limit(fields: &mut JsonObject, name: &str) -> Result<Option<rust_decimal::Decimal>, ApiError> {
-    fields
-        .opt_string(name)?
-        .map(|text| {
-            Amount::parse(&text).map(Amount::value).map_err(|e| {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_amount",
-                    format!("{name}: {e}"),
-                )
-            })
+fn limit(text: Option<String>, name: &str) -> Result<Option<rust_decimal::Decimal>, ApiError> {
+    text.map(|text| {
+        Amount::parse(&text).map(Amount::value).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_amount",
+                format!("{name}: {e}"),
+            )
         })
-        .transpose()
+    })
+    .transpose()
 }
 
 /// `GET /v1/users/{user_id}/limits/{currency}`
@@ -76,7 +75,7 @@ pub async fn get(
 #[utoipa::path(
     put, path = "/v1/users/{user_id}/limits/{currency}", operation_id = "setUserLimits", tag = "withdrawals",
     params(("user_id" = String, Path, description = "The merchant's user id"), ("currency" = String, Path, description = "The paying currency")),
-    request_body = super::openapi::LimitsRequest,
+    request_body = super::requests::LimitsRequest,
     responses(
         (status = 200, description = "The limits now in force", body = super::openapi::LimitsView),
         (status = 422, description = "invalid_amount, unsupported_currency or validation_failed", body = super::openapi::Problem, content_type = "application/problem+json"),
@@ -90,10 +89,9 @@ pub async fn put(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<EffectiveLimits>, ApiError> {
     let (user, currency) = parse_path(&user, &currency, &state)?;
-    let mut fields = JsonObject::parse(&body::bytes(body)?)?;
-    let per_withdrawal = limit(&mut fields, "max_per_withdrawal")?;
-    let per_day = limit(&mut fields, "max_per_day")?;
-    fields.finish()?;
+    let request: LimitsRequest = body::parse(&body::bytes(body)?)?;
+    let per_withdrawal = limit(request.max_per_withdrawal, "max_per_withdrawal")?;
+    let per_day = limit(request.max_per_day, "max_per_day")?;
     limits::set_user_limits(
         &state.pool,
         user.as_str(),

@@ -9,12 +9,14 @@ mod auth;
 mod body;
 mod callbacks;
 mod currencies;
+mod docs;
 pub mod error;
 mod health;
 mod limits;
 mod metrics;
 pub mod openapi;
 mod pagination;
+mod requests;
 mod timeout;
 mod users;
 pub mod views;
@@ -36,7 +38,6 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use utoipa_scalar::{Scalar, Servable};
 
 pub use auth::ApiTokens;
 use error::ApiError;
@@ -158,14 +159,13 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         state.guard.clone(),
     )
     .split_for_parts();
-    let document = openapi::complete(document);
-    let served = Arc::new(document.clone());
+    let served = Arc::new(openapi::complete(document));
     routes
         .route(
             "/openapi.json",
             get(move || async move { Json(served.as_ref().clone()) }),
         )
-        .merge(Scalar::with_url("/docs", document))
+        .merge(docs::router())
         .merge(admin::console::router(state.clone()))
         // Inside the metrics layer, so a timed-out request is counted with its 503.
         .layer(middleware::from_fn_with_state(

@@ -1,10 +1,14 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations and the response types,
-//! and served at `/openapi.json` with a browsable page at `/docs`. Request bodies are parsed
-//! field by field (see `body.rs`), so their schemas are declared here.
+//! and served at `/openapi.json` with a browsable page at `/docs` (docs.rs). The request bodies'
+//! schemas come from the types the handlers deserialize (`requests.rs`).
 
 use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
+
+use super::requests::{
+    CreditRequest, LimitsRequest, QuoteRequest, TravelRuleParty, WithdrawalRequest,
+};
 
 /// An error: `application/problem+json` with a stable `code`.
 #[derive(Serialize, ToSchema)]
@@ -20,93 +24,6 @@ pub struct Problem {
     /// One of the stable codes of the contract.
     #[schema(example = "insufficient_funds")]
     pub code: String,
-}
-
-/// `POST /v1/users/{user_id}/credits` body.
-#[derive(Serialize, ToSchema)]
-pub struct CreditRequest {
-    #[schema(example = "EUR")]
-    pub currency: String,
-    /// A decimal string; a JSON number is refused.
-    #[schema(example = "250.00")]
-    pub amount: String,
-    /// Unique per user: the same request again is answered 200 with the same entry.
-    #[schema(example = "dep-991")]
-    pub reference: String,
-}
-
-/// `POST /v1/withdrawals` body.
-#[derive(Serialize, ToSchema)]
-pub struct WithdrawalRequest {
-    #[schema(example = "u1")]
-    pub user_id: String,
-    /// In `currency`, the balance that pays. A decimal string.
-    #[schema(example = "100.00")]
-    pub amount: String,
-    #[schema(example = "EUR")]
-    pub currency: String,
-    /// The crypto the user receives, converted by CoinsPaid; absent for a plain crypto withdrawal.
-    #[schema(example = "BTC")]
-    pub convert_to: Option<String>,
-    #[schema(example = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq")]
-    pub address: String,
-    /// Destination tag or memo; required for XRP.
-    pub tag: Option<String>,
-    /// A stable, non-identifying id of the user for CoinsPaid; defaults to `user_id`.
-    pub end_user_reference: Option<String>,
-    /// MiCA travel rule: `natural` or `legal`, with `sender_data`. When absent, the configured
-    /// default stands in; required when `[travel_rule] required` is set and none is configured.
-    #[schema(example = "natural")]
-    pub sender_type: Option<String>,
-    pub sender_data: Option<TravelRuleParty>,
-    /// `natural` or `legal` with `receiver_data`, or `self` (the user's own wallet, no
-    /// `receiver_data`). Defaulted and required like `sender_type`.
-    #[schema(example = "self")]
-    pub receiver_type: Option<String>,
-    pub receiver_data: Option<TravelRuleParty>,
-}
-
-/// `sender_data` / `receiver_data`, passed to CoinsPaid unchanged and never shown back. A
-/// natural person: `first_name`, `last_name`, `date_of_birth`; a legal entity: `legal_name`,
-/// `country_of_registration`; `email` optional for both. No other key is accepted.
-#[derive(Serialize, ToSchema)]
-pub struct TravelRuleParty {
-    /// Natural person; 1-100 characters.
-    #[schema(example = "Friedrich")]
-    pub first_name: Option<String>,
-    /// Natural person; 1-100 characters.
-    #[schema(example = "Müller")]
-    pub last_name: Option<String>,
-    /// Natural person; a past date, `YYYY-MM-DD`.
-    #[schema(example = "1995-08-17")]
-    pub date_of_birth: Option<String>,
-    /// Legal entity; 1-200 characters.
-    pub legal_name: Option<String>,
-    /// Legal entity; ISO 3166-1 alpha-3.
-    #[schema(example = "DEU")]
-    pub country_of_registration: Option<String>,
-    pub email: Option<String>,
-}
-
-/// `POST /v1/quotes` body.
-#[derive(Serialize, ToSchema)]
-pub struct QuoteRequest {
-    #[schema(example = "100.00")]
-    pub amount: String,
-    #[schema(example = "EUR")]
-    pub currency: String,
-    #[schema(example = "BTC")]
-    pub convert_to: String,
-}
-
-/// `PUT /v1/users/{user_id}/limits/{currency}` body: null or absent uses the configured default.
-#[derive(Serialize, ToSchema)]
-pub struct LimitsRequest {
-    #[schema(example = "1000.00")]
-    pub max_per_withdrawal: Option<String>,
-    /// Over any rolling 24 hours, counting withdrawals not cancelled or rejected.
-    #[schema(example = "5000.00")]
-    pub max_per_day: Option<String>,
 }
 
 /// A user's limits in one currency; null means unlimited.

@@ -9,8 +9,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 
-use super::body::{self, JsonObject};
+use super::body;
 use super::error::ApiError;
+use super::requests::CreditRequest;
 use super::views::{BalanceView, LedgerEntryView, LedgerPage};
 use super::{pagination, AppState};
 use crate::domain::{Amount, Currency, UserId};
@@ -31,7 +32,7 @@ pub struct CreditResponse {
 #[utoipa::path(
     post, path = "/v1/users/{user_id}/credits", operation_id = "creditUser", tag = "balances",
     params(("user_id" = String, Path, description = "The merchant's user id")),
-    request_body = super::openapi::CreditRequest,
+    request_body = super::requests::CreditRequest,
     responses(
         (status = 201, description = "Credited", body = CreditResponse),
         (status = 200, description = "The same reference, currency and amount again: nothing new", body = CreditResponse),
@@ -47,11 +48,11 @@ pub async fn credit(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<CreditResponse>), ApiError> {
     let user = user_id(&raw_user)?;
-    let mut fields = JsonObject::parse(&body::bytes(body)?)?;
-    let currency_code = fields.string("currency")?;
-    let amount_text = fields.amount("amount")?;
-    let reference = fields.string("reference")?;
-    fields.finish()?;
+    let CreditRequest {
+        currency: currency_code,
+        amount: amount_text,
+        reference,
+    } = body::parse(&body::bytes(body)?)?;
 
     let info = Currency::parse(&currency_code)
         .and_then(|c| state.currencies.catalog().get(&c).cloned())

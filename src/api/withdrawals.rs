@@ -10,8 +10,9 @@ use axum::Json;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::body::{self, JsonObject};
+use super::body;
 use super::error::ApiError;
+use super::requests::WithdrawalRequest;
 use super::views::{WithdrawalPage, WithdrawalView};
 use super::{pagination, AppState};
 use crate::domain::travel_rule::TravelRuleInput;
@@ -35,30 +36,28 @@ fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, ApiError> {
 }
 
 fn input_of(body: &[u8]) -> Result<WithdrawalInput, ApiError> {
-    let mut fields = JsonObject::parse(body)?;
-    let input = WithdrawalInput {
-        user_id: fields.string("user_id")?,
-        amount: fields.amount("amount")?,
-        currency: fields.string("currency")?,
-        convert_to: fields.opt_string("convert_to")?,
-        address: fields.string("address")?,
-        tag: fields.opt_string("tag")?,
-        end_user_reference: fields.opt_string("end_user_reference")?,
+    let request: WithdrawalRequest = body::parse(body)?;
+    Ok(WithdrawalInput {
+        user_id: request.user_id,
+        amount: request.amount,
+        currency: request.currency,
+        convert_to: request.convert_to,
+        address: request.address,
+        tag: request.tag,
+        end_user_reference: request.end_user_reference,
         travel_rule: TravelRuleInput {
-            sender_type: fields.opt_string("sender_type")?,
-            sender_data: fields.opt_object("sender_data")?,
-            receiver_type: fields.opt_string("receiver_type")?,
-            receiver_data: fields.opt_object("receiver_data")?,
+            sender_type: request.sender_type,
+            sender_data: request.sender_data.map(|party| party.into_map()),
+            receiver_type: request.receiver_type,
+            receiver_data: request.receiver_data.map(|party| party.into_map()),
         },
-    };
-    fields.finish()?;
-    Ok(input)
+    })
 }
 
 #[utoipa::path(
     post, path = "/v1/withdrawals", operation_id = "createWithdrawal", tag = "withdrawals",
     params(("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters; the same key and body replays")),
-    request_body = super::openapi::WithdrawalRequest,
+    request_body = super::requests::WithdrawalRequest,
     responses(
         (status = 201, description = "Held and submitted; status pending, processing or rejected; awaiting_approval when the approval policy holds it", body = WithdrawalView),
         (status = 200, description = "The same key and body again: the same withdrawal, nothing new", body = WithdrawalView),

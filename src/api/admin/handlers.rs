@@ -104,9 +104,8 @@ pub async fn approve(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ActionResult>, ApiError> {
     let id = id_of(&raw)?;
-    let mut f = fields(body)?;
-    let reason = check_reason("reason", f.opt_string("reason")?, false)?;
-    f.finish()?;
+    let request: NoteRequest = fields(body)?;
+    let reason = check_reason("reason", request.reason, false)?;
     let w = state.operators.approve(id, &by, reason.as_deref()).await?;
     Ok(result(&state, &w, None))
 }
@@ -123,9 +122,8 @@ pub async fn reject(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ActionResult>, ApiError> {
     let id = id_of(&raw)?;
-    let mut f = fields(body)?;
-    let reason = check_reason("reason", f.opt_string("reason")?, true)?.unwrap_or_default();
-    f.finish()?;
+    let request: ReasonRequest = fields(body)?;
+    let reason = check_reason("reason", Some(request.reason), true)?.unwrap_or_default();
     let w = state.operators.reject(id, &by, &reason).await?;
     Ok(result(&state, &w, None))
 }
@@ -142,9 +140,8 @@ pub async fn retry(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ActionResult>, ApiError> {
     let id = id_of(&raw)?;
-    let mut f = fields(body)?;
-    let reason = check_reason("reason", f.opt_string("reason")?, false)?;
-    f.finish()?;
+    let request: NoteRequest = fields(body)?;
+    let reason = check_reason("reason", request.reason, false)?;
     let w = state
         .operators
         .retry_now(id, &by, reason.as_deref())
@@ -181,15 +178,14 @@ pub async fn resolve(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ActionResult>, ApiError> {
     let id = id_of(&raw)?;
-    let mut f = fields(body)?;
-    let outcome = match f.string("outcome")?.as_str() {
+    let request: ResolveRequest = fields(body)?;
+    let outcome = match request.outcome.as_str() {
         "paid" => Outcome::Paid,
         "not_paid" => Outcome::NotPaid,
         _ => return Err(ApiError::validation("outcome", "paid or not_paid")),
     };
-    let reason = check_reason("reason", f.opt_string("reason")?, true)?.unwrap_or_default();
-    let override_lookup = f.opt_bool("override")?.unwrap_or(false);
-    f.finish()?;
+    let reason = check_reason("reason", Some(request.reason), true)?.unwrap_or_default();
+    let override_lookup = request.override_lookup.unwrap_or(false);
     let (w, report) = state
         .operators
         .resolve(id, &by, outcome, &reason, override_lookup)
@@ -218,9 +214,8 @@ pub async fn pause_scope(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PausesView>, ApiError> {
     let scope = scope_of(&raw)?;
-    let mut f = fields(body)?;
-    let reason = check_reason("reason", f.opt_string("reason")?, true)?.unwrap_or_default();
-    f.finish()?;
+    let request: ReasonRequest = fields(body)?;
+    let reason = check_reason("reason", Some(request.reason), true)?.unwrap_or_default();
     pause::pause(&state.pool, &scope, &reason, &by).await?;
     pauses(State(state)).await
 }
@@ -277,9 +272,8 @@ pub async fn set_flag(
             "1 to 128 visible ASCII characters",
         ));
     }
-    let mut f = fields(body)?;
-    let reason = check_reason("reason", f.opt_string("reason")?, true)?.unwrap_or_default();
-    f.finish()?;
+    let request: ReasonRequest = fields(body)?;
+    let reason = check_reason("reason", Some(request.reason), true)?.unwrap_or_default();
     state
         .operators
         .set_review_flag(user_id, Some(&reason), by)

@@ -10,17 +10,19 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 
-use super::body::{self, JsonObject};
+use serde::de::DeserializeOwned;
+
+use super::body;
 use super::error::ApiError;
 use crate::operators::ActionError;
 
-/// A body that may be empty (`{}`), parsed field by field.
-pub fn fields(body: Result<Bytes, BytesRejection>) -> Result<JsonObject, ApiError> {
+/// A body that may be empty (read as `{}`), as its request type.
+pub fn fields<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
     let bytes = body::bytes(body)?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return JsonObject::parse(b"{}");
+        return body::parse(b"{}");
     }
-    JsonObject::parse(&bytes)
+    body::parse(&bytes)
 }
 
 /// A reason for the audit trail: 1 to 500 characters, no control characters.

@@ -2,11 +2,12 @@
 //! stays in its table, callback bodies stay in the database.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::api::body::field;
 use crate::api::views::{LedgerEntryView, WithdrawalView};
 use crate::domain::currency::CurrencyCatalog;
 use crate::operators::actions::LookupReport;
@@ -189,27 +190,34 @@ pub struct PausesView {
 }
 
 /// Body of approve, retry and the website's cancel: an optional note for the audit trail.
-#[derive(Serialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NoteRequest {
+    #[serde(default, deserialize_with = "field::opt_string")]
     pub reason: Option<String>,
 }
 
 /// Body of reject, pause and a review flag: the reason is required.
-#[derive(Serialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReasonRequest {
+    #[serde(deserialize_with = "field::string")]
     #[schema(example = "address belongs to a sanctioned exchange")]
     pub reason: String,
 }
 
 /// `POST /admin/v1/withdrawals/{id}/resolve` body.
-#[derive(Serialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ResolveRequest {
     /// `paid` (debit the hold) or `not_paid` (release it).
+    #[serde(deserialize_with = "field::string")]
     #[schema(example = "not_paid")]
     pub outcome: String,
+    #[serde(deserialize_with = "field::string")]
     #[schema(example = "CoinsPaid support confirmed it was never created (ticket 4411)")]
     pub reason: String,
     /// Resolve even though a fresh look-up does not back it.
-    #[serde(rename = "override")]
+    #[serde(rename = "override", default, deserialize_with = "field::opt_bool")]
     pub override_lookup: Option<bool>,
 }
