@@ -14,6 +14,10 @@ use serde_json::Value;
 /// Small pools: three replicas per test, several tests at once, one PostgreSQL.
 fn replica_settings(s: &mut payoutd::config::Settings) {
     s.database.max_connections = 6;
+    // A thousand requests queue for 18 connections; on a loaded two-core machine a 5 s wait
+    // for one answers 503 (and CoinsPaid would redeliver). These tests are about exactly-once
+    // outcomes, not latency, so every request waits its turn.
+    s.database.acquire_timeout_secs = 30;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
