@@ -17,7 +17,8 @@ use serde_json::Value;
 async fn the_one_statement_acceptance_writes_what_the_general_path_writes() {
     let app = spawn_app().await;
     app.fund("u1", "EUR", "100.00").await;
-    app.sim.set_default_behavior(SubmitBehavior::accept_silently());
+    app.sim
+        .set_default_behavior(SubmitBehavior::accept_silently());
     let w = app.withdraw_ok(&eur_to_btc("u1", "12.50")).await;
     assert_eq!(w["status"], "processing");
     let id: uuid::Uuid = w["id"].as_str().unwrap().parse().unwrap();
@@ -61,13 +62,12 @@ async fn the_one_statement_acceptance_writes_what_the_general_path_writes() {
         .await
         .unwrap();
     assert_eq!(jobs, 0, "the job went with the acceptance");
-    let (outcome, count): (String, i64) = sqlx::query_as(
-        "SELECT outcome, count(*) OVER () FROM callbacks ORDER BY id DESC LIMIT 1",
-    )
-    .fetch_optional(&app.pool)
-    .await
-    .unwrap()
-    .unwrap_or(("none".into(), 0));
+    let (outcome, count): (String, i64) =
+        sqlx::query_as("SELECT outcome, count(*) OVER () FROM callbacks ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&app.pool)
+            .await
+            .unwrap()
+            .unwrap_or(("none".into(), 0));
     assert_eq!((outcome.as_str(), count), ("none", 0), "no callback yet");
 }
 
@@ -103,7 +103,10 @@ async fn an_immediate_callback_racing_the_acceptance_settles_once() {
         if open == 0 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{open} not confirmed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{open} not confirmed"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let debits: i64 =
@@ -112,7 +115,10 @@ async fn an_immediate_callback_racing_the_acceptance_settles_once() {
             .await
             .unwrap();
     assert_eq!(debits, n as i64);
-    assert_eq!(app.balance("u1", "EUR").await, ("760.00".into(), "0.00".into()));
+    assert_eq!(
+        app.balance("u1", "EUR").await,
+        ("760.00".into(), "0.00".into())
+    );
     let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM submission_jobs")
         .fetch_one(&app.pool)
         .await

@@ -140,7 +140,11 @@ impl Stack {
 
     /// `path` on each replica in turn: the next request's URL.
     pub fn round_robin(&self, path: &str) -> impl Fn() -> String + Send + Sync + 'static {
-        let urls: Vec<String> = self.base_urls.iter().map(|b| format!("{b}{path}")).collect();
+        let urls: Vec<String> = self
+            .base_urls
+            .iter()
+            .map(|b| format!("{b}{path}"))
+            .collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
         move || urls[next.fetch_add(1, Ordering::Relaxed) % urls.len()].clone()
     }
@@ -321,6 +325,25 @@ async fn fresh_database(pg_url: &str, name: &str) -> BenchResult<String> {
     Ok(format!("{pg_url}/{name}"))
 }
 
+/// The project's `config/default.toml` with the abuse rate limits off: the load comes from one
+/// address and one token, so a per-address or per-token limit would measure the limiter, not
+/// the service (the default callback limit, 500/s per address, is below what one instance now
+/// settles; see BENCHMARKS.md).
+fn bench_config_dir() -> BenchResult<PathBuf> {
+    let dir = output_dir().join("config");
+    std::fs::create_dir_all(&dir)?;
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        manifest.join("config/default.toml"),
+        dir.join("default.toml"),
+    )?;
+    std::fs::write(
+        dir.join("development.toml"),
+        "[abuse]\ncallback_per_second = 0\napi_per_second = 0\n",
+    )?;
+    Ok(dir)
+}
+
 /// One `payoutd serve` on `addr`: the release binary, or `BENCH_PAYOUTD_BIN` (to measure an
 /// earlier build in the same conditions).
 fn spawn_service(
@@ -330,7 +353,7 @@ fn spawn_service(
     log_name: &str,
 ) -> BenchResult<Child> {
     let log = std::fs::File::create(output_dir().join(log_name))?;
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let config_dir = bench_config_dir()?;
     let binary = std::env::var_os("BENCH_PAYOUTD_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_payoutd")));
@@ -338,7 +361,7 @@ fn spawn_service(
         .arg("serve")
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("PAYOUTD_CONFIG_DIR", manifest.join("config"))
+        .env("PAYOUTD_CONFIG_DIR", config_dir)
         .env("PAYOUTD_ENV", "development")
         .env("PAYOUTD_LOG_FORMAT", "json")
         .env("DATABASE_URL", db_url)

@@ -118,7 +118,7 @@ pub async fn create(
                         .attempt_created(lease, created, has_travel_rule)
                         .await
                 }
-                    .instrument(tracing::Span::current()),
+                .instrument(tracing::Span::current()),
             );
             let current = match tokio::time::timeout(state.first_attempt_budget, attempt).await {
                 // CoinsPaid is slow: answer with the withdrawal as it stands; the attempt goes
