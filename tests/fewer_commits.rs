@@ -150,3 +150,38 @@ async fn an_immediate_callback_racing_the_acceptance_settles_once() {
     }
     app.assert_invariants().await;
 }
+
+/// A callback whose transaction fails (here: the ledger refuses, the balance having been
+/// tampered with) leaves nothing of that transaction, but its body is still on record, and
+/// CoinsPaid is answered an error so it retries.
+#[tokio::test]
+async fn a_callback_that_fails_to_apply_is_still_stored() {
+    let app = spawn_app().await;
+    app.fund("u1", "EUR", "100.00").await;
+    let w = app.processing_withdrawal("40.00").await;
+    sqlx::query("UPDATE balances SET held = 0 WHERE user_id = 'u1'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let status = app.post_callback(&app.callback_for(&w, "confirmed")).await;
+    assert!(status.is_server_error(), "{status}");
+    let stored: Vec<(String, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT outcome, foreign_id, detail FROM callbacks")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored.len(), 1, "stored once, alone");
+    assert_eq!(stored[0].0, "received");
+    assert_eq!(stored[0].1.as_deref(), w["foreign_id"].as_str());
+    assert!(stored[0].2.is_some());
+    assert_eq!(
+        app.withdrawal(w["id"].as_str().unwrap()).await["status"],
+        "processing"
+    );
+    let debits: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM ledger_entries WHERE kind = 'debit'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(debits, 0, "nothing of the failed transaction stayed");
+}
