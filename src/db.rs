@@ -35,6 +35,11 @@ pub async fn connect_and_migrate(settings: &DatabaseSettings) -> Result<PgPool, 
     let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(Duration::from_secs(settings.acquire_timeout_secs))
+        // No ping before each acquire: sqlx already pings every connection as it is released,
+        // so an idle one is known good; the acquire ping was one more round trip on every
+        // request (see BENCHMARKS.md). A connection killed while idle (PostgreSQL restarted)
+        // fails its next query, which is answered 503 and the connection dropped.
+        .test_before_acquire(false)
         .connect_with(options)
         .await
         .map_err(DbSetupError::Connect)?;

@@ -61,6 +61,31 @@ pub async fn enqueue(
     Ok(())
 }
 
+/// The payload [`enqueue`] writes, as a SQL expression over a row alias `row` holding the
+/// withdrawal as changed (all its columns) and `previous` a SQL text expression, for a
+/// status change made and notified in one statement (the submission answer, see
+/// `withdrawals::submit`). `$event_id` is the outbox id's parameter. A test holds it equal to
+/// [`enqueue`]'s.
+pub(crate) fn payload_sql(row: &str, previous: &str, event_id: &str) -> String {
+    format!(
+        "jsonb_build_object(
+             'id', {event_id}::uuid,
+             'type', 'withdrawal.status_changed',
+             'created_at', to_char({row}.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
+             'data', jsonb_build_object(
+                 'withdrawal_id', {row}.id,
+                 'foreign_id', {row}.foreign_id,
+                 'user_id', {row}.user_id,
+                 'status', {row}.status,
+                 'previous_status', {previous},
+                 'provider_status', {row}.provider_status,
+                 'amount', {row}.amount::text,
+                 'currency', {row}.currency,
+                 'convert_to', {row}.convert_to,
+                 'error', {row}.error))"
+    )
+}
+
 /// Delivers the outbox to `notify.url`.
 #[derive(Clone)]
 pub struct Notifier {

@@ -56,10 +56,13 @@ fn cores() -> f64 {
 }
 
 impl CpuSample {
-    pub fn now(service_pid: Option<u32>) -> Self {
+    pub fn now(service_pids: &[u32]) -> Self {
         Self {
             all_busy: machine().1,
-            service: service_pid.map_or(0, |pid| process_ticks(&pid.to_string())),
+            service: service_pids
+                .iter()
+                .map(|pid| process_ticks(&pid.to_string()))
+                .sum(),
             bench: process_ticks("self"),
         }
     }

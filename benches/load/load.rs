@@ -100,7 +100,7 @@ impl Start {
     fn now(stack: &Stack) -> Self {
         Self {
             at: Instant::now(),
-            cpu: CpuSample::now(stack.service_pid()),
+            cpu: CpuSample::now(&stack.service_pids()),
         }
     }
 }
@@ -118,7 +118,7 @@ async fn collect(
         latency.add(task_latency).expect("same bounds");
     }
     let elapsed = start.at.elapsed();
-    let cpu = CpuSample::now(stack.service_pid()).split_since(&start.cpu, elapsed.as_secs_f64());
+    let cpu = CpuSample::now(&stack.service_pids()).split_since(&start.cpu, elapsed.as_secs_f64());
     let measured = Measured {
         ok,
         errors,
@@ -164,14 +164,14 @@ pub async fn creates(
     users: usize,
 ) -> BenchResult<Measured> {
     let http = stack.http.clone();
-    let url = format!("{}/v1/withdrawals", stack.base_url);
+    let url = stack.round_robin("/v1/withdrawals");
     let next: NextRequest = Arc::new(move || {
         let user = rand::rng().random_range(1..=users);
         let body = format!(
             r#"{{"user_id":"bench-{user}","amount":"10.00","currency":"EUR","convert_to":"BTC","address":"bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"}}"#
         );
         Some(
-            http.post(&url)
+            http.post(url())
                 .bearer_auth(API_TOKEN)
                 .header("Idempotency-Key", uuid::Uuid::now_v7().to_string())
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -192,13 +192,13 @@ pub async fn callbacks(
     let all = Arc::new(std::mem::take(targets));
     let taken = Arc::new(AtomicUsize::new(0));
     let http = stack.http.clone();
-    let url = format!("{}/v1/callbacks/coinspaid", stack.base_url);
+    let url = stack.round_robin("/v1/callbacks/coinspaid");
     let next: NextRequest = {
         let (all, taken) = (all.clone(), taken.clone());
         Arc::new(move || {
             let callback = all.get(taken.fetch_add(1, Ordering::Relaxed))?;
             Some(
-                http.post(&url)
+                http.post(url())
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .header(payoutd::coinspaid::KEY_HEADER, crate::stack::KEY)
                     .header(payoutd::coinspaid::SIGNATURE_HEADER, &callback.signature)

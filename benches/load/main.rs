@@ -9,7 +9,9 @@
 //! (default 15), `BENCH_USERS` (default 1000), `BENCH_GROWTH` (existing withdrawals for the
 //! growth table, default `10000,1000000`; empty skips it), `BENCH_PG_URL` (default
 //! `postgres://postgres@127.0.0.1:5432`), `BENCH_DB` (default `payoutd_bench`, dropped and
-//! recreated). Results go to stdout and `target/bench/results.md`; the service's log to
+//! recreated), `BENCH_REPLICAS` (default 1: payoutd processes on the one database, load
+//! spread round-robin), `BENCH_PAYOUTD_BIN` (another payoutd binary, to measure an earlier
+//! build in the same conditions). Results go to stdout and `target/bench/results.md`; the service's log to
 //! `target/bench/payoutd.log`.
 
 mod cpu;
@@ -34,6 +36,8 @@ pub struct BenchSettings {
     pub growth: Vec<u64>,
     pub pg_url: String,
     pub db: String,
+    /// payoutd processes on the one database, load spread round-robin (`BENCH_REPLICAS`).
+    pub replicas: usize,
 }
 
 impl BenchSettings {
@@ -66,6 +70,7 @@ impl BenchSettings {
             growth: list("BENCH_GROWTH", "10000,1000000")?,
             pg_url: var("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"),
             db: var("BENCH_DB", "payoutd_bench"),
+            replicas: number("BENCH_REPLICAS", "1")?.max(1) as usize,
         };
         if settings.clients.is_empty() || settings.clients.contains(&0) || settings.secs == 0 {
             return Err("BENCH_CLIENTS and BENCH_SECS must be positive".into());

@@ -55,8 +55,8 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "## Results ({} s per point, {} users)\n",
-            settings.secs, settings.users
+            "## Results ({} s per point, {} users, {} payoutd replica(s))\n",
+            settings.secs, settings.users, settings.replicas
         );
         against_limit(&mut out, "Create withdrawal", &self.create);
         against_limit(&mut out, "Callback settlement (confirmed)", &self.settle);

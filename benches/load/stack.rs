@@ -42,10 +42,14 @@ pub struct Stack {
     pub pool: PgPool,
     pub http: reqwest::Client,
     pub base_url: String,
+    /// Every replica's address (`base_url` is the first); load is spread round-robin.
+    pub base_urls: Vec<String>,
     pub simulator: SimulatorControl,
     signer: Signer,
     _simulator: Simulator,
     service: Child,
+    /// Replicas after the first, on the same database (`BENCH_REPLICAS`).
+    more_services: Vec<Child>,
     peak_rss_kib: Arc<AtomicU64>,
 }
 
@@ -71,38 +75,36 @@ impl Stack {
         )
         .await?;
 
-        let log = std::fs::File::create(output_dir().join("payoutd.log"))?;
-        let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let service = Command::new(env!("CARGO_BIN_EXE_payoutd"))
-            .arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("PAYOUTD_CONFIG_DIR", manifest.join("config"))
-            .env("PAYOUTD_ENV", "development")
-            .env("PAYOUTD_LOG_FORMAT", "json")
-            .env("DATABASE_URL", &db_url)
-            .env("PAYOUTD_LISTEN_ADDR", service_addr.to_string())
-            .env("PAYOUTD_API_TOKENS", API_TOKEN)
-            .env("COINSPAID_API_URL", simulator.base_url())
-            .env("COINSPAID_API_KEY", KEY)
-            .env("COINSPAID_API_SECRET", SECRET)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()?;
+        let service = spawn_service(&db_url, service_addr, &simulator, "payoutd.log")?;
+        let mut base_urls = vec![base_url.clone()];
+        let mut more_services = Vec::new();
+        for replica in 2..=settings.replicas {
+            let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+            more_services.push(spawn_service(
+                &db_url,
+                addr,
+                &simulator,
+                &format!("payoutd-{replica}.log"),
+            )?);
+            base_urls.push(format!("http://{addr}"));
+        }
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(1024)
             .timeout(Duration::from_secs(30))
             .build()?;
-        wait_ready(&http, &base_url).await?;
+        for url in &base_urls {
+            wait_ready(&http, url).await?;
+        }
         let pool = PgPoolOptions::new()
             .max_connections(4)
             .connect(&db_url)
             .await?;
 
         let peak_rss_kib = Arc::new(AtomicU64::new(0));
-        if let Some(pid) = service.id() {
+        for pid in std::iter::once(&service)
+            .chain(&more_services)
+            .filter_map(Child::id)
+        {
             let peak = peak_rss_kib.clone();
             tokio::spawn(async move {
                 // VmHWM is the kernel's own high-water mark; sampling it keeps the last value
@@ -118,16 +120,33 @@ impl Stack {
             pool,
             http,
             base_url,
+            base_urls,
             simulator: simulator.control(),
             signer: Signer::new(credentials),
             _simulator: simulator,
             service,
+            more_services,
             peak_rss_kib,
         })
     }
 
-    pub fn service_pid(&self) -> Option<u32> {
-        self.service.id()
+    /// Every replica's process id.
+    pub fn service_pids(&self) -> Vec<u32> {
+        std::iter::once(&self.service)
+            .chain(&self.more_services)
+            .filter_map(Child::id)
+            .collect()
+    }
+
+    /// `path` on each replica in turn: the next request's URL.
+    pub fn round_robin(&self, path: &str) -> impl Fn() -> String + Send + Sync + 'static {
+        let urls: Vec<String> = self
+            .base_urls
+            .iter()
+            .map(|b| format!("{b}{path}"))
+            .collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        move || urls[next.fetch_add(1, Ordering::Relaxed) % urls.len()].clone()
     }
 
     pub fn peak_rss_kib(&self) -> u64 {
@@ -265,6 +284,19 @@ impl Stack {
 
     /// SIGTERM, then a bounded wait: the service drains and stops on its own.
     pub async fn stop(mut self) {
+        for mut more in std::mem::take(&mut self.more_services) {
+            if let Some(pid) = more.id() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
+            }
+            if tokio::time::timeout(Duration::from_secs(15), more.wait())
+                .await
+                .is_err()
+            {
+                let _ = more.kill().await;
+            }
+        }
         if let Some(pid) = self.service.id() {
             let _ = Command::new("kill")
                 .arg("-TERM")
@@ -291,6 +323,58 @@ async fn fresh_database(pg_url: &str, name: &str) -> BenchResult<String> {
         .await?;
     admin.close().await?;
     Ok(format!("{pg_url}/{name}"))
+}
+
+/// The project's `config/default.toml` with the abuse rate limits off: the load comes from one
+/// address and one token, so a per-address or per-token limit would measure the limiter, not
+/// the service (the default callback limit, 500/s per address, is below what one instance now
+/// settles; see BENCHMARKS.md).
+fn bench_config_dir() -> BenchResult<PathBuf> {
+    let dir = output_dir().join("config");
+    std::fs::create_dir_all(&dir)?;
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        manifest.join("config/default.toml"),
+        dir.join("default.toml"),
+    )?;
+    std::fs::write(
+        dir.join("development.toml"),
+        "[abuse]\ncallback_per_second = 0\napi_per_second = 0\n",
+    )?;
+    Ok(dir)
+}
+
+/// One `payoutd serve` on `addr`: the release binary, or `BENCH_PAYOUTD_BIN` (to measure an
+/// earlier build in the same conditions).
+fn spawn_service(
+    db_url: &str,
+    addr: std::net::SocketAddr,
+    simulator: &Simulator,
+    log_name: &str,
+) -> BenchResult<Child> {
+    let log = std::fs::File::create(output_dir().join(log_name))?;
+    let config_dir = bench_config_dir()?;
+    let binary = std::env::var_os("BENCH_PAYOUTD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_payoutd")));
+    Ok(Command::new(binary)
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PAYOUTD_CONFIG_DIR", config_dir)
+        .env("PAYOUTD_ENV", "development")
+        .env("PAYOUTD_LOG_FORMAT", "json")
+        .env("DATABASE_URL", db_url)
+        .env("PAYOUTD_LISTEN_ADDR", addr.to_string())
+        .env("PAYOUTD_API_TOKENS", API_TOKEN)
+        .env("COINSPAID_API_URL", simulator.base_url())
+        .env("COINSPAID_API_KEY", KEY)
+        .env("COINSPAID_API_SECRET", SECRET)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()?)
 }
 
 async fn wait_ready(http: &reqwest::Client, base_url: &str) -> BenchResult<()> {

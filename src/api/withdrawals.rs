@@ -110,9 +110,14 @@ pub async fn create(
             // It carries the request's span, so its lines keep the request_id.
             let submitter = state.submitter.clone();
             let created = withdrawal.clone();
+            let has_travel_rule = !valid.travel_rule.is_empty();
             let attempt = tokio::spawn(
-                async move { submitter.attempt_with(lease, created).await }
-                    .instrument(tracing::Span::current()),
+                async move {
+                    submitter
+                        .attempt_created(lease, created, has_travel_rule)
+                        .await
+                }
+                .instrument(tracing::Span::current()),
             );
             let current = match tokio::time::timeout(state.first_attempt_budget, attempt).await {
                 // CoinsPaid is slow: answer with the withdrawal as it stands; the attempt goes
