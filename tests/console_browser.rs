@@ -133,9 +133,10 @@ mod webdriver {
             .unwrap_or_default()
         }
 
-        /// Waits up to 10 s for the page to contain `text` (a click's navigation finishing).
+        /// Waits up to 30 s for the page to contain `text` (a click's navigation finishing; a
+        /// loaded two-core machine can take seconds).
         pub async fn wait_for_text(&self, text: &str) {
-            for _ in 0..100 {
+            for _ in 0..300 {
                 if self.source().await.contains(text) {
                     return;
                 }
