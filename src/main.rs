@@ -44,12 +44,9 @@ async fn main() -> ExitCode {
 }
 
 async fn serve() -> ExitCode {
-    let settings = match Settings::load() {
+    let settings = match load_settings() {
         Ok(settings) => settings,
-        Err(err) => {
-            eprintln!("payoutd: {err}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     telemetry::init(settings.log_format(), &settings.log.filter);
     // Crash points and the dev token exist only in development against a simulator: with a
@@ -87,12 +84,9 @@ async fn serve() -> ExitCode {
 /// pre-deploy job, so the serving processes find the schema in place (and their role needs
 /// no CREATEDB).
 async fn migrate() -> ExitCode {
-    let settings = match Settings::load() {
+    let settings = match load_settings() {
         Ok(settings) => settings,
-        Err(err) => {
-            eprintln!("payoutd: {err}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     telemetry::init(settings.log_format(), &settings.log.filter);
     match payoutd::db::connect_and_migrate(&settings.database).await {
@@ -111,12 +105,9 @@ async fn migrate() -> ExitCode {
 /// `GET /readyz` on this container's own listen address (an unspecified IP means loopback):
 /// exit 0 when ready. The runtime image has no shell or curl, so the binary checks itself.
 async fn healthcheck() -> ExitCode {
-    let settings = match Settings::load() {
+    let settings = match load_settings() {
         Ok(settings) => settings,
-        Err(err) => {
-            eprintln!("payoutd: {err}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let mut addr = settings.server.listen_addr;
     if addr.ip().is_unspecified() {
@@ -168,4 +159,13 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = terminate => {},
     }
+}
+
+/// The configuration every subcommand starts from; an invalid one is reported on stderr (no
+/// logger yet) and exits 2.
+fn load_settings() -> Result<Settings, ExitCode> {
+    Settings::load().map_err(|err| {
+        eprintln!("payoutd: {err}");
+        ExitCode::from(2)
+    })
 }

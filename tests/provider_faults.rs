@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use payoutd::simulator::SubmitBehavior;
-use serde_json::Value;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -65,10 +64,6 @@ impl DroppingProxy {
         *self.target.lock().unwrap() = Some(sim);
         settings.coinspaid.api_url = self.url.clone();
     }
-}
-
-fn id_of(w: &Value) -> String {
-    w["id"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]

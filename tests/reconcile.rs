@@ -6,15 +6,6 @@ mod common;
 use common::*;
 use payoutd::simulator::SubmitBehavior;
 use payoutd::withdrawals::reconcile::Check;
-use serde_json::Value;
-
-fn id_of(w: &Value) -> String {
-    w["id"].as_str().unwrap().to_owned()
-}
-
-fn fid_of(w: &Value) -> String {
-    w["foreign_id"].as_str().unwrap().to_owned()
-}
 
 #[tokio::test]
 async fn lost_callbacks_are_settled_by_looking_the_withdrawal_up() {

@@ -10,14 +10,6 @@ use payoutd::simulator::SubmitBehavior;
 use payoutd::withdrawals::reconcile::Check;
 use serde_json::{json, Value};
 
-fn id_of(w: &Value) -> String {
-    w["id"].as_str().unwrap().to_owned()
-}
-
-fn fid_of(w: &Value) -> String {
-    w["foreign_id"].as_str().unwrap().to_owned()
-}
-
 async fn job(app: &TestApp, w: &Value) -> Option<(bool, Option<String>, Option<String>)> {
     sqlx::query_as(
         "SELECT parked, park_reason, last_error FROM submission_jobs WHERE withdrawal_id = $1::uuid",

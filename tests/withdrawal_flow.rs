@@ -10,10 +10,6 @@ use payoutd::simulator::SubmitBehavior;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-fn id_of(w: &Value) -> String {
-    w["id"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn happy_path_holds_then_debits_exactly() {
     let app = spawn_app().await;

@@ -93,15 +93,8 @@ impl Submitter {
         lease: Lease,
         withdrawal: Withdrawal,
     ) -> Result<Attempt, LedgerError> {
-        let span = tracing::info_span!(
-            "withdrawal.submit",
-            withdrawal_id = %withdrawal.id,
-            foreign_id = %withdrawal.foreign_id,
-            attempt = lease.attempts,
-        );
-        self.attempt_for(lease, withdrawal, true)
-            .instrument(span)
-            .await
+        // Not known whether travel-rule data was stored: read it back.
+        self.attempt_created(lease, withdrawal, true).await
     }
 
     /// [`Self::attempt_with`] for the request that has just created `withdrawal` and knows

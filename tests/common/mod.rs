@@ -190,6 +190,16 @@ pub async fn spawn_cluster(replicas: usize, tweak: impl Fn(&mut Settings)) -> Ve
     apps
 }
 
+/// A withdrawal's `id`, as the API returned it.
+pub fn id_of(w: &Value) -> String {
+    w["id"].as_str().unwrap().to_owned()
+}
+
+/// A withdrawal's `foreign_id`, as the API returned it.
+pub fn fid_of(w: &Value) -> String {
+    w["foreign_id"].as_str().unwrap().to_owned()
+}
+
 pub fn dec(text: &str) -> Decimal {
     text.parse().unwrap()
 }
