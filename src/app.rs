@@ -119,19 +119,31 @@ impl Application {
             reconciler.clone(),
             client.clone(),
         );
+        let limits = Arc::new(settings.limits.clone());
+        let merchant_caps = Arc::new(settings.merchant_caps.clone());
+        let approval = Arc::new(settings.approval.clone());
+        let creates = crate::withdrawals::group::Creates::new(
+            pool.clone(),
+            submitter.lease_duration(),
+            limits.clone(),
+            merchant_caps.clone(),
+            approval.clone(),
+            &settings.batching,
+        );
         let state = AppState {
+            creates,
             operators,
             operator_tokens: Arc::new(api::admin::auth::OperatorTokens::new(
                 &settings.effective_operators(),
             )),
-            approval: Arc::new(settings.approval.clone()),
-            merchant_caps: Arc::new(settings.merchant_caps.clone()),
+            approval,
+            merchant_caps,
             pool: pool.clone(),
             currencies,
             submitter,
             reconciler,
             notifier,
-            limits: Arc::new(settings.limits.clone()),
+            limits,
             travel_rule: Arc::new(travel_rule),
             provider: client,
             signer,

@@ -49,6 +49,8 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub abuse: AbuseSettings,
     pub retention: RetentionSettings,
+    /// Group commit of creates and CoinsPaid's acceptances (`[batching]`).
+    pub batching: crate::batch::BatchSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -375,6 +377,7 @@ impl Default for Settings {
             metrics: MetricsSettings::default(),
             abuse: AbuseSettings::default(),
             retention: RetentionSettings::default(),
+            batching: Default::default(),
         }
     }
 }
@@ -674,6 +677,9 @@ impl Settings {
                     invalid(format!("{key}: {e}"));
                 }
             }
+        }
+        for problem in self.batching.problems() {
+            invalid(problem);
         }
         if self.retention.idempotency_key_hours < 24
             || self.retention.callbacks_days == 0

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 
 /// Every crash point, in the order a withdrawal meets them.
 pub const POINTS: &[&str] = &[
+    "create_batch_before_commit",
     "after_hold_commit",
     "before_provider_call",
     "after_provider_call",

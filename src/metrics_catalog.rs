@@ -55,6 +55,8 @@ pub const CALLBACK_BLOCK_REASONS: &[&str] = &["not_allowed"];
 pub const CALLBACK_SECRETS: &[&str] = &["current", "previous"];
 /// What the retention job deletes.
 pub const RETENTION_TABLES: &[&str] = &["callbacks", "notifications", "idempotency_keys"];
+/// What is group-committed (`batch.rs`): creates, and CoinsPaid's acceptances.
+pub const BATCHES: &[&str] = &["create", "accepted"];
 
 /// The withdrawal status moves the state machine allows (from, to).
 fn transitions() -> Vec<(&'static str, &'static str)> {
@@ -119,6 +121,10 @@ pub fn register_known() {
         counter!("payoutd_retention_deleted_total", "table" => *table).increment(0);
     }
     counter!("payoutd_travel_rule_purged_total").increment(0);
+    for batch in BATCHES {
+        counter!("payoutd_batches_total", "batch" => *batch).increment(0);
+        counter!("payoutd_batched_requests_total", "batch" => *batch).increment(0);
+    }
     for status in ["pending", "processing"] {
         gauge!("payoutd_withdrawals", "status" => status).set(0.0);
     }

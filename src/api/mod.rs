@@ -57,6 +57,8 @@ pub struct AppState {
     /// The currency catalogue in force, loaded from CoinsPaid and refreshed.
     pub currencies: Arc<Currencies>,
     pub submitter: Submitter,
+    /// Holds and stores new withdrawals, group-committed when `[batching]` is on.
+    pub creates: crate::withdrawals::group::Creates,
     pub reconciler: Reconciler,
     pub notifier: crate::notify::Notifier,
     /// Default withdrawal limits per currency code.

@@ -78,29 +78,8 @@ pub async fn create(
     let key = idempotency_key(&headers)?;
     let input = input_of(&body::bytes(body)?)?;
     let valid = request::validate(&input, &state.currencies.catalog(), &state.travel_rule)?;
-    let facts = state.operators.user_facts(valid.user_id.as_str()).await?;
-    let admission = request::Admission {
-        review: crate::operators::policy::review_reason(
-            &state.approval,
-            valid.currency.as_str(),
-            valid.amount.value(),
-            &facts,
-        ),
-        merchant_cap: state.merchant_caps.get(valid.currency.as_str()).copied(),
-    };
-    let outcome = request::create_with(
-        &state.pool,
-        &key,
-        &valid,
-        state.submitter.lease_duration(),
-        &state
-            .limits
-            .get(valid.currency.as_str())
-            .cloned()
-            .unwrap_or_default(),
-        &admission,
-    )
-    .await?;
+    let has_travel_rule = !valid.travel_rule.is_empty();
+    let outcome = state.creates.create(key, valid).await?;
     let (status, withdrawal) = match outcome {
         CreateOutcome::Replayed(withdrawal) => (StatusCode::OK, withdrawal),
         // Awaiting approval, or its currency is paused: held and queued, nothing sent.
@@ -110,7 +89,6 @@ pub async fn create(
             // It carries the request's span, so its lines keep the request_id.
             let submitter = state.submitter.clone();
             let created = withdrawal.clone();
-            let has_travel_rule = !valid.travel_rule.is_empty();
             let attempt = tokio::spawn(
                 async move {
                     submitter

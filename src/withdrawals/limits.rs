@@ -44,20 +44,52 @@ pub async fn check(
         .fetch_one(conn)
         .await?;
     let amount = request.amount.value();
-    if let Some(max) = per_withdrawal.filter(|max| amount > *max) {
-        return Ok(Err(Refusal::LimitExceeded(format!(
-            "at most {max} {} per withdrawal",
-            request.currency
-        ))));
+    Ok(judge(
+        amount,
+        request.currency.as_str(),
+        per_withdrawal,
+        per_day,
+        used - amount,
+    ))
+}
+
+/// The user's limits applied to one withdrawal of `amount`, with `used_before` already
+/// requested in the last 24 hours (not counting this one). Pure: the create paths read the
+/// numbers under the balance lock and call this.
+pub fn judge(
+    amount: Decimal,
+    currency: &str,
+    max_per_withdrawal: Option<Decimal>,
+    max_per_day: Option<Decimal>,
+    used_before: Decimal,
+) -> Result<(), Refusal> {
+    if let Some(max) = max_per_withdrawal.filter(|max| amount > *max) {
+        return Err(Refusal::LimitExceeded(format!(
+            "at most {max} {currency} per withdrawal"
+        )));
     }
-    if let Some(max) = per_day.filter(|max| used > *max) {
-        return Ok(Err(Refusal::LimitExceeded(format!(
-            "at most {max} {} per 24 hours; {} already requested",
-            request.currency,
-            used - amount
-        ))));
+    if let Some(max) = max_per_day.filter(|max| used_before + amount > *max) {
+        return Err(Refusal::LimitExceeded(format!(
+            "at most {max} {currency} per 24 hours; {used_before} already requested"
+        )));
     }
-    Ok(Ok(()))
+    Ok(())
+}
+
+/// The merchant-wide cap applied to one withdrawal of `amount`, with `used_before` requested
+/// across all users in the last 24 hours (not counting this one). Pure.
+pub fn judge_merchant_cap(
+    amount: Decimal,
+    currency: &str,
+    cap: Decimal,
+    used_before: Decimal,
+) -> Result<(), Refusal> {
+    if used_before + amount > cap {
+        return Err(Refusal::LimitExceeded(format!(
+            "the merchant-wide cap of {cap} {currency} per 24 hours is reached; try later"
+        )));
+    }
+    Ok(())
 }
 
 /// Checks the withdrawal just held in `conn`'s transaction against the merchant-wide daily
@@ -83,13 +115,13 @@ pub async fn check_merchant_cap(
     .bind(request.currency.as_str())
     .fetch_one(conn)
     .await?;
-    if used > cap {
-        return Ok(Err(Refusal::LimitExceeded(format!(
-            "the merchant-wide cap of {cap} {} per 24 hours is reached; try later",
-            request.currency
-        ))));
-    }
-    Ok(Ok(()))
+    let amount = request.amount.value();
+    Ok(judge_merchant_cap(
+        amount,
+        request.currency.as_str(),
+        cap,
+        used - amount,
+    ))
 }
 
 /// Sets (or, with both `None`, removes) a user's override for one currency. One statement.

@@ -239,7 +239,7 @@ pub fn validate(
 
 impl ValidWithdrawal {
     /// Fingerprint of the request, to tell "the same request again" from "the key reused".
-    fn fingerprint(&self) -> Vec<u8> {
+    pub(crate) fn fingerprint(&self) -> Vec<u8> {
         let mut hash = Sha256::new();
         for part in [
             self.user_id.as_str(),
