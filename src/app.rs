@@ -96,7 +96,8 @@ impl Application {
         let signer = Signer::new(credentials)
             .with_previous_secret(settings.coinspaid.api_secret_previous.clone());
         let client = CoinsPaidClient::new(&base_url, signer.clone(), settings.provider_timeout())?;
-        let submitter = Submitter::new(pool.clone(), client.clone(), settings.worker.clone());
+        let submitter = Submitter::new(pool.clone(), client.clone(), settings.worker.clone())
+            .with_batching(&settings.batching);
         let currencies = Arc::new(Currencies::new(
             client.clone(),
             settings.withdrawal_minimums(),

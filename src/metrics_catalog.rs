@@ -124,6 +124,7 @@ pub fn register_known() {
     for batch in BATCHES {
         counter!("payoutd_batches_total", "batch" => *batch).increment(0);
         counter!("payoutd_batched_requests_total", "batch" => *batch).increment(0);
+        counter!("payoutd_batch_failures_total", "batch" => *batch).increment(0);
     }
     for status in ["pending", "processing"] {
         gauge!("payoutd_withdrawals", "status" => status).set(0.0);

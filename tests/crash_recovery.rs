@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use payoutd::simulator::Simulator;
+use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use tokio::process::Child;
@@ -249,6 +250,73 @@ async fn crash_after_storing_a_callback() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_while_applying_a_callback() {
     crash_and_recover("callback_before_commit").await;
+}
+
+/// Many creates in flight when a batch reaches its commit and the process dies: none of them
+/// may leave anything behind (no hold, no key, no withdrawal), and the website's retries with
+/// the same keys then each create exactly once, or are refused as they would have been.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crash_before_a_batch_commits_leaves_nothing_of_any_request_in_flight() {
+    let s = std::sync::Arc::new(Scenario::new().await);
+    let mut child = s.start(Some("create_batch_before_commit")).await;
+    for user in ["u0", "u1", "u2", "u3"] {
+        let (status, _) = s
+            .post(
+                &format!("/v1/users/{user}/credits"),
+                None,
+                &json!({"currency":"EUR","amount":"50.00","reference":format!("d-{user}")}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 201);
+    }
+    let body = |i: usize| {
+        json!({"user_id": format!("u{}", i % 4), "amount":"10.00","currency":"EUR",
+               "convert_to":"BTC","address":BTC_ADDRESS})
+    };
+    // 24 requests for 4 users of 50.00: 20 fit, 4 do not.
+    let answers = concurrently(24, |i| {
+        let s = s.clone();
+        let request = body(i);
+        async move { s.post("/v1/withdrawals", Some(&format!("k-{i}")), &request).await }
+    })
+    .await;
+    assert!(
+        answers.iter().all(|a| a.is_err()),
+        "every request in flight died with the process"
+    );
+    expect_crash(&mut child).await;
+    let pool = PgPool::connect(&format!("{}/{}", base_database_url(), s.database))
+        .await
+        .unwrap();
+    let left: (i64, i64, i64, Decimal) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM withdrawals), (SELECT count(*) FROM idempotency_keys),
+                (SELECT count(*) FROM ledger_entries WHERE kind = 'hold'),
+                (SELECT COALESCE(sum(held), 0) FROM balances)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(left, (0, 0, 0, Decimal::ZERO), "nothing of the batch stayed");
+
+    let mut child = s.start(None).await;
+    let mut created = 0;
+    let mut refused = 0;
+    for i in 0..24 {
+        let (status, w) = s
+            .post("/v1/withdrawals", Some(&format!("k-{i}")), &body(i))
+            .await
+            .unwrap();
+        match status {
+            201 => created += 1,
+            422 if w["code"] == "insufficient_funds" => refused += 1,
+            other => panic!("unexpected {other}: {w}"),
+        }
+    }
+    assert_eq!((created, refused), (20, 4));
+    assert_invariants(&pool).await;
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
 }
 
 #[test]

@@ -184,6 +184,7 @@ impl Rules {
             }
             Err(err) => {
                 tracing::warn!(error = %err, requests = group.len(), "create batch failed as a whole; its requests run alone");
+                metrics::counter!("payoutd_batch_failures_total", "batch" => "create").increment(1);
                 alone.extend(grouped);
             }
         }

@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 use super::store::{self, Withdrawal};
 use super::transition;
+use crate::batch::{BatchSettings, Batcher};
 use crate::coinspaid::callback::ProviderDetails;
 use crate::coinspaid::wire::{CurrencyAmount, TravelRuleFields, WithdrawalRequest};
 use crate::coinspaid::{CoinsPaidClient, SubmitOutcome};
@@ -19,6 +20,8 @@ use crate::config::WorkerSettings;
 use crate::domain::{ProviderEvent, WithdrawalStatus};
 use crate::ledger::LedgerError;
 use crate::queue::{self, Lease, ParkReason};
+use std::collections::HashMap;
+use uuid::Uuid;
 
 /// What to do when a look-up made during a submission finds nothing usable.
 #[derive(Debug, Clone, Copy)]
@@ -35,7 +38,19 @@ pub struct Submitter {
     pool: PgPool,
     client: CoinsPaidClient,
     settings: WorkerSettings,
+    /// Group commit of acceptances (`[batching]`); `None`: one statement each.
+    accepted: Option<Batcher<Accepted, AcceptedResult>>,
 }
+
+/// CoinsPaid's acceptance of one withdrawal, to be recorded.
+pub struct Accepted {
+    lease: Lease,
+    details: ProviderDetails,
+}
+
+/// `Some((lease still ours, row))` when recorded; `None` when the withdrawal was no longer
+/// `pending` (the general path then applies the acceptance under the row lock).
+type AcceptedResult = Result<Option<(bool, Withdrawal)>, String>;
 
 /// What one attempt ended in, for the caller's logs and answer.
 #[derive(Debug, Clone)]
@@ -64,13 +79,156 @@ fn request_of(w: &Withdrawal, travel_rule: Option<TravelRuleFields>) -> Withdraw
     }
 }
 
+/// The acceptance statement: for every withdrawal of `jobs` still `pending`, the status
+/// change to `processing` with CoinsPaid's id and amounts, the outbox notification and the
+/// job's removal, in one statement committed on its own (one round trip and one WAL flush for
+/// the whole batch). The rows are locked in id order first, as the settlement batch locks
+/// them, so two batches cannot deadlock. `UPDATE ... WHERE status = 'pending'` re-checks the
+/// status on the row it then sees: one a callback moved first is left to the general path.
+async fn accept_statement(
+    pool: &PgPool,
+    jobs: &[(&Lease, &ProviderDetails)],
+) -> Result<Vec<(Uuid, Uuid, Option<Uuid>, Withdrawal)>, sqlx::Error> {
+    let from = WithdrawalStatus::Pending;
+    let to = WithdrawalStatus::Processing;
+    crate::faults::crash_point("before_record_commit");
+    sqlx::query(&format!(
+        "WITH input AS (
+             SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::numeric[],
+                                  $5::text[], $6::numeric[], $7::text[], $8::uuid[])
+                 AS i(id, provider_id, provider_status, sent_amount, sent_currency,
+                      received_amount, received_currency, event_id)),
+         locked AS (
+             SELECT w.id FROM withdrawals w
+             WHERE w.id IN (SELECT id FROM input) AND w.status = $9
+             ORDER BY w.id
+             FOR UPDATE),
+         moved AS (
+             UPDATE withdrawals w SET
+                 status = $10,
+                 provider_id = COALESCE(w.provider_id, i.provider_id),
+                 provider_status = COALESCE(i.provider_status, w.provider_status),
+                 sent_amount = COALESCE(i.sent_amount, w.sent_amount),
+                 sent_currency = COALESCE(i.sent_currency, w.sent_currency),
+                 received_amount = COALESCE(i.received_amount, w.received_amount),
+                 received_currency = COALESCE(i.received_currency, w.received_currency),
+                 updated_at = now()
+             FROM locked l JOIN input i ON i.id = l.id
+             WHERE w.id = l.id AND w.status = $9
+             RETURNING w.*, i.event_id),
+         job AS (
+             DELETE FROM submission_jobs j USING moved m
+             WHERE j.withdrawal_id = m.id
+             RETURNING j.withdrawal_id, j.lease_id),
+         outbox AS (
+             INSERT INTO notification_outbox (id, withdrawal_id, payload)
+             SELECT moved.event_id, moved.id, {payload} FROM moved)
+         SELECT job.lease_id AS job_lease, moved.event_id, moved.*
+         FROM moved LEFT JOIN job ON job.withdrawal_id = moved.id",
+        payload = crate::notify::payload_sql("moved", "$9", "moved.event_id"),
+    ))
+    .bind(
+        jobs.iter()
+            .map(|(l, _)| l.withdrawal_id)
+            .collect::<Vec<_>>(),
+    )
+    .bind(jobs.iter().map(|(_, d)| d.provider_id).collect::<Vec<_>>())
+    .bind(
+        jobs.iter()
+            .map(|(_, d)| Some(d.provider_status.clone()).filter(|s| !s.is_empty()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        jobs.iter()
+            .map(|(_, d)| d.sent.as_ref().map(|a| a.amount))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        jobs.iter()
+            .map(|(_, d)| d.sent.as_ref().map(|a| a.currency.clone()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        jobs.iter()
+            .map(|(_, d)| d.received.as_ref().map(|a| a.amount))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        jobs.iter()
+            .map(|(_, d)| d.received.as_ref().map(|a| a.currency.clone()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(jobs.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+    .bind(from.as_str())
+    .bind(to.as_str())
+    .try_map(|row: sqlx::postgres::PgRow| {
+        use sqlx::{FromRow, Row};
+        let w = Withdrawal::from_row(&row)?;
+        Ok((w.id, row.try_get("event_id")?, row.try_get("job_lease")?, w))
+    })
+    .fetch_all(pool)
+    .await
+}
+
+/// One acceptance in its own statement.
+async fn record_accepted_alone(
+    pool: &PgPool,
+    lease: &Lease,
+    details: &ProviderDetails,
+) -> Result<Option<(bool, Withdrawal)>, sqlx::Error> {
+    let mut rows = accept_statement(pool, &[(lease, details)]).await?;
+    Ok(rows
+        .pop()
+        .map(|(_, _, job_lease, w)| (job_lease == Some(lease.lease_id), w)))
+}
+
+/// A batch of acceptances in one statement; one answer per job, in order.
+async fn record_accepted_batch(pool: &PgPool, jobs: Vec<Accepted>) -> Vec<AcceptedResult> {
+    let pairs: Vec<(&Lease, &ProviderDetails)> =
+        jobs.iter().map(|j| (&j.lease, &j.details)).collect();
+    match accept_statement(pool, &pairs).await {
+        Ok(rows) => {
+            let mut by_id: HashMap<Uuid, (Option<Uuid>, Withdrawal)> = rows
+                .into_iter()
+                .map(|(id, _, job_lease, w)| (id, (job_lease, w)))
+                .collect();
+            jobs.iter()
+                .map(|j| {
+                    Ok(by_id
+                        .remove(&j.lease.withdrawal_id)
+                        .map(|(job_lease, w)| (job_lease == Some(j.lease.lease_id), w)))
+                })
+                .collect()
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, requests = jobs.len(), "acceptance batch failed as a whole; each is recorded alone");
+            metrics::counter!("payoutd_batch_failures_total", "batch" => "accepted").increment(1);
+            jobs.iter().map(|_| Err(err.to_string())).collect()
+        }
+    }
+}
+
 impl Submitter {
     pub fn new(pool: PgPool, client: CoinsPaidClient, settings: WorkerSettings) -> Self {
         Self {
             pool,
             client,
             settings,
+            accepted: None,
         }
+    }
+
+    /// Records CoinsPaid's acceptances in shared statements when `[batching]` is on: each
+    /// create's second write, gathered like the creates themselves (see `batch.rs`).
+    pub fn with_batching(mut self, batching: &BatchSettings) -> Self {
+        if batching.enabled {
+            let pool = self.pool.clone();
+            self.accepted = Some(Batcher::spawn("accepted", batching, move |jobs| {
+                let pool = pool.clone();
+                async move { record_accepted_batch(&pool, jobs).await }
+            }));
+        }
+        self
     }
 
     pub fn lease_duration(&self) -> Duration {
@@ -271,21 +429,20 @@ impl Submitter {
     }
 
     /// Records CoinsPaid's acceptance of a withdrawal still `pending`: the status change, the
-    /// outbox notification and the job's removal in one statement, committed on its own (one
-    /// round trip and one WAL flush instead of a six-step transaction; this is every create's
-    /// second write, see BENCHMARKS.md). The `UPDATE` takes the row lock and re-checks
-    /// `status = 'pending'` on the row it then sees, so a callback that moved the withdrawal
-    /// first leaves nothing for it to do, and the general path ([`Self::record`]) then applies
-    /// the acceptance under the lock as before. The job is removed whoever holds it, as
-    /// `record` does.
+    /// outbox notification and the job's removal in one statement ([`accept_statement`]),
+    /// shared with the other acceptances of the moment when batching is on (this is every
+    /// create's second write, see BENCHMARKS.md). A withdrawal a callback moved first is left
+    /// to the general path ([`Self::record`]), which applies the acceptance under the lock as
+    /// before. The job is removed whoever holds it, as `record` does.
     async fn record_accepted(
         &self,
         lease: &Lease,
         details: ProviderDetails,
     ) -> Result<Attempt, LedgerError> {
         let from = WithdrawalStatus::Pending;
+        let to = WithdrawalStatus::Processing;
         let crate::domain::Transition::Move {
-            to,
+            to: WithdrawalStatus::Processing,
             effect: crate::domain::Effect::None,
         } = from.apply(&ProviderEvent::SubmitAccepted)
         else {
@@ -294,49 +451,22 @@ impl Submitter {
                 .record(lease, &[(ProviderEvent::SubmitAccepted, details)])
                 .await;
         };
-        crate::faults::crash_point("before_record_commit");
-        let row: Option<(bool, Withdrawal)> = sqlx::query(&format!(
-            "WITH moved AS (
-                 UPDATE withdrawals SET
-                     status = $3,
-                     provider_id = COALESCE(provider_id, $4),
-                     provider_status = COALESCE($5, provider_status),
-                     sent_amount = COALESCE($6, sent_amount),
-                     sent_currency = COALESCE($7, sent_currency),
-                     received_amount = COALESCE($8, received_amount),
-                     received_currency = COALESCE($9, received_currency),
-                     updated_at = now()
-                 WHERE id = $1 AND status = $10
-                 RETURNING {COLUMNS}),
-             job AS (
-                 DELETE FROM submission_jobs
-                 WHERE withdrawal_id = $1 AND EXISTS (SELECT 1 FROM moved)
-                 RETURNING lease_id),
-             outbox AS (
-                 INSERT INTO notification_outbox (id, withdrawal_id, payload)
-                 SELECT $11, moved.id, {payload} FROM moved)
-             SELECT COALESCE((SELECT bool_or(lease_id = $2) FROM job), false) AS ours, moved.*
-             FROM moved",
-            COLUMNS = super::store::COLUMNS,
-            payload = crate::notify::payload_sql("moved", "$10", "$11"),
-        ))
-        .bind(lease.withdrawal_id)
-        .bind(lease.lease_id)
-        .bind(to.as_str())
-        .bind(details.provider_id)
-        .bind(Some(details.provider_status.as_str()).filter(|s| !s.is_empty()))
-        .bind(details.sent.as_ref().map(|a| a.amount))
-        .bind(details.sent.as_ref().map(|a| a.currency.clone()))
-        .bind(details.received.as_ref().map(|a| a.amount))
-        .bind(details.received.as_ref().map(|a| a.currency.clone()))
-        .bind(from.as_str())
-        .bind(uuid::Uuid::now_v7())
-        .try_map(|row: sqlx::postgres::PgRow| {
-            use sqlx::{FromRow, Row};
-            Ok((row.try_get("ours")?, Withdrawal::from_row(&row)?))
-        })
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = match &self.accepted {
+            Some(batcher) => {
+                let job = Accepted {
+                    lease: *lease,
+                    details: details.clone(),
+                };
+                match batcher.submit(job).await {
+                    Ok(Ok(row)) => row,
+                    // The batch failed as a whole (or its runner is gone): this one alone.
+                    Ok(Err(_)) | Err(_) => {
+                        record_accepted_alone(&self.pool, lease, &details).await?
+                    }
+                }
+            }
+            None => record_accepted_alone(&self.pool, lease, &details).await?,
+        };
         let Some((ours, updated)) = row else {
             // No longer pending: a callback (or a person) got there first.
             return self

@@ -190,6 +190,13 @@ pub async fn spawn_cluster(replicas: usize, tweak: impl Fn(&mut Settings)) -> Ve
     apps
 }
 
+/// Batching with one runner: while it commits a batch, everything else queues for the next
+/// one, so batches of many form under concurrency.
+pub fn one_batch_runner(s: &mut Settings) {
+    s.batching.runners = 1;
+    s.batching.max_batch = 64;
+}
+
 /// A withdrawal's `id`, as the API returned it.
 pub fn id_of(w: &Value) -> String {
     w["id"].as_str().unwrap().to_owned()
@@ -274,6 +281,24 @@ impl TestApp {
         let w = self.withdraw_ok(&eur_to_btc("u1", amount)).await;
         assert_eq!(w["status"], "processing");
         w
+    }
+
+    /// (requests, batches, batches failed as a whole) of one batcher (`create`, `accepted`),
+    /// from `/metrics`. Process-wide: other tests in the same binary add to them.
+    pub async fn batch_counts(&self, batch: &str) -> (f64, f64, f64) {
+        let text = self.metrics_text().await;
+        let value = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(&format!("{name}{{batch=\"{batch}\"}}")))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        (
+            value("payoutd_batched_requests_total"),
+            value("payoutd_batches_total"),
+            value("payoutd_batch_failures_total"),
+        )
     }
 
     /// The Prometheus text of `/metrics`.
