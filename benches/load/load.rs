@@ -90,18 +90,41 @@ async fn client_loop(deadline: Instant, next: NextRequest) -> (u64, u64, Histogr
     (ok, errors, latency)
 }
 
-/// When a load point started, on the clock and in CPU time.
+/// When a load point started, on the clock, in CPU time and in the services' batch counters.
 struct Start {
     at: Instant,
     cpu: CpuSample,
+    batches: std::collections::BTreeMap<String, (f64, f64)>,
 }
 
 impl Start {
-    fn now(stack: &Stack) -> Self {
+    async fn now(stack: &Stack) -> Self {
+        let batches = stack.batch_counters().await;
         Self {
             at: Instant::now(),
             cpu: CpuSample::now(&stack.service_pids()),
+            batches,
         }
+    }
+}
+
+/// "create 7.3, accepted 5.1": requests per batch of each batcher during the point.
+fn batch_sizes(
+    before: &std::collections::BTreeMap<String, (f64, f64)>,
+    after: &std::collections::BTreeMap<String, (f64, f64)>,
+) -> String {
+    let sizes: Vec<String> = after
+        .iter()
+        .filter_map(|(name, (requests, batches))| {
+            let (r0, b0) = before.get(name).copied().unwrap_or_default();
+            let batches = batches - b0;
+            (batches > 0.0).then(|| format!("{name} {:.1}", (requests - r0) / batches))
+        })
+        .collect();
+    if sizes.is_empty() {
+        "none".to_owned()
+    } else {
+        sizes.join(", ")
     }
 }
 
@@ -119,6 +142,7 @@ async fn collect(
     }
     let elapsed = start.at.elapsed();
     let cpu = CpuSample::now(&stack.service_pids()).split_since(&start.cpu, elapsed.as_secs_f64());
+    let batches = batch_sizes(&start.batches, &stack.batch_counters().await);
     let measured = Measured {
         ok,
         errors,
@@ -127,7 +151,7 @@ async fn collect(
         cpu,
     };
     eprintln!(
-        "  {} ok, {} errors, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms; CPU: payoutd {:.0}%, load+simulator {:.0}%, other {:.0}%",
+        "  {} ok, {} errors, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms; CPU: payoutd {:.0}%, load+simulator {:.0}%, other {:.0}%; requests per batch: {batches}",
         measured.ok,
         measured.errors,
         measured.per_sec(),
@@ -147,7 +171,7 @@ async fn run_clients(
     duration: Duration,
     next: NextRequest,
 ) -> Measured {
-    let start = Start::now(stack);
+    let start = Start::now(stack).await;
     let deadline = start.at + duration;
     let mut tasks = JoinSet::new();
     for _ in 0..clients {

@@ -11,7 +11,8 @@
 //! `postgres://postgres@127.0.0.1:5432`), `BENCH_DB` (default `payoutd_bench`, dropped and
 //! recreated), `BENCH_REPLICAS` (default 1: payoutd processes on the one database, load
 //! spread round-robin), `BENCH_PAYOUTD_BIN` (another payoutd binary, to measure an earlier
-//! build in the same conditions). Results go to stdout and `target/bench/results.md`; the service's log to
+//! build in the same conditions), `BENCH_BATCHING=off` (group commit off: one transaction per
+//! request, as before issue 15). Results go to stdout and `target/bench/results.md`; the service's log to
 //! `target/bench/payoutd.log`.
 
 mod cpu;

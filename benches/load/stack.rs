@@ -149,6 +149,39 @@ impl Stack {
         move || urls[next.fetch_add(1, Ordering::Relaxed) % urls.len()].clone()
     }
 
+    /// Per batcher (`create`, `accepted`, ...): (requests, batches) so far, summed over the
+    /// replicas, from their `/metrics`. Zeros for a build without group commit.
+    pub async fn batch_counters(&self) -> std::collections::BTreeMap<String, (f64, f64)> {
+        let mut counters = std::collections::BTreeMap::new();
+        for base in &self.base_urls {
+            let Ok(response) = self.http.get(format!("{base}/metrics")).send().await else {
+                continue;
+            };
+            let text = response.text().await.unwrap_or_default();
+            for line in text.lines() {
+                for (metric, slot) in [
+                    ("payoutd_batched_requests_total{batch=\"", 0),
+                    ("payoutd_batches_total{batch=\"", 1),
+                ] {
+                    let Some(rest) = line.strip_prefix(metric) else {
+                        continue;
+                    };
+                    let Some((name, value)) = rest.split_once("\"} ") else {
+                        continue;
+                    };
+                    let value: f64 = value.trim().parse().unwrap_or(0.0);
+                    let entry: &mut (f64, f64) = counters.entry(name.to_owned()).or_default();
+                    if slot == 0 {
+                        entry.0 += value;
+                    } else {
+                        entry.1 += value;
+                    }
+                }
+            }
+        }
+        counters
+    }
+
     pub fn peak_rss_kib(&self) -> u64 {
         self.peak_rss_kib.load(Ordering::Relaxed)
     }
@@ -337,9 +370,14 @@ fn bench_config_dir() -> BenchResult<PathBuf> {
         manifest.join("config/default.toml"),
         dir.join("default.toml"),
     )?;
+    // BENCH_BATCHING=off: one transaction per request, as before group commit (issue 15).
+    let batching = match std::env::var("BENCH_BATCHING").as_deref() {
+        Ok("off") => "[batching]\nenabled = false\n",
+        _ => "",
+    };
     std::fs::write(
         dir.join("development.toml"),
-        "[abuse]\ncallback_per_second = 0\napi_per_second = 0\n",
+        format!("[abuse]\ncallback_per_second = 0\napi_per_second = 0\n{batching}"),
     )?;
     Ok(dir)
 }
