@@ -278,7 +278,10 @@ async fn a_crash_before_a_batch_commits_leaves_nothing_of_any_request_in_flight(
     let answers = concurrently(24, |i| {
         let s = s.clone();
         let request = body(i);
-        async move { s.post("/v1/withdrawals", Some(&format!("k-{i}")), &request).await }
+        async move {
+            s.post("/v1/withdrawals", Some(&format!("k-{i}")), &request)
+                .await
+        }
     })
     .await;
     assert!(
@@ -297,7 +300,11 @@ async fn a_crash_before_a_batch_commits_leaves_nothing_of_any_request_in_flight(
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!(left, (0, 0, 0, Decimal::ZERO), "nothing of the batch stayed");
+    assert_eq!(
+        left,
+        (0, 0, 0, Decimal::ZERO),
+        "nothing of the batch stayed"
+    );
 
     let mut child = s.start(None).await;
     let mut created = 0;
