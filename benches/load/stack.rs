@@ -375,9 +375,11 @@ fn bench_config_dir() -> BenchResult<PathBuf> {
         Ok("off") => "[batching]\nenabled = false\n",
         _ => "",
     };
+    // BENCH_CONFIG: more TOML for the service, e.g. "[batching]\nrunners = 2".
+    let extra = std::env::var("BENCH_CONFIG").unwrap_or_default();
     std::fs::write(
         dir.join("development.toml"),
-        format!("[abuse]\ncallback_per_second = 0\napi_per_second = 0\n{batching}"),
+        format!("[abuse]\ncallback_per_second = 0\napi_per_second = 0\n{batching}{extra}\n"),
     )?;
     Ok(dir)
 }
