@@ -33,6 +33,7 @@ use uuid::Uuid;
 use super::callbacks::{self, CallbackOutcome};
 use super::matching;
 use super::store::{Withdrawal, COLUMNS};
+use super::transition;
 use crate::batch::{BatchSettings, Batcher};
 use crate::coinspaid::callback::ProviderDetails;
 use crate::domain::withdrawal::ProviderStatus;
@@ -242,14 +243,7 @@ fn report(plan: &Planned, batch: usize) -> CallbackOutcome {
                 foreign_id = %current.foreign_id,
                 user_id = %current.user_id,
             );
-            let _in = span.enter();
-            if effect != Effect::None {
-                tracing::info!(effect = ?effect, amount = %current.amount, currency = %current.currency, "hold settled");
-            }
-            tracing::info!(from = %current.status, to = %to, provider_status = %details.provider_status, "withdrawal status changed");
-            metrics::counter!("payoutd_withdrawal_transitions_total",
-                "from" => current.status.as_str(), "to" => to.as_str())
-            .increment(1);
+            span.in_scope(|| transition::report_move(current, to, effect, details));
             (CallbackOutcome::Applied, to)
         }
         Simple::Duplicate => {
@@ -476,37 +470,13 @@ async fn write(conn: &mut PgConnection, plans: &[&Planned<'_>]) -> Result<(), sq
 
 #[cfg(test)]
 mod tests {
-    use chrono::Utc;
-    use sqlx::types::Json;
-
     use super::*;
     use crate::coinspaid::wire::CurrencyAmount;
 
     fn withdrawal(status: WithdrawalStatus) -> Withdrawal {
         Withdrawal {
-            id: Uuid::now_v7(),
-            foreign_id: "pd-1".into(),
-            user_id: "u1".into(),
-            amount: "100.00".parse().unwrap(),
-            currency: "EUR".into(),
-            convert_to: None,
-            address: "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq".into(),
-            tag: None,
-            end_user_reference: "u1".into(),
             status,
-            provider_id: Some(7),
-            provider_status: None,
-            sent_amount: None,
-            sent_currency: None,
-            received_amount: None,
-            received_currency: None,
-            fees: Json(Vec::new()),
-            txids: Json(Vec::new()),
-            error: None,
-            anomaly: None,
-            outcome_unknown: false,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
+            ..matching::tests::withdrawal(None)
         }
     }
 
