@@ -48,15 +48,23 @@ pub struct SettleJob {
     pub details: Box<ProviderDetails>,
 }
 
-/// The batch's answer for one callback: its outcome, committed, or `None`: the single path
-/// handles it.
-pub type Settled = Option<CallbackOutcome>;
+/// A callback the batch settled and committed: what its caller reports (the log lines and
+/// metrics are written in the caller's task, so they carry its request's span).
+#[derive(Debug)]
+pub struct Settled {
+    /// The withdrawal as the batch found it, under its lock.
+    previous: Withdrawal,
+    simple: Simple,
+    /// How many callbacks the batch settled.
+    batch: usize,
+}
 
 /// Applies withdrawal callbacks, in batches when `[batching]` is on.
 #[derive(Clone)]
 pub struct Settlements {
     pool: PgPool,
-    batcher: Option<Batcher<SettleJob, Settled>>,
+    /// Answers each callback with `Some` (settled, committed) or `None` (the single path's).
+    batcher: Option<Batcher<SettleJob, Option<Settled>>>,
 }
 
 impl Settlements {
@@ -91,8 +99,8 @@ impl Settlements {
                 details: Box::new(details.clone()),
             };
             // `Err(Unavailable)`: the runner is gone; `Ok(None)`: not the batch's to settle.
-            if let Ok(Some(outcome)) = batcher.submit(job).await {
-                return Ok(outcome);
+            if let Ok(Some(settled)) = batcher.submit(job).await {
+                return Ok(report(&settled, details));
             }
         }
         callbacks::apply_alone(&self.pool, body, foreign_id, details).await
@@ -132,7 +140,7 @@ pub fn simple(current: Option<&Withdrawal>, details: &ProviderDetails) -> Option
 
 /// One batch: the simple callbacks settled in one transaction, the rest (and all of them if
 /// the transaction fails) left to the single path.
-async fn batch(pool: &PgPool, jobs: &[SettleJob]) -> Vec<Settled> {
+async fn batch(pool: &PgPool, jobs: &[SettleJob]) -> Vec<Option<Settled>> {
     // Only the first callback for a withdrawal may be settled here; a repeat in the same
     // batch runs alone after the commit, and finds the status the first one left.
     let mut seen = HashSet::new();
@@ -143,7 +151,7 @@ async fn batch(pool: &PgPool, jobs: &[SettleJob]) -> Vec<Settled> {
         Ok(settled) => settled,
         Err(err) => {
             tracing::warn!(error = %err, callbacks = jobs.len(), "settle batch failed as a whole; its callbacks run alone");
-            vec![None; jobs.len()]
+            jobs.iter().map(|_| None).collect()
         }
     }
 }
@@ -159,7 +167,7 @@ async fn commit(
     pool: &PgPool,
     jobs: &[SettleJob],
     firsts: &[usize],
-) -> Result<Vec<Settled>, sqlx::Error> {
+) -> Result<Vec<Option<Settled>>, sqlx::Error> {
     let mut tx = pool.begin().await?;
 
     // 1. The withdrawals, in id order (as every batch does, so two batches cannot deadlock).
@@ -193,11 +201,10 @@ async fn commit(
             ))
         })
         .collect();
-    let mut settled: Vec<Settled> = vec![None; jobs.len()];
     if planned.is_empty() {
         // Nothing to write: every callback goes its own way.
         tx.rollback().await?;
-        return Ok(settled);
+        return Ok(jobs.iter().map(|_| None).collect());
     }
 
     // 3. The balances the moves settle, in (user, currency) order, after the withdrawals.
@@ -226,24 +233,37 @@ async fn commit(
     crate::faults::crash_point("callback_before_commit");
     tx.commit().await?;
 
-    for (i, plan) in &planned {
-        settled[*i] = Some(report(plan, planned.len()));
+    let mut settled: Vec<Option<Settled>> = jobs.iter().map(|_| None).collect();
+    let batch = planned.len();
+    for (i, plan) in planned {
+        settled[i] = Some(Settled {
+            previous: plan.current.clone(),
+            simple: plan.simple,
+            batch,
+        });
     }
     Ok(settled)
 }
 
-/// The log lines and metrics of a settled callback, as the single path has them.
-fn report(plan: &Planned, batch: usize) -> CallbackOutcome {
-    let (current, details) = (plan.current, &plan.job.details);
-    let (outcome, status) = match plan.simple {
+/// The log lines and metrics of a settled callback, in the spans the single path writes them
+/// in (`withdrawal.callback`, and `withdrawal.transition` inside it).
+fn report(settled: &Settled, details: &ProviderDetails) -> CallbackOutcome {
+    let current = &settled.previous;
+    let (outcome, status) = match settled.simple {
         Simple::Move { to, effect } => {
-            let span = tracing::info_span!(
+            let callback = tracing::info_span!(
+                "withdrawal.callback",
+                withdrawal_id = %current.id,
+                foreign_id = %current.foreign_id,
+            );
+            let transition = tracing::info_span!(
+                parent: &callback,
                 "withdrawal.transition",
                 withdrawal_id = %current.id,
                 foreign_id = %current.foreign_id,
                 user_id = %current.user_id,
             );
-            span.in_scope(|| transition::report_move(current, to, effect, details));
+            transition.in_scope(|| transition::report_move(current, to, effect, details));
             (CallbackOutcome::Applied, to)
         }
         Simple::Duplicate => {
@@ -251,6 +271,7 @@ fn report(plan: &Planned, batch: usize) -> CallbackOutcome {
             (CallbackOutcome::Duplicate, current.status)
         }
     };
+    let batch = settled.batch;
     tracing::info!(
         withdrawal_id = %current.id,
         foreign_id = %current.foreign_id,
