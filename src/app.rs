@@ -131,8 +131,11 @@ impl Application {
             approval.clone(),
             &settings.batching,
         );
+        let settlements =
+            crate::withdrawals::settle_batch::Settlements::new(pool.clone(), &settings.batching);
         let state = AppState {
             creates,
+            settlements,
             operators,
             operator_tokens: Arc::new(api::admin::auth::OperatorTokens::new(
                 &settings.effective_operators(),

@@ -55,8 +55,9 @@ pub const CALLBACK_BLOCK_REASONS: &[&str] = &["not_allowed"];
 pub const CALLBACK_SECRETS: &[&str] = &["current", "previous"];
 /// What the retention job deletes.
 pub const RETENTION_TABLES: &[&str] = &["callbacks", "notifications", "idempotency_keys"];
-/// What is group-committed (`batch.rs`): creates, and CoinsPaid's acceptances.
-pub const BATCHES: &[&str] = &["create", "accepted"];
+/// What is group-committed (`batch.rs`): creates, CoinsPaid's acceptances, and CoinsPaid's
+/// callbacks (`settle`).
+pub const BATCHES: &[&str] = &["create", "accepted", "settle"];
 
 /// The withdrawal status moves the state machine allows (from, to).
 fn transitions() -> Vec<(&'static str, &'static str)> {

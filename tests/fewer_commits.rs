@@ -38,24 +38,7 @@ async fn the_one_statement_acceptance_writes_what_the_general_path_writes() {
     assert_eq!(row.status, WithdrawalStatus::Processing);
     assert!(row.provider_id.is_some(), "CoinsPaid's id is recorded");
 
-    let mut tx = app.pool.begin().await.unwrap();
-    payoutd::notify::enqueue(&mut tx, &row, WithdrawalStatus::Pending)
-        .await
-        .unwrap();
-    let general: Value = sqlx::query_scalar(
-        "SELECT payload FROM notification_outbox WHERE withdrawal_id = $1 ORDER BY id DESC LIMIT 1",
-    )
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await
-    .unwrap();
-    tx.rollback().await.unwrap();
-    let without_id = |mut v: Value| {
-        v.as_object_mut().unwrap().remove("id");
-        v
-    };
-    assert_ne!(written[0]["id"], general["id"]);
-    assert_eq!(without_id(written[0].clone()), without_id(general));
+    assert_general_payload(&app.pool, &written[0], &row, WithdrawalStatus::Pending).await;
 
     let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM submission_jobs")
         .fetch_one(&app.pool)

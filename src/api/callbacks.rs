@@ -36,7 +36,7 @@ pub async fn coinspaid(
     let body = body::bytes(body)?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let outcome = callbacks::receive(
-        &state.pool,
+        &state.settlements,
         &state.signer,
         header(KEY_HEADER),
         header(SIGNATURE_HEADER),

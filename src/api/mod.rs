@@ -59,6 +59,8 @@ pub struct AppState {
     pub submitter: Submitter,
     /// Holds and stores new withdrawals, group-committed when `[batching]` is on.
     pub creates: crate::withdrawals::group::Creates,
+    /// Applies CoinsPaid's withdrawal callbacks, group-committed when `[batching]` is on.
+    pub settlements: crate::withdrawals::settle_batch::Settlements,
     pub reconciler: Reconciler,
     pub notifier: crate::notify::Notifier,
     /// Default withdrawal limits per currency code.

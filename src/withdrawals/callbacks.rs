@@ -5,6 +5,7 @@ use sqlx::PgPool;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use super::settle_batch::Settlements;
 use super::store;
 use super::transition;
 use crate::coinspaid::callback::{self, ParsedCallback, ProviderDetails};
@@ -107,24 +108,25 @@ async fn store_received(
 }
 
 /// Handles one callback end to end. A withdrawal's callback is applied and stored in one
-/// transaction; if that fails, the body is stored on its own (so it is on record) and the
-/// error answered, so CoinsPaid retries.
+/// transaction, shared with other callbacks when `[batching]` is on (`settle_batch`); if
+/// that fails, the body is stored on its own (so it is on record) and the error answered, so
+/// CoinsPaid retries.
 /// Idempotent: however often and in whatever order callbacks arrive, a withdrawal's hold
 /// is debited or released at most once.
 pub async fn receive(
-    pool: &PgPool,
+    settlements: &Settlements,
     signer: &Signer,
     key: Option<&str>,
     signature: Option<&str>,
     body: &[u8],
 ) -> Result<CallbackOutcome, LedgerError> {
-    let outcome = receive_inner(pool, signer, key, signature, body).await?;
+    let outcome = receive_inner(settlements, signer, key, signature, body).await?;
     metrics::counter!("payoutd_callbacks_total", "outcome" => outcome.label()).increment(1);
     Ok(outcome)
 }
 
 async fn receive_inner(
-    pool: &PgPool,
+    settlements: &Settlements,
     signer: &Signer,
     key: Option<&str>,
     signature: Option<&str>,
@@ -147,6 +149,7 @@ async fn receive_inner(
             return Ok(CallbackOutcome::Rejected(why));
         }
     }
+    let pool = settlements.pool();
     let parsed = match callback::parse(body) {
         Ok(parsed) => parsed,
         Err(err) => {
@@ -179,7 +182,20 @@ async fn receive_inner(
         } => (foreign_id, details),
     };
     crate::faults::crash_point("callback_before_apply");
-    match apply_and_store(pool, body, &foreign_id, &details).await {
+    settlements.settle(body, &foreign_id, &details).await
+}
+
+/// Applies and stores one withdrawal callback in its own transaction (see
+/// [`apply_and_store`]): the path every callback took before batching, and the one for
+/// whatever a settle batch leaves alone. If that transaction fails, the body is stored on its
+/// own (so it is on record) and the error answered, so CoinsPaid retries.
+pub(super) async fn apply_alone(
+    pool: &PgPool,
+    body: &[u8],
+    foreign_id: &str,
+    details: &ProviderDetails,
+) -> Result<CallbackOutcome, LedgerError> {
+    match apply_and_store(pool, body, foreign_id, details).await {
         Ok(outcome) => Ok(outcome),
         Err(err) => {
             // Nothing of the transaction stayed: keep the body on record on its own, then
@@ -189,7 +205,7 @@ async fn receive_inner(
                 pool,
                 true,
                 body,
-                Some(&foreign_id),
+                Some(foreign_id),
                 Some(&details.provider_status),
                 "received",
                 Some("applying failed; CoinsPaid retries"),

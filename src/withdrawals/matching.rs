@@ -111,7 +111,7 @@ fn same_address(a: &str, b: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use chrono::Utc;
     use rust_decimal::Decimal;
     use sqlx::types::Json;
@@ -121,7 +121,8 @@ mod tests {
     use crate::coinspaid::wire::{CurrencyAmount, ReportedAddress};
     use crate::domain::WithdrawalStatus;
 
-    fn withdrawal(convert_to: Option<&str>) -> Withdrawal {
+    /// A processing 100.00 EUR withdrawal with CoinsPaid id 7 (also `settle_batch`'s fixture).
+    pub(in crate::withdrawals) fn withdrawal(convert_to: Option<&str>) -> Withdrawal {
         Withdrawal {
             id: Uuid::now_v7(),
             foreign_id: "pd-1".into(),

@@ -7,6 +7,7 @@ pub mod limits;
 pub mod matching;
 pub mod reconcile;
 pub mod request;
+pub mod settle_batch;
 pub mod store;
 pub mod submit;
 pub mod transition;

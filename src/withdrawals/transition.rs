@@ -133,13 +133,7 @@ async fn apply_in_span(
                 effect,
             )
             .await?;
-            if effect != Effect::None {
-                tracing::info!(effect = ?effect, amount = %current.amount, currency = %current.currency, "hold settled");
-            }
-            tracing::info!(from = %current.status, to = %to, provider_status = %details.provider_status, "withdrawal status changed");
-            metrics::counter!("payoutd_withdrawal_transitions_total",
-                "from" => current.status.as_str(), "to" => to.as_str())
-            .increment(1);
+            report_move(&current, to, effect, details);
             to
         }
         Transition::Note => current.status,
@@ -242,6 +236,23 @@ async fn apply_in_span(
         withdrawal: updated,
         anomaly,
     })
+}
+
+/// The log lines and metric of a provider report's move, in the caller's span: here, and for
+/// the moves a settle batch writes (`settle_batch`).
+pub(super) fn report_move(
+    current: &Withdrawal,
+    to: crate::domain::WithdrawalStatus,
+    effect: Effect,
+    details: &ProviderDetails,
+) {
+    if effect != Effect::None {
+        tracing::info!(effect = ?effect, amount = %current.amount, currency = %current.currency, "hold settled");
+    }
+    tracing::info!(from = %current.status, to = %to, provider_status = %details.provider_status, "withdrawal status changed");
+    metrics::counter!("payoutd_withdrawal_transitions_total",
+        "from" => current.status.as_str(), "to" => to.as_str())
+    .increment(1);
 }
 
 /// Applies a person's `decision` to `current`, which the caller locked with `FOR UPDATE`: the

@@ -702,3 +702,32 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 }
+
+/// Asserts that `written`, a notification a one-statement path wrote for `row` (changed from
+/// `previous`), is what `notify::enqueue` (the general path) writes for the same row: equal
+/// but for the event id. The general one is written in a transaction rolled back.
+pub async fn assert_general_payload(
+    pool: &PgPool,
+    written: &Value,
+    row: &payoutd::withdrawals::Withdrawal,
+    previous: payoutd::domain::WithdrawalStatus,
+) {
+    let mut tx = pool.begin().await.unwrap();
+    payoutd::notify::enqueue(&mut tx, row, previous)
+        .await
+        .unwrap();
+    let general: Value = sqlx::query_scalar(
+        "SELECT payload FROM notification_outbox WHERE withdrawal_id = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(row.id)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    tx.rollback().await.unwrap();
+    let without_id = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("id");
+        v
+    };
+    assert_ne!(written["id"], general["id"]);
+    assert_eq!(without_id(written.clone()), without_id(general));
+}
