@@ -22,7 +22,8 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BatchSettings {
-    /// Gather concurrent creates and CoinsPaid's acceptances into shared transactions. Off:
+    /// Gather concurrent creates, CoinsPaid's acceptances and its callbacks into shared
+    /// transactions. Off:
     /// one transaction per request, as before.
     pub enabled: bool,
     /// At most this many requests in one batch.

@@ -49,7 +49,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub abuse: AbuseSettings,
     pub retention: RetentionSettings,
-    /// Group commit of creates and CoinsPaid's acceptances (`[batching]`).
+    /// Group commit of creates, CoinsPaid's acceptances and callbacks (`[batching]`).
     pub batching: crate::batch::BatchSettings,
 }
 

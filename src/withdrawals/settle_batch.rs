@@ -151,6 +151,7 @@ async fn batch(pool: &PgPool, jobs: &[SettleJob]) -> Vec<Option<Settled>> {
         Ok(settled) => settled,
         Err(err) => {
             tracing::warn!(error = %err, callbacks = jobs.len(), "settle batch failed as a whole; its callbacks run alone");
+            metrics::counter!("payoutd_batch_failures_total", "batch" => "settle").increment(1);
             jobs.iter().map(|_| None).collect()
         }
     }
