@@ -37,7 +37,7 @@ impl Default for BatchSettings {
         Self {
             enabled: true,
             max_batch: 64,
-            runners: 3,
+            runners: 2,
         }
     }
 }
