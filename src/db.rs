@@ -87,3 +87,16 @@ pub async fn is_ready(pool: &PgPool) -> bool {
             .await;
     matches!(applied, Ok(Some(v)) if v >= latest)
 }
+
+/// Makes the rest of the caller's transaction execute its prepared statements with their
+/// generic plan. The batch statements (`unnest` over arrays) would otherwise be planned anew at
+/// every execution: PostgreSQL keeps choosing a custom plan because each array's length
+/// changes the estimate, and planning those statements cost more CPU than running them
+/// (BENCHMARKS.md, "Planning was the hidden cost"). Their generic plans are index nested
+/// loops, the same as the custom ones. Transaction-scoped, so nothing else is affected.
+pub async fn use_generic_plans(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

@@ -214,6 +214,7 @@ impl Rules {
     ) -> Result<Vec<Option<CreateResult>>, sqlx::Error> {
         let rows: Vec<Prepared> = jobs.iter().map(|job| Prepared::new(job)).collect();
         let mut tx = self.pool.begin().await?;
+        crate::db::use_generic_plans(&mut tx).await?;
 
         // 1. Keys, in key order (as every batch does, so two batches cannot deadlock on them).
         let claimed: HashSet<String> = sqlx::query_scalar(

@@ -91,8 +91,31 @@ async fn accept_statement(
 ) -> Result<Vec<(Uuid, Uuid, Option<Uuid>, Withdrawal)>, sqlx::Error> {
     let from = WithdrawalStatus::Pending;
     let to = WithdrawalStatus::Processing;
-    crate::faults::crash_point("before_record_commit");
-    sqlx::query(&format!(
+    // Owned before the first await: the statement's future then borrows nothing of `jobs`.
+    let ids: Vec<Uuid> = jobs.iter().map(|(l, _)| l.withdrawal_id).collect();
+    let provider_ids: Vec<Option<i64>> = jobs.iter().map(|(_, d)| d.provider_id).collect();
+    let provider_statuses: Vec<Option<String>> = jobs
+        .iter()
+        .map(|(_, d)| Some(d.provider_status.clone()).filter(|s| !s.is_empty()))
+        .collect();
+    let sent_amounts: Vec<Option<rust_decimal::Decimal>> = jobs
+        .iter()
+        .map(|(_, d)| d.sent.as_ref().map(|a| a.amount))
+        .collect();
+    let sent_currencies: Vec<Option<String>> = jobs
+        .iter()
+        .map(|(_, d)| d.sent.as_ref().map(|a| a.currency.clone()))
+        .collect();
+    let received_amounts: Vec<Option<rust_decimal::Decimal>> = jobs
+        .iter()
+        .map(|(_, d)| d.received.as_ref().map(|a| a.amount))
+        .collect();
+    let received_currencies: Vec<Option<String>> = jobs
+        .iter()
+        .map(|(_, d)| d.received.as_ref().map(|a| a.currency.clone()))
+        .collect();
+    let event_ids: Vec<Uuid> = jobs.iter().map(|_| Uuid::now_v7()).collect();
+    let sql = format!(
         "WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::numeric[],
                                   $5::text[], $6::numeric[], $7::text[], $8::uuid[])
@@ -126,48 +149,33 @@ async fn accept_statement(
          SELECT job.lease_id AS job_lease, moved.event_id, moved.*
          FROM moved LEFT JOIN job ON job.withdrawal_id = moved.id",
         payload = crate::notify::payload_sql("moved", "$9", "moved.event_id"),
-    ))
-    .bind(
-        jobs.iter()
-            .map(|(l, _)| l.withdrawal_id)
-            .collect::<Vec<_>>(),
-    )
-    .bind(jobs.iter().map(|(_, d)| d.provider_id).collect::<Vec<_>>())
-    .bind(
-        jobs.iter()
-            .map(|(_, d)| Some(d.provider_status.clone()).filter(|s| !s.is_empty()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        jobs.iter()
-            .map(|(_, d)| d.sent.as_ref().map(|a| a.amount))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        jobs.iter()
-            .map(|(_, d)| d.sent.as_ref().map(|a| a.currency.clone()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        jobs.iter()
-            .map(|(_, d)| d.received.as_ref().map(|a| a.amount))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        jobs.iter()
-            .map(|(_, d)| d.received.as_ref().map(|a| a.currency.clone()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(jobs.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .bind(from.as_str())
-    .bind(to.as_str())
-    .try_map(|row: sqlx::postgres::PgRow| {
-        use sqlx::{FromRow, Row};
-        let w = Withdrawal::from_row(&row)?;
-        Ok((w.id, row.try_get("event_id")?, row.try_get("job_lease")?, w))
-    })
-    .fetch_all(pool)
-    .await
+    );
+    // Its own transaction only to execute the statement with its generic plan (see
+    // `db::use_generic_plans`): still one statement and one commit.
+    let mut tx = pool.begin().await?;
+    crate::db::use_generic_plans(&mut tx).await?;
+    crate::faults::crash_point("before_record_commit");
+    let rows = sqlx::query(&sql)
+        .bind(&ids)
+        .bind(&provider_ids)
+        .bind(&provider_statuses)
+        .bind(&sent_amounts)
+        .bind(&sent_currencies)
+        .bind(&received_amounts)
+        .bind(&received_currencies)
+        .bind(&event_ids)
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    rows.iter()
+        .map(|row| {
+            use sqlx::{FromRow, Row};
+            let w = Withdrawal::from_row(row)?;
+            Ok((w.id, row.try_get("event_id")?, row.try_get("job_lease")?, w))
+        })
+        .collect()
 }
 
 /// One acceptance in its own statement.
