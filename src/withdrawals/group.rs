@@ -280,27 +280,43 @@ impl Rules {
             pair_currencies.iter().map(|c| self.limits_of(c)).collect();
         let capped: Vec<&str> = capped.into_iter().collect();
         let facts_rows = sqlx::query(
+            // Each look-up is a LATERAL subquery whose condition on the outer row or a
+            // parameter becomes a one-time filter: it runs only when its rule applies. (As
+            // CASE/EXISTS expressions, the generic plan this statement runs with may hash a
+            // whole table, e.g. every confirmed withdrawal, on every batch.)
             "SELECT i.user_id, i.currency,
                     COALESCE(l.max_per_withdrawal, i.default_max) AS max_per_withdrawal,
                     COALESCE(l.max_per_day, i.default_day) AS max_per_day,
-                    CASE WHEN COALESCE(l.max_per_day, i.default_day) IS NULL THEN 0
-                         ELSE (SELECT COALESCE(sum(amount), 0) FROM withdrawals w
-                               WHERE w.user_id = i.user_id AND w.currency = i.currency
-                                 AND w.created_at > now() - interval '24 hours'
-                                 AND w.status NOT IN ('cancelled', 'rejected')) END AS used,
-                    (SELECT reason FROM user_review_flags f WHERE f.user_id = i.user_id) AS flagged,
-                    CASE WHEN $5 THEN EXISTS (SELECT 1 FROM withdrawals w
-                                              WHERE w.user_id = i.user_id AND w.status = 'confirmed')
-                         ELSE true END AS has_confirmed,
-                    EXISTS (SELECT 1 FROM submission_pauses WHERE scope IN ('*', i.currency)) AS paused,
-                    CASE WHEN i.currency = ANY($6) THEN
-                         (SELECT COALESCE(sum(amount), 0) FROM withdrawals w
-                          WHERE w.currency = i.currency
-                            AND w.created_at > now() - interval '24 hours'
-                            AND w.status NOT IN ('cancelled', 'rejected')) END AS cap_used
+                    COALESCE(day.used, 0) AS used,
+                    f.reason AS flagged,
+                    NOT $5 OR confirmed.found IS NOT NULL AS has_confirmed,
+                    pause.found IS NOT NULL AS paused,
+                    cap.used AS cap_used
              FROM unnest($1::text[], $2::text[], $3::numeric[], $4::numeric[])
                   AS i(user_id, currency, default_max, default_day)
-             LEFT JOIN user_limits l ON l.user_id = i.user_id AND l.currency = i.currency",
+             LEFT JOIN user_limits l ON l.user_id = i.user_id AND l.currency = i.currency
+             LEFT JOIN user_review_flags f ON f.user_id = i.user_id
+             LEFT JOIN LATERAL (
+                 SELECT sum(w.amount) AS used FROM withdrawals w
+                 WHERE COALESCE(l.max_per_day, i.default_day) IS NOT NULL
+                   AND w.user_id = i.user_id AND w.currency = i.currency
+                   AND w.created_at > now() - interval '24 hours'
+                   AND w.status NOT IN ('cancelled', 'rejected')) day ON true
+             LEFT JOIN LATERAL (
+                 SELECT 1 AS found FROM withdrawals w
+                 WHERE $5 AND w.user_id = i.user_id AND w.status = 'confirmed'
+                 LIMIT 1) confirmed ON true
+             LEFT JOIN LATERAL (
+                 SELECT 1 AS found FROM submission_pauses p
+                 WHERE p.scope IN ('*', i.currency)
+                 LIMIT 1) pause ON true
+             LEFT JOIN LATERAL (
+                 SELECT COALESCE(sum(w.amount), 0) AS used FROM withdrawals w
+                 WHERE i.currency = ANY($6)
+                   AND w.currency = i.currency
+                   AND w.created_at > now() - interval '24 hours'
+                   AND w.status NOT IN ('cancelled', 'rejected')
+                 HAVING i.currency = ANY($6)) cap ON true",
         )
         .bind(&pair_users)
         .bind(&pair_currencies)
