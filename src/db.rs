@@ -88,15 +88,23 @@ pub async fn is_ready(pool: &PgPool) -> bool {
     matches!(applied, Ok(Some(v)) if v >= latest)
 }
 
-/// Makes the rest of the caller's transaction execute its prepared statements with their
-/// generic plan. The batch statements (`unnest` over arrays) would otherwise be planned anew at
-/// every execution: PostgreSQL keeps choosing a custom plan because each array's length
-/// changes the estimate, and planning those statements cost more CPU than running them
-/// (BENCHMARKS.md, "Planning was the hidden cost"). Their generic plans are index nested
-/// loops, the same as the custom ones. Transaction-scoped, so nothing else is affected.
-pub async fn use_generic_plans(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan")
-        .execute(&mut *conn)
-        .await?;
+/// Settings for the rest of the caller's transaction, for the batch statements (`unnest`
+/// over arrays):
+/// - their generic plan: PostgreSQL would otherwise plan them anew at every execution (each
+///   array's length changes the custom plan's estimate, so it keeps preferring one), and
+///   planning them cost more CPU than running them;
+/// - no JIT: a generic plan's cost counts look-ups that its one-time filters skip, which put
+///   the create batch's facts statement above `jit_above_cost`, and compiling it took ~25 ms
+///   per batch for a statement that runs in well under one.
+///
+/// (BENCHMARKS.md, "What the batches cost PostgreSQL".) Transaction-scoped: nothing else is
+/// affected. One round trip.
+pub async fn tune_batch_transaction(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), \
+                set_config('jit', 'off', true)",
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }

@@ -214,7 +214,7 @@ impl Rules {
     ) -> Result<Vec<Option<CreateResult>>, sqlx::Error> {
         let rows: Vec<Prepared> = jobs.iter().map(|job| Prepared::new(job)).collect();
         let mut tx = self.pool.begin().await?;
-        crate::db::use_generic_plans(&mut tx).await?;
+        crate::db::tune_batch_transaction(&mut tx).await?;
 
         // 1. Keys, in key order (as every batch does, so two batches cannot deadlock on them).
         let claimed: HashSet<String> = sqlx::query_scalar(
@@ -320,7 +320,12 @@ impl Rules {
         )
         .bind(&pair_users)
         .bind(&pair_currencies)
-        .bind(defaults.iter().map(|d| d.max_per_withdrawal).collect::<Vec<_>>())
+        .bind(
+            defaults
+                .iter()
+                .map(|d| d.max_per_withdrawal)
+                .collect::<Vec<_>>(),
+        )
         .bind(defaults.iter().map(|d| d.max_per_day).collect::<Vec<_>>())
         .bind(self.approval.first_withdrawal)
         .bind(&capped)

@@ -170,7 +170,7 @@ async fn commit(
     firsts: &[usize],
 ) -> Result<Vec<Option<Settled>>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    crate::db::use_generic_plans(&mut tx).await?;
+    crate::db::tune_batch_transaction(&mut tx).await?;
 
     // 1. The withdrawals, in id order (as every batch does, so two batches cannot deadlock).
     let foreign_ids: Vec<&str> = firsts

@@ -150,10 +150,10 @@ async fn accept_statement(
          FROM moved LEFT JOIN job ON job.withdrawal_id = moved.id",
         payload = crate::notify::payload_sql("moved", "$9", "moved.event_id"),
     );
-    // Its own transaction only to execute the statement with its generic plan (see
-    // `db::use_generic_plans`): still one statement and one commit.
+    // Its own transaction only for the batch settings (generic plan, no JIT; see
+    // `db::tune_batch_transaction`): still one statement and one commit.
     let mut tx = pool.begin().await?;
-    crate::db::use_generic_plans(&mut tx).await?;
+    crate::db::tune_batch_transaction(&mut tx).await?;
     crate::faults::crash_point("before_record_commit");
     let rows = sqlx::query(&sql)
         .bind(&ids)
