@@ -188,3 +188,24 @@ pub async fn balances(pool: &PgPool, user_id: &UserId) -> Result<Vec<Balance>, s
     .fetch_all(pool)
     .await
 }
+
+/// Locks the balance rows of `pairs` (user, currency) for the caller's transaction, in
+/// (user, currency) order, and returns each row's `available`. Every batch that touches
+/// several balances takes them this way, so two batches cannot deadlock on them. A pair
+/// without a row is simply absent from the answer.
+pub async fn lock_balances(
+    conn: &mut PgConnection,
+    users: &[&str],
+    currencies: &[&str],
+) -> Result<Vec<(String, String, Decimal)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT user_id, currency, available FROM balances
+         WHERE (user_id, currency) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+         ORDER BY user_id, currency
+         FOR UPDATE",
+    )
+    .bind(users)
+    .bind(currencies)
+    .fetch_all(&mut *conn)
+    .await
+}

@@ -248,16 +248,7 @@ impl Rules {
             .map(|&i| (rows[i].user_id(), rows[i].currency()))
             .collect();
         let (pair_users, pair_currencies): (Vec<&str>, Vec<&str>) = pairs.iter().copied().unzip();
-        let balances: Vec<(String, String, Decimal)> = sqlx::query_as(
-            "SELECT user_id, currency, available FROM balances
-             WHERE (user_id, currency) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-             ORDER BY user_id, currency
-             FOR UPDATE",
-        )
-        .bind(&pair_users)
-        .bind(&pair_currencies)
-        .fetch_all(&mut *tx)
-        .await?;
+        let balances = crate::ledger::lock_balances(&mut tx, &pair_users, &pair_currencies).await?;
 
         // 3. Merchant caps: the advisory lock per capped currency, after the balance rows,
         //    as `limits::check_merchant_cap` takes it.

@@ -217,16 +217,7 @@ async fn commit(
         .collect();
     if !pairs.is_empty() {
         let (users, currencies): (Vec<&str>, Vec<&str>) = pairs.iter().copied().unzip();
-        sqlx::query(
-            "SELECT 1 FROM balances
-             WHERE (user_id, currency) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-             ORDER BY user_id, currency
-             FOR UPDATE",
-        )
-        .bind(&users)
-        .bind(&currencies)
-        .execute(&mut *tx)
-        .await?;
+        crate::ledger::lock_balances(&mut tx, &users, &currencies).await?;
     }
 
     // 4. One statement writes them all.
