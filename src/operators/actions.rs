@@ -430,21 +430,6 @@ impl Operators {
         Ok(())
     }
 
-    /// The approval policy's facts about a user, read before the create statement.
-    pub async fn user_facts(&self, user_id: &str) -> Result<policy::UserFacts, sqlx::Error> {
-        let (flagged, has_confirmed): (Option<String>, bool) = sqlx::query_as(
-            "SELECT (SELECT reason FROM user_review_flags WHERE user_id = $1),
-                    EXISTS (SELECT 1 FROM withdrawals WHERE user_id = $1 AND status = 'confirmed')",
-        )
-        .bind(user_id)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(policy::UserFacts {
-            flagged,
-            has_confirmed,
-        })
-    }
-
     /// Leases the withdrawal's job and makes one attempt now, in its own task (a client that
     /// hangs up does not cut it short). Paused, leased elsewhere or failed: the row as it
     /// stands; the worker carries on.

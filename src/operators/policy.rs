@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use super::settings::ApprovalSettings;
 use crate::domain::withdrawal::ProviderStatus;
 
-/// What the database knows about the user, read before the create statement.
+/// What the database knows about the user, read by the create (`withdrawals::group`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserFacts {
     /// The reason of the user's review flag, if flagged.
