@@ -223,7 +223,7 @@ impl Rules {
              ON CONFLICT (key) DO NOTHING
              RETURNING key",
         )
-        .bind(rows.iter().map(|r| r.key.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.job.key.as_str()).collect::<Vec<_>>())
         .bind(
             rows.iter()
                 .map(|r| r.fingerprint.clone())
@@ -235,7 +235,7 @@ impl Rules {
         .into_iter()
         .collect();
         let candidates: Vec<usize> = (0..rows.len())
-            .filter(|&i| claimed.contains(rows[i].key.as_str()))
+            .filter(|&i| claimed.contains(rows[i].job.key.as_str()))
             .collect();
         if candidates.is_empty() {
             tx.rollback().await?;
@@ -378,7 +378,7 @@ impl Rules {
             .iter()
             .zip(&verdicts)
             .filter(|(_, v)| matches!(v, Verdict::Refused(_)))
-            .map(|(&i, _)| rows[i].key.as_str())
+            .map(|(&i, _)| rows[i].job.key.as_str())
             .collect();
         let mut holds: BTreeMap<(&str, &str), Decimal> = BTreeMap::new();
         for &(i, _, _) in &accepted {
@@ -436,7 +436,6 @@ impl Rules {
 /// A request with the identifiers it will be stored under, made before the transaction.
 struct Prepared<'a> {
     job: &'a CreateJob,
-    key: &'a IdempotencyKey,
     fingerprint: Vec<u8>,
     id: Uuid,
     foreign_id: ForeignId,
@@ -448,7 +447,6 @@ impl<'a> Prepared<'a> {
         let id = Uuid::now_v7();
         Self {
             job,
-            key: &job.key,
             fingerprint: job.request.fingerprint(),
             id,
             foreign_id: ForeignId::generate(),

@@ -88,7 +88,7 @@ fn request_of(w: &Withdrawal, travel_rule: Option<TravelRuleFields>) -> Withdraw
 async fn accept_statement(
     pool: &PgPool,
     jobs: &[(&Lease, &ProviderDetails)],
-) -> Result<Vec<(Uuid, Uuid, Option<Uuid>, Withdrawal)>, sqlx::Error> {
+) -> Result<Vec<(Option<Uuid>, Withdrawal)>, sqlx::Error> {
     let from = WithdrawalStatus::Pending;
     let to = WithdrawalStatus::Processing;
     // Owned before the first await: the statement's future then borrows nothing of `jobs`.
@@ -146,7 +146,7 @@ async fn accept_statement(
          outbox AS (
              INSERT INTO notification_outbox (id, withdrawal_id, payload)
              SELECT moved.event_id, moved.id, {payload} FROM moved)
-         SELECT job.lease_id AS job_lease, moved.event_id, moved.*
+         SELECT job.lease_id AS job_lease, moved.*
          FROM moved LEFT JOIN job ON job.withdrawal_id = moved.id",
         payload = crate::notify::payload_sql("moved", "$9", "moved.event_id"),
     );
@@ -173,7 +173,7 @@ async fn accept_statement(
         .map(|row| {
             use sqlx::{FromRow, Row};
             let w = Withdrawal::from_row(row)?;
-            Ok((w.id, row.try_get("event_id")?, row.try_get("job_lease")?, w))
+            Ok((row.try_get("job_lease")?, w))
         })
         .collect()
 }
@@ -187,7 +187,7 @@ async fn record_accepted_alone(
     let mut rows = accept_statement(pool, &[(lease, details)]).await?;
     Ok(rows
         .pop()
-        .map(|(_, _, job_lease, w)| (job_lease == Some(lease.lease_id), w)))
+        .map(|(job_lease, w)| (job_lease == Some(lease.lease_id), w)))
 }
 
 /// A batch of acceptances in one statement; one answer per job, in order.
@@ -198,7 +198,7 @@ async fn record_accepted_batch(pool: &PgPool, jobs: Vec<Accepted>) -> Vec<Accept
         Ok(rows) => {
             let mut by_id: HashMap<Uuid, (Option<Uuid>, Withdrawal)> = rows
                 .into_iter()
-                .map(|(id, _, job_lease, w)| (id, (job_lease, w)))
+                .map(|(job_lease, w)| (w.id, (job_lease, w)))
                 .collect();
             jobs.iter()
                 .map(|j| {
