@@ -144,7 +144,7 @@ impl Application {
             merchant_caps,
             pool: pool.clone(),
             currencies,
-            submitter,
+            submitter: submitter.clone(),
             reconciler,
             notifier,
             limits,
@@ -154,7 +154,12 @@ impl Application {
             tokens: Arc::new(ApiTokens::new(&settings.effective_api_tokens())),
             provider_mode,
             metrics: crate::telemetry::metrics_handle(),
-            first_attempt_budget: Duration::from_secs(settings.server.request_timeout_secs) / 2,
+            first_attempts: crate::withdrawals::first_attempt::FirstAttempts::new(
+                pool.clone(),
+                submitter.clone(),
+                settings.first_attempt_wait(),
+                settings.worker.max_in_flight,
+            ),
             gauges: Arc::new(crate::gauges::Gauges::new(
                 pool.clone(),
                 Duration::from_secs(settings.metrics.db_gauges_interval_secs),
@@ -242,6 +247,16 @@ impl Application {
             let _ = stop_tx.send(true);
         });
         let served = server.await;
+        // Creates answered before their first attempt ended (worker.first_attempt_wait_ms):
+        // let those attempts finish rather than leave them to the worker after their leases.
+        if !self
+            .state
+            .first_attempts
+            .finish(self.settings.provider_timeout())
+            .await
+        {
+            tracing::warn!("first submission attempts still running at shutdown; the worker resubmits them when their leases expire");
+        }
         for task in [worker, reconciler, notifier, purger, retention, refresher]
             .into_iter()
             .flatten()

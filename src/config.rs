@@ -96,6 +96,13 @@ pub struct WorkerSettings {
     pub lease_secs: u64,
     pub backoff_base_ms: u64,
     pub backoff_max_secs: u64,
+    /// How long `POST /v1/withdrawals` waits for its first submission attempt before it
+    /// answers with the withdrawal as it stands (the attempt goes on in the background).
+    /// Absent: half of `server.request_timeout_secs`, so the answer usually says
+    /// `processing` or `rejected`. 0: answer `pending` as soon as the amount is held.
+    pub first_attempt_wait_ms: Option<u64>,
+    /// First submission attempts running at once in this process; more wait their turn.
+    pub max_in_flight: usize,
 }
 
 /// Looks up withdrawals CoinsPaid has not called back about, well inside its ~24 h of
@@ -423,6 +430,8 @@ impl Default for WorkerSettings {
             lease_secs: 120,
             backoff_base_ms: 1_000,
             backoff_max_secs: 600,
+            first_attempt_wait_ms: None,
+            max_in_flight: 64,
         }
     }
 }
@@ -639,6 +648,19 @@ impl Settings {
         if self.worker.lease_secs <= cp.timeout_secs {
             invalid("worker.lease_secs must exceed coinspaid.timeout_secs".into());
         }
+        if self.worker.max_in_flight == 0 {
+            invalid("worker.max_in_flight must be at least 1".into());
+        }
+        if self
+            .worker
+            .first_attempt_wait_ms
+            .is_some_and(|ms| ms >= self.server.request_timeout_secs.saturating_mul(1_000))
+        {
+            // Waiting that long would turn a created withdrawal into a 503.
+            invalid(
+                "worker.first_attempt_wait_ms must be below server.request_timeout_secs".into(),
+            );
+        }
         self.validate_secrets_into(&mut invalid);
         if self.reconciler.batch < 1 || self.reconciler.interval_secs == 0 {
             invalid("reconciler.batch and reconciler.interval_secs must be positive".into());
@@ -825,6 +847,14 @@ impl Settings {
 
     pub fn provider_timeout(&self) -> Duration {
         Duration::from_secs(self.coinspaid.timeout_secs)
+    }
+
+    /// How long a create waits for its first submission attempt (`worker.first_attempt_wait_ms`).
+    pub fn first_attempt_wait(&self) -> Duration {
+        match self.worker.first_attempt_wait_ms {
+            Some(ms) => Duration::from_millis(ms),
+            None => Duration::from_secs(self.server.request_timeout_secs) / 2,
+        }
     }
 }
 
@@ -1059,6 +1089,33 @@ mod tests {
         assert!(load(&[], &[("COINSPAID_API_URL", "http://127.0.0.1:9")]).is_err());
         assert!(load(&[("default.toml", "[server]\nlisten = 1\n")], &[]).is_err());
         assert!(load(&[], &[("PAYOUTD_ENV", "staging")]).is_err());
+    }
+
+    #[test]
+    fn the_first_attempt_wait_stays_below_the_request_timeout() {
+        let wait =
+            |toml: &str| load(&[("default.toml", toml)], &[]).map(|s| s.first_attempt_wait());
+        // Unset: half the request timeout, as before the setting existed.
+        assert_eq!(wait("").unwrap(), Duration::from_secs(15));
+        assert_eq!(
+            wait("[worker]\nfirst_attempt_wait_ms = 0\n").unwrap(),
+            Duration::ZERO
+        );
+        let err =
+            wait("[server]\nrequest_timeout_secs = 2\n[worker]\nfirst_attempt_wait_ms = 2000\n")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("worker.first_attempt_wait_ms must be below"),
+            "{err}"
+        );
+        let err = wait("[worker]\nmax_in_flight = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("worker.max_in_flight must be at least 1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -105,6 +105,10 @@ fn describe_metrics() {
         "payoutd_submissions_parked_total",
         "Submissions parked after their last attempt (still held)."
     );
+    describe_counter!(
+        "payoutd_first_attempts_deferred_total",
+        "New withdrawals whose first submission attempt was left to the worker because too many waited for a slot (worker.max_in_flight)."
+    );
     describe_gauge!(
         "payoutd_submission_jobs_parked",
         "Submission jobs parked and waiting for an operator (from the database: aggregate with max())."

@@ -83,10 +83,8 @@ pub struct AppState {
     pub approval: Arc<crate::operators::settings::ApprovalSettings>,
     /// Merchant-wide daily caps per currency code.
     pub merchant_caps: Arc<std::collections::HashMap<String, rust_decimal::Decimal>>,
-    /// How long `POST /v1/withdrawals` waits for its first submission attempt before
-    /// answering with the withdrawal as it stands (the attempt goes on): half the request
-    /// timeout, so a slow CoinsPaid never turns a created withdrawal into a 503.
-    pub first_attempt_budget: Duration,
+    /// New withdrawals' first submission attempts, and how long a create waits for its own.
+    pub first_attempts: crate::withdrawals::first_attempt::FirstAttempts,
     /// Scrape-time gauges: database-derived (cached per interval), pool, process.
     pub gauges: Arc<crate::gauges::Gauges>,
     /// Rate limits and the callback allow-list.

@@ -7,7 +7,6 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use tracing::Instrument;
 use uuid::Uuid;
 
 use super::body;
@@ -19,7 +18,6 @@ use crate::domain::travel_rule::TravelRuleInput;
 use crate::domain::{IdempotencyKey, WithdrawalStatus};
 use crate::withdrawals::request::{self, CreateOutcome, WithdrawalInput};
 use crate::withdrawals::store::{self, ListFilter};
-use crate::withdrawals::submit::Attempt;
 
 fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, ApiError> {
     headers
@@ -59,7 +57,7 @@ fn input_of(body: &[u8]) -> Result<WithdrawalInput, ApiError> {
     params(("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters; the same key and body replays")),
     request_body = super::requests::WithdrawalRequest,
     responses(
-        (status = 201, description = "Held and submitted; status pending, processing or rejected; awaiting_approval when the approval policy holds it", body = WithdrawalView),
+        (status = 201, description = "Held, and submitted or being submitted: status pending (answered before CoinsPaid did), processing or rejected; awaiting_approval when the approval policy holds it", body = WithdrawalView),
         (status = 200, description = "The same key and body again: the same withdrawal, nothing new", body = WithdrawalView),
         (status = 400, description = "invalid_json or idempotency_key_required", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 409, description = "idempotency_key_reused", body = super::openapi::Problem, content_type = "application/problem+json"),
@@ -68,8 +66,9 @@ fn input_of(body: &[u8]) -> Result<WithdrawalInput, ApiError> {
     ),
     security(("bearer" = []))
 )]
-/// `POST /v1/withdrawals`: holds and stores in one transaction, then makes the first
-/// submission attempt before answering, so the answer usually says `processing` already.
+/// `POST /v1/withdrawals`: holds and stores in one transaction, then starts the first
+/// submission attempt and waits for it up to `worker.first_attempt_wait_ms`, so by default
+/// the answer usually says `processing` already.
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -84,48 +83,13 @@ pub async fn create(
         CreateOutcome::Replayed(withdrawal) => (StatusCode::OK, withdrawal),
         // Awaiting approval, or its currency is paused: held and queued, nothing sent.
         CreateOutcome::Held(withdrawal) => (StatusCode::CREATED, withdrawal),
-        CreateOutcome::Created { withdrawal, lease } => {
-            // Its own task: if the client hangs up, the attempt still finishes and is recorded.
-            // It carries the request's span, so its lines keep the request_id.
-            let submitter = state.submitter.clone();
-            let created = withdrawal.clone();
-            let attempt = tokio::spawn(
-                async move {
-                    submitter
-                        .attempt_created(lease, created, has_travel_rule)
-                        .await
-                }
-                .instrument(tracing::Span::current()),
-            );
-            let current = match tokio::time::timeout(state.first_attempt_budget, attempt).await {
-                // CoinsPaid is slow: answer with the withdrawal as it stands; the attempt goes
-                // on in its task (and the worker after its lease), the status follows.
-                Err(_) => {
-                    tracing::warn!(withdrawal_id = %withdrawal.id, foreign_id = %withdrawal.foreign_id, "first submission attempt still running; answering with the withdrawal as it stands");
-                    store::get(&state.pool, withdrawal.id)
-                        .await?
-                        .unwrap_or(withdrawal)
-                }
-                Ok(Ok(Ok(Attempt::Recorded(current)))) => *current,
-                // Unchanged: still pending, the job will run again.
-                Ok(Ok(Ok(Attempt::Retrying | Attempt::Parked))) => withdrawal,
-                // Nothing is lost: the job's lease expires and the worker tries again. What
-                // the row says now is read back, as the attempt may have got partway.
-                Ok(Ok(Err(err))) => {
-                    tracing::error!(withdrawal_id = %withdrawal.id, foreign_id = %withdrawal.foreign_id, error = %err, "first submission attempt failed");
-                    store::get(&state.pool, withdrawal.id)
-                        .await?
-                        .unwrap_or(withdrawal)
-                }
-                Ok(Err(err)) => {
-                    tracing::error!(withdrawal_id = %withdrawal.id, foreign_id = %withdrawal.foreign_id, error = %err, "first submission attempt panicked");
-                    store::get(&state.pool, withdrawal.id)
-                        .await?
-                        .unwrap_or(withdrawal)
-                }
-            };
-            (StatusCode::CREATED, current)
-        }
+        CreateOutcome::Created { withdrawal, lease } => (
+            StatusCode::CREATED,
+            state
+                .first_attempts
+                .run(lease, withdrawal, has_travel_rule)
+                .await?,
+        ),
     };
     Ok((
         status,

@@ -98,6 +98,12 @@ impl SimulatorControl {
         self.state.inner().max_in_flight
     }
 
+    /// The most `/v2/withdrawal/crypto` requests ever answered at once, all foreign_ids
+    /// together: what a client's own concurrency limit shows as.
+    pub fn max_concurrent_requests(&self) -> usize {
+        self.state.inner().max_all_in_flight
+    }
+
     /// Callbacks posted so far, in the order they were answered.
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.state.inner().deliveries.clone()

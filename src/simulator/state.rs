@@ -54,6 +54,10 @@ pub(super) struct Inner {
     /// Requests per foreign_id being answered right now, and the most ever seen at once.
     pub in_flight: HashMap<String, usize>,
     pub max_in_flight: usize,
+    /// Withdrawal requests being answered right now, whatever their foreign_id, and the most
+    /// ever seen at once.
+    pub all_in_flight: usize,
+    pub max_all_in_flight: usize,
     /// What `/v2/currencies/list` lists and withdrawals are validated against.
     pub catalog: crate::domain::currency::CurrencyCatalog,
     /// What the pair endpoints list and `/v2/exchange/calculate` quotes.
@@ -99,6 +103,8 @@ impl SimState {
                 deliveries: Vec::new(),
                 in_flight: HashMap::new(),
                 max_in_flight: 0,
+                all_in_flight: 0,
+                max_all_in_flight: 0,
                 catalog: crate::domain::currency::CurrencyCatalog::builtin(),
                 pairs: super::pairs::default_pairs(
                     &crate::domain::currency::CurrencyCatalog::builtin(),
@@ -193,6 +199,8 @@ impl SimState {
         *count += 1;
         let now = *count;
         inner.max_in_flight = inner.max_in_flight.max(now);
+        inner.all_in_flight += 1;
+        inner.max_all_in_flight = inner.max_all_in_flight.max(inner.all_in_flight);
         InFlight {
             state: self.clone(),
             foreign_id: foreign_id.to_owned(),
@@ -240,5 +248,6 @@ impl Drop for InFlight {
         if let Some(count) = inner.in_flight.get_mut(&self.foreign_id) {
             *count -= 1;
         }
+        inner.all_in_flight -= 1;
     }
 }

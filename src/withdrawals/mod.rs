@@ -2,6 +2,7 @@
 //! Each public service function states its transaction boundary and idempotency guarantee.
 
 pub mod callbacks;
+pub mod first_attempt;
 pub mod group;
 pub mod limits;
 pub mod matching;
