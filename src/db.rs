@@ -88,8 +88,8 @@ pub async fn is_ready(pool: &PgPool) -> bool {
     matches!(applied, Ok(Some(v)) if v >= latest)
 }
 
-/// Settings for the rest of the caller's transaction, for the batch statements (`unnest`
-/// over arrays):
+/// Begins a batch transaction with settings for its statements (`unnest` over arrays), in
+/// the same round trip as its `BEGIN`:
 /// - their generic plan: PostgreSQL would otherwise plan them anew at every execution (each
 ///   array's length changes the custom plan's estimate, so it keeps preferring one), and
 ///   planning them cost more CPU than running them;
@@ -97,14 +97,11 @@ pub async fn is_ready(pool: &PgPool) -> bool {
 ///   the create batch's facts statement above `jit_above_cost`, and compiling it took ~25 ms
 ///   per batch for a statement that runs in well under one.
 ///
-/// (BENCHMARKS.md, "What the batches cost PostgreSQL".) Transaction-scoped: nothing else is
-/// affected. One round trip.
-pub async fn tune_batch_transaction(conn: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), \
-                set_config('jit', 'off', true)",
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+/// (BENCHMARKS.md, "What the batches cost PostgreSQL".) `SET LOCAL`: nothing outside the
+/// transaction is affected.
+pub async fn begin_batch_transaction(
+    pool: &PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    pool.begin_with("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL jit = off")
+        .await
 }

@@ -301,3 +301,33 @@ async fn two_replicas_batching_on_one_database_never_overdraw_and_create_a_key_o
     );
     apps[0].assert_invariants().await;
 }
+
+#[tokio::test]
+async fn a_batch_transaction_gets_its_plan_settings_with_its_begin_and_only_for_itself() {
+    let app = spawn_app().await;
+    // One connection, so the transaction after the batch runs on the same session.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with((*app.pool.connect_options()).clone())
+        .await
+        .unwrap();
+    async fn settings(conn: &mut sqlx::PgConnection) -> Result<(String, String), sqlx::Error> {
+        sqlx::query_as("SELECT current_setting('plan_cache_mode'), current_setting('jit')")
+            .fetch_one(conn)
+            .await
+    }
+    let before = settings(&mut pool.acquire().await.unwrap()).await.unwrap();
+    let mut tx = payoutd::db::begin_batch_transaction(&pool).await.unwrap();
+    assert_eq!(
+        settings(&mut tx).await.unwrap(),
+        ("force_generic_plan".to_owned(), "off".to_owned())
+    );
+    tx.commit().await.unwrap();
+    let after = settings(&mut pool.acquire().await.unwrap()).await.unwrap();
+    assert_eq!(
+        after, before,
+        "SET LOCAL: the session keeps its own settings"
+    );
+    assert_ne!(before.0, "force_generic_plan");
+    pool.close().await;
+}

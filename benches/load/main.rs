@@ -3,7 +3,9 @@
 //! Drives the real release `payoutd` binary over HTTP on loopback, against a fresh database on
 //! the local PostgreSQL, with the CoinsPaid simulator running in this process, and measures in
 //! the same run the physical limit: pgbench running the least SQL each operation must do, with
-//! the same number of clients. See BENCHMARKS.md for what each row means.
+//! the same number of clients, and beside it the same rows a create (and a whole lifecycle)
+//! writes, unbatched (`create_full.sql`, `lifecycle_full.sql`). See BENCHMARKS.md for what
+//! each row means.
 //!
 //! Settings (environment): `BENCH_CLIENTS` (default `16,64`), `BENCH_SECS` per measured point
 //! (default 15), `BENCH_USERS` (default 1000), `BENCH_GROWTH` (existing withdrawals for the
@@ -13,7 +15,8 @@
 //! spread round-robin), `BENCH_PAYOUTD_BIN` (another payoutd binary, to measure an earlier
 //! build in the same conditions), `BENCH_BATCHING=off` (group commit off: one transaction per
 //! request, as before issue 15), `BENCH_CONFIG` (more TOML for the service's configuration,
-//! e.g. `[batching]` settings). Results go to stdout and `target/bench/results.md`; the service's log to
+//! e.g. `[batching]` settings, or `[worker]\nfirst_attempt_wait_ms = 0` to answer creates once
+//! held). Results go to stdout and `target/bench/results.md`; the service's log to
 //! `target/bench/payoutd.log`.
 
 mod cpu;
@@ -130,9 +133,28 @@ async fn run(settings: &BenchSettings) -> BenchResult<Report> {
             pgbench::run(&stack.db_url, "create.sql", clients, secs, settings.users).await?;
         eprintln!("== create, {clients} clients: payoutd");
         let measured = load::creates(&stack, clients, secs, settings.users).await?;
+        // Answered is not yet submitted (worker.first_attempt_wait_ms = 0 answers when held):
+        // the next point starts only once CoinsPaid has every withdrawal of this one.
+        let drain = stack.wait_for_no_pending(Duration::from_secs(120)).await?;
+        eprintln!(
+            "  all submitted {:.2} s after the load stopped: {:.0} submitted/s",
+            drain.as_secs_f64(),
+            measured.ok as f64 / (measured.elapsed + drain).as_secs_f64()
+        );
         report.create.push((clients, limit, measured));
+        report.create_drain.push(drain);
+        eprintln!("== create, {clients} clients: pgbench, every row of a create, unbatched");
+        report.create_full.push(
+            pgbench::run(
+                &stack.db_url,
+                "create_full.sql",
+                clients,
+                secs,
+                settings.users,
+            )
+            .await?,
+        );
     }
-    stack.wait_for_no_pending(Duration::from_secs(60)).await?;
 
     // Settlement: signed "confirmed" callbacks for those withdrawals, sent by this process.
     let mut targets = stack.processing_callbacks().await?;
@@ -157,6 +179,17 @@ async fn run(settings: &BenchSettings) -> BenchResult<Report> {
     let clients = settings.clients[0];
     eprintln!("== lifecycle, {clients} clients");
     report.lifecycle = Some(load::lifecycle(&stack, clients, secs, settings.users).await?);
+    eprintln!("== lifecycle, {clients} clients: pgbench, every row of a lifecycle, unbatched");
+    report.lifecycle_full = Some(
+        pgbench::run(
+            &stack.db_url,
+            "lifecycle_full.sql",
+            clients,
+            secs,
+            settings.users,
+        )
+        .await?,
+    );
     report.peak_rss_kib = stack.peak_rss_kib();
 
     // Creates alone again, as in the first table.

@@ -10,8 +10,16 @@ use crate::BenchSettings;
 #[derive(Default)]
 pub struct Report {
     pub create: Vec<(usize, Limit, Measured)>,
+    /// Per create point: how long after the load stopped the last withdrawal reached CoinsPaid.
+    pub create_drain: Vec<std::time::Duration>,
+    /// Per create point: pgbench writing every row of a create and its acceptance, one
+    /// transaction per step (`create_full.sql`).
+    pub create_full: Vec<Limit>,
     pub settle: Vec<(usize, Limit, Measured)>,
     pub lifecycle: Option<Lifecycle>,
+    /// pgbench writing every row of a withdrawal's life, one transaction per step
+    /// (`lifecycle_full.sql`), with the lifecycle's clients.
+    pub lifecycle_full: Option<Limit>,
     pub growth: Vec<Growth>,
     pub peak_rss_kib: u64,
 }
@@ -59,19 +67,56 @@ impl Report {
             settings.secs, settings.users, settings.replicas
         );
         against_limit(&mut out, "Create withdrawal", &self.create);
+        let _ = writeln!(
+            out,
+            "Submitted to CoinsPaid: the same withdrawals counted until the last one was accepted \
+             (with `worker.first_attempt_wait_ms = 0` a create is answered before it is sent), \
+             beside pgbench writing every row of a create and its acceptance one transaction \
+             per step (`create_full.sql`).\n"
+        );
+        let _ = writeln!(
+            out,
+            "| clients | answered (req/s) | last accepted after the load (s) | submitted (req/s) | submitted / limit | pgbench, every row (tps) | submitted / every row |"
+        );
+        let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|");
+        for (((clients, limit, measured), drain), full) in self
+            .create
+            .iter()
+            .zip(&self.create_drain)
+            .zip(&self.create_full)
+        {
+            let submitted = measured.ok as f64 / (measured.elapsed + *drain).as_secs_f64();
+            let _ = writeln!(
+                out,
+                "| {clients} | {:.0} | {:.2} | {submitted:.0} | {:.0}% | {:.0} | {:.0}% |",
+                measured.per_sec(),
+                drain.as_secs_f64(),
+                100.0 * submitted / limit.tps,
+                full.tps,
+                100.0 * submitted / full.tps
+            );
+        }
+        let _ = writeln!(out);
         against_limit(&mut out, "Callback settlement (confirmed)", &self.settle);
         if let Some(l) = &self.lifecycle {
             let _ = writeln!(out, "### Full lifecycle\n");
             let _ = writeln!(
                 out,
-                "| creates/s | settled/s | create p50/p99 ms | create-to-debit p50 ms | p90 ms | p99 ms | max ms |"
+                "| creates/s | settled/s | settled / create limit | pgbench, every row (tps) | settled / every row | create p50/p99 ms | create-to-debit p50 ms | p90 ms | p99 ms | max ms |"
             );
-            let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|");
+            let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            let create_limit = self
+                .create
+                .first()
+                .map_or(f64::NAN, |(_, limit, _)| limit.tps);
+            let full = self.lifecycle_full.as_ref().map_or(f64::NAN, |f| f.tps);
             let _ = writeln!(
                 out,
-                "| {:.0} | {:.0} | {:.1} / {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+                "| {:.0} | {:.0} | {:.0}% | {full:.0} | {:.0}% | {:.1} / {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
                 l.create.per_sec(),
                 l.settled_per_sec,
+                100.0 * l.settled_per_sec / create_limit,
+                100.0 * l.settled_per_sec / full,
                 l.create.ms(0.5),
                 l.create.ms(0.99),
                 l.p50_ms,

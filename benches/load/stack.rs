@@ -219,19 +219,24 @@ impl Stack {
     }
 
     /// Waits until every withdrawal the service created has reached the simulator.
-    pub async fn wait_for_no_pending(&self, timeout: Duration) -> BenchResult<()> {
-        let deadline = Instant::now() + timeout;
+    pub async fn wait_for_no_pending(&self, timeout: Duration) -> BenchResult<Duration> {
+        let started = Instant::now();
+        let deadline = started + timeout;
         loop {
-            let (jobs,): (i64,) = sqlx::query_as("SELECT count(*) FROM submission_jobs")
-                .fetch_one(&self.pool)
-                .await?;
+            let (jobs,): (i64,) = sqlx::query_as(
+                "SELECT (SELECT count(*) FROM submission_jobs)
+                      + (SELECT count(*) FROM withdrawals
+                         WHERE status = 'pending' AND foreign_id LIKE 'pd-%')",
+            )
+            .fetch_one(&self.pool)
+            .await?;
             if jobs == 0 {
-                return Ok(());
+                return Ok(started.elapsed());
             }
             if Instant::now() > deadline {
                 return Err(format!("{jobs} submissions still queued after {timeout:?}").into());
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -239,7 +244,9 @@ impl Stack {
     /// exactly as the simulator would post it.
     pub async fn processing_callbacks(&self) -> BenchResult<Vec<SignedCallback>> {
         let foreign_ids: Vec<(String,)> = sqlx::query_as(
-            "SELECT foreign_id FROM withdrawals WHERE status = 'processing' ORDER BY id",
+            // payoutd's own (pgbench's rows have other foreign_id prefixes).
+            "SELECT foreign_id FROM withdrawals
+             WHERE status = 'processing' AND foreign_id LIKE 'pd-%' ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;

@@ -213,8 +213,7 @@ impl Rules {
         jobs: &[&CreateJob],
     ) -> Result<Vec<Option<CreateResult>>, sqlx::Error> {
         let rows: Vec<Prepared> = jobs.iter().map(|job| Prepared::new(job)).collect();
-        let mut tx = self.pool.begin().await?;
-        crate::db::tune_batch_transaction(&mut tx).await?;
+        let mut tx = crate::db::begin_batch_transaction(&self.pool).await?;
 
         // 1. Keys, in key order (as every batch does, so two batches cannot deadlock on them).
         let claimed: HashSet<String> = sqlx::query_scalar(

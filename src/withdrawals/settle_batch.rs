@@ -169,8 +169,7 @@ async fn commit(
     jobs: &[SettleJob],
     firsts: &[usize],
 ) -> Result<Vec<Option<Settled>>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    crate::db::tune_batch_transaction(&mut tx).await?;
+    let mut tx = crate::db::begin_batch_transaction(pool).await?;
 
     // 1. The withdrawals, in id order (as every batch does, so two batches cannot deadlock).
     let foreign_ids: Vec<&str> = firsts

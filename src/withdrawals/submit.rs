@@ -151,9 +151,8 @@ async fn accept_statement(
         payload = crate::notify::payload_sql("moved", "$9", "moved.event_id"),
     );
     // Its own transaction only for the batch settings (generic plan, no JIT; see
-    // `db::tune_batch_transaction`): still one statement and one commit.
-    let mut tx = pool.begin().await?;
-    crate::db::tune_batch_transaction(&mut tx).await?;
+    // `db::begin_batch_transaction`): still one statement and one commit.
+    let mut tx = crate::db::begin_batch_transaction(pool).await?;
     crate::faults::crash_point("before_record_commit");
     let rows = sqlx::query(&sql)
         .bind(&ids)
