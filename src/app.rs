@@ -125,7 +125,6 @@ impl Application {
         let approval = Arc::new(settings.approval.clone());
         let creates = crate::withdrawals::group::Creates::new(
             pool.clone(),
-            submitter.lease_duration(),
             limits.clone(),
             merchant_caps.clone(),
             approval.clone(),
@@ -159,6 +158,7 @@ impl Application {
                 submitter.clone(),
                 settings.first_attempt_wait(),
                 settings.worker.max_in_flight,
+                settings.provider_timeout(),
             ),
             gauges: Arc::new(crate::gauges::Gauges::new(
                 pool.clone(),

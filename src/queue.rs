@@ -1,8 +1,15 @@
-//! The submission queue: a `submission_jobs` row exists while a withdrawal still has to reach
-//! CoinsPaid. A worker leases a row in a short transaction (`FOR UPDATE SKIP LOCKED`, then
-//! `run_at` pushed past the lease and a fresh `lease_id`), calls the provider with no
-//! transaction open, and finishes the lease in a second transaction. A crashed worker's lease
-//! simply expires and another worker resubmits with the same foreign_id.
+//! The submission queue: a `submission_jobs` row exists while a withdrawal that the worker must
+//! submit still has to reach CoinsPaid. A worker leases a row in a short transaction (`FOR
+//! UPDATE SKIP LOCKED`, then `run_at` pushed past the lease and a fresh `lease_id`), calls the
+//! provider with no transaction open, and finishes the lease in a second transaction. A
+//! crashed worker's lease simply expires and another worker resubmits with the same foreign_id.
+//!
+//! A new withdrawal's first attempt needs no row: the request that stored it holds an
+//! [implicit lease](Lease::implicit) for `worker.lease_secs` from its `created_at`, so a create
+//! writes no job and its acceptance deletes none (most withdrawals never need the worker). A
+//! job row is written only when the worker must act: the first attempt asks for a retry or a
+//! park ([`retry_later`]), or it never finished (a crash): [`adopt_orphans`] then queues every
+//! `pending` withdrawal without a job whose implicit lease has run out.
 
 use std::time::Duration;
 
@@ -16,6 +23,48 @@ pub struct Lease {
     pub lease_id: Uuid,
     /// Provider calls made for this withdrawal, this one included.
     pub attempts: i32,
+    /// The first attempt of the request that created the withdrawal: there is no job row,
+    /// and the lease runs for `worker.lease_secs` from the withdrawal's `created_at`
+    /// ([`IMPLICIT_LEASE_RUNNING`]).
+    pub implicit: bool,
+}
+
+impl Lease {
+    /// The lease of a withdrawal's first attempt, held by the request that creates it.
+    pub fn first_attempt(withdrawal_id: Uuid) -> Self {
+        Self {
+            withdrawal_id,
+            lease_id: Uuid::now_v7(),
+            attempts: 1,
+            implicit: true,
+        }
+    }
+}
+
+/// The condition, on a `withdrawals` row `w` and with the lease length in seconds as `$1`,
+/// that its first attempt may still be running under an implicit lease: nobody else may
+/// submit or settle it meanwhile.
+pub const IMPLICIT_LEASE_RUNNING: &str = "(w.status = 'pending'
+     AND w.created_at > now() - make_interval(secs => $1)
+     AND NOT EXISTS (SELECT 1 FROM submission_jobs j WHERE j.withdrawal_id = w.id))";
+
+/// Queues, due now, every `pending` withdrawal without a job whose implicit lease has run out:
+/// its first attempt never finished (the process stopped mid-way). `attempts` starts at 1, so
+/// the next attempt counts as a retry and a refusal is looked up, never released. Returns the
+/// withdrawals queued.
+pub async fn adopt_orphans(pool: &PgPool, lease_for: Duration) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO submission_jobs (withdrawal_id, attempts, run_at, last_error)
+         SELECT w.id, 1, now(), 'the first attempt did not finish within the lease'
+         FROM withdrawals w
+         WHERE w.status = 'pending' AND w.created_at <= now() - make_interval(secs => $1)
+           AND NOT EXISTS (SELECT 1 FROM submission_jobs j WHERE j.withdrawal_id = w.id)
+         ON CONFLICT (withdrawal_id) DO NOTHING
+         RETURNING withdrawal_id",
+    )
+    .bind(secs(lease_for))
+    .fetch_all(pool)
+    .await
 }
 
 fn secs(d: Duration) -> f64 {
@@ -44,6 +93,7 @@ pub async fn claim_due(pool: &PgPool, lease_for: Duration) -> Result<Option<Leas
         withdrawal_id,
         lease_id,
         attempts,
+        implicit: false,
     }))
 }
 
@@ -77,6 +127,7 @@ pub async fn claim_one(
         withdrawal_id,
         lease_id,
         attempts,
+        implicit: false,
     }))
 }
 
@@ -84,6 +135,11 @@ pub async fn claim_one(
 /// transaction that records the outcome. False when the lease had already passed to another
 /// worker (which then finds the withdrawal settled and drops the job itself).
 pub async fn complete(conn: &mut PgConnection, lease: &Lease) -> Result<bool, sqlx::Error> {
+    if lease.implicit {
+        // No job of its own; one queued meanwhile (the lease ran out) is no longer needed.
+        discard(conn, lease.withdrawal_id).await?;
+        return Ok(true);
+    }
     let done =
         sqlx::query("DELETE FROM submission_jobs WHERE withdrawal_id = $1 AND lease_id = $2")
             .bind(lease.withdrawal_id)
@@ -151,6 +207,9 @@ pub async fn retry_later(
     park: Option<ParkReason>,
     outcome_unknown: bool,
 ) -> Result<bool, sqlx::Error> {
+    if lease.implicit {
+        return queue_after_first_attempt(pool, lease, error, delay, park, outcome_unknown).await;
+    }
     let done: Option<bool> = sqlx::query_scalar(
         "WITH job AS (
              UPDATE submission_jobs
@@ -165,6 +224,39 @@ pub async fn retry_later(
     )
     .bind(lease.withdrawal_id)
     .bind(lease.lease_id)
+    .bind(secs(delay))
+    .bind(error)
+    .bind(park.map(ParkReason::as_str))
+    .bind(outcome_unknown)
+    .fetch_optional(pool)
+    .await?;
+    Ok(done.is_some())
+}
+
+/// [`retry_later`] for a first attempt under an implicit lease: writes the job it never had,
+/// unless the worker already adopted the withdrawal (that job then stands).
+async fn queue_after_first_attempt(
+    pool: &PgPool,
+    lease: &Lease,
+    error: &str,
+    delay: Duration,
+    park: Option<ParkReason>,
+    outcome_unknown: bool,
+) -> Result<bool, sqlx::Error> {
+    let done: Option<bool> = sqlx::query_scalar(
+        "WITH job AS (
+             INSERT INTO submission_jobs
+                 (withdrawal_id, attempts, run_at, last_error, parked, park_reason)
+             VALUES ($1, $2, now() + make_interval(secs => $3), $4, $5 IS NOT NULL, $5)
+             ON CONFLICT (withdrawal_id) DO NOTHING
+             RETURNING withdrawal_id),
+         marked AS (
+             UPDATE withdrawals SET outcome_unknown = true
+             WHERE id = $1 AND $6 AND NOT outcome_unknown)
+         SELECT true FROM job",
+    )
+    .bind(lease.withdrawal_id)
+    .bind(lease.attempts)
     .bind(secs(delay))
     .bind(error)
     .bind(park.map(ParkReason::as_str))

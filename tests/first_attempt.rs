@@ -271,3 +271,89 @@ async fn a_graceful_stop_lets_running_first_attempts_finish() {
     assert_invariants(&pool).await;
     pool.close().await;
 }
+
+#[tokio::test]
+async fn a_first_attempt_in_flight_writes_no_job_and_nobody_else_may_submit_or_settle_it() {
+    let app = spawn_app_with(|s| {
+        answer_when_held(s);
+        with_operator(s);
+        s.worker.lease_secs = 10;
+        s.coinspaid.timeout_secs = 5;
+    })
+    .await;
+    app.fund("u1", "EUR", "100.00").await;
+    app.sim.push_behavior(SubmitBehavior::Slow {
+        delay: Duration::from_millis(1_500),
+        callbacks: vec![],
+    });
+    let w = app.withdraw_ok(&eur_to_btc("u1", "100.00")).await;
+    assert_eq!(w["status"], "pending");
+    let id = id_of(&w);
+    // The request's attempt holds an implicit lease: no job row was written for it...
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM submission_jobs")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(jobs, 0, "no job for a first attempt");
+    // ...the worker does not take it (its lease has not run out)...
+    assert_eq!(app.drain().await, 0);
+    // ...and an operator can neither queue it again nor settle it under the attempt.
+    let (status, body) = app
+        .admin_post(
+            &format!("/admin/v1/withdrawals/{id}/retry"),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "submission_in_flight");
+    let (status, body) = app
+        .admin_post(
+            &format!("/admin/v1/withdrawals/{id}/resolve"),
+            &serde_json::json!({"outcome": "not_paid", "reason": "test", "override": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "submission_in_flight");
+
+    wait_status(&app, &id, "processing").await;
+    assert_eq!(app.sim.submissions().len(), 1);
+    assert_eq!(app.sim.max_concurrent_submissions(), 1);
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM submission_jobs")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(jobs, 0, "none written by the acceptance either");
+    app.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn a_pending_withdrawal_whose_first_attempt_never_ended_is_queued_once_its_lease_is_over() {
+    let app = spawn_app_with(|s| s.worker.lease_secs = 3).await;
+    app.fund("u1", "EUR", "100.00").await;
+    let w = app.withdraw_ok(&eur_to_btc("u1", "100.00")).await;
+    let (id, foreign_id) = (id_of(&w), fid_of(&w));
+    // As a process stopped between the hold and its attempt's end leaves it: pending, no job,
+    // its implicit lease long over, unknown to CoinsPaid.
+    sqlx::query(
+        "UPDATE withdrawals SET status = 'pending', provider_id = NULL, provider_status = NULL,
+             created_at = now() - interval '1 hour' WHERE id = $1::uuid",
+    )
+    .bind(&id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    assert!(app.sim.forget(&foreign_id));
+    let sent_before = app.sim.submissions().len();
+
+    // The worker queues it and submits it, with the same foreign_id.
+    assert_eq!(app.drain().await, 1);
+    let w = app.withdrawal(&id).await;
+    assert_eq!(w["status"], "processing", "{w}");
+    let resent: Vec<String> = app.sim.submissions()[sent_before..]
+        .iter()
+        .map(|s| s.foreign_id.clone().unwrap())
+        .collect();
+    assert_eq!(resent, vec![foreign_id]);
+    assert_eq!(app.drain().await, 0, "queued once");
+    app.assert_invariants().await;
+}

@@ -8,8 +8,9 @@
 //! crash the lease expires and the worker submits with the same foreign_id.
 //!
 //! At most `worker.max_in_flight` attempts run at once; the others wait their turn in arrival
-//! order (tokio's semaphore is fair). One that waited until half its lease was gone gives the
-//! lease back to the worker rather than race it. Memory stays bounded when creates outrun
+//! order (tokio's semaphore is fair). One that waited so long that its call could outlast its
+//! lease (past half the lease, or past the lease less the CoinsPaid timeout) gives the lease
+//! back to the worker rather than race it. Memory stays bounded when creates outrun
 //! CoinsPaid: past [`QUEUED_PER_SLOT`] waiting attempts per slot, a new withdrawal's lease is
 //! given back at once and the worker submits it.
 
@@ -34,6 +35,8 @@ pub struct FirstAttempts {
     pool: PgPool,
     submitter: Submitter,
     wait: Duration,
+    /// The latest an attempt may start after its withdrawal was stored.
+    latest_start: Duration,
     /// Attempts at CoinsPaid now (`max_in_flight` permits).
     slots: Arc<Semaphore>,
     /// Attempts started and not yet ended, running or waiting for a slot.
@@ -42,12 +45,22 @@ pub struct FirstAttempts {
 }
 
 impl FirstAttempts {
-    pub fn new(pool: PgPool, submitter: Submitter, wait: Duration, max_in_flight: usize) -> Self {
+    pub fn new(
+        pool: PgPool,
+        submitter: Submitter,
+        wait: Duration,
+        max_in_flight: usize,
+        provider_timeout: Duration,
+    ) -> Self {
         let max_in_flight = u32::try_from(max_in_flight.max(1)).unwrap_or(u32::MAX);
+        let lease = submitter.lease_duration();
+        // The call must end inside the lease, or the worker may submit alongside it.
+        let latest_start = (lease / 2).min(lease.saturating_sub(provider_timeout));
         Self {
             pool,
             submitter,
             wait,
+            latest_start,
             slots: Arc::new(Semaphore::new(max_in_flight as usize)),
             started: Arc::new(Semaphore::new(
                 (max_in_flight as usize).saturating_mul(QUEUED_PER_SLOT + 1),
@@ -65,7 +78,7 @@ impl FirstAttempts {
         has_travel_rule: bool,
     ) -> Result<Withdrawal, LedgerError> {
         let leased_at = Instant::now();
-        let half_lease = self.submitter.lease_duration() / 2;
+        let latest_start = self.latest_start;
         let Ok(started) = self.started.clone().try_acquire_owned() else {
             // Too many already wait: no task (and no memory) for this one; the worker's turn.
             tracing::warn!(withdrawal_id = %created.id, foreign_id = %created.foreign_id, "too many first submission attempts waiting; left to the worker");
@@ -88,7 +101,7 @@ impl FirstAttempts {
                     // The semaphore is never closed; were it, the lease would simply expire.
                     return Ok(None);
                 };
-                if leased_at.elapsed() > half_lease {
+                if leased_at.elapsed() > latest_start {
                     tracing::warn!(
                         waited_ms = leased_at.elapsed().as_millis() as u64,
                         "first submission attempt waited too long for a free slot; left to the worker"

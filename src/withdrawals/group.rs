@@ -22,7 +22,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use rust_decimal::Decimal;
 use sqlx::{FromRow, PgConnection, PgPool, Row};
@@ -49,7 +48,6 @@ pub type CreateResult = Result<CreateOutcome, CreateError>;
 /// The rules a create is judged by, shared by the batch and the single path.
 struct Rules {
     pool: PgPool,
-    lease_for: Duration,
     limits: Arc<HashMap<String, CurrencyLimits>>,
     merchant_caps: Arc<HashMap<String, Decimal>>,
     approval: Arc<ApprovalSettings>,
@@ -65,7 +63,6 @@ pub struct Creates {
 impl Creates {
     pub fn new(
         pool: PgPool,
-        lease_for: Duration,
         limits: Arc<HashMap<String, CurrencyLimits>>,
         merchant_caps: Arc<HashMap<String, Decimal>>,
         approval: Arc<ApprovalSettings>,
@@ -73,7 +70,6 @@ impl Creates {
     ) -> Self {
         let rules = Arc::new(Rules {
             pool,
-            lease_for,
             limits,
             merchant_caps,
             approval,
@@ -158,7 +154,6 @@ impl Rules {
             &self.pool,
             key,
             request,
-            self.lease_for,
             &self.limits_of(request.currency.as_str()),
             &admission,
         )
@@ -385,15 +380,7 @@ impl Rules {
                 .entry((rows[i].user_id(), rows[i].currency()))
                 .or_default() += rows[i].job.request.amount.value();
         }
-        let stored = write(
-            &mut tx,
-            &rows,
-            &accepted,
-            &holds,
-            &refused_keys,
-            self.lease_for,
-        )
-        .await?;
+        let stored = write(&mut tx, &rows, &accepted, &holds, &refused_keys).await?;
         crate::faults::crash_point("create_batch_before_commit");
         tx.commit().await?;
         crate::faults::crash_point("after_hold_commit");
@@ -449,11 +436,7 @@ impl<'a> Prepared<'a> {
             fingerprint: job.request.fingerprint(),
             id,
             foreign_id: ForeignId::generate(),
-            lease: Lease {
-                withdrawal_id: id,
-                lease_id: Uuid::now_v7(),
-                attempts: 1,
-            },
+            lease: Lease::first_attempt(id),
         }
     }
 
@@ -474,7 +457,6 @@ async fn write(
     accepted: &[(usize, &Option<String>, bool)],
     holds: &BTreeMap<(&str, &str), Decimal>,
     refused_keys: &[&str],
-    lease_for: Duration,
 ) -> Result<Vec<Withdrawal>, sqlx::Error> {
     let take = |f: &dyn Fn(&Prepared) -> Option<String>| -> Vec<Option<String>> {
         accepted.iter().map(|&(i, _, _)| f(&rows[i])).collect()
@@ -485,13 +467,13 @@ async fn write(
         "WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::text[],
                                   $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-                                  $11::bool[], $12::uuid[], $13::jsonb[], $14::uuid[], $15::uuid[])
+                                  $11::bool[], $12::jsonb[], $13::uuid[], $14::uuid[])
                  AS i(id, foreign_id, user_id, amount, currency, convert_to, address, tag,
-                      end_user_reference, review, paused, lease_id, travel, entry_id, audit_id)),
+                      end_user_reference, review, paused, travel, entry_id, audit_id)),
          moved AS (
              UPDATE balances b
              SET available = b.available - h.total, held = b.held + h.total, updated_at = now()
-             FROM unnest($16::text[], $17::text[], $18::numeric[]) AS h(user_id, currency, total)
+             FROM unnest($15::text[], $16::text[], $17::numeric[]) AS h(user_id, currency, total)
              WHERE b.user_id = h.user_id AND b.currency = h.currency AND b.available >= h.total
              RETURNING b.user_id),
          stored AS (
@@ -506,12 +488,11 @@ async fn write(
          hold_entry AS (
              INSERT INTO ledger_entries (id, user_id, currency, kind, amount, withdrawal_id)
              SELECT entry_id, user_id, currency, 'hold', amount, id FROM input),
+         -- Only a paused currency's withdrawals wait in the queue; the others' first attempt
+         -- runs under the request's implicit lease (see queue.rs).
          job AS (
-             INSERT INTO submission_jobs (withdrawal_id, attempts, run_at, lease_id)
-             SELECT id, CASE WHEN paused THEN 0 ELSE 1 END,
-                    CASE WHEN paused THEN now() ELSE now() + make_interval(secs => $19) END,
-                    CASE WHEN paused THEN NULL ELSE lease_id END
-             FROM input WHERE review IS NULL),
+             INSERT INTO submission_jobs (withdrawal_id)
+             SELECT id FROM input WHERE review IS NULL AND paused),
          travel AS (
              INSERT INTO withdrawal_travel_rules (withdrawal_id, data)
              SELECT id, travel FROM input WHERE travel IS NOT NULL),
@@ -521,7 +502,7 @@ async fn write(
                     jsonb_build_object('status', 'awaiting_approval')
              FROM input WHERE review IS NOT NULL),
          freed AS (
-             DELETE FROM idempotency_keys WHERE key = ANY($20::text[]))
+             DELETE FROM idempotency_keys WHERE key = ANY($18::text[]))
          SELECT (SELECT count(*) FROM moved) AS holds_made, stored.*
          FROM stored"
     ))
@@ -560,12 +541,6 @@ async fn write(
     .bind(
         accepted
             .iter()
-            .map(|&(i, _, _)| rows[i].lease.lease_id)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        accepted
-            .iter()
             .map(|&(i, _, _)| request(i).travel_rule.to_json())
             .collect::<Vec<_>>(),
     )
@@ -574,7 +549,6 @@ async fn write(
     .bind(holds.keys().map(|(u, _)| *u).collect::<Vec<_>>())
     .bind(holds.keys().map(|(_, c)| *c).collect::<Vec<_>>())
     .bind(holds.values().copied().collect::<Vec<_>>())
-    .bind(lease_for.as_secs_f64())
     .bind(refused_keys)
     .fetch_all(&mut *conn)
     .await?;

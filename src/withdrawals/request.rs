@@ -1,8 +1,6 @@
 //! Requesting a withdrawal: validate against the currency catalogue, then hold the amount and
 //! store the pending withdrawal with its submission job, all in one transaction.
 
-use std::time::Duration;
-
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use sqlx::postgres::PgRow;
@@ -324,7 +322,8 @@ impl<'r> FromRow<'r, PgRow> for ClaimedRow {
 /// job leased to the caller. One transaction; idempotent on the idempotency key: the key is
 /// claimed first, so a concurrent duplicate waits for this transaction and then replays it.
 ///
-/// The claim, the hold, the withdrawal, its hold entry, its job and its travel-rule data
+/// The claim, the hold, the withdrawal, its hold entry, its job (only while its currency is
+/// paused: otherwise the first attempt holds an implicit lease, see `queue.rs`) and its travel-rule data
 /// (kept in its own table, see `travel_rule.rs`) are one statement (one
 /// round trip instead of five: this is the hot path, see BENCHMARKS.md); the limits check is
 /// a second one, because it must see the rows committed while this one waited for the
@@ -333,18 +332,9 @@ pub async fn create(
     pool: &PgPool,
     key: &IdempotencyKey,
     request: &ValidWithdrawal,
-    lease_for: Duration,
     default_limits: &CurrencyLimits,
 ) -> Result<CreateOutcome, CreateError> {
-    create_with(
-        pool,
-        key,
-        request,
-        lease_for,
-        default_limits,
-        &Admission::default(),
-    )
-    .await
+    create_with(pool, key, request, default_limits, &Admission::default()).await
 }
 
 /// What the operators' rules add to a create: the approval policy's verdict and the
@@ -365,18 +355,13 @@ pub async fn create_with(
     pool: &PgPool,
     key: &IdempotencyKey,
     request: &ValidWithdrawal,
-    lease_for: Duration,
     default_limits: &CurrencyLimits,
     admission: &Admission,
 ) -> Result<CreateOutcome, CreateError> {
     let fingerprint = request.fingerprint();
     let id = Uuid::now_v7();
     let foreign_id = ForeignId::generate();
-    let lease = Lease {
-        withdrawal_id: id,
-        lease_id: Uuid::now_v7(),
-        attempts: 1,
-    };
+    let lease = Lease::first_attempt(id);
     let mut tx = pool.begin().await?;
     // Each step reads the one before it, so nothing is written unless the key was new and
     // the available balance covered the amount. The UPDATE takes the balance row lock and,
@@ -400,7 +385,7 @@ pub async fn create_with(
                  (id, foreign_id, user_id, amount, currency, convert_to, address, tag,
                   end_user_reference, status, review_reason)
              SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11,
-                    CASE WHEN $16::text IS NULL THEN 'pending' ELSE 'awaiting_approval' END, $16
+                    CASE WHEN $14::text IS NULL THEN 'pending' ELSE 'awaiting_approval' END, $14
              FROM moved
              RETURNING {COLUMNS}),
          hold_entry AS (
@@ -408,20 +393,19 @@ pub async fn create_with(
              SELECT $12, user_id, currency, 'hold', amount, id FROM stored),
          paused AS (
              SELECT EXISTS (SELECT 1 FROM submission_pauses WHERE scope IN ('*', $7)) AS paused),
+         -- Only a paused currency's withdrawal waits in the queue; otherwise the first
+         -- attempt runs under the request's implicit lease (see queue.rs).
          job AS (
-             INSERT INTO submission_jobs (withdrawal_id, attempts, run_at, lease_id)
-             SELECT id, CASE WHEN paused THEN 0 ELSE 1 END,
-                    CASE WHEN paused THEN now() ELSE now() + make_interval(secs => $13) END,
-                    CASE WHEN paused THEN NULL ELSE $14 END
-             FROM stored, paused WHERE $16::text IS NULL),
+             INSERT INTO submission_jobs (withdrawal_id)
+             SELECT id FROM stored, paused WHERE $14::text IS NULL AND paused.paused),
          travel AS (
              INSERT INTO withdrawal_travel_rules (withdrawal_id, data)
-             SELECT id, $15 FROM stored WHERE $15::jsonb IS NOT NULL),
+             SELECT id, $13 FROM stored WHERE $13::jsonb IS NOT NULL),
          audit AS (
              INSERT INTO audit_log (id, actor, action, withdrawal_id, reason, after)
-             SELECT $17, 'policy', 'hold_for_approval', id, $16,
+             SELECT $15, 'policy', 'hold_for_approval', id, $14,
                     jsonb_build_object('status', status)
-             FROM stored WHERE $16::text IS NOT NULL)
+             FROM stored WHERE $14::text IS NOT NULL)
          SELECT EXISTS (SELECT 1 FROM claim) AS claimed, paused.paused, stored.*
          FROM paused LEFT JOIN stored ON true"
     ))
@@ -437,8 +421,6 @@ pub async fn create_with(
     .bind(request.tag.as_deref())
     .bind(&request.end_user_reference)
     .bind(Uuid::now_v7())
-    .bind(lease_for.as_secs_f64())
-    .bind(lease.lease_id)
     .bind(request.travel_rule.to_json())
     .bind(admission.review.as_deref())
     .bind(Uuid::now_v7())

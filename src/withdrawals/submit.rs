@@ -79,6 +79,10 @@ fn request_of(w: &Withdrawal, travel_rule: Option<TravelRuleFields>) -> Withdraw
     }
 }
 
+/// The job an acceptance removed: `None` when the withdrawal had none, else its lease
+/// (`Some(None)`: queued, not leased).
+type RemovedJob = Option<Option<Uuid>>;
+
 /// The acceptance statement: for every withdrawal of `jobs` still `pending`, the status
 /// change to `processing` with CoinsPaid's id and amounts, the outbox notification and the
 /// job's removal, in one statement committed on its own (one round trip and one WAL flush for
@@ -88,7 +92,7 @@ fn request_of(w: &Withdrawal, travel_rule: Option<TravelRuleFields>) -> Withdraw
 async fn accept_statement(
     pool: &PgPool,
     jobs: &[(&Lease, &ProviderDetails)],
-) -> Result<Vec<(Option<Uuid>, Withdrawal)>, sqlx::Error> {
+) -> Result<Vec<(RemovedJob, Withdrawal)>, sqlx::Error> {
     let from = WithdrawalStatus::Pending;
     let to = WithdrawalStatus::Processing;
     // Owned before the first await: the statement's future then borrows nothing of `jobs`.
@@ -146,7 +150,7 @@ async fn accept_statement(
          outbox AS (
              INSERT INTO notification_outbox (id, withdrawal_id, payload)
              SELECT moved.event_id, moved.id, {payload} FROM moved)
-         SELECT job.lease_id AS job_lease, moved.*
+         SELECT job.withdrawal_id IS NOT NULL AS had_job, job.lease_id AS job_lease, moved.*
          FROM moved LEFT JOIN job ON job.withdrawal_id = moved.id",
         payload = crate::notify::payload_sql("moved", "$9", "moved.event_id"),
     );
@@ -172,7 +176,9 @@ async fn accept_statement(
         .map(|row| {
             use sqlx::{FromRow, Row};
             let w = Withdrawal::from_row(row)?;
-            Ok((row.try_get("job_lease")?, w))
+            let had_job: bool = row.try_get("had_job")?;
+            let job_lease: Option<Uuid> = row.try_get("job_lease")?;
+            Ok((had_job.then_some(job_lease), w))
         })
         .collect()
 }
@@ -186,7 +192,17 @@ async fn record_accepted_alone(
     let mut rows = accept_statement(pool, &[(lease, details)]).await?;
     Ok(rows
         .pop()
-        .map(|(job_lease, w)| (job_lease == Some(lease.lease_id), w)))
+        .map(|(job_lease, w)| (lease_was_ours(lease, job_lease), w)))
+}
+
+/// Whether the job the acceptance removed (`job_lease`: its lease, `None` when there was no
+/// job) was still leased to `lease`. A first attempt's implicit lease has no job: finding one
+/// means the worker adopted the withdrawal meanwhile.
+fn lease_was_ours(lease: &Lease, job_lease: RemovedJob) -> bool {
+    match job_lease {
+        None => lease.implicit,
+        Some(job_lease) => !lease.implicit && job_lease == Some(lease.lease_id),
+    }
 }
 
 /// A batch of acceptances in one statement; one answer per job, in order.
@@ -195,7 +211,7 @@ async fn record_accepted_batch(pool: &PgPool, jobs: Vec<Accepted>) -> Vec<Accept
         jobs.iter().map(|j| (&j.lease, &j.details)).collect();
     match accept_statement(pool, &pairs).await {
         Ok(rows) => {
-            let mut by_id: HashMap<Uuid, (Option<Uuid>, Withdrawal)> = rows
+            let mut by_id: HashMap<Uuid, (RemovedJob, Withdrawal)> = rows
                 .into_iter()
                 .map(|(job_lease, w)| (w.id, (job_lease, w)))
                 .collect();
@@ -203,7 +219,7 @@ async fn record_accepted_batch(pool: &PgPool, jobs: Vec<Accepted>) -> Vec<Accept
                 .map(|j| {
                     Ok(by_id
                         .remove(&j.lease.withdrawal_id)
-                        .map(|(job_lease, w)| (job_lease == Some(j.lease.lease_id), w)))
+                        .map(|(job_lease, w)| (lease_was_ours(&j.lease, job_lease), w)))
                 })
                 .collect()
         }
@@ -539,9 +555,13 @@ impl Submitter {
         Ok(Attempt::Parked)
     }
 
-    /// Runs every job that is due now, one after another; returns how many ran. Tests call
+    /// Queues the withdrawals whose first attempt never finished ([`queue::adopt_orphans`]),
+    /// then runs every job that is due now, one after another; returns how many ran. Tests call
     /// this to drive the queue deterministically; the worker loop calls it on each tick.
     pub async fn drain_once(&self) -> Result<usize, LedgerError> {
+        for withdrawal_id in queue::adopt_orphans(&self.pool, self.lease_duration()).await? {
+            tracing::warn!(%withdrawal_id, "first submission attempt did not finish within its lease (the process stopped?); queued for the worker, same foreign_id");
+        }
         let mut ran = 0;
         while let Some(lease) = queue::claim_due(&self.pool, self.lease_duration()).await? {
             if let Err(err) = self.attempt(lease).await {
