@@ -233,6 +233,40 @@ pub async fn retry_later(
     Ok(done.is_some())
 }
 
+/// Gives back a lease that made no provider call (a first attempt that never got its turn):
+/// due now, and its attempt not counted, so the worker's call is a first one again (a
+/// definitive refusal is then released, not looked up). False if the lease was no longer ours.
+pub async fn hand_over_unused(
+    pool: &PgPool,
+    lease: &Lease,
+    why: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = if lease.implicit {
+        sqlx::query(
+            "INSERT INTO submission_jobs (withdrawal_id, attempts, run_at, last_error)
+             VALUES ($1, $2, now(), $3)
+             ON CONFLICT (withdrawal_id) DO NOTHING",
+        )
+        .bind(lease.withdrawal_id)
+        .bind(lease.attempts - 1)
+        .bind(why)
+        .execute(pool)
+        .await?
+    } else {
+        sqlx::query(
+            "UPDATE submission_jobs
+             SET attempts = attempts - 1, run_at = now(), lease_id = NULL, last_error = $3
+             WHERE withdrawal_id = $1 AND lease_id = $2",
+        )
+        .bind(lease.withdrawal_id)
+        .bind(lease.lease_id)
+        .bind(why)
+        .execute(pool)
+        .await?
+    };
+    Ok(done.rows_affected() == 1)
+}
+
 /// [`retry_later`] for a first attempt under an implicit lease: writes the job it never had,
 /// unless the worker already adopted the withdrawal (that job then stands).
 async fn queue_after_first_attempt(

@@ -146,9 +146,10 @@ async fn many_creates_without_a_wait_are_each_submitted_once_within_the_in_fligh
 }
 
 #[tokio::test]
-async fn an_attempt_that_waited_past_half_its_lease_is_left_to_the_worker() {
-    // One slot; a 3 s lease. The first attempt holds the slot for 1.8 s, past half the second
-    // one's lease: the second gives its lease back instead of racing the worker.
+async fn an_attempt_that_waited_too_long_for_its_turn_is_left_to_the_worker_uncounted() {
+    // One slot; a 3 s lease and a 2 s CoinsPaid timeout: an attempt must start within 1 s to
+    // end inside its lease. The first holds the slot for 1.8 s: the second gives its lease
+    // back instead of racing the worker.
     let app = spawn_app_with(|s| {
         answer_when_held(s);
         s.worker.max_in_flight = 1;
@@ -174,23 +175,26 @@ async fn an_attempt_that_waited_past_half_its_lease_is_left_to_the_worker() {
     assert_eq!(second["status"], "pending");
     wait_status(&app, &id_of(&first), "processing").await;
 
-    // The second's lease is given back, due now, with the reason; nothing was sent for it.
-    let mut job: Option<(Option<uuid::Uuid>, Option<String>)> = None;
+    // The second's lease is given back, due now, with the reason and no attempt counted;
+    // nothing was sent for it.
+    let mut job: Option<(Option<uuid::Uuid>, Option<String>, i32)> = None;
     for _ in 0..100 {
         job = sqlx::query_as(
-            "SELECT lease_id, last_error FROM submission_jobs WHERE withdrawal_id = $1::uuid",
+            "SELECT lease_id, last_error, attempts FROM submission_jobs
+             WHERE withdrawal_id = $1::uuid",
         )
         .bind(id_of(&second))
         .fetch_optional(&app.pool)
         .await
         .unwrap();
-        if matches!(job, Some((None, _))) {
+        if matches!(job, Some((None, _, _))) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (lease, error) = job.expect("the second withdrawal is still queued");
+    let (lease, error, attempts) = job.expect("the second withdrawal is still queued");
     assert_eq!(lease, None, "lease given back");
+    assert_eq!(attempts, 0, "no call was made: no attempt counted");
     assert!(
         error.as_deref().unwrap_or("").contains("max_in_flight"),
         "{error:?}"
@@ -201,10 +205,21 @@ async fn an_attempt_that_waited_past_half_its_lease_is_left_to_the_worker() {
         "nothing sent for the second"
     );
 
-    // The worker takes it at once (it is due now) and submits it.
+    // The worker takes it at once (it is due now) and submits it: a first call, so CoinsPaid's
+    // definitive refusal is released at once, not looked up and parked as after a lost answer.
+    app.sim.push_behavior(SubmitBehavior::Refuse {
+        status: 400,
+        field: Some("address".into()),
+        message: "Invalid address".into(),
+    });
     assert_eq!(app.drain().await, 1);
-    wait_status(&app, &id_of(&second), "processing").await;
+    wait_status(&app, &id_of(&second), "rejected").await;
     assert_eq!(app.sim.submissions().len(), 2);
+    assert_eq!(
+        app.balance("u1", "EUR").await,
+        ("10.00".into(), "10.00".into()),
+        "the second's hold released, the first's kept"
+    );
     app.assert_invariants().await;
 }
 
