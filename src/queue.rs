@@ -207,29 +207,41 @@ pub async fn retry_later(
     park: Option<ParkReason>,
     outcome_unknown: bool,
 ) -> Result<bool, sqlx::Error> {
-    if lease.implicit {
-        return queue_after_first_attempt(pool, lease, error, delay, park, outcome_unknown).await;
-    }
-    let done: Option<bool> = sqlx::query_scalar(
-        "WITH job AS (
-             UPDATE submission_jobs
-             SET run_at = now() + make_interval(secs => $3), lease_id = NULL, last_error = $4,
-                 parked = $5 IS NOT NULL, park_reason = $5
-             WHERE withdrawal_id = $1 AND lease_id = $2
-             RETURNING withdrawal_id),
+    let job = if lease.implicit {
+        // A first attempt has no job: write the one it now needs, unless the worker adopted
+        // the withdrawal meanwhile (that job then stands).
+        "INSERT INTO submission_jobs
+             (withdrawal_id, attempts, run_at, last_error, parked, park_reason)
+         VALUES ($1, $2, now() + make_interval(secs => $3), $4, $5 IS NOT NULL, $5)
+         ON CONFLICT (withdrawal_id) DO NOTHING
+         RETURNING withdrawal_id"
+    } else {
+        "UPDATE submission_jobs
+         SET run_at = now() + make_interval(secs => $3), lease_id = NULL, last_error = $4,
+             parked = $5 IS NOT NULL, park_reason = $5
+         WHERE withdrawal_id = $1 AND lease_id = $2
+         RETURNING withdrawal_id"
+    };
+    let sql = format!(
+        "WITH job AS ({job}),
          marked AS (
              UPDATE withdrawals SET outcome_unknown = true
              WHERE id = $1 AND $6 AND NOT outcome_unknown)
-         SELECT true FROM job",
-    )
-    .bind(lease.withdrawal_id)
-    .bind(lease.lease_id)
-    .bind(secs(delay))
-    .bind(error)
-    .bind(park.map(ParkReason::as_str))
-    .bind(outcome_unknown)
-    .fetch_optional(pool)
-    .await?;
+         SELECT true FROM job"
+    );
+    let query = sqlx::query_scalar::<_, bool>(&sql).bind(lease.withdrawal_id);
+    let query = if lease.implicit {
+        query.bind(lease.attempts)
+    } else {
+        query.bind(lease.lease_id)
+    };
+    let done = query
+        .bind(secs(delay))
+        .bind(error)
+        .bind(park.map(ParkReason::as_str))
+        .bind(outcome_unknown)
+        .fetch_optional(pool)
+        .await?;
     Ok(done.is_some())
 }
 
@@ -265,39 +277,6 @@ pub async fn hand_over_unused(
         .await?
     };
     Ok(done.rows_affected() == 1)
-}
-
-/// [`retry_later`] for a first attempt under an implicit lease: writes the job it never had,
-/// unless the worker already adopted the withdrawal (that job then stands).
-async fn queue_after_first_attempt(
-    pool: &PgPool,
-    lease: &Lease,
-    error: &str,
-    delay: Duration,
-    park: Option<ParkReason>,
-    outcome_unknown: bool,
-) -> Result<bool, sqlx::Error> {
-    let done: Option<bool> = sqlx::query_scalar(
-        "WITH job AS (
-             INSERT INTO submission_jobs
-                 (withdrawal_id, attempts, run_at, last_error, parked, park_reason)
-             VALUES ($1, $2, now() + make_interval(secs => $3), $4, $5 IS NOT NULL, $5)
-             ON CONFLICT (withdrawal_id) DO NOTHING
-             RETURNING withdrawal_id),
-         marked AS (
-             UPDATE withdrawals SET outcome_unknown = true
-             WHERE id = $1 AND $6 AND NOT outcome_unknown)
-         SELECT true FROM job",
-    )
-    .bind(lease.withdrawal_id)
-    .bind(lease.attempts)
-    .bind(secs(delay))
-    .bind(error)
-    .bind(park.map(ParkReason::as_str))
-    .bind(outcome_unknown)
-    .fetch_optional(pool)
-    .await?;
-    Ok(done.is_some())
 }
 
 /// Exponential backoff with ±20% jitter, so replicas retrying a failed provider spread out.
