@@ -3,9 +3,10 @@
 //! Each attempt runs in a task of its own, so a client that hangs up never cuts it short. The
 //! request waits for it up to `worker.first_attempt_wait_ms` and answers with the withdrawal
 //! as it then stands; with a wait of 0 it answers `pending` as soon as the amount is held, and
-//! the website learns the rest from the status notifications. Either way the job row, leased
-//! to this attempt when the withdrawal was stored, is what guarantees the submission: after a
-//! crash the lease expires and the worker submits with the same foreign_id.
+//! the website learns the rest from the status notifications. Either way the attempt holds the
+//! withdrawal's implicit lease (see `queue.rs`: no job row until the worker must act), and
+//! that is what guarantees the submission: after a crash the lease runs out and the worker
+//! queues the withdrawal and submits it with the same foreign_id.
 //!
 //! At most `worker.max_in_flight` attempts run at once; the others wait their turn in arrival
 //! order (tokio's semaphore is fair). One that waited so long that its call could outlast its
@@ -127,7 +128,7 @@ impl FirstAttempts {
             Ok(store::get(&self.pool, created.id).await?.unwrap_or(created))
         };
         match tokio::time::timeout(self.wait, attempt).await {
-            // CoinsPaid is slow: the attempt goes on in its task (and the worker after its
+            // CoinsPaid is slow: the attempt goes on in its task (and the worker after the
             // lease); the status follows in a notification.
             Err(_) => {
                 tracing::warn!(withdrawal_id = %created.id, foreign_id = %created.foreign_id, "first submission attempt still running; answering with the withdrawal as it stands");
@@ -136,7 +137,7 @@ impl FirstAttempts {
             Ok(Ok(Ok(Some(Attempt::Recorded(current))))) => Ok(*current),
             // Unchanged: still pending, the job will run again.
             Ok(Ok(Ok(Some(Attempt::Retrying | Attempt::Parked) | None))) => Ok(created),
-            // Nothing is lost: the job's lease expires and the worker tries again.
+            // Nothing is lost: the lease runs out and the worker tries again.
             Ok(Ok(Err(err))) => {
                 tracing::error!(withdrawal_id = %created.id, foreign_id = %created.foreign_id, error = %err, "first submission attempt failed");
                 read_back(created).await
