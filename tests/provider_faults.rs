@@ -185,3 +185,49 @@ async fn a_provider_that_never_recovers_parks_the_work_visibly_and_keeps_the_hol
     assert!(age > 0.0);
     app.assert_invariants().await;
 }
+
+#[tokio::test]
+async fn after_an_outage_the_worker_retries_due_jobs_concurrently_never_one_withdrawal_twice() {
+    // Every first attempt meets a 502; CoinsPaid then answers slowly. The worker retries the
+    // due jobs up to worker.max_in_flight (4) at once.
+    let n = 20;
+    let app = spawn_app_with(|s| {
+        s.worker.enabled = true;
+        s.worker.poll_interval_ms = 20;
+        s.worker.max_in_flight = 4;
+    })
+    .await;
+    app.fund("u1", "EUR", "200.00").await;
+    for _ in 0..n {
+        app.sim
+            .push_behavior(SubmitBehavior::ServerError { status: 502 });
+    }
+    app.sim.set_default_behavior(SubmitBehavior::Slow {
+        delay: std::time::Duration::from_millis(150),
+        callbacks: vec![],
+    });
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        ids.push(id_of(&app.withdraw_ok(&eur_to_btc("u1", "10.00")).await));
+    }
+    for id in &ids {
+        let mut status = serde_json::Value::Null;
+        for _ in 0..300 {
+            status = app.withdrawal(id).await["status"].clone();
+            if status == "processing" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(status, "processing", "{id}");
+    }
+    // Each 502 was one submission, each acceptance one more: nothing submitted twice after
+    // its acceptance, and never two requests for one foreign_id at once.
+    assert_eq!(app.sim.submissions().len(), 2 * n);
+    assert_eq!(app.sim.max_concurrent_submissions(), 1);
+    // One create at a time makes at most one first attempt at a time: more than two requests
+    // at once means the worker ran several; never more than its four and that one.
+    let most = app.sim.max_concurrent_requests();
+    assert!((3..=5).contains(&most), "{most} requests at once");
+    app.assert_invariants().await;
+}

@@ -5,9 +5,11 @@
 //! A hold is released on a refusal only while every earlier attempt had a definitive answer;
 //! after an unknown outcome a refusal may be about the duplicate, so it is looked up instead.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use super::store::{self, Withdrawal};
@@ -559,9 +561,7 @@ impl Submitter {
     /// then runs every job that is due now, one after another; returns how many ran. Tests call
     /// this to drive the queue deterministically; the worker loop calls it on each tick.
     pub async fn drain_once(&self) -> Result<usize, LedgerError> {
-        for withdrawal_id in queue::adopt_orphans(&self.pool, self.lease_duration()).await? {
-            tracing::warn!(%withdrawal_id, "first submission attempt did not finish within its lease (the process stopped?); queued for the worker, same foreign_id");
-        }
+        self.adopt_orphans().await?;
         let mut ran = 0;
         while let Some(lease) = queue::claim_due(&self.pool, self.lease_duration()).await? {
             if let Err(err) = self.attempt(lease).await {
@@ -573,12 +573,53 @@ impl Submitter {
         Ok(ran)
     }
 
-    /// The worker loop: drain, sleep, repeat, until `shutdown` fires. The current step always
-    /// finishes before the loop exits.
+    async fn adopt_orphans(&self) -> Result<(), LedgerError> {
+        for withdrawal_id in queue::adopt_orphans(&self.pool, self.lease_duration()).await? {
+            tracing::warn!(%withdrawal_id, "first submission attempt did not finish within its lease (the process stopped?); queued for the worker, same foreign_id");
+        }
+        Ok(())
+    }
+
+    /// The worker's step: [`Self::drain_once`], but up to `worker.max_in_flight` attempts at
+    /// once, each under its own lease (so never two for one withdrawal). After an outage
+    /// thousands of jobs fall due together; one at a time, each waiting for CoinsPaid's
+    /// answer, they would take hours. Every attempt started ends before this returns.
+    pub async fn drain_concurrently(&self) -> Result<usize, LedgerError> {
+        self.adopt_orphans().await?;
+        let slots = Arc::new(Semaphore::new(self.settings.max_in_flight.max(1)));
+        let mut running = tokio::task::JoinSet::new();
+        let mut ran = 0;
+        let claimed = loop {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                break Ok(());
+            };
+            let lease = match queue::claim_due(&self.pool, self.lease_duration()).await {
+                Ok(Some(lease)) => lease,
+                Ok(None) => break Ok(()),
+                // Stop claiming, but let the attempts under way finish first.
+                Err(err) => break Err(err),
+            };
+            let submitter = self.clone();
+            running.spawn(async move {
+                let _slot = slot;
+                if let Err(err) = submitter.attempt(lease).await {
+                    // The lease expires and the job runs again; nothing was half-written.
+                    tracing::error!(withdrawal_id = %lease.withdrawal_id, error = %err, "submission attempt failed");
+                }
+            });
+            ran += 1;
+        };
+        while running.join_next().await.is_some() {}
+        claimed?;
+        Ok(ran)
+    }
+
+    /// The worker loop: drain (concurrently), sleep, repeat, until `shutdown` fires. The
+    /// current step always finishes before the loop exits.
     pub async fn run(self, shutdown: tokio::sync::watch::Receiver<bool>) {
         let interval = Duration::from_millis(self.settings.poll_interval_ms);
         crate::background::every("submission worker", interval, shutdown, || async {
-            if let Err(err) = self.drain_once().await {
+            if let Err(err) = self.drain_concurrently().await {
                 tracing::error!(error = %err, "submission worker step failed");
             }
         })
