@@ -41,27 +41,39 @@ impl Lease {
     }
 }
 
+/// On a `withdrawals` row `w`: a withdrawal only an implicit lease covers (`pending`, no job).
+/// Whether that lease still runs is `created_at` against the lease length.
+macro_rules! implicit_lease {
+    ($created_at_vs_lease:literal) => {
+        concat!(
+            "(w.status = 'pending' AND w.created_at ",
+            $created_at_vs_lease,
+            " now() - make_interval(secs => $1)
+              AND NOT EXISTS (SELECT 1 FROM submission_jobs j WHERE j.withdrawal_id = w.id))"
+        )
+    };
+}
+
 /// The condition, on a `withdrawals` row `w` and with the lease length in seconds as `$1`,
 /// that its first attempt may still be running under an implicit lease: nobody else may
 /// submit or settle it meanwhile.
-pub const IMPLICIT_LEASE_RUNNING: &str = "(w.status = 'pending'
-     AND w.created_at > now() - make_interval(secs => $1)
-     AND NOT EXISTS (SELECT 1 FROM submission_jobs j WHERE j.withdrawal_id = w.id))";
+pub const IMPLICIT_LEASE_RUNNING: &str = implicit_lease!(">");
 
 /// Queues, due now, every `pending` withdrawal without a job whose implicit lease has run out:
 /// its first attempt never finished (the process stopped mid-way). `attempts` starts at 1, so
 /// the next attempt counts as a retry and a refusal is looked up, never released. Returns the
 /// withdrawals queued.
 pub async fn adopt_orphans(pool: &PgPool, lease_for: Duration) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar(concat!(
         "INSERT INTO submission_jobs (withdrawal_id, attempts, run_at, last_error)
          SELECT w.id, 1, now(), 'the first attempt did not finish within the lease'
          FROM withdrawals w
-         WHERE w.status = 'pending' AND w.created_at <= now() - make_interval(secs => $1)
-           AND NOT EXISTS (SELECT 1 FROM submission_jobs j WHERE j.withdrawal_id = w.id)
+         WHERE ",
+        implicit_lease!("<="),
+        "
          ON CONFLICT (withdrawal_id) DO NOTHING
-         RETURNING withdrawal_id",
-    )
+         RETURNING withdrawal_id"
+    ))
     .bind(secs(lease_for))
     .fetch_all(pool)
     .await
@@ -207,18 +219,60 @@ pub async fn retry_later(
     park: Option<ParkReason>,
     outcome_unknown: bool,
 ) -> Result<bool, sqlx::Error> {
+    give_back(
+        pool,
+        lease,
+        error,
+        delay,
+        park,
+        outcome_unknown,
+        Counted::Yes,
+    )
+    .await
+}
+
+/// Gives back a lease that made no provider call (a first attempt that never got its turn):
+/// due now, and its attempt not counted, so the worker's call is a first one again (a
+/// definitive refusal is then released, not looked up). False if the lease was no longer ours.
+pub async fn hand_over_unused(
+    pool: &PgPool,
+    lease: &Lease,
+    why: &str,
+) -> Result<bool, sqlx::Error> {
+    give_back(pool, lease, why, Duration::ZERO, None, false, Counted::No).await
+}
+
+/// Whether the attempt a lease was taken for stays counted when the lease is given back.
+#[derive(Debug, Clone, Copy)]
+enum Counted {
+    Yes,
+    /// No provider call was made: the attempt is taken back.
+    No,
+}
+
+/// The one statement behind [`retry_later`] and [`hand_over_unused`]. A job's lease is given
+/// back on its row; a first attempt's implicit lease has no row, so the job it now needs is
+/// written, unless the worker adopted the withdrawal meanwhile (that job then stands). False
+/// if the lease was no longer ours.
+async fn give_back(
+    pool: &PgPool,
+    lease: &Lease,
+    error: &str,
+    delay: Duration,
+    park: Option<ParkReason>,
+    outcome_unknown: bool,
+    counted: Counted,
+) -> Result<bool, sqlx::Error> {
     let job = if lease.implicit {
-        // A first attempt has no job: write the one it now needs, unless the worker adopted
-        // the withdrawal meanwhile (that job then stands).
         "INSERT INTO submission_jobs
              (withdrawal_id, attempts, run_at, last_error, parked, park_reason)
-         VALUES ($1, $2, now() + make_interval(secs => $3), $4, $5 IS NOT NULL, $5)
+         VALUES ($1, $2 - $7, now() + make_interval(secs => $3), $4, $5 IS NOT NULL, $5)
          ON CONFLICT (withdrawal_id) DO NOTHING
          RETURNING withdrawal_id"
     } else {
         "UPDATE submission_jobs
-         SET run_at = now() + make_interval(secs => $3), lease_id = NULL, last_error = $4,
-             parked = $5 IS NOT NULL, park_reason = $5
+         SET attempts = attempts - $7, run_at = now() + make_interval(secs => $3),
+             lease_id = NULL, last_error = $4, parked = $5 IS NOT NULL, park_reason = $5
          WHERE withdrawal_id = $1 AND lease_id = $2
          RETURNING withdrawal_id"
     };
@@ -240,43 +294,13 @@ pub async fn retry_later(
         .bind(error)
         .bind(park.map(ParkReason::as_str))
         .bind(outcome_unknown)
+        .bind(match counted {
+            Counted::Yes => 0i32,
+            Counted::No => 1i32,
+        })
         .fetch_optional(pool)
         .await?;
     Ok(done.is_some())
-}
-
-/// Gives back a lease that made no provider call (a first attempt that never got its turn):
-/// due now, and its attempt not counted, so the worker's call is a first one again (a
-/// definitive refusal is then released, not looked up). False if the lease was no longer ours.
-pub async fn hand_over_unused(
-    pool: &PgPool,
-    lease: &Lease,
-    why: &str,
-) -> Result<bool, sqlx::Error> {
-    let done = if lease.implicit {
-        sqlx::query(
-            "INSERT INTO submission_jobs (withdrawal_id, attempts, run_at, last_error)
-             VALUES ($1, $2, now(), $3)
-             ON CONFLICT (withdrawal_id) DO NOTHING",
-        )
-        .bind(lease.withdrawal_id)
-        .bind(lease.attempts - 1)
-        .bind(why)
-        .execute(pool)
-        .await?
-    } else {
-        sqlx::query(
-            "UPDATE submission_jobs
-             SET attempts = attempts - 1, run_at = now(), lease_id = NULL, last_error = $3
-             WHERE withdrawal_id = $1 AND lease_id = $2",
-        )
-        .bind(lease.withdrawal_id)
-        .bind(lease.lease_id)
-        .bind(why)
-        .execute(pool)
-        .await?
-    };
-    Ok(done.rows_affected() == 1)
 }
 
 /// Exponential backoff with ±20% jitter, so replicas retrying a failed provider spread out.
