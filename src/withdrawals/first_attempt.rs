@@ -42,7 +42,8 @@ pub struct FirstAttempts {
     slots: Arc<Semaphore>,
     /// Attempts started and not yet ended, running or waiting for a slot.
     started: Arc<Semaphore>,
-    max_in_flight: u32,
+    /// `started`'s permits: all of them free means no attempt is left.
+    started_capacity: u32,
 }
 
 impl FirstAttempts {
@@ -53,7 +54,9 @@ impl FirstAttempts {
         max_in_flight: usize,
         provider_timeout: Duration,
     ) -> Self {
-        let max_in_flight = u32::try_from(max_in_flight.max(1)).unwrap_or(u32::MAX);
+        let max_in_flight = max_in_flight.max(1);
+        let started_capacity =
+            u32::try_from(max_in_flight.saturating_mul(QUEUED_PER_SLOT + 1)).unwrap_or(u32::MAX);
         let lease = submitter.lease_duration();
         // The call must end inside the lease, or the worker may submit alongside it.
         let latest_start = (lease / 2).min(lease.saturating_sub(provider_timeout));
@@ -62,11 +65,9 @@ impl FirstAttempts {
             submitter,
             wait,
             latest_start,
-            slots: Arc::new(Semaphore::new(max_in_flight as usize)),
-            started: Arc::new(Semaphore::new(
-                (max_in_flight as usize).saturating_mul(QUEUED_PER_SLOT + 1),
-            )),
-            max_in_flight,
+            slots: Arc::new(Semaphore::new(max_in_flight)),
+            started: Arc::new(Semaphore::new(started_capacity as usize)),
+            started_capacity,
         }
     }
 
@@ -153,9 +154,7 @@ impl FirstAttempts {
     /// turn. True when all ended; any still running then is cut short, and the worker
     /// submits it again (same foreign_id) once its lease expires.
     pub async fn finish(&self, grace: Duration) -> bool {
-        let all =
-            u32::try_from(self.max_in_flight as usize * (QUEUED_PER_SLOT + 1)).unwrap_or(u32::MAX);
-        tokio::time::timeout(grace, self.started.acquire_many(all))
+        tokio::time::timeout(grace, self.started.acquire_many(self.started_capacity))
             .await
             .is_ok_and(|permits| permits.is_ok())
     }

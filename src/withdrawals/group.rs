@@ -408,8 +408,8 @@ impl Rules {
                         Ok(CreateOutcome::Held(withdrawal))
                     } else {
                         Ok(CreateOutcome::Created {
+                            lease: Lease::first_attempt(withdrawal.id),
                             withdrawal,
-                            lease: row.lease,
                         })
                     }
                 }
@@ -425,18 +425,15 @@ struct Prepared<'a> {
     fingerprint: Vec<u8>,
     id: Uuid,
     foreign_id: ForeignId,
-    lease: Lease,
 }
 
 impl<'a> Prepared<'a> {
     fn new(job: &'a CreateJob) -> Self {
-        let id = Uuid::now_v7();
         Self {
             job,
             fingerprint: job.request.fingerprint(),
-            id,
+            id: Uuid::now_v7(),
             foreign_id: ForeignId::generate(),
-            lease: Lease::first_attempt(id),
         }
     }
 

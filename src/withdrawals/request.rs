@@ -1,5 +1,6 @@
 //! Requesting a withdrawal: validate against the currency catalogue, then hold the amount and
-//! store the pending withdrawal with its submission job, all in one transaction.
+//! store the pending withdrawal, all in one transaction; its first submission attempt is the
+//! caller's, under an implicit lease (see `queue.rs`).
 
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
@@ -318,13 +319,14 @@ impl<'r> FromRow<'r, PgRow> for ClaimedRow {
     }
 }
 
-/// Holds the amount and stores the pending withdrawal with a fresh foreign_id and a submission
-/// job leased to the caller. One transaction; idempotent on the idempotency key: the key is
-/// claimed first, so a concurrent duplicate waits for this transaction and then replays it.
+/// Holds the amount and stores the pending withdrawal with a fresh foreign_id; the caller
+/// holds the first attempt's implicit lease (see `queue.rs`). One transaction; idempotent on
+/// the idempotency key: the key is claimed first, so a concurrent duplicate waits for this
+/// transaction and then replays it.
 ///
 /// The claim, the hold, the withdrawal, its hold entry, its job (only while its currency is
-/// paused: otherwise the first attempt holds an implicit lease, see `queue.rs`) and its travel-rule data
-/// (kept in its own table, see `travel_rule.rs`) are one statement (one
+/// paused) and its travel-rule data (kept in its own table, see `travel_rule.rs`) are one
+/// statement (one
 /// round trip instead of five: this is the hot path, see BENCHMARKS.md); the limits check is
 /// a second one, because it must see the rows committed while this one waited for the
 /// balance lock.
@@ -361,7 +363,6 @@ pub async fn create_with(
     let fingerprint = request.fingerprint();
     let id = Uuid::now_v7();
     let foreign_id = ForeignId::generate();
-    let lease = Lease::first_attempt(id);
     let mut tx = pool.begin().await?;
     // Each step reads the one before it, so nothing is written unless the key was new and
     // the available balance covered the amount. The UPDATE takes the balance row lock and,
@@ -474,7 +475,10 @@ pub async fn create_with(
         tracing::info!(withdrawal_id = %id, review = admission.review.is_some(), paused, "withdrawal held, not sent yet");
         return Ok(CreateOutcome::Held(withdrawal));
     }
-    Ok(CreateOutcome::Created { withdrawal, lease })
+    Ok(CreateOutcome::Created {
+        lease: Lease::first_attempt(withdrawal.id),
+        withdrawal,
+    })
 }
 
 #[cfg(test)]

@@ -609,7 +609,12 @@ impl Submitter {
             });
             ran += 1;
         };
-        while running.join_next().await.is_some() {}
+        while let Some(ended) = running.join_next().await {
+            if let Err(err) = ended {
+                // As an error above: the lease expires and the job runs again.
+                tracing::error!(error = %err, "submission attempt panicked");
+            }
+        }
         claimed?;
         Ok(ran)
     }
