@@ -129,8 +129,9 @@ async fn run(settings: &BenchSettings) -> BenchResult<Report> {
         .set_default_behavior(SubmitBehavior::accept_silently());
     for &clients in &settings.clients {
         eprintln!("== create, {clients} clients: pgbench limit");
-        let limit =
-            pgbench::run(&stack.db_url, "create.sql", clients, secs, settings.users).await?;
+        let limit = stack
+            .pgbench("create.sql", clients, secs, settings.users)
+            .await?;
         eprintln!("== create, {clients} clients: payoutd");
         let measured = load::creates(&stack, clients, secs, settings.users).await?;
         // Answered is not yet submitted (worker.first_attempt_wait_ms = 0 answers when held):
@@ -145,14 +146,9 @@ async fn run(settings: &BenchSettings) -> BenchResult<Report> {
         report.create_drain.push(drain);
         eprintln!("== create, {clients} clients: pgbench, every row of a create, unbatched");
         report.create_full.push(
-            pgbench::run(
-                &stack.db_url,
-                "create_full.sql",
-                clients,
-                secs,
-                settings.users,
-            )
-            .await?,
+            stack
+                .pgbench("create_full.sql", clients, secs, settings.users)
+                .await?,
         );
     }
 
@@ -161,8 +157,9 @@ async fn run(settings: &BenchSettings) -> BenchResult<Report> {
     for (point, &clients) in settings.clients.iter().enumerate() {
         eprintln!("== settle, {clients} clients: pgbench limit");
         stack.prepare_settle_targets(settings.secs).await?;
-        let limit =
-            pgbench::run(&stack.db_url, "settle.sql", clients, secs, settings.users).await?;
+        let limit = stack
+            .pgbench("settle.sql", clients, secs, settings.users)
+            .await?;
         eprintln!("== settle, {clients} clients: payoutd");
         // An equal share of what is left for each remaining point.
         let points_left = settings.clients.len() - point;
@@ -181,14 +178,9 @@ async fn run(settings: &BenchSettings) -> BenchResult<Report> {
     report.lifecycle = Some(load::lifecycle(&stack, clients, secs, settings.users).await?);
     eprintln!("== lifecycle, {clients} clients: pgbench, every row of a lifecycle, unbatched");
     report.lifecycle_full = Some(
-        pgbench::run(
-            &stack.db_url,
-            "lifecycle_full.sql",
-            clients,
-            secs,
-            settings.users,
-        )
-        .await?,
+        stack
+            .pgbench("lifecycle_full.sql", clients, secs, settings.users)
+            .await?,
     );
     report.peak_rss_kib = stack.peak_rss_kib();
 

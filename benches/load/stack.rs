@@ -240,6 +240,27 @@ impl Stack {
         }
     }
 
+    /// Runs a pgbench script (see `pgbench::run`), then retires the withdrawals it left
+    /// `pending`: they have no submission job, so after `worker.lease_secs` payoutd would take
+    /// them for first attempts that never ended and submit them to the simulator in the middle
+    /// of a later point. Cancelled, they are history to every job of the service.
+    pub async fn pgbench(
+        &self,
+        script: &str,
+        clients: usize,
+        duration: Duration,
+        users: usize,
+    ) -> BenchResult<crate::pgbench::Limit> {
+        let limit = crate::pgbench::run(&self.db_url, script, clients, duration, users).await?;
+        sqlx::query(
+            "UPDATE withdrawals SET status = 'cancelled'
+             WHERE status = 'pending' AND foreign_id NOT LIKE 'pd-%'",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(limit)
+    }
+
     /// A signed "confirmed" callback for every withdrawal the service has in `processing`,
     /// exactly as the simulator would post it.
     pub async fn processing_callbacks(&self) -> BenchResult<Vec<SignedCallback>> {
