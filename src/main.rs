@@ -48,7 +48,8 @@ async fn serve() -> ExitCode {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    telemetry::init(settings.log_format(), &settings.log.filter);
+    // Held to the end of the function: the lines still queued are written on return.
+    let _log = telemetry::init(settings.log_format(), &settings.log.filter);
     // Crash points and the dev token exist only in development against a simulator: with a
     // real CoinsPaid configured they stay off whatever PAYOUTD_ENV says.
     if settings.development_features() {
@@ -88,7 +89,8 @@ async fn migrate() -> ExitCode {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    telemetry::init(settings.log_format(), &settings.log.filter);
+    // Held to the end of the function: the lines still queued are written on return.
+    let _log = telemetry::init(settings.log_format(), &settings.log.filter);
     match payoutd::db::connect_and_migrate(&settings.database).await {
         Ok(pool) => {
             pool.close().await;

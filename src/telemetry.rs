@@ -4,30 +4,63 @@
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter};
 
 use crate::config::LogFormat;
 
+/// Lines waiting for the log thread before a logging call waits for room (about 5 MB of JSON
+/// lines): enough for bursts, bounded so a stalled stdout cannot take the process's memory.
+const LOG_QUEUE_LINES: usize = 8192;
+
+/// Keeps the log thread writing. Hold it until the process ends: dropping it writes the lines
+/// still queued (waiting at most a second) and stops the thread.
+#[must_use = "dropping the guard stops the log thread"]
+pub struct LogGuard {
+    _worker: Option<WorkerGuard>,
+}
+
 /// Installs the global subscriber. Safe to call more than once (later calls are no-ops),
 /// which tests rely on.
-pub fn init(format: LogFormat, default_filter: &str) {
+///
+/// Lines are written to stdout by a thread of their own, so a request never waits for a
+/// write to a slow pipe; the formatting still happens on the caller's thread. The queue is
+/// not lossy: when it is full (stdout stalled for thousands of lines) callers wait, as they
+/// did when they wrote themselves, and no line is dropped. A line still queued when the
+/// process is killed is lost; one already written is not.
+pub fn init(format: LogFormat, default_filter: &str) -> LogGuard {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .thread_name("payoutd-log")
+        // Lines queued together go out in one write; the thread flushes whenever the queue
+        // runs empty.
+        .finish(std::io::BufWriter::new(std::io::stdout()));
     let registry = tracing_subscriber::registry().with(filter);
-    let _ = match format {
+    let installed = match format {
+        // `spans` lists every enclosing span with its fields, innermost last; the current
+        // span alone (`span`) would repeat its last element on every line.
         LogFormat::Json => registry
             .with(
                 fmt::layer()
                     .json()
                     .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(true),
+                    .with_current_span(false)
+                    .with_span_list(true)
+                    .with_writer(writer),
             )
             .try_init(),
-        LogFormat::Pretty => registry.with(fmt::layer().compact()).try_init(),
+        LogFormat::Pretty => registry
+            .with(fmt::layer().compact().with_writer(writer))
+            .try_init(),
     };
+    LogGuard {
+        _worker: installed.ok().map(|()| guard),
+    }
 }
 
 /// Latency buckets in seconds: from a fast local query to a provider call at its timeout.

@@ -316,6 +316,64 @@ async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
         .any(|l| l["status"] == 401 && l["route"] == "/v1/callbacks/coinspaid"));
 }
 
+/// Logging must not make requests wait for whoever reads stdout: a log collector that stalls
+/// (here: nobody reads the pipe) leaves the service answering, and once the pipe is read again
+/// every line arrives, none dropped.
+#[tokio::test]
+async fn a_stalled_log_pipe_neither_stalls_requests_nor_loses_lines() {
+    // Each refused request logs an access line of ~400 bytes: 1000 of them are several times
+    // a pipe's 64 KiB buffer, and well inside the service's own queue of 8192 lines.
+    const REQUESTS: usize = 1000;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let database = format!("payoutd_test_{}", uuid::Uuid::now_v7().simple());
+    let _drop_database = DropDatabase::new(&database);
+    let mut child = payoutd_command(port, &database)
+        .env("PAYOUTD_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .env("PAYOUTD_API_TOKENS", API_TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    wait_ready(&base).await;
+
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let answered = tokio::time::timeout(Duration::from_secs(60), async {
+        for _ in 0..REQUESTS {
+            let response = http
+                .get(format!("{base}/v1/users/stalled-log/balances"))
+                .bearer_auth("guess-token-0000000")
+                .send()
+                .await
+                .expect("answered while nobody reads the log pipe");
+            assert_eq!(response.status(), 401);
+        }
+    })
+    .await;
+    assert!(answered.is_ok(), "requests stalled behind the log pipe");
+
+    // The collector is back: everything queued arrives, then the clean stop flushes the rest.
+    let reader = tokio::spawn(read_all(stdout));
+    let (status, _) = stop_gracefully(&mut child).await;
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let output = reader.await.unwrap();
+    let logged = output
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|l| {
+            l["message"] == "request"
+                && l["route"] == "/v1/users/{user_id}/balances"
+                && l["status"] == 401
+        })
+        .count();
+    assert_eq!(logged, REQUESTS, "every request's access line was written");
+}
+
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 

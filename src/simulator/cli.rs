@@ -26,7 +26,8 @@ pub async fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    crate::telemetry::init(settings.log_format(), &settings.log.filter);
+    // Held to the end of the function: the lines still queued are written on return.
+    let _log = crate::telemetry::init(settings.log_format(), &settings.log.filter);
     if settings.env == Environment::Production {
         eprintln!("payoutd simulator: refusing to run with PAYOUTD_ENV=production");
         return ExitCode::from(2);
