@@ -132,7 +132,7 @@ impl Application {
         );
         let settlements =
             crate::withdrawals::settle_batch::Settlements::new(pool.clone(), &settings.batching);
-        let state = AppState {
+        let state = AppState::new(api::Services {
             creates,
             settlements,
             operators,
@@ -167,7 +167,7 @@ impl Application {
                 settings.database.max_connections,
             )),
             guard: Arc::new(crate::api::abuse::Guard::new(&settings.abuse)),
-        };
+        });
         Ok(Self {
             listener,
             state,

@@ -2,6 +2,7 @@
 //! typed outcomes. It never retries a POST itself (the submission queue owns retries) and
 //! never follows a redirect: a signed payout request must not be replayed to another host.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
@@ -108,11 +109,12 @@ impl LookupError {
     }
 }
 
+/// Cloned for every submission attempt: each part is shared, not copied.
 #[derive(Clone, Debug)]
 pub struct CoinsPaidClient {
     http: reqwest::Client,
-    base_url: String,
-    signer: Signer,
+    base_url: Arc<str>,
+    signer: Arc<Signer>,
 }
 
 impl CoinsPaidClient {
@@ -127,8 +129,8 @@ impl CoinsPaidClient {
             .map_err(|e| ProviderError::Transport(e.to_string()))?;
         Ok(Self {
             http,
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            signer,
+            base_url: base_url.trim_end_matches('/').into(),
+            signer: Arc::new(signer),
         })
     }
 
