@@ -10,6 +10,12 @@ use payoutd::app::Application;
 use payoutd::config::{Settings, DEV_API_TOKEN};
 use payoutd::telemetry;
 
+/// mimalloc instead of glibc's malloc: a perf profile of creates at 64 clients spent about a
+/// sixth of payoutd's CPU in glibc's malloc and free (many small, short-lived allocations
+/// passed between the runtime's threads).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_else(|| "serve".into());
