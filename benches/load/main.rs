@@ -173,15 +173,15 @@ async fn run(settings: &BenchSettings) -> BenchResult<Report> {
     stack
         .simulator
         .set_default_behavior(SubmitBehavior::confirm());
-    let clients = settings.clients[0];
-    eprintln!("== lifecycle, {clients} clients");
-    report.lifecycle = Some(load::lifecycle(&stack, clients, secs, settings.users).await?);
-    eprintln!("== lifecycle, {clients} clients: pgbench, every row of a lifecycle, unbatched");
-    report.lifecycle_full = Some(
-        stack
+    for &clients in &settings.clients {
+        eprintln!("== lifecycle, {clients} clients");
+        let lifecycle = load::lifecycle(&stack, clients, secs, settings.users).await?;
+        eprintln!("== lifecycle, {clients} clients: pgbench, every row of a lifecycle, unbatched");
+        let full = stack
             .pgbench("lifecycle_full.sql", clients, secs, settings.users)
-            .await?,
-    );
+            .await?;
+        report.lifecycle.push((clients, lifecycle, full));
+    }
     report.peak_rss_kib = stack.peak_rss_kib();
 
     // Creates alone again, as in the first table.

@@ -16,10 +16,9 @@ pub struct Report {
     /// transaction per step (`create_full.sql`).
     pub create_full: Vec<Limit>,
     pub settle: Vec<(usize, Limit, Measured)>,
-    pub lifecycle: Option<Lifecycle>,
-    /// pgbench writing every row of a withdrawal's life, one transaction per step
-    /// (`lifecycle_full.sql`), with the lifecycle's clients.
-    pub lifecycle_full: Option<Limit>,
+    /// Per client count: the lifecycle, and pgbench writing every row of a withdrawal's life,
+    /// one transaction per step (`lifecycle_full.sql`), with as many clients.
+    pub lifecycle: Vec<(usize, Lifecycle, Limit)>,
     pub growth: Vec<Growth>,
     pub peak_rss_kib: u64,
 }
@@ -98,32 +97,40 @@ impl Report {
         }
         let _ = writeln!(out);
         against_limit(&mut out, "Callback settlement (confirmed)", &self.settle);
-        if let Some(l) = &self.lifecycle {
+        if !self.lifecycle.is_empty() {
             let _ = writeln!(out, "### Full lifecycle\n");
             let _ = writeln!(
                 out,
-                "| creates/s | settled/s | settled / create limit | pgbench, every row (tps) | settled / every row | create p50/p99 ms | create-to-debit p50 ms | p90 ms | p99 ms | max ms |"
+                "| clients | creates/s | settled/s | settled / create limit | pgbench, every row (tps) | settled / every row | create p50/p99 ms | create-to-debit p50 ms | p90 ms | p99 ms | max ms |"
             );
-            let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-            let create_limit = self
-                .create
-                .first()
-                .map_or(f64::NAN, |(_, limit, _)| limit.tps);
-            let full = self.lifecycle_full.as_ref().map_or(f64::NAN, |f| f.tps);
             let _ = writeln!(
                 out,
-                "| {:.0} | {:.0} | {:.0}% | {full:.0} | {:.0}% | {:.1} / {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
-                l.create.per_sec(),
-                l.settled_per_sec,
-                100.0 * l.settled_per_sec / create_limit,
-                100.0 * l.settled_per_sec / full,
-                l.create.ms(0.5),
-                l.create.ms(0.99),
-                l.p50_ms,
-                l.p90_ms,
-                l.p99_ms,
-                l.max_ms
+                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
             );
+            for (clients, l, full) in &self.lifecycle {
+                // Against the create limit measured with as many clients.
+                let create_limit = self
+                    .create
+                    .iter()
+                    .find(|(c, _, _)| c == clients)
+                    .map_or(f64::NAN, |(_, limit, _)| limit.tps);
+                let _ = writeln!(
+                    out,
+                    "| {clients} | {:.0} | {:.0} | {:.0}% | {:.0} | {:.0}% | {:.1} / {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                    l.create.per_sec(),
+                    l.settled_per_sec,
+                    100.0 * l.settled_per_sec / create_limit,
+                    full.tps,
+                    100.0 * l.settled_per_sec / full.tps,
+                    l.create.ms(0.5),
+                    l.create.ms(0.99),
+                    l.p50_ms,
+                    l.p90_ms,
+                    l.p99_ms,
+                    l.max_ms
+                );
+            }
+            let _ = writeln!(out);
         }
         if !self.growth.is_empty() {
             let _ = writeln!(out, "### Cost as data grows (16 clients)\n");
