@@ -31,6 +31,12 @@ impl Measured {
         self.ok as f64 / self.elapsed.as_secs_f64()
     }
 
+    /// Requests per second counted until the work they left behind was done `drain` after
+    /// the load stopped (creates answered before CoinsPaid had them).
+    pub fn per_sec_with(&self, drain: Duration) -> f64 {
+        self.ok as f64 / (self.elapsed + drain).as_secs_f64()
+    }
+
     /// A latency quantile in milliseconds.
     pub fn ms(&self, quantile: f64) -> f64 {
         self.latency.value_at_quantile(quantile) as f64 / 1000.0

@@ -140,7 +140,7 @@ async fn run(settings: &BenchSettings) -> BenchResult<Report> {
         eprintln!(
             "  all submitted {:.2} s after the load stopped: {:.0} submitted/s",
             drain.as_secs_f64(),
-            measured.ok as f64 / (measured.elapsed + drain).as_secs_f64()
+            measured.per_sec_with(drain)
         );
         report.create.push((clients, limit, measured));
         report.create_drain.push(drain);

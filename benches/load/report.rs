@@ -84,7 +84,7 @@ impl Report {
             .zip(&self.create_drain)
             .zip(&self.create_full)
         {
-            let submitted = measured.ok as f64 / (measured.elapsed + *drain).as_secs_f64();
+            let submitted = measured.per_sec_with(*drain);
             let _ = writeln!(
                 out,
                 "| {clients} | {:.0} | {:.2} | {submitted:.0} | {:.0}% | {:.0} | {:.0}% |",
