@@ -103,6 +103,11 @@ pub struct WorkerSettings {
     pub first_attempt_wait_ms: Option<u64>,
     /// First submission attempts running at once in this process; more wait their turn.
     pub max_in_flight: usize,
+    /// A withdrawal whose outcome is unknown is sent again only after a look-up finds no
+    /// record of it, and no sooner than `coinspaid.timeout_secs` plus this many seconds after
+    /// the last request that may have reached CoinsPaid: time for a slow create to show up in
+    /// the look-up.
+    pub resend_margin_secs: u64,
 }
 
 /// Looks up withdrawals CoinsPaid has not called back about, well inside its ~24 h of
@@ -432,6 +437,7 @@ impl Default for WorkerSettings {
             backoff_max_secs: 600,
             first_attempt_wait_ms: None,
             max_in_flight: 64,
+            resend_margin_secs: 30,
         }
     }
 }

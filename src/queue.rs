@@ -60,45 +60,121 @@ macro_rules! implicit_lease {
 pub const IMPLICIT_LEASE_RUNNING: &str = implicit_lease!(">");
 
 /// Queues, due now, every `pending` withdrawal without a job whose implicit lease has run out:
-/// its first attempt never finished (the process stopped mid-way). `attempts` starts at 1, so
-/// the next attempt counts as a retry and a refusal is looked up, never released. Returns the
-/// withdrawals queued.
-pub async fn adopt_orphans(pool: &PgPool, lease_for: Duration) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(concat!(
-        "INSERT INTO submission_jobs (withdrawal_id, attempts, run_at, last_error)
-         SELECT w.id, 1, now(), 'the first attempt did not finish within the lease'
-         FROM withdrawals w
-         WHERE ",
-        implicit_lease!("<="),
-        "
-         ON CONFLICT (withdrawal_id) DO NOTHING
-         RETURNING withdrawal_id"
+/// its first attempt never finished (the process stopped mid-way), so its request may have
+/// reached CoinsPaid. That is recorded for good on the withdrawal ([`MARK_MAYBE_SENT`]) in the
+/// same statement: the worker looks it up before anything else, and sends it again only once
+/// `quiet` has passed and a look-up finds no record. Returns the withdrawals queued.
+pub async fn adopt_orphans(
+    pool: &PgPool,
+    lease_for: Duration,
+    quiet: Duration,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "WITH adopted AS (
+             INSERT INTO submission_jobs (withdrawal_id, attempts, run_at, last_error)
+             SELECT w.id, 1, now(), 'the first attempt did not finish within the lease'
+             FROM withdrawals w
+             WHERE {running_out}
+             ON CONFLICT (withdrawal_id) DO NOTHING
+             RETURNING withdrawal_id),
+         marked AS ({MARK_MAYBE_SENT} FROM adopted WHERE w.id = adopted.withdrawal_id)
+         SELECT withdrawal_id FROM adopted",
+        running_out = implicit_lease!("<="),
     ))
     .bind(secs(lease_for))
+    .bind(secs(quiet))
     .fetch_all(pool)
     .await
+}
+
+/// The update, on `withdrawals w` with the quiet period in seconds as `$2`, that records for
+/// good that a request for it may have reached CoinsPaid without a definitive answer: the
+/// one-way `outcome_unknown` flag (a trigger refuses to clear it), and no resend before the
+/// quiet period has passed from now. Callers add `FROM ... WHERE w.id = ...`.
+const MARK_MAYBE_SENT: &str = "UPDATE withdrawals w SET outcome_unknown = true,
+         resend_after = GREATEST(w.resend_after, now() + make_interval(secs => $2))";
+
+/// How long until `withdrawal_id` may be sent again after a look-up that found no record of
+/// it: `None` when it may be now.
+pub async fn resend_wait(
+    conn: &mut PgConnection,
+    withdrawal_id: Uuid,
+) -> Result<Option<Duration>, sqlx::Error> {
+    let wait: Option<f64> = sqlx::query_scalar(
+        "SELECT EXTRACT(EPOCH FROM resend_after - now())::float8 FROM withdrawals
+         WHERE id = $1 AND resend_after > now()",
+    )
+    .bind(withdrawal_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(wait.map(|secs| Duration::from_secs_f64(secs.max(0.0))))
 }
 
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-/// Leases the job that has waited longest, if any is due. One short transaction.
-pub async fn claim_due(pool: &PgPool, lease_for: Duration) -> Result<Option<Lease>, sqlx::Error> {
+/// Leases the job that has waited longest, if any is due. One short statement; see
+/// [`claim_where`].
+pub async fn claim_due(
+    pool: &PgPool,
+    lease_for: Duration,
+    quiet: Duration,
+) -> Result<Option<Lease>, sqlx::Error> {
+    claim_where(
+        pool,
+        lease_for,
+        quiet,
+        None,
+        "ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+    )
+    .await
+}
+
+/// Leases one withdrawal's job now, if it is due, not parked, not paused and not leased by
+/// someone else: an operator's "send now" uses the same lease as the worker, so the two
+/// never submit at once. One statement; see [`claim_where`].
+pub async fn claim_one(
+    pool: &PgPool,
+    withdrawal_id: Uuid,
+    lease_for: Duration,
+    quiet: Duration,
+) -> Result<Option<Lease>, sqlx::Error> {
+    claim_where(pool, lease_for, quiet, Some(withdrawal_id), "FOR UPDATE").await
+}
+
+/// The claim both [`claim_due`] and [`claim_one`] make. A job whose previous lease was never
+/// given back (its holder stopped mid-attempt, or outlived the lease) may have had its request
+/// reach CoinsPaid: the claiming statement records that for good ([`MARK_MAYBE_SENT`]), so
+/// the new holder looks it up before sending anything.
+async fn claim_where(
+    pool: &PgPool,
+    lease_for: Duration,
+    quiet: Duration,
+    withdrawal_id: Option<Uuid>,
+    pick: &str,
+) -> Result<Option<Lease>, sqlx::Error> {
     let lease_id = Uuid::now_v7();
     let row: Option<(Uuid, i32)> = sqlx::query_as(&format!(
-        "UPDATE submission_jobs
-         SET lease_id = $1, attempts = attempts + 1, run_at = now() + make_interval(secs => $2)
-         WHERE withdrawal_id = (
-             SELECT withdrawal_id FROM submission_jobs
+        "WITH due AS (
+             SELECT withdrawal_id, lease_id AS previous_lease FROM submission_jobs
              WHERE run_at <= now() AND NOT parked AND {NOT_PAUSED}
-             ORDER BY run_at
-             LIMIT 1
-             FOR UPDATE SKIP LOCKED)
-         RETURNING withdrawal_id, attempts"
+               AND ($4::uuid IS NULL OR withdrawal_id = $4)
+             {pick}),
+         claimed AS (
+             UPDATE submission_jobs j
+             SET lease_id = $3, attempts = j.attempts + 1,
+                 run_at = now() + make_interval(secs => $1)
+             FROM due WHERE j.withdrawal_id = due.withdrawal_id
+             RETURNING j.withdrawal_id, j.attempts, due.previous_lease),
+         marked AS ({MARK_MAYBE_SENT} FROM claimed
+             WHERE w.id = claimed.withdrawal_id AND claimed.previous_lease IS NOT NULL)
+         SELECT withdrawal_id, attempts FROM claimed"
     ))
-    .bind(lease_id)
     .bind(secs(lease_for))
+    .bind(secs(quiet))
+    .bind(lease_id)
+    .bind(withdrawal_id)
     .fetch_optional(pool)
     .await?;
     Ok(row.map(|(withdrawal_id, attempts)| Lease {
@@ -114,34 +190,6 @@ pub async fn claim_due(pool: &PgPool, lease_for: Duration) -> Result<Option<Leas
 pub const NOT_PAUSED: &str = "NOT EXISTS (SELECT 1 FROM submission_pauses p
      WHERE p.scope = '*' OR p.scope = (SELECT w.currency FROM withdrawals w
                                        WHERE w.id = submission_jobs.withdrawal_id))";
-
-/// Leases one withdrawal's job now, if it is due, not parked, not paused and not leased by
-/// someone else: an operator's "send now" uses the same lease as the worker, so the two
-/// never submit at once. One statement.
-pub async fn claim_one(
-    pool: &PgPool,
-    withdrawal_id: Uuid,
-    lease_for: Duration,
-) -> Result<Option<Lease>, sqlx::Error> {
-    let lease_id = Uuid::now_v7();
-    let attempts: Option<i32> = sqlx::query_scalar(&format!(
-        "UPDATE submission_jobs
-         SET lease_id = $1, attempts = attempts + 1, run_at = now() + make_interval(secs => $2)
-         WHERE withdrawal_id = $3 AND run_at <= now() AND NOT parked AND {NOT_PAUSED}
-         RETURNING attempts"
-    ))
-    .bind(lease_id)
-    .bind(secs(lease_for))
-    .bind(withdrawal_id)
-    .fetch_optional(pool)
-    .await?;
-    Ok(attempts.map(|attempts| Lease {
-        withdrawal_id,
-        lease_id,
-        attempts,
-        implicit: false,
-    }))
-}
 
 /// Removes the job: the withdrawal reached CoinsPaid or was definitively refused. Runs in the
 /// transaction that records the outcome. False when the lease had already passed to another
@@ -192,9 +240,10 @@ impl ParkReason {
     }
 }
 
-/// Puts a job parked for exhausted attempts back in line with fresh attempts: submitting
-/// again with the same foreign_id is safe (CoinsPaid refuses a reused one, which leads to a
-/// look-up). False if not parked, or parked for a person.
+/// Puts a job parked for exhausted attempts back in line with fresh attempts (a look-up found
+/// no record of it). Safe whatever the truth: a withdrawal whose outcome is unknown is looked
+/// up again before it is sent, and sent only after its quiet period. False if not parked, or
+/// parked for a person.
 pub async fn unpark(pool: &PgPool, withdrawal_id: Uuid) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE submission_jobs SET parked = false, park_reason = NULL, attempts = 0,
@@ -208,38 +257,48 @@ pub async fn unpark(pool: &PgPool, withdrawal_id: Uuid) -> Result<bool, sqlx::Er
     Ok(done.rows_affected() == 1)
 }
 
+/// What became of the request an attempt sent, as far as the queue must remember it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// No request was sent, or CoinsPaid's answer was definitive.
+    NothingUnknown,
+    /// The request may have reached CoinsPaid without a definitive answer: recorded for good
+    /// on the withdrawal ([`MARK_MAYBE_SENT`]), and no resend before `quiet` from now.
+    MaybeCreated { quiet: Duration },
+}
+
 /// Gives the lease back: try again after `delay`, or park the job (the withdrawal stays pending
-/// and held) when `park` is given. With `outcome_unknown`, the withdrawal is marked as maybe
-/// created at CoinsPaid, in the same statement, for good.
+/// and held) when `park` is given. The attempt stays counted.
 pub async fn retry_later(
     pool: &PgPool,
     lease: &Lease,
     error: &str,
     delay: Duration,
     park: Option<ParkReason>,
-    outcome_unknown: bool,
+    sent: Sent,
 ) -> Result<bool, sqlx::Error> {
-    give_back(
-        pool,
-        lease,
-        error,
-        delay,
-        park,
-        outcome_unknown,
-        Counted::Yes,
-    )
-    .await
+    give_back(pool, lease, error, delay, park, sent, Counted::Yes).await
 }
 
-/// Gives back a lease that made no provider call (a first attempt that never got its turn):
-/// due now, and its attempt not counted, so the worker's call is a first one again (a
-/// definitive refusal is then released, not looked up). False if the lease was no longer ours.
+/// Gives back a lease whose attempt sent nothing (a first attempt that never got its turn, a
+/// resend that must wait out its quiet period): due after `delay`, and the attempt not
+/// counted. False if the lease was no longer ours.
 pub async fn hand_over_unused(
     pool: &PgPool,
     lease: &Lease,
     why: &str,
+    delay: Duration,
 ) -> Result<bool, sqlx::Error> {
-    give_back(pool, lease, why, Duration::ZERO, None, false, Counted::No).await
+    give_back(
+        pool,
+        lease,
+        why,
+        delay,
+        None,
+        Sent::NothingUnknown,
+        Counted::No,
+    )
+    .await
 }
 
 /// Whether the attempt a lease was taken for stays counted when the lease is given back.
@@ -260,40 +319,39 @@ async fn give_back(
     error: &str,
     delay: Duration,
     park: Option<ParkReason>,
-    outcome_unknown: bool,
+    sent: Sent,
     counted: Counted,
 ) -> Result<bool, sqlx::Error> {
     let job = if lease.implicit {
         "INSERT INTO submission_jobs
              (withdrawal_id, attempts, run_at, last_error, parked, park_reason)
-         VALUES ($1, $2 - $7, now() + make_interval(secs => $3), $4, $5 IS NOT NULL, $5)
+         VALUES ($1, $3 - $8, now() + make_interval(secs => $5), $6, $7 IS NOT NULL, $7)
          ON CONFLICT (withdrawal_id) DO NOTHING
          RETURNING withdrawal_id"
     } else {
         "UPDATE submission_jobs
-         SET attempts = attempts - $7, run_at = now() + make_interval(secs => $3),
-             lease_id = NULL, last_error = $4, parked = $5 IS NOT NULL, park_reason = $5
-         WHERE withdrawal_id = $1 AND lease_id = $2
+         SET attempts = attempts - $8, run_at = now() + make_interval(secs => $5),
+             lease_id = NULL, last_error = $6, parked = $7 IS NOT NULL, park_reason = $7
+         WHERE withdrawal_id = $1 AND lease_id = $4
          RETURNING withdrawal_id"
     };
     let sql = format!(
         "WITH job AS ({job}),
-         marked AS (
-             UPDATE withdrawals SET outcome_unknown = true
-             WHERE id = $1 AND $6 AND NOT outcome_unknown)
+         marked AS ({MARK_MAYBE_SENT} WHERE w.id = $1 AND $2 IS NOT NULL)
          SELECT true FROM job"
     );
-    let query = sqlx::query_scalar::<_, bool>(&sql).bind(lease.withdrawal_id);
-    let query = if lease.implicit {
-        query.bind(lease.attempts)
-    } else {
-        query.bind(lease.lease_id)
+    let quiet = match sent {
+        Sent::NothingUnknown => None,
+        Sent::MaybeCreated { quiet } => Some(secs(quiet)),
     };
-    let done = query
+    let done = sqlx::query_scalar::<_, bool>(&sql)
+        .bind(lease.withdrawal_id)
+        .bind(quiet)
+        .bind(lease.attempts)
+        .bind(lease.lease_id)
         .bind(secs(delay))
         .bind(error)
         .bind(park.map(ParkReason::as_str))
-        .bind(outcome_unknown)
         .bind(match counted {
             Counted::Yes => 0i32,
             Counted::No => 1i32,

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use payoutd::simulator::Simulator;
+use payoutd::simulator::{Simulator, SubmitBehavior};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -42,6 +42,26 @@ impl Scenario {
 
     fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The service with the operator `alice` configured (and nothing else different).
+    async fn start_with_operator(&self, crash_at: Option<&str>) -> Child {
+        let mut command = payoutd_command(self.port, &self.database);
+        command
+            .env("PAYOUTD_CONFIG_DIR", &self.config_dir)
+            .env("PAYOUTD_API_TOKENS", TOKEN)
+            .env("PAYOUTD_ADMIN_TOKENS", format!("alice:{ADMIN_TOKEN}"))
+            .env("COINSPAID_API_URL", self.sim.base_url())
+            .env("COINSPAID_API_KEY", KEY)
+            .env("COINSPAID_API_SECRET", SECRET)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if let Some(point) = crash_at {
+            command.env("PAYOUTD_CRASH_AT", point);
+        }
+        let child = command.spawn().unwrap();
+        wait_ready(&self.base()).await;
+        child
     }
 
     async fn start(&self, crash_at: Option<&str>) -> Child {
@@ -107,9 +127,12 @@ async fn expect_crash(child: &mut Child) {
     assert!(!status.success(), "the process aborted");
 }
 
-/// One withdrawal through a crash at `point`, then recovery after a restart.
+/// One withdrawal through a crash at `point`, then recovery after a restart, against a
+/// CoinsPaid that pays out every request, even one with a reused foreign_id (its v2 pages
+/// never promise to refuse one): it must still be paid out once.
 async fn crash_and_recover(point: &str) {
     let s = Scenario::new().await;
+    s.sim.control().set_refuse_reused_foreign_id(false);
     let mut child = s.start(Some(point)).await;
     let (status, _) = s
         .post(
@@ -192,6 +215,7 @@ async fn crash_and_recover(point: &str) {
         .filter(|w| w.foreign_id == foreign_id)
         .collect();
     assert_eq!(created.len(), 1, "CoinsPaid created it exactly once");
+    assert_eq!(s.sim.control().payouts(&foreign_id), 1, "paid out once");
     let accepted_as_new = s
         .sim
         .control()
@@ -250,6 +274,182 @@ async fn crash_after_storing_a_callback() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_while_applying_a_callback() {
     crash_and_recover("callback_before_commit").await;
+}
+
+/// The way money was once lost, tried as an adversary would: CoinsPaid creates the payout and
+/// the process dies mid-call; after the restart CoinsPaid refuses our key once (403), its
+/// look-ups are throttled (429), refused (403) and answered without our record, then it even
+/// says it has no record while it has one (a lagging look-up), refuses the resend for a field
+/// of its own, and an operator retries in between. The amount stays held until CoinsPaid
+/// itself reports, then it is debited once, and CoinsPaid paid out once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_call_then_refusals_and_failed_look_ups_never_release_the_hold() {
+    let s = Scenario::new().await;
+    // Two attempts before a job parks, and a reconciler that looks every open withdrawal up
+    // each second: what put the parked job back in line with fresh attempts.
+    std::fs::write(
+        s.config_dir.join("development.toml"),
+        "[coinspaid]\ntimeout_secs = 1\n\
+         [worker]\nlease_secs = 2\npoll_interval_ms = 50\nbackoff_base_ms = 10\n\
+         backoff_max_secs = 1\nresend_margin_secs = 0\nmax_attempts = 2\n\
+         [reconciler]\ninterval_secs = 1\nmin_age_secs = 0\nrecheck_secs = 0\n",
+    )
+    .unwrap();
+    let sim = s.sim.control();
+    let mut child = s.start_with_operator(Some("after_provider_call")).await;
+    let (status, _) = s
+        .post(
+            "/v1/users/u1/credits",
+            None,
+            &json!({"currency":"EUR","amount":"100.00","reference":"d1"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 201);
+    let request = json!({"user_id":"u1","amount":"10.00","currency":"EUR","convert_to":"BTC","address":BTC_ADDRESS});
+    assert!(s
+        .post("/v1/withdrawals", Some("k1"), &request)
+        .await
+        .is_err());
+    expect_crash(&mut child).await;
+    let foreign_id = sim.withdrawals()[0].foreign_id.clone();
+
+    // What CoinsPaid will answer, in order, once the service is back.
+    let fixture = |file: &str| {
+        std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/coinspaid")
+                .join(file),
+        )
+        .unwrap()
+    };
+    sim.push_lookup_answer(429, &fixture("exchange_calculate_429_gh.txt"));
+    sim.push_lookup_answer(403, &fixture("error_403_bad_header_key.json"));
+    sim.push_lookup_answer(200, r#"{"data": []}"#);
+    let no_record = r#"{"errors": {"foreign_id": "Transaction not found"}}"#;
+    sim.set_lookup_answer_raw(Some((400, no_record.into())));
+    sim.push_behavior(SubmitBehavior::AuthError {
+        code: "bad_header_key".into(),
+    });
+    sim.push_behavior(SubmitBehavior::Refuse {
+        status: 400,
+        field: Some("amount".into()),
+        message: "Not enough money on the balance".into(),
+    });
+
+    let mut child = s.start_with_operator(None).await;
+    let (_, w) = s
+        .post("/v1/withdrawals", Some("k1"), &request)
+        .await
+        .unwrap();
+    let id = w["id"].as_str().unwrap().to_owned();
+    assert_eq!(w["foreign_id"], foreign_id.as_str());
+    let pool = PgPool::connect(&format!("{}/{}", base_database_url(), s.database))
+        .await
+        .unwrap();
+    let job = || async {
+        sqlx::query_as::<_, (bool, Option<String>)>(
+            "SELECT parked, park_reason FROM submission_jobs WHERE withdrawal_id = $1::uuid",
+        )
+        .bind(&id)
+        .fetch_optional(&pool)
+        .await
+        .unwrap()
+    };
+    // Looked up (failed, failed, failed, "no record"), sent again (403), looked up, sent
+    // again (refused for a field), looked up: parked for a person, never released.
+    let mut parked = None;
+    for _ in 0..300 {
+        parked = job().await;
+        if parked == Some((true, Some("needs_operator".into()))) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(parked, Some((true, Some("needs_operator".into()))));
+    let held = |b: Value| {
+        (
+            b["balances"][0]["available"].clone(),
+            b["balances"][0]["held"].clone(),
+        )
+    };
+    assert_eq!(
+        held(s.get("/v1/users/u1/balances").await),
+        (json!("90.00"), json!("10.00"))
+    );
+    assert_eq!(
+        s.get(&format!("/v1/withdrawals/{id}")).await["status"],
+        "pending"
+    );
+
+    // An operator sends it again (fresh attempts): looked up again first; CoinsPaid still says
+    // no record after the quiet period, so it goes again and is refused for a field again:
+    // still not proof, since an earlier request may have created it.
+    sim.push_behavior(SubmitBehavior::Refuse {
+        status: 400,
+        field: Some("amount".into()),
+        message: "Not enough money on the balance".into(),
+    });
+    let retried = s
+        .http
+        .post(format!("{}/admin/v1/withdrawals/{id}/retry", s.base()))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"reason": "CoinsPaid support says try again"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retried.status(), 200);
+    for _ in 0..300 {
+        if job().await == Some((true, Some("needs_operator".into()))) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(job().await, Some((true, Some("needs_operator".into()))));
+    assert_eq!(
+        s.get(&format!("/v1/withdrawals/{id}")).await["status"],
+        "pending"
+    );
+    assert_eq!(
+        held(s.get("/v1/users/u1/balances").await),
+        (json!("90.00"), json!("10.00"))
+    );
+    // CoinsPaid's look-up works again: it has the payout. The reconciler would find it in
+    // its next round; an operator's look-up finds it now.
+    sim.set_lookup_answer_raw(None);
+    let looked_up = s
+        .http
+        .post(format!("{}/admin/v1/withdrawals/{id}/lookup", s.base()))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(looked_up.status(), 200);
+    s.wait_status(&id, "processing").await;
+    assert_eq!(
+        sim.send_callback(&foreign_id, "confirmed").await.unwrap(),
+        200
+    );
+    s.wait_status(&id, "confirmed").await;
+    let kinds: Vec<String> = sqlx::query_scalar(
+        "SELECT kind FROM ledger_entries WHERE withdrawal_id = $1::uuid ORDER BY id",
+    )
+    .bind(&id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(kinds, ["hold", "debit"]);
+    assert_eq!(sim.payouts(&foreign_id), 1, "CoinsPaid paid out once");
+    let refused = sim
+        .submissions()
+        .iter()
+        .filter(|x| x.answered_status == 400 && x.foreign_id.as_deref() == Some(&foreign_id))
+        .count();
+    assert_eq!(refused, 2, "both field refusals were met");
+    assert_invariants(&pool).await;
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
 }
 
 /// Many creates in flight when a batch reaches its commit and the process dies: none of them

@@ -516,6 +516,9 @@ async fn a_parked_submission_is_listed_with_its_reason_and_retry_now_sends_it() 
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page["ledger"][0]["kind"], "hold");
 
+    // The 503 may have reached CoinsPaid: a resend waits out the quiet period (the 2 s
+    // CoinsPaid timeout), then follows a look-up that finds no record.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let (status, body) = app
         .admin_post(&format!("/admin/v1/withdrawals/{id}/retry"), &json!({}))
         .await;

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use payoutd::simulator::SubmitBehavior;
 use payoutd::withdrawals::reconcile::Check;
@@ -99,7 +101,8 @@ async fn a_parked_submission_coinspaid_never_saw_is_resubmitted_with_the_same_fo
         app.reconciler.run_once().await.unwrap(),
         [Check::Resubmitted]
     );
-    assert_eq!(app.drain().await, 1);
+    // Looked up again first; sent again once the quiet period since the 503 has passed.
+    app.drain_waiting(Duration::from_secs(10)).await;
     assert_eq!(app.withdrawal(&id_of(&w)).await["status"], "processing");
     let subs = app.sim.submissions();
     assert_eq!(subs.len(), 2);

@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use payoutd::simulator::SubmitBehavior;
 use payoutd::withdrawals::reconcile::Check;
@@ -76,7 +78,8 @@ async fn a_refusal_after_an_unknown_outcome_that_no_look_up_explains_is_parked_h
         message: "Invalid address".into(),
     });
     let w = app.withdraw_ok(&eur_to_btc("u1", "40.00")).await;
-    app.drain().await;
+    // Looked up (no record), sent again after the quiet period, refused, looked up again.
+    app.drain_waiting(Duration::from_secs(10)).await;
     assert_eq!(app.withdrawal(&id_of(&w)).await["status"], "pending");
     let (parked, reason, last_error) = job(&app, &w).await.unwrap();
     assert!(parked);
@@ -157,8 +160,9 @@ async fn refusals_that_name_no_field_auth_errors_and_redirects_release_nothing()
         app.balance("u1", "EUR").await,
         ("50.00".into(), "50.00".into())
     );
-    // CoinsPaid behaves again: the same foreign_ids go through.
-    app.drain().await;
+    // CoinsPaid behaves again: each is looked up (no record), then the same foreign_ids go
+    // through once the quiet period has passed.
+    app.drain_waiting(Duration::from_secs(10)).await;
     for w in &withdrawals {
         assert_eq!(app.withdrawal(&id_of(w)).await["status"], "processing");
     }
@@ -185,7 +189,8 @@ async fn a_look_up_acts_only_on_a_withdrawal_record_naming_our_foreign_id() {
                                "type": "withdrawal_exchange", "status": "cancelled"});
     let deposit =
         json!({"id": 6, "foreign_id": fid_of(&w), "type": "deposit", "status": "cancelled"});
-    // A list whose first record is another withdrawal's, or a deposit naming our id: not ours.
+    // A list whose first record is another withdrawal's, or a deposit naming our id: not ours,
+    // and a 2xx is no way of saying "no record" either: a failed look-up, tried again.
     for answer in [
         json!([someone_elses]),
         json!({"data": [someone_elses.clone(), deposit.clone()]}),
@@ -196,7 +201,7 @@ async fn a_look_up_acts_only_on_a_withdrawal_record_naming_our_foreign_id() {
         app.sim.set_lookup_answer(Some((200, answer.clone())));
         assert_eq!(
             app.reconciler.run_once().await.unwrap(),
-            [Check::Missing],
+            [Check::LookupFailed],
             "{answer}"
         );
         assert_eq!(app.ledger_kinds(&id_of(&w)).await, ["hold"], "{answer}");
@@ -226,5 +231,177 @@ async fn the_look_up_is_a_signed_get_as_documented() {
     assert!(app.metrics_text().await.contains(
         "payoutd_provider_calls_total{endpoint=\"/v2/transactions/info\",outcome=\"2xx\"}"
     ));
+    app.assert_invariants().await;
+}
+
+/// A documented CoinsPaid body from the conformance corpus.
+fn documented(file: &str) -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/coinspaid")
+            .join(file),
+    )
+    .unwrap()
+}
+
+/// Every look-up answer that is not CoinsPaid's record nor its word that it has none: a
+/// rate limit (its documented body is not even JSON), our credentials refused, a 5xx, a
+/// redirect, a 2xx without our record, a proxy's page.
+fn failed_look_ups() -> Vec<(u16, String)> {
+    vec![
+        (429, documented("exchange_calculate_429_gh.txt")),
+        (403, documented("error_403_bad_header_key.json")),
+        (500, "Internal Server Error".into()),
+        (302, String::new()),
+        (200, r#"{"data": []}"#.into()),
+        (
+            200,
+            r#"[{"id": 5, "foreign_id": "pd-someone-else", "type": "withdrawal", "status": "cancelled"}]"#
+                .into(),
+        ),
+        (404, "<html><body>404 Not Found (proxy)</body></html>".into()),
+    ]
+}
+
+#[tokio::test]
+async fn a_payout_created_before_a_502_is_found_by_a_look_up_and_never_sent_again() {
+    let app = spawn_app().await;
+    // CoinsPaid's v2 pages never promise to refuse a reused foreign_id: a stand-in that pays
+    // every request out.
+    app.sim.set_refuse_reused_foreign_id(false);
+    app.fund("u1", "EUR", "100.00").await;
+    app.sim
+        .push_behavior(SubmitBehavior::AcceptThenServerError { callbacks: vec![] });
+    let w = app.withdraw_ok(&eur_to_btc("u1", "40.00")).await;
+    assert_eq!(w["status"], "pending", "a 502: the outcome is unknown");
+    app.drain_waiting(Duration::from_secs(10)).await;
+    assert_eq!(app.withdrawal(&id_of(&w)).await["status"], "processing");
+    assert_eq!(app.sim.submissions().len(), 1, "never sent again");
+    assert_eq!(app.sim.payouts(&fid_of(&w)), 1, "paid out once");
+    assert_eq!(
+        app.sim
+            .send_callback(&fid_of(&w), "confirmed")
+            .await
+            .unwrap(),
+        200
+    );
+    assert_eq!(app.ledger_kinds(&id_of(&w)).await, ["hold", "debit"]);
+    app.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn a_payout_created_behind_a_timeout_is_found_by_a_look_up_and_never_sent_again() {
+    let app = spawn_app().await;
+    app.sim.set_refuse_reused_foreign_id(false);
+    app.fund("u1", "EUR", "100.00").await;
+    // Created at once, answered after the client's 2 s timeout.
+    app.sim.push_behavior(SubmitBehavior::Slow {
+        delay: Duration::from_secs(4),
+        callbacks: vec![],
+    });
+    let w = app.withdraw_ok(&eur_to_btc("u1", "40.00")).await;
+    assert_eq!(w["status"], "pending", "timed out: the outcome is unknown");
+    app.drain_waiting(Duration::from_secs(10)).await;
+    assert_eq!(app.withdrawal(&id_of(&w)).await["status"], "processing");
+    assert_eq!(app.sim.submissions().len(), 1, "never sent again");
+    assert_eq!(app.sim.payouts(&fid_of(&w)), 1, "paid out once");
+    app.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn a_resend_waits_for_a_look_up_without_record_after_the_quiet_period() {
+    let app = spawn_app().await;
+    app.sim.set_refuse_reused_foreign_id(false);
+    app.fund("u1", "EUR", "100.00").await;
+    app.sim
+        .push_behavior(SubmitBehavior::ServerError { status: 503 });
+    let w = app.withdraw_ok(&eur_to_btc("u1", "40.00")).await;
+    assert_eq!(w["status"], "pending");
+    // Within the quiet period (the 2 s CoinsPaid timeout since the 503), CoinsPaid's "no
+    // record" may only mean the create has not shown up yet: nothing is sent.
+    app.drain().await;
+    assert_eq!(
+        app.sim.submissions().len(),
+        1,
+        "no resend inside the quiet period"
+    );
+    assert!(app
+        .metrics_text()
+        .await
+        .contains("payoutd_lookups_total{result=\"not_found\"}"));
+    let waiting: (i32, Option<String>) = sqlx::query_as(
+        "SELECT attempts, last_error FROM submission_jobs WHERE withdrawal_id = $1::uuid",
+    )
+    .bind(id_of(&w))
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(waiting.0, 1, "waiting out the quiet period uses no attempt");
+    assert!(waiting.1.unwrap().contains("quiet period"));
+    app.drain_waiting(Duration::from_secs(10)).await;
+    assert_eq!(app.withdrawal(&id_of(&w)).await["status"], "processing");
+    assert_eq!(app.sim.submissions().len(), 2);
+    assert_eq!(app.sim.payouts(&fid_of(&w)), 1);
+    app.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn a_failed_look_up_is_never_no_record_for_the_worker_the_reconciler_or_an_operator() {
+    let app = spawn_app_with(|s| {
+        s.worker.max_attempts = 2;
+        with_operator(s);
+    })
+    .await;
+    app.fund("u1", "EUR", "100.00").await;
+    app.sim
+        .push_behavior(SubmitBehavior::ServerError { status: 503 });
+    let w = app.withdraw_ok(&eur_to_btc("u1", "40.00")).await;
+    let held = ("60.00".to_owned(), "40.00".to_owned());
+    for (status, body) in failed_look_ups() {
+        app.sim.set_lookup_answer_raw(Some((status, body.clone())));
+        // An operator sends it again now (fresh attempts): it is looked up first.
+        let (code, answer) = app
+            .admin_post(
+                &format!("/admin/v1/withdrawals/{}/retry", id_of(&w)),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(code, 200, "{answer}");
+        // The worker: retried, then parked, never sent again.
+        app.drain_waiting(Duration::from_secs(6)).await;
+        assert_eq!(app.sim.submissions().len(), 1, "{status} {body}");
+        let (parked, reason, _) = job(&app, &w).await.unwrap();
+        assert!(parked, "{status} {body}");
+        assert_eq!(reason.as_deref(), Some("attempts_exhausted"));
+        // The reconciler: a failed look-up, nothing unparked.
+        assert_eq!(
+            app.reconciler.run_once().await.unwrap(),
+            [Check::LookupFailed],
+            "{status} {body}"
+        );
+        assert!(job(&app, &w).await.unwrap().0, "{status} {body}");
+        // An operator's look-up: the same.
+        let (code, answer) = app
+            .admin_post(
+                &format!("/admin/v1/withdrawals/{}/lookup", id_of(&w)),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(code, 200, "{answer}");
+        assert_eq!(answer["lookup"]["result"], "lookup_failed", "{answer}");
+        assert!(job(&app, &w).await.unwrap().0, "{status} {body}");
+        assert_eq!(app.balance("u1", "EUR").await, held, "{status} {body}");
+        assert_eq!(app.withdrawal(&id_of(&w)).await["status"], "pending");
+    }
+    // CoinsPaid answers again, and has no record: the job goes back in line, is looked up
+    // again, and only then sent with the same foreign_id.
+    app.sim.set_lookup_answer_raw(None);
+    assert_eq!(
+        app.reconciler.run_once().await.unwrap(),
+        [Check::Resubmitted]
+    );
+    app.drain_waiting(Duration::from_secs(10)).await;
+    assert_eq!(app.withdrawal(&id_of(&w)).await["status"], "processing");
+    assert_eq!(app.sim.submissions().len(), 2);
     app.assert_invariants().await;
 }

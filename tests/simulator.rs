@@ -97,10 +97,11 @@ async fn accepts_once_and_refuses_a_reused_foreign_id() {
         (info.provider_id, info.provider_status.as_str()),
         (Some(data.id), "not_confirmed")
     );
-    // An unknown foreign_id is a failed look-up, never "not created".
+    // An unknown foreign_id: the stand-in's "no record" (CoinsPaid documents none), which
+    // only ever allows a resend after the quiet period, never a release.
     assert!(matches!(
         client.transaction_info("f-unknown").await,
-        Err(LookupError::Refused { status: 400, .. })
+        Err(LookupError::NotFound { status: 400, .. })
     ));
     assert_eq!(sim.control().withdrawals().len(), 1);
 }

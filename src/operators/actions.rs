@@ -463,7 +463,8 @@ impl Operators {
     /// stands; the worker carries on.
     async fn send_now(&self, w: Withdrawal) -> Withdrawal {
         let lease_for = self.submitter.lease_duration();
-        let lease = match queue::claim_one(&self.pool, w.id, lease_for).await {
+        let quiet = self.submitter.resend_quiet_period();
+        let lease = match queue::claim_one(&self.pool, w.id, lease_for, quiet).await {
             Ok(Some(lease)) => lease,
             Ok(None) => return w,
             Err(err) => {

@@ -131,7 +131,38 @@ impl SimulatorControl {
     /// Answers every `/v2/transactions/info` with this status and body instead of the truth
     /// (`None` restores it): for answers in shapes CoinsPaid did not document.
     pub fn set_lookup_answer(&self, answer: Option<(u16, serde_json::Value)>) {
+        self.set_lookup_answer_raw(answer.map(|(status, body)| (status, body.to_string())));
+    }
+
+    /// [`Self::set_lookup_answer`] with a raw body (an HTML page, CoinsPaid's invalid-JSON 429).
+    pub fn set_lookup_answer_raw(&self, answer: Option<(u16, String)>) {
         self.state.inner().lookup_answer = answer;
+    }
+
+    /// Answers the next `/v2/transactions/info` with this status and raw body (not necessarily
+    /// JSON), once; queued answers come before `set_lookup_answer` and the truth.
+    pub fn push_lookup_answer(&self, status: u16, body: &str) {
+        self.state
+            .inner()
+            .lookup_answers
+            .push_back((status, body.to_owned()));
+    }
+
+    /// Whether a reused foreign_id is refused (the default) or paid out again: a stand-in for
+    /// a CoinsPaid that does not de-duplicate, which its v2 documentation never promises.
+    pub fn set_refuse_reused_foreign_id(&self, refuse: bool) {
+        self.state.inner().refuse_reused_foreign_id = refuse;
+    }
+
+    /// How many withdrawals were created (paid out) with this foreign_id: more than one is a
+    /// double payout.
+    pub fn payouts(&self, foreign_id: &str) -> usize {
+        self.state
+            .inner()
+            .payouts
+            .get(foreign_id)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Requests that followed a scripted redirect. A signed request must never be re-sent.

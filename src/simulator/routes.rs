@@ -358,7 +358,7 @@ async fn withdrawal(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> 
         sim.record(record(true, status));
         return refusal(behavior);
     }
-    if sim.knows(&request.foreign_id) {
+    if sim.refuses_reuse_of(&request.foreign_id) {
         sim.record(record(true, 400));
         return errors(
             StatusCode::BAD_REQUEST,
@@ -456,8 +456,18 @@ async fn transaction_info(State(sim): State<Sim>, headers: HeaderMap, body: Byte
     if let Some((status, error)) = message {
         return (status, Json(json!({ "error": error }))).into_response();
     }
-    if let Some((status, body)) = sim.inner().lookup_answer.clone() {
-        return (status_of(status), Json(body)).into_response();
+    let scripted = {
+        let mut inner = sim.inner();
+        let next = inner.lookup_answers.pop_front();
+        next.or_else(|| inner.lookup_answer.clone())
+    };
+    if let Some((status, body)) = scripted {
+        return (
+            status_of(status),
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response();
     }
     let found = {
         let inner = sim.inner();

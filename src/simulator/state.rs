@@ -66,8 +66,17 @@ pub(super) struct Inner {
     next_id: i64,
     /// Requests that arrived at the target of a scripted redirect: a client must never follow.
     pub redirected: usize,
-    /// A scripted answer to every `/v2/transactions/info` (status, body), replacing the real one.
-    pub lookup_answer: Option<(u16, serde_json::Value)>,
+    /// A scripted answer to every `/v2/transactions/info` (status, raw body), replacing the real
+    /// one.
+    pub lookup_answer: Option<(u16, String)>,
+    /// Scripted answers to the next look-ups, one each (status, raw body), before
+    /// `lookup_answer` and the truth.
+    pub lookup_answers: VecDeque<(u16, String)>,
+    /// Whether a reused foreign_id is refused (CoinsPaid's v1 documents it; v2 never promises
+    /// it). Off: every request creates, and pays out, a withdrawal again.
+    pub refuse_reused_foreign_id: bool,
+    /// Withdrawals created per foreign_id: more than one is a payout made twice.
+    pub payouts: HashMap<String, usize>,
 }
 
 pub(super) struct SimState {
@@ -113,6 +122,9 @@ impl SimState {
                 next_id: 134_700_000,
                 redirected: 0,
                 lookup_answer: None,
+                lookup_answers: VecDeque::new(),
+                refuse_reused_foreign_id: true,
+                payouts: HashMap::new(),
             }),
             signer,
             http: reqwest::Client::builder()
@@ -168,16 +180,19 @@ impl SimState {
             .unwrap_or_else(|| inner.default_behavior.clone())
     }
 
-    /// Creates the withdrawal unless its foreign_id exists; `None` means "already taken".
+    /// Creates the withdrawal unless its foreign_id exists and reused ones are refused; `None`
+    /// means "already taken". Without that refusal a reused foreign_id is paid out again (the
+    /// look-up then shows the latest).
     pub fn create(
         &self,
         request: &WithdrawalRequest,
         receiver_amount: Decimal,
     ) -> Option<SimWithdrawal> {
         let mut inner = self.inner();
-        if inner.withdrawals.contains_key(&request.foreign_id) {
+        if inner.refuse_reused_foreign_id && inner.withdrawals.contains_key(&request.foreign_id) {
             return None;
         }
+        *inner.payouts.entry(request.foreign_id.clone()).or_default() += 1;
         inner.next_id += 1;
         let withdrawal = SimWithdrawal {
             id: inner.next_id,
@@ -207,8 +222,10 @@ impl SimState {
         }
     }
 
-    pub fn knows(&self, foreign_id: &str) -> bool {
-        self.inner().withdrawals.contains_key(foreign_id)
+    /// Whether a request with this foreign_id is refused as already taken.
+    pub fn refuses_reuse_of(&self, foreign_id: &str) -> bool {
+        let inner = self.inner();
+        inner.refuse_reused_foreign_id && inner.withdrawals.contains_key(foreign_id)
     }
 
     pub fn callbacks_scheduled(&self, n: usize) {

@@ -86,7 +86,7 @@ impl FirstAttempts {
             tracing::warn!(withdrawal_id = %created.id, foreign_id = %created.foreign_id, "too many first submission attempts waiting; left to the worker");
             metrics::counter!("payoutd_first_attempts_deferred_total").increment(1);
             let why = "too many first submission attempts waiting (worker.max_in_flight)";
-            queue::hand_over_unused(&self.pool, &lease, why).await?;
+            queue::hand_over_unused(&self.pool, &lease, why, Duration::ZERO).await?;
             return Ok(created);
         };
         let (pool, slots, submitter) = (
@@ -110,7 +110,7 @@ impl FirstAttempts {
                     );
                     metrics::counter!("payoutd_first_attempts_deferred_total").increment(1);
                     let why = "waited too long for a free submission slot (worker.max_in_flight)";
-                    queue::hand_over_unused(&pool, &lease, why).await?;
+                    queue::hand_over_unused(&pool, &lease, why, Duration::ZERO).await?;
                     return Ok(None);
                 }
                 submitter

@@ -148,10 +148,12 @@ impl Reconciler {
         Ok((check, Ok(details)))
     }
 
-    /// No record to act on. Nothing is released: what CoinsPaid answers for a foreign_id it
-    /// does not know is not documented, so "not found" is never proof that it was not created.
+    /// No record to act on. Nothing is released, ever: a failed look-up (a `403`, `429`, `5xx`,
+    /// timeout, redirect, or a 2xx without our record) is tried again next round, and even
+    /// CoinsPaid saying it has no record only puts a parked submission back in line, which looks
+    /// the withdrawal up again before it sends anything (see `submit.rs`).
     async fn no_record(&self, id: Uuid, err: LookupError) -> Result<Check, LedgerError> {
-        if let LookupError::Provider(_) = err {
+        if !err.is_no_record() {
             tracing::warn!(error = %err, "reconciler: look-up failed; will retry");
             return Ok(Check::LookupFailed);
         }
@@ -172,10 +174,8 @@ impl Reconciler {
             .await?;
             return Ok(Check::Missing);
         }
-        // Submitting again with the same foreign_id is safe whatever the truth: CoinsPaid
-        // refuses a reused one, and that refusal leads to another look-up.
         if queue::unpark(&self.pool, id).await? {
-            tracing::warn!(error = %err, "reconciler: CoinsPaid gives no record of this withdrawal; resubmitting with the same foreign_id");
+            tracing::warn!(error = %err, "reconciler: CoinsPaid gives no record of this withdrawal; its parked submission is back in line (looked up again before any resend)");
             Ok(Check::Resubmitted)
         } else {
             Ok(Check::NotYetSubmitted)

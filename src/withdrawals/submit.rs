@@ -1,9 +1,18 @@
 //! Submitting withdrawals to CoinsPaid: lease, call with no transaction open, record.
 //!
-//! The same withdrawal is always sent with the same foreign_id, so every retry is safe: at
-//! worst CoinsPaid answers "foreign_id already used", which we resolve by looking it up.
-//! A hold is released on a refusal only while every earlier attempt had a definitive answer;
-//! after an unknown outcome a refusal may be about the duplicate, so it is looked up instead.
+//! Once any request for a withdrawal may have reached CoinsPaid without a definitive answer
+//! (a timeout, a 5xx, a redirect, an unreadable answer, our credentials refused, a crash
+//! mid-call), the withdrawal's one-way `outcome_unknown` flag says so for good, and it alone
+//! decides what an answer may mean:
+//! - before sending such a withdrawal again, it is looked up: found, the record is applied and
+//!   nothing is sent; sent again (same foreign_id) only when CoinsPaid says it has no record and
+//!   the quiet period since the last such request has passed, so the look-up cannot race a
+//!   slow create; a failed look-up is retried, never read as "no record";
+//! - a refusal is looked up, never taken as proof: only CoinsPaid's `cancelled`/`declined` or
+//!   an audited operator resolution releases the hold.
+//!
+//! Without the flag, every earlier attempt had a definitive answer, so a field refusal is proof
+//! that nothing was created and releases the hold.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,12 +34,13 @@ use crate::queue::{self, Lease, ParkReason};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-/// What to do when a look-up made during a submission finds nothing usable.
+/// What to do when a look-up made after a refusal says CoinsPaid has no record. A look-up
+/// that fails is always retried later.
 #[derive(Debug, Clone, Copy)]
-enum IfNotFound {
+enum IfNoRecord {
     /// The outcome is still merely unknown: try again later.
     Retry,
-    /// CoinsPaid refused after an unknown outcome: a person must decide.
+    /// CoinsPaid refused after an unknown outcome and has no record: a person must decide.
     Park,
 }
 
@@ -40,6 +50,9 @@ pub struct Submitter {
     pool: PgPool,
     client: CoinsPaidClient,
     settings: WorkerSettings,
+    /// How long after a request that may have reached CoinsPaid it may be sent again: the
+    /// CoinsPaid timeout plus `worker.resend_margin_secs`.
+    quiet: Duration,
     /// Group commit of acceptances (`[batching]`); `None`: one statement each.
     accepted: Option<Batcher<Accepted, AcceptedResult>>,
 }
@@ -235,12 +248,24 @@ async fn record_accepted_batch(pool: &PgPool, jobs: Vec<Accepted>) -> Vec<Accept
 
 impl Submitter {
     pub fn new(pool: PgPool, client: CoinsPaidClient, settings: WorkerSettings) -> Self {
+        let quiet = client.timeout() + Duration::from_secs(settings.resend_margin_secs);
         Self {
             pool,
             client,
             settings,
+            quiet,
             accepted: None,
         }
+    }
+
+    /// The quiet period before a withdrawal whose outcome is unknown may be sent again.
+    pub fn resend_quiet_period(&self) -> Duration {
+        self.quiet
+    }
+
+    /// What the queue records for an attempt whose request may have reached CoinsPaid.
+    fn maybe_created(&self) -> queue::Sent {
+        queue::Sent::MaybeCreated { quiet: self.quiet }
     }
 
     /// Records CoinsPaid's acceptances in shared statements when `[batching]` is on: each
@@ -313,6 +338,11 @@ impl Submitter {
             tracing::info!(status = %withdrawal.status, "submission no longer needed");
             return Ok(Attempt::Recorded(Box::new(withdrawal)));
         }
+        if withdrawal.outcome_unknown {
+            if let Some(done) = self.look_up_before_resend(&lease, &withdrawal).await? {
+                return Ok(done);
+            }
+        }
         let travel_rule = if may_have_travel_rule {
             super::travel_rule::load(&self.pool, withdrawal.id).await?
         } else {
@@ -325,9 +355,6 @@ impl Submitter {
             .await;
         crate::faults::crash_point("after_provider_call");
         metrics::counter!("payoutd_submissions_total", "outcome" => outcome.label()).increment(1);
-        // An earlier attempt that was retried, or that crashed mid-call, had no definitive
-        // answer: the payout may exist, and a refusal now may only be of this duplicate.
-        let maybe_created = lease.attempts > 1 || withdrawal.outcome_unknown;
         match outcome {
             SubmitOutcome::Accepted(data) => {
                 tracing::info!(provider_id = data.id, provider_status = ?data.status, "CoinsPaid accepted the withdrawal");
@@ -347,7 +374,7 @@ impl Submitter {
                 };
                 self.record_accepted(&lease, details).await
             }
-            SubmitOutcome::Refused { status, reason } if !maybe_created => {
+            SubmitOutcome::Refused { status, reason } if !withdrawal.outcome_unknown => {
                 tracing::warn!(http_status = status, %reason, "CoinsPaid refused the withdrawal; releasing the hold");
                 let details = ProviderDetails {
                     error: Some(reason),
@@ -357,12 +384,12 @@ impl Submitter {
                     .await
             }
             SubmitOutcome::Refused { status, reason } => {
-                tracing::warn!(http_status = status, %reason, "CoinsPaid refused a retry after an unknown outcome; looking the first attempt up before anything is released");
+                tracing::warn!(http_status = status, %reason, "CoinsPaid refused a withdrawal it may already have; looking it up, nothing is released");
                 self.settle_by_lookup(
                     &lease,
-                    &withdrawal,
+                    &withdrawal.foreign_id,
                     &format!("refused after an unknown outcome ({reason})"),
-                    IfNotFound::Park,
+                    IfNoRecord::Park,
                 )
                 .await
             }
@@ -370,48 +397,113 @@ impl Submitter {
                 tracing::warn!(%reason, "CoinsPaid already knows this foreign_id; looking it up");
                 self.settle_by_lookup(
                     &lease,
-                    &withdrawal,
+                    &withdrawal.foreign_id,
                     &format!("foreign_id refused as used ({reason})"),
-                    IfNotFound::Retry,
+                    IfNoRecord::Retry,
                 )
                 .await
             }
             SubmitOutcome::OursToFix { status, reason } => {
-                // Our key, signature or body: every payout fails until someone fixes it.
-                tracing::error!(http_status = status, %reason, "CoinsPaid refused our credentials or body format; check COINSPAID_API_KEY/SECRET; amount stays held, will retry");
-                self.retry(&lease, &reason, false).await
+                // Our key, signature or body: every payout fails until someone fixes it. A
+                // proxy or a half-applied key change could still have passed it on: the payout
+                // may exist.
+                tracing::error!(http_status = status, %reason, "CoinsPaid refused our credentials or body format; check COINSPAID_API_KEY/SECRET; amount stays held, will look it up and retry");
+                self.retry(&lease, &reason, self.maybe_created()).await
             }
-            SubmitOutcome::Unknown(err) => self.retry(&lease, &err.to_string(), true).await,
+            SubmitOutcome::Unknown(err) => {
+                self.retry(&lease, &err.to_string(), self.maybe_created())
+                    .await
+            }
         }
     }
 
-    /// Asks CoinsPaid what became of the withdrawal and applies its answer like a callback's
-    /// (checked against the withdrawal first). Without a usable answer, nothing is released:
-    /// the job is retried or parked for a person.
-    async fn settle_by_lookup(
+    /// The look-up that must come before a withdrawal whose outcome is unknown is sent again.
+    /// `Some` when the attempt ends here: CoinsPaid's record was applied, the look-up failed
+    /// (retried later), or CoinsPaid has no record but the quiet period has not passed yet (the
+    /// job waits for it, uncounted). `None`: CoinsPaid has no record after the quiet period, so
+    /// the same request may go again.
+    async fn look_up_before_resend(
         &self,
         lease: &Lease,
         withdrawal: &Withdrawal,
+    ) -> Result<Option<Attempt>, LedgerError> {
+        let err = match self.client.transaction_info(&withdrawal.foreign_id).await {
+            Ok(details) => {
+                metrics::counter!("payoutd_lookups_total", "result" => "found").increment(1);
+                tracing::info!(provider_status = %details.provider_status, "CoinsPaid has the withdrawal; not sending it again");
+                return self
+                    .apply_lookup(lease, &details, "found by the look-up before a resend")
+                    .await
+                    .map(Some);
+            }
+            Err(err) => err,
+        };
+        metrics::counter!("payoutd_lookups_total", "result" => err.label()).increment(1);
+        if !err.is_no_record() {
+            tracing::warn!(error = %err, "look-up before a resend failed; nothing is sent, will ask again");
+            let error = format!("look-up before a resend failed: {err}");
+            return self
+                .retry(lease, &error, queue::Sent::NothingUnknown)
+                .await
+                .map(Some);
+        }
+        let mut conn = self.pool.acquire().await?;
+        if let Some(wait) = queue::resend_wait(&mut conn, withdrawal.id).await? {
+            drop(conn);
+            tracing::info!(wait_ms = wait.as_millis() as u64, "CoinsPaid has no record yet; an earlier request may still be on its way, so the resend waits out the quiet period");
+            let why = "no record at CoinsPaid yet; waiting out the quiet period before a resend";
+            queue::hand_over_unused(&self.pool, lease, why, wait).await?;
+            return Ok(Some(Attempt::Retrying));
+        }
+        tracing::warn!(error = %err, "CoinsPaid has no record of the withdrawal after the quiet period; sending it again with the same foreign_id");
+        Ok(None)
+    }
+
+    /// Asks CoinsPaid what became of the withdrawal after a refusal and applies its answer like
+    /// a callback's (checked against the withdrawal first). Without a record, nothing is
+    /// released: a failed look-up is retried, and "no record" is retried or parked for a person
+    /// as `if_no_record` says. A refusal of a foreign_id as used means the payout may exist, so
+    /// that is recorded for good either way.
+    async fn settle_by_lookup(
+        &self,
+        lease: &Lease,
+        foreign_id: &str,
         why: &str,
-        if_not_found: IfNotFound,
+        if_no_record: IfNoRecord,
     ) -> Result<Attempt, LedgerError> {
-        let details = match self.client.transaction_info(&withdrawal.foreign_id).await {
+        let details = match self.client.transaction_info(foreign_id).await {
             Ok(details) => details,
             Err(err) => {
                 metrics::counter!("payoutd_lookups_total", "result" => err.label()).increment(1);
-                let error = format!("{why}; look-up gave no answer: {err}");
-                return match if_not_found {
-                    IfNotFound::Retry => self.retry(lease, &error, true).await,
-                    IfNotFound::Park => self.park(lease, &error).await,
+                return match (err.is_no_record(), if_no_record) {
+                    (true, IfNoRecord::Park) => {
+                        let error = format!("{why}; CoinsPaid has no record: {err}");
+                        self.park(lease, &error).await
+                    }
+                    _ => {
+                        let error = format!("{why}; look-up gave no record: {err}");
+                        self.retry(lease, &error, self.maybe_created()).await
+                    }
                 };
             }
         };
         metrics::counter!("payoutd_lookups_total", "result" => "found").increment(1);
+        self.apply_lookup(lease, &details, why).await
+    }
+
+    /// Applies a look-up's record under the row lock, as a callback's would be. A record that
+    /// does not match the withdrawal moves nothing and parks the job for a person.
+    async fn apply_lookup(
+        &self,
+        lease: &Lease,
+        details: &ProviderDetails,
+        why: &str,
+    ) -> Result<Attempt, LedgerError> {
         let mut tx = self.pool.begin().await?;
         let current = store::lock_by_id(&mut tx, lease.withdrawal_id)
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;
-        let applied = transition::apply_report(&mut tx, current, &details).await?;
+        let applied = transition::apply_report(&mut tx, current, details).await?;
         if applied.withdrawal.status == WithdrawalStatus::Pending {
             // The record did not match: nothing moved, and no retry can tell more.
             tx.commit().await?;
@@ -508,13 +600,13 @@ impl Submitter {
         Ok(Attempt::Recorded(Box::new(updated)))
     }
 
-    /// Tries again later; parks after the last attempt. `outcome_unknown`: this attempt had no
-    /// definitive answer, so the payout may exist from now on.
+    /// Tries again later; parks after the last attempt. `sent` says whether this attempt's
+    /// request may have reached CoinsPaid without a definitive answer.
     async fn retry(
         &self,
         lease: &Lease,
         error: &str,
-        outcome_unknown: bool,
+        sent: queue::Sent,
     ) -> Result<Attempt, LedgerError> {
         let park = lease.attempts >= self.settings.max_attempts;
         let delay = queue::backoff(
@@ -528,7 +620,7 @@ impl Submitter {
             error,
             delay,
             park.then_some(ParkReason::AttemptsExhausted),
-            outcome_unknown,
+            sent,
         )
         .await?;
         if park {
@@ -549,7 +641,7 @@ impl Submitter {
             error,
             Duration::ZERO,
             Some(ParkReason::NeedsOperator),
-            true,
+            self.maybe_created(),
         )
         .await?;
         tracing::error!(%error, "what happened to this payout cannot be told from CoinsPaid's answers; parked for an operator, amount stays held");
@@ -563,7 +655,9 @@ impl Submitter {
     pub async fn drain_once(&self) -> Result<usize, LedgerError> {
         self.adopt_orphans().await?;
         let mut ran = 0;
-        while let Some(lease) = queue::claim_due(&self.pool, self.lease_duration()).await? {
+        while let Some(lease) =
+            queue::claim_due(&self.pool, self.lease_duration(), self.quiet).await?
+        {
             if let Err(err) = self.attempt(lease).await {
                 // The lease expires and the job runs again; nothing was half-written.
                 tracing::error!(withdrawal_id = %lease.withdrawal_id, error = %err, "submission attempt failed");
@@ -574,8 +668,10 @@ impl Submitter {
     }
 
     async fn adopt_orphans(&self) -> Result<(), LedgerError> {
-        for withdrawal_id in queue::adopt_orphans(&self.pool, self.lease_duration()).await? {
-            tracing::warn!(%withdrawal_id, "first submission attempt did not finish within its lease (the process stopped?); queued for the worker, same foreign_id");
+        for withdrawal_id in
+            queue::adopt_orphans(&self.pool, self.lease_duration(), self.quiet).await?
+        {
+            tracing::warn!(%withdrawal_id, "first submission attempt did not finish within its lease (the process stopped?); CoinsPaid may have it, so the worker looks it up before sending it again");
         }
         Ok(())
     }
@@ -593,7 +689,8 @@ impl Submitter {
             let Ok(slot) = slots.clone().acquire_owned().await else {
                 break Ok(());
             };
-            let lease = match queue::claim_due(&self.pool, self.lease_duration()).await {
+            let lease = match queue::claim_due(&self.pool, self.lease_duration(), self.quiet).await
+            {
                 Ok(Some(lease)) => lease,
                 Ok(None) => break Ok(()),
                 // Stop claiming, but let the attempts under way finish first.

@@ -107,6 +107,8 @@ pub fn test_settings(database: &str, simulator_url: &str) -> Settings {
     s.worker.lease_secs = 10;
     s.worker.backoff_base_ms = 1;
     s.worker.backoff_max_secs = 1;
+    // A resend after an unknown outcome still waits out coinspaid.timeout_secs.
+    s.worker.resend_margin_secs = 0;
     // Tests drive the reconciler by hand and want every open withdrawal considered.
     s.reconciler.enabled = false;
     s.reconciler.min_age_secs = 0;
@@ -373,6 +375,31 @@ impl TestApp {
         total
     }
 
+    /// Runs the submission queue like [`Self::drain`], then keeps running it while a job falls
+    /// due within a few seconds (a resend waiting out its quiet period, a short backoff), for at
+    /// most `limit`. Returns the attempts run.
+    pub async fn drain_waiting(&self, limit: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut total = self.drain().await;
+        while tokio::time::Instant::now() < deadline {
+            let next: Option<f64> = sqlx::query_scalar(
+                "SELECT EXTRACT(EPOCH FROM min(run_at) - now())::float8 FROM submission_jobs
+                 WHERE NOT parked",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
+            match next {
+                Some(wait) if wait <= 3.0 => {
+                    tokio::time::sleep(Duration::from_secs_f64(wait.max(0.0) + 0.02)).await;
+                    total += self.submitter.drain_once().await.unwrap();
+                }
+                _ => break,
+            }
+        }
+        total
+    }
+
     pub async fn ledger_kinds(&self, withdrawal_id: &str) -> Vec<String> {
         sqlx::query_scalar(
             "SELECT kind FROM ledger_entries WHERE withdrawal_id = $1::uuid ORDER BY id",
@@ -586,7 +613,7 @@ pub fn fast_retry_config_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("development.toml"),
-        "[coinspaid]\ntimeout_secs = 1\n[worker]\nlease_secs = 2\npoll_interval_ms = 50\nbackoff_base_ms = 10\nbackoff_max_secs = 1\n",
+        "[coinspaid]\ntimeout_secs = 1\n[worker]\nlease_secs = 2\npoll_interval_ms = 50\nbackoff_base_ms = 10\nbackoff_max_secs = 1\nresend_margin_secs = 0\n",
     )
     .unwrap();
     dir

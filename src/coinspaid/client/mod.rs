@@ -84,18 +84,28 @@ impl SubmitOutcome {
     }
 }
 
-/// Why `GET /v2/transactions/info` gave no record to act on. Never a decision about money.
+/// Why `GET /v2/transactions/info` gave no record to act on. Never a decision about money:
+/// only [`LookupError::NotFound`] is CoinsPaid's word that it has no record, and even that only
+/// allows a resend with the same foreign_id, never a release.
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
+    /// No answer we can read: transport, 5xx, 3xx, an unreadable body.
     #[error(transparent)]
     Provider(#[from] ProviderError),
-    /// CoinsPaid answered 4xx. What it answers for a foreign_id it does not know is not
-    /// documented, so this may mean "unknown" or something else entirely.
+    /// A 4xx that is not CoinsPaid saying it has no such record: our credentials or address
+    /// (403), a rate limit (429), a malformed look-up of ours, a proxy's page. A failed look-up.
     #[error("CoinsPaid answered {status}: {body}")]
     Refused { status: u16, body: String },
-    /// A 2xx without exactly one withdrawal record for our foreign_id.
+    /// A 2xx without exactly one readable withdrawal record for our foreign_id. A failed
+    /// look-up: a 2xx is not CoinsPaid's documented way of saying "no record".
     #[error("no usable record in the answer: {0}")]
-    NoRecord(String),
+    Unusable(String),
+    /// A `400`/`404`/`422` in CoinsPaid's own error shape (`{"errors": {...}}` or `{"error":
+    /// ...}`) that is not one of its documented answers about the look-up request itself. What
+    /// CoinsPaid answers for a foreign_id it does not know is not documented; this is the
+    /// narrowest reading of "it has no record" (docs/CONTRACT-ADDITIONS.md section 5).
+    #[error("CoinsPaid has no record of it ({status}: {body})")]
+    NotFound { status: u16, body: String },
 }
 
 impl LookupError {
@@ -103,9 +113,16 @@ impl LookupError {
     pub fn label(&self) -> &'static str {
         match self {
             Self::Provider(_) => "lookup_failed",
-            Self::Refused { .. } => "not_found",
-            Self::NoRecord(_) => "no_record",
+            Self::Refused { .. } => "refused",
+            Self::Unusable(_) => "no_usable_record",
+            Self::NotFound { .. } => "not_found",
         }
+    }
+
+    /// CoinsPaid said it has no record: the only answer after which a withdrawal whose outcome
+    /// is unknown may be sent again. Every other error is a failed look-up, retried later.
+    pub fn is_no_record(&self) -> bool {
+        matches!(self, Self::NotFound { .. })
     }
 }
 
@@ -115,6 +132,7 @@ pub struct CoinsPaidClient {
     http: reqwest::Client,
     base_url: Arc<str>,
     signer: Arc<Signer>,
+    timeout: Duration,
 }
 
 impl CoinsPaidClient {
@@ -131,11 +149,17 @@ impl CoinsPaidClient {
             http,
             base_url: base_url.trim_end_matches('/').into(),
             signer: Arc::new(signer),
+            timeout,
         })
     }
 
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// How long a call may take before its outcome counts as unknown.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// `POST` with a signed JSON body; see [`Self::send`].
@@ -223,22 +247,43 @@ impl CoinsPaidClient {
         let (status, body) = self
             .send(Method::GET, "/v2/transactions/info", bytes)
             .await?;
-        if status.is_client_error() {
-            return Err(LookupError::Refused {
-                status: status.as_u16(),
-                body: truncate(&body),
-            });
-        }
-        if !status.is_success() {
-            return Err(ProviderError::Http {
-                status: status.as_u16(),
-                body: truncate(&body),
-            }
-            .into());
-        }
+        classify_lookup_answer(status, &body, foreign_id)
+    }
+}
+
+/// Reads a transactions/info answer. Pure, so every documented and undocumented answer is a
+/// unit test: only our one withdrawal record is a record, only [`LookupError::NotFound`] says
+/// there is none, and everything else is a failed look-up.
+pub fn classify_lookup_answer(
+    status: StatusCode,
+    body: &[u8],
+    foreign_id: &str,
+) -> Result<ProviderDetails, LookupError> {
+    if status.is_success() {
         let answer: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| ProviderError::Decode(e.to_string()))?;
-        record_for(&answer, foreign_id)
+            serde_json::from_slice(body).map_err(|e| ProviderError::Decode(e.to_string()))?;
+        return record_for(&answer, foreign_id);
+    }
+    if !status.is_client_error() {
+        return Err(ProviderError::Http {
+            status: status.as_u16(),
+            body: truncate(body),
+        }
+        .into());
+    }
+    let body_text = truncate(body);
+    let says_no_record = matches!(status.as_u16(), 400 | 404 | 422)
+        && ErrorBody::parse(body).is_some_and(|e| e.says_no_record());
+    if says_no_record {
+        Err(LookupError::NotFound {
+            status: status.as_u16(),
+            body: body_text,
+        })
+    } else {
+        Err(LookupError::Refused {
+            status: status.as_u16(),
+            body: body_text,
+        })
     }
 }
 
@@ -308,13 +353,13 @@ pub fn record_for(
         (Some(record), None) if record.status.as_deref().is_some_and(|s| !s.is_empty()) => {
             Ok(record.into())
         }
-        (Some(_), None) => Err(LookupError::NoRecord(
+        (Some(_), None) => Err(LookupError::Unusable(
             "the record for our foreign_id has no readable status".into(),
         )),
-        (Some(_), Some(_)) => Err(LookupError::NoRecord(
+        (Some(_), Some(_)) => Err(LookupError::Unusable(
             "more than one withdrawal record names our foreign_id".into(),
         )),
-        (None, _) => Err(LookupError::NoRecord(format!(
+        (None, _) => Err(LookupError::Unusable(format!(
             "none of {total} record(s) is a withdrawal with our foreign_id"
         ))),
     }

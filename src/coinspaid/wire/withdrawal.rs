@@ -194,6 +194,20 @@ impl ErrorBody {
             .is_some_and(|c| c == FORMAT_ERROR_CODE || AUTH_ERROR_CODES.contains(&c))
     }
 
+    /// Whether this error body, answering a look-up, is CoinsPaid saying it has no such record:
+    /// a message in its error shape that is not one of its documented answers about the look-up
+    /// request itself (credentials, body format, no or too many parameters). Its answer for an
+    /// unknown foreign_id is not documented, so this reads the shape, not the words.
+    pub fn says_no_record(&self) -> bool {
+        const ABOUT_THE_REQUEST: [&str; 2] = ["no parameters present", "more than one param"];
+        let has_message = !self.errors.is_empty() || self.error.is_some();
+        let about_request = self.error.as_deref().is_some_and(|e| {
+            let e = e.to_ascii_lowercase();
+            ABOUT_THE_REQUEST.iter().any(|known| e.contains(known))
+        });
+        has_message && !about_request && !self.is_ours_to_fix()
+    }
+
     /// One line for logs and the withdrawal's `error` field.
     pub fn summary(&self) -> String {
         if !self.errors.is_empty() {
