@@ -92,9 +92,11 @@ impl Application {
                 (credentials, url, Some(simulator), "simulator")
             }
         };
-        // Callbacks may still come signed with the secret being replaced; requests never are.
-        let signer = Signer::new(credentials)
-            .with_previous_secret(settings.coinspaid.api_secret_previous.clone());
+        // Callbacks may still come from the key pair being replaced; requests never do.
+        let signer = Signer::new(credentials).with_previous(Credentials {
+            key: settings.coinspaid.api_key_previous.clone(),
+            secret: settings.coinspaid.api_secret_previous.clone(),
+        });
         let client = CoinsPaidClient::new(&base_url, signer.clone(), settings.provider_timeout())?;
         let submitter = Submitter::new(pool.clone(), client.clone(), settings.worker.clone())
             .with_batching(&settings.batching);

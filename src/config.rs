@@ -78,8 +78,10 @@ pub struct CoinsPaidSettings {
     pub api_url: String,
     pub api_key: String,
     pub api_secret: SecretString,
-    /// The secret being replaced, still accepted on callbacks during a change-over (never used
-    /// to sign requests). Empty: none.
+    /// The key pair being replaced, still accepted together on callbacks during a change-over
+    /// (never used to send). CoinsPaid gives a new pair a new key, so both are needed: set
+    /// both or neither. Empty: none.
+    pub api_key_previous: String,
     pub api_secret_previous: SecretString,
     pub timeout_secs: u64,
 }
@@ -420,6 +422,7 @@ impl Default for CoinsPaidSettings {
             api_url: String::new(),
             api_key: String::new(),
             api_secret: SecretString::default(),
+            api_key_previous: String::new(),
             api_secret_previous: SecretString::default(),
             timeout_secs: 15,
         }
@@ -486,6 +489,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("COINSPAID_API_URL", "coinspaid.api_url"),
     ("COINSPAID_API_KEY", "coinspaid.api_key"),
     ("COINSPAID_API_SECRET", "coinspaid.api_secret"),
+    ("COINSPAID_API_KEY_PREVIOUS", "coinspaid.api_key_previous"),
     (
         "COINSPAID_API_SECRET_PREVIOUS",
         "coinspaid.api_secret_previous",
@@ -733,21 +737,65 @@ impl Settings {
             )),
             Ok(_) => {}
         }
+        self.validate_previous_pair_into(invalid);
+    }
+
+    /// The previous CoinsPaid pair is whole, accompanies a current pair, and differs from it in
+    /// both halves. Half a pair is refused rather than ignored: callbacks of the old pair carry
+    /// the old key, so a previous secret alone (what a setup before
+    /// `COINSPAID_API_KEY_PREVIOUS` had) never accepted one, and starting would let an operator
+    /// believe the change-over was covered. A key equal to the current one would let the
+    /// current key pass with the old secret.
+    fn validate_previous_pair_into(&self, invalid: &mut impl FnMut(String)) {
         let cp = &self.coinspaid;
-        if !cp.api_secret_previous.is_empty() {
-            if cp.api_secret.is_empty() {
-                invalid(format!(
-                    "{} is only accepted with {}",
-                    describe("coinspaid.api_secret_previous"),
-                    describe("coinspaid.api_secret")
-                ));
-            } else if cp.api_secret_previous == cp.api_secret {
-                invalid(format!(
-                    "{} equals {}; set it to the secret being replaced, or leave it empty",
-                    describe("coinspaid.api_secret_previous"),
-                    describe("coinspaid.api_secret")
-                ));
+        let (key, secret) = (
+            "coinspaid.api_key_previous",
+            "coinspaid.api_secret_previous",
+        );
+        match (
+            cp.api_key_previous.is_empty(),
+            cp.api_secret_previous.is_empty(),
+        ) {
+            (true, true) => return,
+            (false, true) => {
+                return invalid(format!(
+                    "{} is set without {}: the pair being replaced needs both, or neither",
+                    describe(key),
+                    describe(secret)
+                ))
             }
+            (true, false) => {
+                return invalid(format!(
+                    "{} is set without {}: callbacks of the pair being replaced carry its old key, \
+                     so set both, or neither",
+                    describe(secret),
+                    describe(key)
+                ))
+            }
+            (false, false) => {}
+        }
+        if cp.api_key.is_empty() || cp.api_secret.is_empty() {
+            return invalid(format!(
+                "{} and {} are only accepted with {} and {}",
+                describe(key),
+                describe(secret),
+                describe("coinspaid.api_key"),
+                describe("coinspaid.api_secret")
+            ));
+        }
+        if cp.api_key_previous == cp.api_key {
+            invalid(format!(
+                "{} equals {}; CoinsPaid gives a new pair a new key: set it to the key being replaced, or leave both previous settings empty",
+                describe(key),
+                describe("coinspaid.api_key")
+            ));
+        }
+        if cp.api_secret_previous == cp.api_secret {
+            invalid(format!(
+                "{} equals {}; set it to the secret being replaced, or leave both previous settings empty",
+                describe(secret),
+                describe("coinspaid.api_secret")
+            ));
         }
     }
 
@@ -1396,32 +1444,66 @@ mod tests {
     }
 
     #[test]
-    fn a_previous_coinspaid_secret_needs_a_current_one_that_differs() {
-        let with = |previous: &str| {
-            load(
-                &[],
-                &[
-                    ("COINSPAID_API_URL", "http://127.0.0.1:9"),
-                    ("COINSPAID_API_KEY", "k"),
-                    ("COINSPAID_API_SECRET", "new-secret"),
-                    ("COINSPAID_API_SECRET_PREVIOUS", previous),
-                ],
-            )
+    fn a_previous_coinspaid_pair_is_whole_and_differs_from_the_current_one() {
+        let with = |previous: &[(&'static str, &'static str)]| {
+            let mut env = vec![
+                ("COINSPAID_API_URL", "http://127.0.0.1:9"),
+                ("COINSPAID_API_KEY", "new-key"),
+                ("COINSPAID_API_SECRET", "new-secret"),
+            ];
+            env.extend_from_slice(previous);
+            load(&[], &env)
         };
-        let s = with("old-secret").unwrap();
+        let s = with(&[
+            ("COINSPAID_API_KEY_PREVIOUS", "old-key"),
+            ("COINSPAID_API_SECRET_PREVIOUS", "old-secret"),
+        ])
+        .unwrap();
+        assert_eq!(s.coinspaid.api_key_previous, "old-key");
         assert_eq!(s.coinspaid.api_secret_previous.expose(), "old-secret");
         assert!(!format!("{s:?}").contains("old-secret"));
-        let err = with("new-secret").unwrap_err().to_string();
-        assert!(
-            err.contains("coinspaid.api_secret_previous (COINSPAID_API_SECRET_PREVIOUS) equals"),
-            "{err}"
+
+        let refused = |previous: &[(&'static str, &'static str)], says: &str| {
+            let err = with(previous).unwrap_err().to_string();
+            assert!(err.contains(says), "{err}");
+            for value in ["old-secret", "new-secret"] {
+                assert!(!err.contains(value), "{err}");
+            }
+        };
+        // What a setup from before COINSPAID_API_KEY_PREVIOUS had: refused, naming the missing key.
+        refused(
+            &[("COINSPAID_API_SECRET_PREVIOUS", "old-secret")],
+            "coinspaid.api_secret_previous (COINSPAID_API_SECRET_PREVIOUS) is set without coinspaid.api_key_previous (COINSPAID_API_KEY_PREVIOUS)",
         );
-        assert!(!err.contains("new-secret"), "{err}");
-        let alone = load(&[], &[("COINSPAID_API_SECRET_PREVIOUS", "old-secret")])
-            .unwrap_err()
-            .to_string();
+        refused(
+            &[("COINSPAID_API_KEY_PREVIOUS", "old-key")],
+            "coinspaid.api_key_previous (COINSPAID_API_KEY_PREVIOUS) is set without coinspaid.api_secret_previous (COINSPAID_API_SECRET_PREVIOUS)",
+        );
+        refused(
+            &[
+                ("COINSPAID_API_KEY_PREVIOUS", "new-key"),
+                ("COINSPAID_API_SECRET_PREVIOUS", "old-secret"),
+            ],
+            "coinspaid.api_key_previous (COINSPAID_API_KEY_PREVIOUS) equals",
+        );
+        refused(
+            &[
+                ("COINSPAID_API_KEY_PREVIOUS", "old-key"),
+                ("COINSPAID_API_SECRET_PREVIOUS", "new-secret"),
+            ],
+            "coinspaid.api_secret_previous (COINSPAID_API_SECRET_PREVIOUS) equals",
+        );
+        let alone = load(
+            &[],
+            &[
+                ("COINSPAID_API_KEY_PREVIOUS", "old-key"),
+                ("COINSPAID_API_SECRET_PREVIOUS", "old-secret"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
-            alone.contains("is only accepted with coinspaid.api_secret"),
+            alone.contains("are only accepted with coinspaid.api_key"),
             "{alone}"
         );
     }

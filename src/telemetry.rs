@@ -119,7 +119,7 @@ fn describe_metrics() {
     );
     describe_counter!(
         "payoutd_callback_signatures_verified_total",
-        "Verified CoinsPaid callbacks, by the secret that verified them: current, or previous (COINSPAID_API_SECRET_PREVIOUS, during a change-over)."
+        "Verified CoinsPaid callbacks, by the key pair that verified them: current, or previous (COINSPAID_API_KEY_PREVIOUS and COINSPAID_API_SECRET_PREVIOUS, during a change-over)."
     );
     describe_counter!(
         "payoutd_provider_calls_total",

@@ -271,6 +271,44 @@ async fn a_callback_that_does_not_match_its_withdrawal_moves_nothing() {
 }
 
 #[tokio::test]
+async fn an_amount_a_float_would_round_into_a_match_is_an_anomaly() {
+    let app = spawn_app().await;
+    let w = app.processing_withdrawal("10.00").await;
+    let id = w["id"].as_str().unwrap();
+    // `currency_sent.amount` as the bare JSON number 9.9999999999999999, which an f64 reads
+    // as 10: written into the signed bytes by hand, as no serializer of ours would write it.
+    let body = String::from_utf8(app.callback_for(&w, "confirmed")).unwrap();
+    let sent = r#""currency_sent":{"amount":"10.00","currency":"EUR"}"#;
+    assert!(body.contains(sent), "{body}");
+    let body = body.replace(
+        sent,
+        r#""currency_sent":{"amount":9.9999999999999999,"currency":"EUR"}"#,
+    );
+    assert_eq!(app.post_callback(body.as_bytes()).await, StatusCode::OK);
+    let after = app.withdrawal(id).await;
+    assert_eq!(after["status"], "processing");
+    assert!(
+        after["anomaly"]
+            .as_str()
+            .unwrap()
+            .contains("currency_sent amount 9.9999999999999999"),
+        "{}",
+        after["anomaly"]
+    );
+    assert_eq!(callback_outcomes(&app).await.last().unwrap().0, "anomaly");
+    assert_eq!(app.ledger_kinds(id).await, ["hold"]);
+    assert_eq!(
+        app.balance("u1", "EUR").await,
+        ("0.00".into(), "10.00".into())
+    );
+    // The same amount as the JSON number 10.00 is the payout's: it settles.
+    let exact = body.replace("9.9999999999999999", "10.00");
+    assert_eq!(app.post_callback(exact.as_bytes()).await, StatusCode::OK);
+    assert_eq!(app.ledger_kinds(id).await, ["hold", "debit"]);
+    app.assert_invariants().await;
+}
+
+#[tokio::test]
 async fn undocumented_statuses_and_unreadable_callbacks_are_kept_flagged_and_move_nothing() {
     let app = spawn_app().await;
     let w = app.processing_withdrawal("100.00").await;

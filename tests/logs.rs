@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 const API_SECRET: &str = "coinspaid-secret-7f3a9c";
 /// Still accepted on callbacks during a change-over.
 const PREVIOUS_SECRET: &str = "coinspaid-old-secret-2b8d41";
+const PREVIOUS_KEY: &str = "merchant-key-being-replaced";
 /// The website's notification secrets: current, then the one being replaced.
 const NOTIFY_SECRETS: [&str; 2] = [
     "whsec_54+YO2O2pnqOmqspMI8aBV2OT7FbzFMSoi2q/o9iazA=",
@@ -85,6 +86,7 @@ async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
         .env("COINSPAID_API_URL", sim.base_url())
         .env("COINSPAID_API_KEY", "merchant-key")
         .env("COINSPAID_API_SECRET", API_SECRET)
+        .env("COINSPAID_API_KEY_PREVIOUS", PREVIOUS_KEY)
         .env("COINSPAID_API_SECRET_PREVIOUS", PREVIOUS_SECRET)
         .env("PAYOUTD_NOTIFY_URL", &notify_url)
         .env("PAYOUTD_NOTIFY_SECRET", NOTIFY_SECRETS.join(","))
@@ -153,16 +155,16 @@ async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
         .unwrap();
     assert_eq!(forged.status(), 401);
 
-    // A callback signed with the previous secret, during a change-over: accepted.
+    // A callback from the previous key pair, during a change-over: accepted.
     let deposit_body = br#"{"id":2,"type":"deposit","status":"confirmed"}"#;
     let previous_signature = Signer::new(Credentials {
-        key: "merchant-key".into(),
+        key: PREVIOUS_KEY.into(),
         secret: SecretString::new(PREVIOUS_SECRET),
     })
     .sign(deposit_body);
     let accepted = http
         .post(format!("{base}/v1/callbacks/coinspaid"))
-        .header("X-Processing-Key", "merchant-key")
+        .header("X-Processing-Key", PREVIOUS_KEY)
         .header("X-Processing-Signature", &previous_signature)
         .body(deposit_body.to_vec())
         .send()

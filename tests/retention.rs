@@ -1,5 +1,6 @@
 //! Retention deletes old callbacks, delivered notifications and idempotency keys, and never a
-//! ledger entry or a withdrawal. The clock is "accelerated" by ageing rows in the database.
+//! ledger entry or a withdrawal. The clock is "accelerated" by ageing rows in the database;
+//! ledger entries cannot be aged (or changed, or deleted): the database refuses it.
 
 mod common;
 
@@ -24,7 +25,6 @@ async fn old_records_go_and_money_history_stays() {
         "UPDATE notification_outbox SET created_at = now() - interval '31 days'",
         "UPDATE idempotency_keys SET created_at = now() - interval '73 hours'",
         "UPDATE withdrawals SET created_at = now() - interval '400 days'",
-        "UPDATE ledger_entries SET created_at = now() - interval '400 days'",
     ] {
         sqlx::query(sql).execute(&app.pool).await.unwrap();
     }
@@ -84,6 +84,54 @@ async fn old_records_go_and_money_history_stays() {
     assert_eq!(
         count(&app, "SELECT count(*) FROM notification_outbox").await,
         recent_notifications
+    );
+    app.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn ledger_entries_cannot_be_changed_or_deleted() {
+    let app = spawn_app().await;
+    let w = app.processing_withdrawal("10.00").await;
+    app.post_callback(&app.callback_for(&w, "confirmed")).await;
+    let entries = "SELECT string_agg(id::text || kind || amount::text || created_at::text, ',' ORDER BY id) FROM ledger_entries";
+    let before: String = sqlx::query_scalar(entries)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.ledger_kinds(w["id"].as_str().unwrap()).await,
+        ["hold", "debit"]
+    );
+    for statement in [
+        "UPDATE ledger_entries SET amount = amount + 1",
+        "UPDATE ledger_entries SET created_at = now() - interval '400 days'",
+        "DELETE FROM ledger_entries WHERE kind = 'debit'",
+        "DELETE FROM ledger_entries",
+        "TRUNCATE ledger_entries",
+    ] {
+        let err = sqlx::query(statement)
+            .execute(&app.pool)
+            .await
+            .expect_err(statement);
+        let db = err.as_database_error().expect(statement);
+        assert_eq!(db.code().as_deref(), Some("42501"), "{statement}: {db}");
+        assert!(
+            db.message().contains("ledger_entries is append-only"),
+            "{statement}: {db}"
+        );
+    }
+    let after: String = sqlx::query_scalar(entries)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(after, before);
+    // Appending still works: the next withdrawal holds and settles.
+    let next = app.processing_withdrawal("5.00").await;
+    app.post_callback(&app.callback_for(&next, "confirmed"))
+        .await;
+    assert_eq!(
+        app.ledger_kinds(next["id"].as_str().unwrap()).await,
+        ["hold", "debit"]
     );
     app.assert_invariants().await;
 }

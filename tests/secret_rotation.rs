@@ -1,6 +1,7 @@
-//! Changing the CoinsPaid secret without refusing traffic: during the change-over callbacks
-//! signed with the previous secret are still accepted (and counted as such), requests are
-//! signed with the new one only, and a secret payoutd never had is refused.
+//! Changing the CoinsPaid key pair without refusing traffic. CoinsPaid has one active key and
+//! secret pair, and a new pair has a new key: during the change-over callbacks of the old pair
+//! (old key, signed by the old secret) are still accepted and counted as such, requests use the
+//! new pair only, and a key of one pair with the secret of the other is refused.
 //! (Notification secrets rotate in tests/notifications.rs.)
 
 mod common;
@@ -10,11 +11,12 @@ use payoutd::coinspaid::signing::SecretString;
 use payoutd::coinspaid::{Credentials, Signer};
 use reqwest::StatusCode;
 
+const PREVIOUS_KEY: &str = "merchant-key-being-replaced";
 const PREVIOUS_SECRET: &str = "merchant-secret-being-replaced";
 
-fn signer_with(secret: &str) -> Signer {
+fn signer_with(key: &str, secret: &str) -> Signer {
     Signer::new(Credentials {
-        key: KEY.into(),
+        key: key.into(),
         secret: SecretString::new(secret),
     })
 }
@@ -28,9 +30,17 @@ async fn verified_with(app: &TestApp, secret: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {prefix}series"))
 }
 
+/// Posts `body` with the key header `key`, signed with `secret`.
+async fn post_as(app: &TestApp, body: &[u8], key: &str, secret: &str) -> StatusCode {
+    let signature = signer_with(key, secret).sign(body);
+    app.post_callback_raw(body, Some(key), Some(&signature))
+        .await
+}
+
 #[tokio::test]
-async fn callbacks_signed_with_the_previous_secret_are_accepted_and_unknown_ones_refused() {
+async fn callbacks_of_the_previous_pair_are_accepted_and_mixed_pairs_refused() {
     let app = spawn_app_with(|s| {
+        s.coinspaid.api_key_previous = PREVIOUS_KEY.into();
         s.coinspaid.api_secret_previous = SecretString::new(PREVIOUS_SECRET);
     })
     .await;
@@ -40,37 +50,41 @@ async fn callbacks_signed_with_the_previous_secret_are_accepted_and_unknown_ones
         "registered at start"
     );
     app.fund("u1", "EUR", "100.00").await;
-    // The simulator only accepts the current secret: the submission proves requests use it.
+    // The simulator only accepts the current pair: the submissions prove requests use it.
     let confirmed = app.withdraw_ok(&eur_to_btc("u1", "10.00")).await;
     let cancelled = app.withdraw_ok(&eur_to_btc("u1", "20.00")).await;
     let submissions = app.sim.submissions();
     assert_eq!(submissions.len(), 2);
     assert!(submissions.iter().all(|s| s.signature_valid));
 
-    let unknown = signer_with("a-secret-payoutd-never-had");
     let body = app.callback_for(&confirmed, "confirmed");
-    let signature = unknown.sign(&body);
-    assert_eq!(
-        app.post_callback_raw(&body, Some(KEY), Some(&signature))
-            .await,
-        StatusCode::UNAUTHORIZED
-    );
+    for (key, secret, why) in [
+        (KEY, "a-secret-payoutd-never-had", "unknown secret"),
+        (KEY, PREVIOUS_SECRET, "current key, previous secret"),
+        (PREVIOUS_KEY, SECRET, "previous key, current secret"),
+        ("a-key-payoutd-never-had", PREVIOUS_SECRET, "unknown key"),
+    ] {
+        assert_eq!(
+            post_as(&app, &body, key, secret).await,
+            StatusCode::UNAUTHORIZED,
+            "{why}"
+        );
+    }
     assert_eq!(
         app.withdrawal(confirmed["id"].as_str().unwrap()).await["status"],
         "processing"
     );
+    assert_eq!(verified_with(&app, "previous").await, 0.0);
 
-    let signature = signer_with(PREVIOUS_SECRET).sign(&body);
     assert_eq!(
-        app.post_callback_raw(&body, Some(KEY), Some(&signature))
-            .await,
+        post_as(&app, &body, PREVIOUS_KEY, PREVIOUS_SECRET).await,
         StatusCode::OK
     );
     assert_eq!(
         app.withdrawal(confirmed["id"].as_str().unwrap()).await["status"],
         "confirmed"
     );
-    // The new secret works alongside.
+    // The new pair works alongside.
     assert_eq!(
         app.post_callback(&app.callback_for(&cancelled, "cancelled"))
             .await,
@@ -92,15 +106,13 @@ async fn callbacks_signed_with_the_previous_secret_are_accepted_and_unknown_ones
 }
 
 #[tokio::test]
-async fn without_a_previous_secret_the_old_one_is_refused() {
+async fn without_a_previous_pair_the_old_one_is_refused() {
     let app = spawn_app().await;
     app.fund("u1", "EUR", "100.00").await;
     let w = app.withdraw_ok(&eur_to_btc("u1", "10.00")).await;
     let body = app.callback_for(&w, "confirmed");
-    let signature = signer_with(PREVIOUS_SECRET).sign(&body);
     assert_eq!(
-        app.post_callback_raw(&body, Some(KEY), Some(&signature))
-            .await,
+        post_as(&app, &body, PREVIOUS_KEY, PREVIOUS_SECRET).await,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(

@@ -51,12 +51,13 @@ pub struct Credentials {
 #[derive(Clone, Debug)]
 pub struct Signer {
     credentials: Credentials,
-    /// The secret being replaced: during a change-over CoinsPaid may still sign callbacks
-    /// with it. Never used to sign.
-    previous: Option<SecretString>,
+    /// The key pair being replaced. CoinsPaid has one active pair, and a new pair has a new
+    /// key, so during a change-over callbacks may still come with the old key signed by the
+    /// old secret: accepted as a pair, never mixed with the current one. Never used to sign.
+    previous: Option<Credentials>,
 }
 
-/// Which secret verified a callback, so an operator sees when the old one stops being used.
+/// Which key pair verified a callback, so an operator sees when the old one stops being used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretUsed {
     Current,
@@ -94,9 +95,11 @@ impl Signer {
         }
     }
 
-    /// Also accepts callbacks signed with `previous` (empty: none).
-    pub fn with_previous_secret(mut self, previous: SecretString) -> Self {
-        self.previous = (!previous.is_empty()).then_some(previous);
+    /// Also accepts callbacks carrying `previous.key` and signed with `previous.secret`.
+    /// An empty key or secret means none: configuration refuses half a pair.
+    pub fn with_previous(mut self, previous: Credentials) -> Self {
+        self.previous =
+            (!previous.key.is_empty() && !previous.secret.is_empty()).then_some(previous);
         self
     }
 
@@ -126,8 +129,10 @@ impl Signer {
         self.verify_which(key, signature, body).map(|_| ())
     }
 
-    /// [`Self::verify`], also saying which secret matched. Both secrets are always checked,
-    /// each in constant time, so the answer's timing does not tell which one matched.
+    /// [`Self::verify`], also saying which key pair matched: the key header picks the pair,
+    /// and only that pair's secret can verify the signature. Both keys and both signatures are
+    /// always compared, each in constant time, so the answer's timing does not tell which pair
+    /// matched.
     pub fn verify_which(
         &self,
         key: Option<&str>,
@@ -135,24 +140,31 @@ impl Signer {
         body: &[u8],
     ) -> Result<SecretUsed, VerifyError> {
         let key = key.ok_or(VerifyError::MissingKey)?;
-        if !bool::from(key.as_bytes().ct_eq(self.credentials.key.as_bytes())) {
+        let is_key = |credentials: &Credentials| -> bool {
+            key.as_bytes().ct_eq(credentials.key.as_bytes()).into()
+        };
+        let current_key = is_key(&self.credentials);
+        let previous_key = self.previous.as_ref().is_some_and(is_key);
+        if !current_key && !previous_key {
             return Err(VerifyError::WrongKey);
         }
         let signature = signature.ok_or(VerifyError::MissingSignature)?;
         // Providers send lowercase; accept uppercase hex too rather than fail on a formatting detail.
         let expected =
             hex::decode(signature.trim()).map_err(|_| VerifyError::MalformedSignature)?;
-        let matches = |secret: &SecretString| {
-            let mut mac = mac_with(secret);
+        let signed_by = |credentials: &Credentials| {
+            let mut mac = mac_with(&credentials.secret);
             mac.update(body);
             mac.verify_slice(&expected).is_ok()
         };
-        let current = matches(&self.credentials.secret);
-        let previous = self.previous.as_ref().is_some_and(matches);
-        match (current, previous) {
-            (true, _) => Ok(SecretUsed::Current),
-            (false, true) => Ok(SecretUsed::Previous),
-            (false, false) => Err(VerifyError::BadSignature),
+        let current = signed_by(&self.credentials);
+        let previous = self.previous.as_ref().is_some_and(signed_by);
+        if current_key && current {
+            Ok(SecretUsed::Current)
+        } else if previous_key && previous {
+            Ok(SecretUsed::Previous)
+        } else {
+            Err(VerifyError::BadSignature)
         }
     }
 }
@@ -224,55 +236,92 @@ mod tests {
         );
     }
 
+    fn pair(key: &str, secret: &str) -> Credentials {
+        Credentials {
+            key: key.into(),
+            secret: SecretString::new(secret),
+        }
+    }
+
     #[test]
     fn secrets_do_not_show_in_debug() {
         let text = format!(
             "{:?}",
-            signer().with_previous_secret(SecretString::new("old-secret"))
+            signer().with_previous(pair("old-key", "old-secret"))
         );
         assert!(!text.contains("top-secret"), "{text}");
         assert!(!text.contains("old-secret"), "{text}");
     }
 
     #[test]
-    fn during_a_change_over_callbacks_verify_with_either_secret_and_requests_use_the_new_one() {
-        let old = signer();
-        let new = Signer::new(Credentials {
-            key: "public-key".into(),
-            secret: SecretString::new("new-secret"),
-        })
-        .with_previous_secret(SecretString::new("top-secret"));
+    fn during_a_change_over_callbacks_verify_with_either_pair_and_requests_use_the_new_one() {
+        let old = Signer::new(pair("old-key", "old-secret"));
+        let new =
+            Signer::new(pair("new-key", "new-secret")).with_previous(pair("old-key", "old-secret"));
         let body = br#"{"status":"confirmed"}"#;
         assert_eq!(
-            new.verify_which(Some("public-key"), Some(&old.sign(body)), body),
+            new.verify_which(Some("old-key"), Some(&old.sign(body)), body),
             Ok(SecretUsed::Previous)
         );
         assert_eq!(
-            new.verify_which(Some("public-key"), Some(&new.sign(body)), body),
+            new.verify_which(Some("new-key"), Some(&new.sign(body)), body),
             Ok(SecretUsed::Current)
         );
+        assert_eq!(new.key(), "new-key", "sends the current key");
         assert_ne!(
             new.sign(body),
             old.sign(body),
             "signs with the current secret"
         );
-        let stranger = Signer::new(Credentials {
-            key: "public-key".into(),
-            secret: SecretString::new("unknown"),
-        });
+        let stranger = Signer::new(pair("new-key", "unknown"));
         assert_eq!(
-            new.verify_which(Some("public-key"), Some(&stranger.sign(body)), body),
+            new.verify_which(Some("new-key"), Some(&stranger.sign(body)), body),
             Err(VerifyError::BadSignature)
         );
-        // An empty previous secret means none: it must not verify an empty-key signature.
-        let lone = signer().with_previous_secret(SecretString::default());
-        let empty_key = Signer::new(Credentials {
-            key: "public-key".into(),
-            secret: SecretString::default(),
-        });
         assert_eq!(
-            lone.verify(Some("public-key"), Some(&empty_key.sign(body)), body),
-            Err(VerifyError::BadSignature)
+            new.verify_which(Some("other-key"), Some(&new.sign(body)), body),
+            Err(VerifyError::WrongKey)
         );
+    }
+
+    #[test]
+    fn a_key_of_one_pair_with_the_secret_of_the_other_is_refused() {
+        let old = Signer::new(pair("old-key", "old-secret"));
+        let new =
+            Signer::new(pair("new-key", "new-secret")).with_previous(pair("old-key", "old-secret"));
+        let body = br#"{"status":"confirmed"}"#;
+        assert_eq!(
+            new.verify_which(Some("new-key"), Some(&old.sign(body)), body),
+            Err(VerifyError::BadSignature),
+            "current key, previous secret"
+        );
+        assert_eq!(
+            new.verify_which(Some("old-key"), Some(&new.sign(body)), body),
+            Err(VerifyError::BadSignature),
+            "previous key, current secret"
+        );
+        // Without a previous pair the old key is not ours at all.
+        assert_eq!(
+            Signer::new(pair("new-key", "new-secret")).verify_which(
+                Some("old-key"),
+                Some(&old.sign(body)),
+                body
+            ),
+            Err(VerifyError::WrongKey)
+        );
+    }
+
+    #[test]
+    fn half_a_previous_pair_is_none() {
+        let body = br#"{"status":"confirmed"}"#;
+        for half in [pair("", "old-secret"), pair("old-key", "")] {
+            let lone = Signer::new(pair("new-key", "new-secret")).with_previous(half.clone());
+            let signed = Signer::new(half.clone()).sign(body);
+            assert!(
+                lone.verify(Some(&half.key), Some(&signed), body).is_err(),
+                "{:?}",
+                half.key
+            );
+        }
     }
 }

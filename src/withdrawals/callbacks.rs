@@ -137,7 +137,8 @@ async fn receive_inner(
             metrics::counter!("payoutd_callback_signatures_verified_total", "secret" => used.label())
                 .increment(1);
             if used == crate::coinspaid::SecretUsed::Previous {
-                // Until this stops appearing, COINSPAID_API_SECRET_PREVIOUS is still needed.
+                // Until this stops appearing, the previous key pair (COINSPAID_API_KEY_PREVIOUS,
+                // COINSPAID_API_SECRET_PREVIOUS) is still needed.
                 tracing::info!(
                     secret = used.label(),
                     "callback verified with the previous CoinsPaid secret"

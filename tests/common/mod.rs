@@ -591,6 +591,7 @@ pub fn payoutd_command(port: u16, database: &str) -> tokio::process::Command {
         "COINSPAID_API_URL",
         "COINSPAID_API_KEY",
         "COINSPAID_API_SECRET",
+        "COINSPAID_API_KEY_PREVIOUS",
         "COINSPAID_API_SECRET_PREVIOUS",
         "PAYOUTD_API_TOKENS",
         "PAYOUTD_CONFIG_DIR",

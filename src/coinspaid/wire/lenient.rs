@@ -1,24 +1,76 @@
 //! Reading provider numbers that may come as JSON numbers or strings.
+//!
+//! Amounts are read from their JSON text, never through a float: serde_json's
+//! `arbitrary_precision` feature (Cargo.toml) keeps a number's text in `serde_json::Number`,
+//! so `9.9999999999999999` stays that, where an `f64` would round it to `10` and match a
+//! 10.00 payout. [`exact_decimal`] then reads the text or refuses it, never rounding.
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer};
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum StringOrNumber {
-    String(String),
-    Number(serde_json::Number),
+/// A decimal read exactly from the text of a JSON number or string: `-?D[.D][(e|E)[+-]D]`,
+/// where `D` is one or more ASCII digits. `None` when the text has another form (`+1`, `1.`,
+/// `1_000`, `0x10`), or when its value cannot be held by a `Decimal` without rounding (more
+/// than 28 decimals or about 28 significant digits, or beyond its range). An exponent is
+/// applied exactly: `1e1` is 10, `15e-4` is 0.0015, `1e-29` is refused. A reader that rounded
+/// could turn a report that differs from a payout into one that matches it.
+pub(crate) fn exact_decimal(text: &str) -> Option<Decimal> {
+    let (mantissa, exponent) = match text.split_once(['e', 'E']) {
+        Some((mantissa, exponent)) => (mantissa, Some(exponent)),
+        None => (text, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let unsigned = mantissa.strip_prefix('-').unwrap_or(mantissa);
+    let well_formed = match unsigned.split_once('.') {
+        Some((int, frac)) => digits(int) && digits(frac),
+        None => digits(unsigned),
+    };
+    if !well_formed {
+        return None;
+    }
+    // `from_str_exact` errs where `from_str` would round the digits it cannot hold.
+    let mut value = Decimal::from_str_exact(mantissa).ok()?;
+    let Some(exponent) = exponent else {
+        return Some(value);
+    };
+    let (negative, magnitude) = match exponent.as_bytes().first() {
+        Some(b'-') => (true, &exponent[1..]),
+        Some(b'+') => (false, &exponent[1..]),
+        _ => (false, exponent),
+    };
+    // More than 2 digits is beyond any exponent a Decimal can absorb (it holds 10^28 at most).
+    if !digits(magnitude) || magnitude.trim_start_matches('0').len() > 2 {
+        return None;
+    }
+    let shift: u32 = magnitude.parse().ok()?;
+    let scale = value.scale();
+    if negative {
+        let scale = scale + shift;
+        if scale > Decimal::MAX_SCALE {
+            return None;
+        }
+        value.set_scale(scale).ok()?;
+    } else if shift <= scale {
+        value.set_scale(scale - shift).ok()?;
+    } else {
+        let up = shift - scale;
+        if up > Decimal::MAX_SCALE {
+            return None;
+        }
+        value.set_scale(0).ok()?;
+        value = value.checked_mul(Decimal::from_i128_with_scale(10i128.pow(up), 0))?;
+    }
+    Some(value)
 }
 
+/// A decimal as a JSON number or string, read by [`Field::decimal`]. Through `Value`, whose
+/// `arbitrary_precision` numbers keep their text wherever serde buffers them.
 pub(crate) fn lenient_decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
-    let text = match StringOrNumber::deserialize(d)? {
-        StringOrNumber::String(s) => s,
-        StringOrNumber::Number(n) => n.to_string(),
-    };
-    text.trim()
-        .parse::<Decimal>()
-        .or_else(|_| Decimal::from_scientific(text.trim()))
-        .map_err(serde::de::Error::custom)
+    Field::decimal(Some(&serde_json::Value::deserialize(d)?))
+        .read()
+        .ok_or_else(|| {
+            serde::de::Error::custom("not a decimal that can be read exactly (number or string)")
+        })
 }
 
 pub(crate) fn lenient_decimal_opt<'de, D: Deserializer<'de>>(
@@ -31,15 +83,11 @@ pub(crate) fn lenient_decimal_opt<'de, D: Deserializer<'de>>(
 
 /// A whole number (a timestamp, a period in seconds) sent as a JSON number or a string.
 pub(crate) fn lenient_i64_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    match Option::<StringOrNumber>::deserialize(d)? {
-        None => Ok(None),
-        Some(StringOrNumber::Number(n)) => n
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| serde::de::Error::custom(format!("{n} is not a whole number"))),
-        Some(StringOrNumber::String(s)) => {
-            s.trim().parse().map(Some).map_err(serde::de::Error::custom)
-        }
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    match Field::integer(value.as_ref()) {
+        Field::Absent => Ok(None),
+        Field::Read(n) => Ok(Some(n)),
+        Field::Unreadable => Err(serde::de::Error::custom("not a whole number")),
     }
 }
 
@@ -112,15 +160,13 @@ impl Field<i64> {
 impl Field<Decimal> {
     /// A decimal, as a string (documented) or a bare JSON number (the older exchange example).
     pub fn decimal(value: Option<&serde_json::Value>) -> Self {
-        let text = match value {
+        let read = match value {
             None | Some(serde_json::Value::Null) => return Self::Absent,
-            Some(serde_json::Value::String(s)) => s.trim().to_owned(),
-            Some(serde_json::Value::Number(n)) => n.to_string(),
-            Some(_) => return Self::Unreadable,
+            Some(serde_json::Value::String(s)) => exact_decimal(s.trim()),
+            Some(serde_json::Value::Number(n)) => exact_decimal(n.as_str()),
+            Some(_) => None,
         };
-        text.parse::<Decimal>()
-            .or_else(|_| Decimal::from_scientific(&text))
-            .map_or(Self::Unreadable, Self::Read)
+        read.map_or(Self::Unreadable, Self::Read)
     }
 }
 
@@ -160,6 +206,73 @@ mod tests {
         );
         assert_eq!(Field::decimal(Some(&json!({}))), Field::Unreadable);
         assert_eq!(Field::decimal(Some(&json!("1,5"))), Field::Unreadable);
+    }
+
+    /// A body parsed from its bytes, as callbacks and look-up answers are.
+    fn amount_of(body: &str) -> Field<Decimal> {
+        let value: serde_json::Value = serde_json::from_str(body).unwrap();
+        Field::decimal(value.get("amount"))
+    }
+
+    #[test]
+    fn amounts_are_read_from_their_text_never_through_a_float() {
+        let ten: Decimal = "10.00".parse().unwrap();
+        // As an f64, 9.9999999999999999 is 10.0: it must not match a 10.00 payout.
+        let close = amount_of(r#"{"amount": 9.9999999999999999}"#)
+            .read()
+            .unwrap();
+        assert_ne!(close, ten);
+        assert_eq!(close.to_string(), "9.9999999999999999");
+        assert_eq!(amount_of(r#"{"amount": 10.00}"#), Field::Read(ten));
+        assert_eq!(amount_of(r#"{"amount": "10.00"}"#), Field::Read(ten));
+        assert_eq!(
+            amount_of(r#"{"amount": 10.00}"#)
+                .read()
+                .unwrap()
+                .to_string(),
+            "10.00"
+        );
+        // Through serde's buffering (an entry of a list, read with `from_value`) as well.
+        let entry: super::super::CurrencyAmount =
+            serde_json::from_str(r#"{"currency": "EUR", "amount": 9.9999999999999999}"#).unwrap();
+        assert_ne!(entry.amount, ten);
+    }
+
+    #[test]
+    fn exponents_are_applied_exactly_or_refused() {
+        let read = |body: &str| amount_of(body).read().map(|d| d.to_string());
+        assert_eq!(read(r#"{"amount": 1e1}"#).as_deref(), Some("10"));
+        assert_eq!(read(r#"{"amount": 1E+1}"#).as_deref(), Some("10"));
+        assert_eq!(read(r#"{"amount": 1.5e-3}"#).as_deref(), Some("0.0015"));
+        assert_eq!(read(r#"{"amount": 1.25e1}"#).as_deref(), Some("12.5"));
+        assert_eq!(read(r#"{"amount": "1e2"}"#).as_deref(), Some("100"));
+        assert_eq!(
+            Field::decimal(Some(&json!(1e-29))),
+            Field::Unreadable,
+            "more decimals than a Decimal holds"
+        );
+        assert_eq!(amount_of(r#"{"amount": 1e29}"#), Field::Unreadable);
+        assert_eq!(amount_of(r#"{"amount": 1e400}"#), Field::Unreadable);
+    }
+
+    #[test]
+    fn text_a_decimal_cannot_hold_exactly_is_unreadable_not_rounded() {
+        for body in [
+            // 30 significant digits: `Decimal::from_str` would round it to 10.
+            r#"{"amount": 9.99999999999999999999999999999}"#,
+            r#"{"amount": "9.99999999999999999999999999999"}"#,
+            // 29 decimals.
+            r#"{"amount": 0.00000000000000000000000000001}"#,
+            r#"{"amount": 100000000000000000000000000000000}"#,
+            r#"{"amount": "1_000"}"#,
+            r#"{"amount": "+10"}"#,
+            r#"{"amount": "10."}"#,
+            r#"{"amount": ".5"}"#,
+            r#"{"amount": "0x10"}"#,
+            r#"{"amount": ""}"#,
+        ] {
+            assert_eq!(amount_of(body), Field::Unreadable, "{body}");
+        }
     }
 
     #[test]
