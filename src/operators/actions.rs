@@ -43,6 +43,9 @@ pub enum ActionError {
     /// The fresh look-up does not back the resolution; pass `override` to resolve anyway.
     #[error("{0}")]
     LookupDisagrees(String),
+    /// Nothing to acknowledge: no anomaly was recorded, or every one has been acknowledged.
+    #[error("the withdrawal has no unacknowledged anomaly")]
+    NoAnomaly,
     #[error(transparent)]
     Ledger(#[from] LedgerError),
 }
@@ -405,6 +408,52 @@ impl Operators {
         )
         .await?;
         Ok((after, report))
+    }
+
+    /// Records that a person has handled the withdrawal's anomaly: it leaves the stuck list
+    /// until another one is recorded. Changes no status and no money, nor `updated_at` (the
+    /// website sees nothing new). One transaction with its audit row, under the row lock, so
+    /// an anomaly recorded concurrently is either acknowledged here (and in the audit row's
+    /// `before`) or counted after it and listed again.
+    pub async fn acknowledge(
+        &self,
+        id: Uuid,
+        by: &str,
+        reason: &str,
+    ) -> Result<Withdrawal, ActionError> {
+        let mut tx = self.pool.begin().await?;
+        let current = store::lock_by_id(&mut tx, id)
+            .await?
+            .ok_or(ActionError::NotFound)?;
+        let acknowledged: Option<i32> = sqlx::query_scalar(
+            "UPDATE withdrawals SET anomaly_acknowledged_seq = anomaly_seq,
+                 anomaly_acknowledged_at = now(), anomaly_acknowledged_by = $2
+             WHERE id = $1 AND anomaly_seq > anomaly_acknowledged_seq
+             RETURNING anomaly_seq",
+        )
+        .bind(id)
+        .bind(by)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(seq) = acknowledged else {
+            return Err(ActionError::NoAnomaly);
+        };
+        let before = snapshot(&current);
+        let mut after = before.clone();
+        after["details"] = json!({"anomaly_acknowledged": seq});
+        audit::record(
+            &mut tx,
+            by,
+            "acknowledge",
+            Some(id),
+            Some(reason),
+            Some(before),
+            Some(after),
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(withdrawal_id = %id, foreign_id = %current.foreign_id, operator = %by, "anomaly acknowledged");
+        Ok(current)
     }
 
     /// Flags (or with `None`, unflags) a user: while flagged, every new withdrawal of theirs

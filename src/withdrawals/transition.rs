@@ -82,7 +82,8 @@ pub async fn record_anomaly(
     reason: &str,
 ) -> Result<Withdrawal, LedgerError> {
     Ok(sqlx::query_as(&format!(
-        "UPDATE withdrawals SET anomaly = $2, reconcile_after = now(), updated_at = now()
+        "UPDATE withdrawals SET anomaly = $2, anomaly_seq = anomaly_seq + 1,
+             reconcile_after = now(), updated_at = now()
          WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)
@@ -178,6 +179,8 @@ async fn apply_in_span(
              txids = CASE WHEN jsonb_array_length($10) > 0 THEN $10 ELSE txids END,
              error = COALESCE($11, error),
              anomaly = COALESCE($12, anomaly),
+             -- Each one counts, a repeat too: one after an acknowledgement needs a person again.
+             anomaly_seq = anomaly_seq + CASE WHEN $12 IS NULL THEN 0 ELSE 1 END,
              updated_at = now()
          WHERE id = $1
          RETURNING {COLUMNS}"
