@@ -31,6 +31,16 @@ pub async fn apply_report(
     current: Withdrawal,
     details: &ProviderDetails,
 ) -> Result<Applied, LedgerError> {
+    // Every report (a callback, a look-up) passes here before its text is stored, logged or
+    // notified; CoinsPaid's free text may quote the request's travel-rule data.
+    let scrubbed = if details.has_free_text() {
+        super::travel_rule::redactor(&mut *conn, current.id)
+            .await?
+            .map(|r| details.scrubbed(&r))
+    } else {
+        None
+    };
+    let details = scrubbed.as_ref().unwrap_or(details);
     let mismatches = matching::mismatches(&current, details);
     if !mismatches.is_empty() {
         let reason = format!(
