@@ -354,3 +354,89 @@ async fn user_controlled_values_are_escaped_on_every_page() {
     assert!(!after.html.contains("<b>") && after.html.contains("&lt;b&gt;bold"));
     app.assert_invariants().await;
 }
+
+/// The address of the stuck page's "Next page" link, if it has one.
+fn next_page_of(html: &str) -> Option<String> {
+    let start = html.find(r#"id="next-page" href=""#)? + 21;
+    Some(html[start..].split('"').next()?.replace("&amp;", "&"))
+}
+
+#[tokio::test]
+async fn an_operator_pages_to_an_anomaly_on_a_finished_withdrawal_and_acknowledges_it() {
+    let app = spawn_app_with(threshold).await;
+    app.fund("big", "EUR", "3000").await;
+    for _ in 0..3 {
+        app.withdraw_ok(&eur_to_btc("big", "1000.00")).await;
+    }
+    let id = id_of(&app.rejected_then_confirmed("u1").await);
+    let mut console = Console::new(&app);
+    console.login(ADMIN_TOKEN).await;
+
+    // The counts are of the whole queue; the anomaly, newest, is on the second page of two.
+    let first = console.get("/admin?limit=2").await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(first
+        .html
+        .contains(r#"<td data-kind="awaiting_approval">3</td>"#));
+    assert!(first.html.contains(r#"<td data-kind="anomaly">1</td>"#));
+    assert!(!first.html.contains(&format!("/admin/withdrawals/{id}")));
+    let second = console
+        .get(&next_page_of(&first.html).expect("a next page"))
+        .await;
+    assert!(
+        second.html.contains(&format!("/admin/withdrawals/{id}")),
+        "{}",
+        second.html
+    );
+    assert_eq!(next_page_of(&second.html), None);
+
+    let page = console.get(&format!("/admin/withdrawals/{id}")).await;
+    assert!(page.html.contains(r#"id="acknowledge""#), "{}", page.html);
+    let csrf = csrf_of(&page.html);
+    let path = format!("/admin/withdrawals/{id}/acknowledge");
+    let refused = console
+        .post(&path, &[("csrf", &csrf), ("confirm", "yes")])
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let forged = console
+        .post(&path, &[("confirm", "yes"), ("reason", "handled")])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let confirm = console
+        .post(&path, &[("csrf", &csrf), ("reason", "refund agreed")])
+        .await;
+    assert!(
+        confirm.html.contains("Yes, acknowledge"),
+        "{}",
+        confirm.html
+    );
+    assert!(
+        audit_rows(&app, &id).await.is_empty(),
+        "nothing before confirming"
+    );
+    let done = console
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("confirm", "yes"),
+                ("reason", "refund agreed"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        done.location.as_deref(),
+        Some(format!("/admin/withdrawals/{id}?done=acknowledge").as_str())
+    );
+    assert_eq!(
+        audit_rows(&app, &id).await,
+        vec![("alice".into(), "acknowledge".into())]
+    );
+    let page = console.get(&done.location.unwrap()).await;
+    assert!(page.html.contains("Anomaly acknowledged"));
+    assert!(page.html.contains("by alice"), "{}", page.html);
+    assert!(!page.html.contains(r#"id="acknowledge""#));
+    let queue = console.get("/admin").await;
+    assert!(queue.html.contains(r#"<td data-kind="anomaly">0</td>"#));
+    assert!(!queue.html.contains(&format!("/admin/withdrawals/{id}")));
+}

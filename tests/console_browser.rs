@@ -221,12 +221,14 @@ async fn operate(
     base: String,
     held_id: String,
     sent_id: String,
+    anomaly_id: String,
 ) {
     // Signed out, the console sends the browser to its login form.
     browser.goto(&format!("{base}/admin")).await;
     browser.type_into("#token", ADMIN_TOKEN).await;
     browser.click("form.card button[type=submit]").await;
     browser.wait_for_text("Awaiting approval (1)").await;
+    browser.wait_for_text("Anomalies (1)").await;
 
     // Approve the held one from the queue, through the confirmation step.
     browser
@@ -258,6 +260,21 @@ async fn operate(
         page.contains("resolve_paid") && page.contains("alice"),
         "the audit row is on the page"
     );
+
+    // Acknowledge the anomaly on the finished one, from the queue, through the confirmation.
+    browser.goto(&format!("{base}/admin")).await;
+    browser
+        .click(&format!("a[href='/admin/withdrawals/{anomaly_id}']"))
+        .await;
+    browser
+        .type_into("#acknowledge-reason", "CoinsPaid support: nothing paid")
+        .await;
+    browser.click("#acknowledge").await;
+    browser.wait_for_text("Yes, acknowledge").await;
+    browser.click("#confirm").await;
+    browser.wait_for_text("Anomaly acknowledged").await;
+    browser.goto(&format!("{base}/admin")).await;
+    browser.wait_for_text("Anomalies (0)").await;
 }
 
 #[tokio::test]
@@ -277,6 +294,7 @@ async fn an_operator_approves_one_withdrawal_and_resolves_another_in_a_real_brow
     let sent = app.withdraw_ok(&eur_to_btc("u2", "100.00")).await;
     assert_eq!(sent["status"], "processing");
     let (held_id, sent_id) = (held["id"].as_str().unwrap(), sent["id"].as_str().unwrap());
+    let anomaly_id = id_of(&app.rejected_then_confirmed("u3").await);
 
     let (_driver, driver_url) = start_driver(&driver).await;
     let profile = std::env::temp_dir().join(format!("payoutd-chromium-{}", uuid::Uuid::now_v7()));
@@ -306,6 +324,7 @@ async fn an_operator_approves_one_withdrawal_and_resolves_another_in_a_real_brow
         app.address.clone(),
         held_id.to_owned(),
         sent_id.to_owned(),
+        anomaly_id.clone(),
     ))
     .await;
     browser.quit().await;
@@ -329,6 +348,10 @@ async fn an_operator_approves_one_withdrawal_and_resolves_another_in_a_real_brow
     assert_eq!(
         audit_rows(&app, sent_id).await,
         vec![("alice".into(), "resolve_paid".into())]
+    );
+    assert_eq!(
+        audit_rows(&app, &anomaly_id).await,
+        vec![("alice".into(), "acknowledge".into())]
     );
     let details: Value = sqlx::query_scalar(
         "SELECT after->'details' FROM audit_log WHERE withdrawal_id = $1::uuid AND action = 'resolve_paid'",

@@ -376,6 +376,135 @@ async fn a_stalled_log_pipe_neither_stalls_requests_nor_loses_lines() {
     assert_eq!(logged, REQUESTS, "every request's access line was written");
 }
 
+/// CoinsPaid's text quoting the request's travel-rule values (a refusal naming the sender, an
+/// error body naming the receiver) reaches neither the logs, nor the API's answer, nor the
+/// website's notification: it is scrubbed where it enters.
+#[tokio::test]
+async fn provider_text_quoting_travel_rule_data_never_reaches_logs_or_notifications() {
+    let credentials = Credentials {
+        key: "merchant-key".into(),
+        secret: SecretString::new(API_SECRET),
+    };
+    let sim = Simulator::spawn(
+        SimulatorSettings {
+            credentials,
+            callback_url: None,
+            callback_delay: Duration::ZERO,
+        },
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    )
+    .await
+    .unwrap();
+    let control = sim.control();
+    control.set_default_behavior(SubmitBehavior::accept_silently());
+    control.push_behavior(SubmitBehavior::Refuse {
+        status: 400,
+        field: Some("address".into()),
+        message: "sender QUARRENDORF (born 1961-04-12) may not withdraw to this address".into(),
+    });
+    control.push_behavior(SubmitBehavior::Refuse {
+        status: 400,
+        field: None,
+        message: "receiver vexmoor holding is not whitelisted".into(),
+    });
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let receiver_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let notify_url = format!("http://{}/events", receiver_listener.local_addr().unwrap());
+    let recorder = bodies.clone();
+    let receiver = axum::Router::new().route(
+        "/events",
+        axum::routing::post(move |body: String| async move {
+            recorder.lock().unwrap().push(body);
+            axum::http::StatusCode::NO_CONTENT
+        }),
+    );
+    tokio::spawn(async move { axum::serve(receiver_listener, receiver).await.unwrap() });
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let database = format!("payoutd_test_{}", uuid::Uuid::now_v7().simple());
+    let _drop_database = DropDatabase::new(&database);
+    let mut child = payoutd_command(port, &database)
+        .env("PAYOUTD_LOG_FORMAT", "json")
+        .env("RUST_LOG", "debug")
+        .env("PAYOUTD_API_TOKENS", API_TOKEN)
+        .env("COINSPAID_API_URL", sim.base_url())
+        .env("COINSPAID_API_KEY", "merchant-key")
+        .env("COINSPAID_API_SECRET", API_SECRET)
+        .env("PAYOUTD_NOTIFY_URL", &notify_url)
+        .env("PAYOUTD_NOTIFY_SECRET", NOTIFY_SECRETS[0])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = tokio::spawn(read_all(child.stdout.take().unwrap()));
+    let stderr = tokio::spawn(read_all(child.stderr.take().unwrap()));
+    let http = reqwest::Client::new();
+    wait_ready(&base).await;
+    let credit = http
+        .post(format!("{base}/v1/users/u1/credits"))
+        .bearer_auth(API_TOKEN)
+        .json(&json!({"currency":"EUR","amount":"100.00","reference":"d1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(credit.status(), 201);
+    let mut answers = Vec::new();
+    for key in ["scrub-1", "scrub-2"] {
+        let w: Value = http
+            .post(format!("{base}/v1/withdrawals"))
+            .bearer_auth(API_TOKEN)
+            .header("Idempotency-Key", key)
+            .json(&json!({"user_id":"u1","amount":"10.00","currency":"EUR","convert_to":"BTC","address":"bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+                "sender_type":"natural","sender_data":{"first_name":"Zoltanilla","last_name":"Quarrendorf","date_of_birth":"1961-04-12","email":"zq.mica@example.org"},
+                "receiver_type":"legal","receiver_data":{"legal_name":"Vexmoor Holding","country_of_registration":"LUX"}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answers.push(w);
+    }
+    assert_eq!(answers[0]["status"], "rejected", "{}", answers[0]);
+    let error = answers[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("sender [redacted] (born [redacted])"),
+        "{error}"
+    );
+    for _ in 0..100 {
+        if bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|b| b.contains("rejected"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let notified = bodies.lock().unwrap().join("\n");
+    assert!(
+        notified.contains("rejected") && notified.contains("[redacted]"),
+        "the refusal was notified: {notified}"
+    );
+    let (_, _) = stop_gracefully(&mut child).await;
+    let logs = stdout.await.unwrap() + &stderr.await.unwrap();
+    assert!(
+        logs.contains("receiver [redacted] is not whitelisted"),
+        "the unreadable answer is logged, scrubbed"
+    );
+    for (what, text) in [("logs", &logs), ("notifications", &notified)] {
+        let text = text.to_lowercase();
+        for value in MICA_VALUES {
+            assert!(
+                !text.contains(&value.to_lowercase()),
+                "{what} contain travel-rule data: {value}"
+            );
+        }
+    }
+}
+
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 

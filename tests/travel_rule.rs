@@ -416,3 +416,142 @@ async fn a_bad_travel_rule_default_refuses_to_start_and_names_the_key() {
     );
     assert!(!message.contains("1995-13-01"), "{message}");
 }
+
+/// Fails if `text` holds any personal value above, in any case.
+fn assert_scrubbed(what: &str, text: &str) {
+    let lower = text.to_lowercase();
+    for value in PERSONAL {
+        assert!(
+            !lower.contains(&value.to_lowercase()),
+            "{what} holds {value}: {text}"
+        );
+    }
+}
+
+/// Every row of every table of the test's database, as text (bytes read as UTF-8).
+async fn everything_stored(app: &common::TestApp) -> String {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables
+         WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let mut all = String::new();
+    for table in tables {
+        let rows: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT string_agg(row_to_json(t)::text, E'\\n') FROM {table} t"
+        ))
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        all += &rows.unwrap_or_default();
+    }
+    let bodies: Vec<Vec<u8>> = sqlx::query_scalar("SELECT raw_body FROM callbacks")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    for body in bodies {
+        all += &String::from_utf8_lossy(&body);
+    }
+    all
+}
+
+#[tokio::test]
+async fn provider_text_quoting_travel_rule_data_is_scrubbed_on_arrival_and_purged_for_good() {
+    let app = spawn_app_with(|s| s.travel_rule.purge_interval_secs = 0).await;
+    app.fund("u1", "EUR", "300.00").await;
+
+    // A refusal that quotes the sender: rejected, its reason scrubbed wherever it goes.
+    app.sim.push_behavior(SubmitBehavior::Refuse {
+        status: 400,
+        field: Some("address".into()),
+        message: "sender müller (date of birth 1995-08-17) may not withdraw here".into(),
+    });
+    let refused = app.withdraw_ok(&with_both("u1")).await;
+    assert_eq!(refused["status"], "rejected", "{refused}");
+    let error = refused["error"].as_str().unwrap();
+    assert!(
+        error.contains("sender [redacted] (date of birth [redacted])"),
+        "{error}"
+    );
+    assert_scrubbed("the API's error", error);
+
+    // An answer we cannot read as a decision, quoting the receiver: its body becomes the
+    // job's last error, scrubbed.
+    app.sim.push_behavior(SubmitBehavior::Refuse {
+        status: 400,
+        field: None,
+        message: "receiver EXAMPLE GMBH is not whitelisted for friedrich@example.com".into(),
+    });
+    let unknown = app.withdraw_ok(&with_both("u1")).await;
+    assert_eq!(unknown["status"], "pending", "{unknown}");
+    let last_error: String =
+        sqlx::query_scalar("SELECT last_error FROM submission_jobs WHERE withdrawal_id = $1::uuid")
+            .bind(unknown["id"].as_str().unwrap())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(last_error.contains("receiver [redacted]"), "{last_error}");
+
+    // A callback whose error quotes the sender: applied, the text scrubbed before it is stored.
+    let mut callback: Value =
+        serde_json::from_slice(&app.callback_for(&unknown, "cancelled")).unwrap();
+    callback["error"] = json!("Declined: FRIEDRICH MÜLLER failed screening");
+    let callback = serde_json::to_vec(&callback).unwrap();
+    assert_eq!(app.post_callback(&callback).await, StatusCode::OK);
+    let cancelled = app.withdrawal(unknown["id"].as_str().unwrap()).await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert_eq!(
+        cancelled["error"],
+        "Declined: [redacted] [redacted] failed screening"
+    );
+
+    // Nothing stored holds a value but the travel-rule table and the callback as received.
+    let payloads: Vec<Value> = sqlx::query_scalar("SELECT payload FROM notification_outbox")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert!(payloads.iter().any(|p| p["data"]["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("[redacted]"))));
+    for (what, sql) in [
+        ("withdrawals", "SELECT string_agg(row_to_json(w)::text, '') FROM withdrawals w"),
+        ("notification_outbox", "SELECT string_agg(payload::text || coalesce(last_error, ''), '') FROM notification_outbox"),
+        ("submission_jobs", "SELECT string_agg(row_to_json(j)::text, '') FROM submission_jobs j"),
+        ("audit_log", "SELECT string_agg(row_to_json(a)::text, '') FROM audit_log a"),
+        ("callbacks' verdicts", "SELECT string_agg(coalesce(detail, ''), '') FROM callbacks"),
+    ] {
+        let text: Option<String> = sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap();
+        assert_scrubbed(what, &text.unwrap_or_default());
+    }
+
+    // Past retention the values are scrubbed from what still quotes them, then deleted.
+    sqlx::query("UPDATE withdrawals SET updated_at = now() - interval '40 days'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        Purger::new(app.pool.clone(), 30)
+            .purge_once()
+            .await
+            .unwrap(),
+        2
+    );
+    assert_scrubbed(
+        "the database after the purge",
+        &everything_stored(&app).await,
+    );
+    let kept: Vec<u8> = sqlx::query_scalar("SELECT raw_body FROM callbacks WHERE foreign_id = $1")
+        .bind(unknown["foreign_id"].as_str().unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let kept: Value = serde_json::from_slice(&kept).expect("the stored body is still JSON");
+    assert_eq!(
+        kept["error"],
+        "Declined: [redacted] [redacted] failed screening"
+    );
+    assert_eq!(kept["status"], "cancelled");
+    app.assert_invariants().await;
+}

@@ -127,6 +127,7 @@ fn documented_routes(
         .routes(routes!(op::retry))
         .routes(routes!(op::look_up))
         .routes(routes!(op::resolve))
+        .routes(routes!(op::acknowledge))
         .routes(routes!(op::pauses))
         .routes(routes!(op::pause_scope, op::resume_scope))
         .routes(routes!(op::flag_user, op::unflag_user))

@@ -97,6 +97,7 @@ pub const ERROR_CODES: &[&str] = &[
     "status_conflict",
     "submission_in_flight",
     "lookup_disagrees",
+    "nothing_to_acknowledge",
 ];
 
 /// A withdrawal's `status`, as `WithdrawalStatus` serializes it.

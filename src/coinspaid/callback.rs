@@ -30,6 +30,23 @@ impl ProviderDetails {
     pub fn status(&self) -> ProviderStatus {
         ProviderStatus::classify(&self.provider_status)
     }
+
+    /// Whether the report carries free text of CoinsPaid's that may quote a request's
+    /// travel-rule data: an `error`, or a status word it does not document.
+    pub fn has_free_text(&self) -> bool {
+        self.error.is_some() || self.status() == ProviderStatus::Unrecognized
+    }
+
+    /// The report with `r`'s values scrubbed from its free text. A documented status word
+    /// is left as it is, so the report still means what it meant.
+    pub fn scrubbed(&self, r: &crate::domain::travel_rule::Redactor) -> Self {
+        let mut scrubbed = self.clone();
+        scrubbed.error = r.scrub_opt(self.error.as_deref());
+        if self.status() == ProviderStatus::Unrecognized {
+            scrubbed.provider_status = r.scrub(&self.provider_status);
+        }
+        scrubbed
+    }
 }
 
 impl From<Report> for ProviderDetails {

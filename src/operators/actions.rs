@@ -15,13 +15,14 @@ use super::audit::{self, snapshot};
 use super::policy::{self, Outcome};
 use crate::coinspaid::callback::ProviderDetails;
 use crate::coinspaid::CoinsPaidClient;
+use crate::domain::travel_rule::Redactor;
 use crate::domain::withdrawal::Decision;
 use crate::domain::WithdrawalStatus;
 use crate::ledger::LedgerError;
 use crate::queue;
 use crate::withdrawals::reconcile::Reconciler;
 use crate::withdrawals::submit::{Attempt, Submitter};
-use crate::withdrawals::{matching, store, transition, Withdrawal};
+use crate::withdrawals::{matching, store, transition, travel_rule, Withdrawal};
 
 /// The actor name of the website's own decisions (cancel, review flags) in the audit trail.
 pub const WEBSITE: &str = "website";
@@ -43,6 +44,9 @@ pub enum ActionError {
     /// The fresh look-up does not back the resolution; pass `override` to resolve anyway.
     #[error("{0}")]
     LookupDisagrees(String),
+    /// Nothing to acknowledge: no anomaly was recorded, or every one has been acknowledged.
+    #[error("the withdrawal has no unacknowledged anomaly")]
+    NoAnomaly,
     #[error(transparent)]
     Ledger(#[from] LedgerError),
 }
@@ -116,6 +120,15 @@ impl Operators {
         .fetch_optional(conn)
         .await
         .map(|running| running.unwrap_or(false))
+    }
+
+    /// What scrubs the withdrawal's travel-rule values from CoinsPaid's text that an action
+    /// shows and audits (a look-up's record and error).
+    async fn redactor_of(&self, id: Uuid) -> Result<Redactor, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(travel_rule::redactor(&mut conn, id)
+            .await?
+            .unwrap_or_default())
     }
 
     /// Locks `id`, applies `decision`, records the audit row; one transaction. The closure
@@ -270,7 +283,13 @@ impl Operators {
                 status: current.status,
             });
         }
-        let lookup = self.client.transaction_info(&current.foreign_id).await;
+        let redactor = self.redactor_of(id).await?;
+        let lookup = self
+            .client
+            .transaction_info(&current.foreign_id)
+            .await
+            .map(|details| details.scrubbed(&redactor))
+            .map_err(|err| redactor.scrub(&err.to_string()));
         let verdict = match &lookup {
             Ok(details) => {
                 let mismatches = matching::mismatches(&current, details);
@@ -283,7 +302,7 @@ impl Operators {
                     ))
                 }
             }
-            Err(err) => policy::agrees(outcome, Err(&err.to_string())),
+            Err(err) => policy::agrees(outcome, Err(err)),
         };
         if let Err(why) = &verdict {
             if !override_lookup {
@@ -294,7 +313,7 @@ impl Operators {
         }
         let report = LookupReport {
             result: "checked".into(),
-            record: lookup.as_ref().map(record_json).map_err(|e| e.to_string()),
+            record: lookup.as_ref().map(record_json).map_err(Clone::clone),
         };
         let extra = json!({
             "lookup": report.record.clone().unwrap_or_else(|e| json!({"none": e})),
@@ -381,9 +400,13 @@ impl Operators {
             });
         }
         let (check, record) = self.reconciler.look_up(id, &current.foreign_id).await?;
+        let redactor = self.redactor_of(id).await?;
         let report = LookupReport {
             result: check.label().into(),
-            record: record.as_ref().map(record_json).map_err(Clone::clone),
+            record: record
+                .as_ref()
+                .map(|details| record_json(&details.scrubbed(&redactor)))
+                .map_err(|err| redactor.scrub(err)),
         };
         let after = store::get(&self.pool, id)
             .await?
@@ -405,6 +428,52 @@ impl Operators {
         )
         .await?;
         Ok((after, report))
+    }
+
+    /// Records that a person has handled the withdrawal's anomaly: it leaves the stuck list
+    /// until another one is recorded. Changes no status and no money, nor `updated_at` (the
+    /// website sees nothing new). One transaction with its audit row, under the row lock, so
+    /// an anomaly recorded concurrently is either acknowledged here (and in the audit row's
+    /// `before`) or counted after it and listed again.
+    pub async fn acknowledge(
+        &self,
+        id: Uuid,
+        by: &str,
+        reason: &str,
+    ) -> Result<Withdrawal, ActionError> {
+        let mut tx = self.pool.begin().await?;
+        let current = store::lock_by_id(&mut tx, id)
+            .await?
+            .ok_or(ActionError::NotFound)?;
+        let acknowledged: Option<i32> = sqlx::query_scalar(
+            "UPDATE withdrawals SET anomaly_acknowledged_seq = anomaly_seq,
+                 anomaly_acknowledged_at = now(), anomaly_acknowledged_by = $2
+             WHERE id = $1 AND anomaly_seq > anomaly_acknowledged_seq
+             RETURNING anomaly_seq",
+        )
+        .bind(id)
+        .bind(by)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(seq) = acknowledged else {
+            return Err(ActionError::NoAnomaly);
+        };
+        let before = snapshot(&current);
+        let mut after = before.clone();
+        after["details"] = json!({"anomaly_acknowledged": seq});
+        audit::record(
+            &mut tx,
+            by,
+            "acknowledge",
+            Some(id),
+            Some(reason),
+            Some(before),
+            Some(after),
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(withdrawal_id = %id, foreign_id = %current.foreign_id, operator = %by, "anomaly acknowledged");
+        Ok(current)
     }
 
     /// Flags (or with `None`, unflags) a user: while flagged, every new withdrawal of theirs

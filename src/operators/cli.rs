@@ -10,13 +10,14 @@ use std::process::ExitCode;
 use serde_json::{json, Value};
 
 const USAGE: &str = "usage: payoutd admin <command>
-  stuck                                   everything that needs a person
+  stuck [cursor]                          everything that needs a person (next page: its next_cursor)
   show <id>                               a withdrawal: why, ledger, callbacks, audit
   approve <id> [reason]                   send a withdrawal awaiting approval
   reject <id> <reason>                    refuse it; the hold is released
   retry <id> [reason]                     send a pending withdrawal again now (same foreign_id)
   lookup <id>                             ask CoinsPaid now
   resolve <id> paid|not_paid <reason> [--override]
+  acknowledge <id> <reason>               a person has handled its anomaly
   pauses | pause <all|CUR> <reason> | resume <all|CUR>
   flag <user_id> <reason> | unflag <user_id>
   audit [withdrawal_id]
@@ -29,7 +30,14 @@ fn request_of(args: &[String]) -> Result<(reqwest::Method, String, Option<Value>
     let rest = |i: usize| (args.len() > i).then(|| args[i..].join(" "));
     let w = |id: String, action: &str| format!("/admin/v1/withdrawals/{id}/{action}");
     Ok(match args.first().map(String::as_str) {
-        Some("stuck") => (Method::GET, "/admin/v1/stuck".into(), None),
+        Some("stuck") => (
+            Method::GET,
+            match args.get(1) {
+                Some(cursor) => format!("/admin/v1/stuck?cursor={cursor}"),
+                None => "/admin/v1/stuck".into(),
+            },
+            None,
+        ),
         Some("show") => (
             Method::GET,
             format!("/admin/v1/withdrawals/{}", arg(1)?),
@@ -48,6 +56,11 @@ fn request_of(args: &[String]) -> Result<(reqwest::Method, String, Option<Value>
         Some("retry") => (
             Method::POST,
             w(arg(1)?, "retry"),
+            Some(json!({"reason": rest(2)})),
+        ),
+        Some("acknowledge") => (
+            Method::POST,
+            w(arg(1)?, "acknowledge"),
             Some(json!({"reason": rest(2)})),
         ),
         Some("lookup") => (Method::POST, w(arg(1)?, "lookup"), Some(json!({}))),
@@ -172,6 +185,12 @@ mod tests {
             b.unwrap(),
             json!({"outcome": "not_paid", "reason": "never arrived", "override": true})
         );
+        let (m, p, b) = request_of(&args("acknowledge abc refund agreed")).unwrap();
+        assert_eq!(
+            (m.as_str(), p.as_str()),
+            ("POST", "/admin/v1/withdrawals/abc/acknowledge")
+        );
+        assert_eq!(b.unwrap(), json!({"reason": "refund agreed"}));
         let (m, p, _) = request_of(&args("pause BTC fees spiking")).unwrap();
         assert_eq!((m.as_str(), p.as_str()), ("PUT", "/admin/v1/pauses/BTC"));
         assert!(request_of(&args("approve")).is_err());

@@ -1,7 +1,8 @@
 //! Everything that needs a person, in one list: withdrawals awaiting approval, submissions
 //! parked (attempts exhausted, or a refusal no look-up explains), withdrawals CoinsPaid's
-//! look-up no longer knows (`missing`), and open withdrawals with an anomaly (a mismatched or
-//! contradicting report, an undocumented status, an unreadable callback).
+//! look-up no longer knows (`missing`), and every withdrawal, finished or not, with an
+//! anomaly no operator has acknowledged yet (a mismatched or contradicting report, an
+//! undocumented status, an unreadable callback).
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
@@ -27,6 +28,10 @@ pub struct StuckItem {
     pub review_reason: Option<String>,
     pub missing_since: Option<DateTime<Utc>>,
     pub job: Option<JobState>,
+    /// An anomaly is recorded that no operator has acknowledged since.
+    pub anomaly_unacknowledged: bool,
+    pub anomaly_acknowledged_at: Option<DateTime<Utc>>,
+    pub anomaly_acknowledged_by: Option<String>,
 }
 
 impl<'r> FromRow<'r, PgRow> for StuckItem {
@@ -46,9 +51,17 @@ impl<'r> FromRow<'r, PgRow> for StuckItem {
                 }),
                 None => None,
             },
+            anomaly_unacknowledged: row.try_get("anomaly_unacknowledged")?,
+            anomaly_acknowledged_at: row.try_get("anomaly_acknowledged_at")?,
+            anomaly_acknowledged_by: row.try_get("anomaly_acknowledged_by")?,
         })
     }
 }
+
+/// An anomaly no operator has acknowledged (see the migration that counts them).
+const UNACKNOWLEDGED: &str = "w.anomaly_seq > w.anomaly_acknowledged_seq";
+/// Not finished: a parked job or a missing record still needs a person.
+const OPEN: &str = "w.status IN ('pending', 'processing')";
 
 fn query(filter: &str) -> String {
     let columns = COLUMNS
@@ -60,27 +73,53 @@ fn query(filter: &str) -> String {
         "SELECT {columns}, w.review_reason, w.missing_since,
              j.attempts AS job_attempts, j.parked AS job_parked,
              j.park_reason AS job_park_reason, j.last_error AS job_last_error,
+             {UNACKNOWLEDGED} AS anomaly_unacknowledged,
+             w.anomaly_acknowledged_at, w.anomaly_acknowledged_by,
              CASE WHEN w.status = 'awaiting_approval' THEN 'awaiting_approval'
-                  WHEN j.parked THEN COALESCE(j.park_reason, 'attempts_exhausted')
-                  WHEN w.missing_since IS NOT NULL THEN 'missing'
-                  WHEN w.anomaly IS NOT NULL THEN 'anomaly'
+                  WHEN {OPEN} AND j.parked THEN COALESCE(j.park_reason, 'attempts_exhausted')
+                  WHEN {OPEN} AND w.missing_since IS NOT NULL THEN 'missing'
+                  WHEN {UNACKNOWLEDGED} THEN 'anomaly'
                   ELSE 'none' END AS kind
          FROM withdrawals w LEFT JOIN submission_jobs j ON j.withdrawal_id = w.id
          WHERE {filter}"
     )
 }
 
-/// The queue, oldest first (the one waiting longest is the first to look at).
-pub async fn list(pool: &PgPool, limit: i64) -> Result<Vec<StuckItem>, sqlx::Error> {
+/// The queue, oldest first (the one waiting longest is the first to look at), from after the
+/// id `after` (keyset pagination: the previous page's last id). Exactly the rows whose kind
+/// is not `none`.
+pub async fn list(
+    pool: &PgPool,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<StuckItem>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "{} ORDER BY w.id LIMIT $1",
-        query(
-            "w.status = 'awaiting_approval'
-             OR (w.status IN ('pending', 'processing')
-                 AND (j.parked OR w.missing_since IS NOT NULL OR w.anomaly IS NOT NULL))"
-        )
+        "{} ORDER BY w.id LIMIT $2",
+        query(&format!(
+            "($1::uuid IS NULL OR w.id > $1) AND {}",
+            needs_person()
+        ))
     ))
+    .bind(after)
     .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+fn needs_person() -> String {
+    format!(
+        "(w.status = 'awaiting_approval'
+          OR ({OPEN} AND (j.parked OR w.missing_since IS NOT NULL))
+          OR {UNACKNOWLEDGED})"
+    )
+}
+
+/// How many of each kind the whole queue holds (a page shows only some of them).
+pub async fn counts(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT kind, count(*) FROM ({}) q GROUP BY kind",
+        query(&needs_person())
+    ))
     .fetch_all(pool)
     .await
 }

@@ -36,7 +36,6 @@ use super::store::{Withdrawal, COLUMNS};
 use super::transition;
 use crate::batch::{BatchSettings, Batcher};
 use crate::coinspaid::callback::ProviderDetails;
-use crate::domain::withdrawal::ProviderStatus;
 use crate::domain::{Effect, ProviderEvent, Transition, WithdrawalStatus};
 use crate::ledger::LedgerError;
 
@@ -127,8 +126,9 @@ pub enum Simple {
 pub fn simple(current: Option<&Withdrawal>, details: &ProviderDetails) -> Option<Simple> {
     let current = current?;
     let status = details.status();
-    if status == ProviderStatus::Unrecognized || !matching::mismatches(current, details).is_empty()
-    {
+    // Free text (an `error`) may quote travel-rule data: only `transition::apply_report`
+    // scrubs it, on the path of a callback applied alone.
+    if details.has_free_text() || !matching::mismatches(current, details).is_empty() {
         return None;
     }
     match current.status.apply(&ProviderEvent::Reported(status)) {

@@ -31,6 +31,16 @@ pub async fn apply_report(
     current: Withdrawal,
     details: &ProviderDetails,
 ) -> Result<Applied, LedgerError> {
+    // Every report (a callback, a look-up) passes here before its text is stored, logged or
+    // notified; CoinsPaid's free text may quote the request's travel-rule data.
+    let scrubbed = if details.has_free_text() {
+        super::travel_rule::redactor(&mut *conn, current.id)
+            .await?
+            .map(|r| details.scrubbed(&r))
+    } else {
+        None
+    };
+    let details = scrubbed.as_ref().unwrap_or(details);
     let mismatches = matching::mismatches(&current, details);
     if !mismatches.is_empty() {
         let reason = format!(
@@ -82,7 +92,8 @@ pub async fn record_anomaly(
     reason: &str,
 ) -> Result<Withdrawal, LedgerError> {
     Ok(sqlx::query_as(&format!(
-        "UPDATE withdrawals SET anomaly = $2, reconcile_after = now(), updated_at = now()
+        "UPDATE withdrawals SET anomaly = $2, anomaly_seq = anomaly_seq + 1,
+             reconcile_after = now(), updated_at = now()
          WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)
@@ -178,6 +189,8 @@ async fn apply_in_span(
              txids = CASE WHEN jsonb_array_length($10) > 0 THEN $10 ELSE txids END,
              error = COALESCE($11, error),
              anomaly = COALESCE($12, anomaly),
+             -- Each one counts, a repeat too: one after an acknowledgement needs a person again.
+             anomaly_seq = anomaly_seq + CASE WHEN $12 IS NULL THEN 0 ELSE 1 END,
              updated_at = now()
          WHERE id = $1
          RETURNING {COLUMNS}"

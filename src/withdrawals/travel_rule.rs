@@ -6,10 +6,11 @@
 
 use std::time::Duration;
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::coinspaid::wire::TravelRuleFields;
+use crate::domain::travel_rule::Redactor;
 
 /// Deleted per statement, so a large backlog never holds one long lock.
 const PURGE_BATCH: i64 = 1_000;
@@ -25,6 +26,138 @@ pub async fn load(
             .fetch_optional(pool)
             .await?;
     Ok(data.map(|json| json.0))
+}
+
+/// What scrubs the withdrawal's stored travel-rule values from provider text, read inside the
+/// caller's transaction; `None` when none are stored (or they were purged).
+pub async fn redactor(
+    conn: &mut PgConnection,
+    withdrawal_id: Uuid,
+) -> Result<Option<Redactor>, sqlx::Error> {
+    let data: Option<sqlx::types::Json<TravelRuleFields>> =
+        sqlx::query_scalar("SELECT data FROM withdrawal_travel_rules WHERE withdrawal_id = $1")
+            .bind(withdrawal_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(data.map(|json| json.0.redactor()).filter(|r| !r.is_empty()))
+}
+
+/// Scrubs `redactor`'s values from every stored text about one withdrawal that came from
+/// outside or quotes what did: its `error` and `anomaly`, its submission job's `last_error`,
+/// its callbacks' bodies and verdicts, and its notifications' payloads and delivery errors.
+/// Text written since provider answers are scrubbed on arrival holds none; this covers the
+/// rest, and any spelling the scrub on arrival missed but a later one finds. `updated_at` is
+/// left alone: nothing about the withdrawal changed. The audit trail is append-only and is
+/// written only from text already scrubbed on arrival.
+pub async fn scrub_stored(
+    tx: &mut PgConnection,
+    withdrawal_id: Uuid,
+    foreign_id: &str,
+    redactor: &Redactor,
+) -> Result<(), sqlx::Error> {
+    if redactor.is_empty() {
+        return Ok(());
+    }
+    let (error, anomaly): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT error, anomaly FROM withdrawals WHERE id = $1 FOR UPDATE")
+            .bind(withdrawal_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let (new_error, new_anomaly) = (
+        redactor.scrub_opt(error.as_deref()),
+        redactor.scrub_opt(anomaly.as_deref()),
+    );
+    if (&new_error, &new_anomaly) != (&error, &anomaly) {
+        // The same anomaly, scrubbed, is not a new one for operators: counted (so the
+        // migration's trigger leaves it alone) with its acknowledgement, if it had one.
+        sqlx::query(
+            "UPDATE withdrawals SET error = $2, anomaly = $3,
+                 anomaly_seq = anomaly_seq + 1,
+                 anomaly_acknowledged_seq = CASE WHEN anomaly_acknowledged_seq = anomaly_seq
+                     THEN anomaly_seq + 1 ELSE anomaly_acknowledged_seq END
+             WHERE id = $1",
+        )
+        .bind(withdrawal_id)
+        .bind(new_error)
+        .bind(new_anomaly)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let job: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT last_error FROM submission_jobs WHERE withdrawal_id = $1 FOR UPDATE",
+    )
+    .bind(withdrawal_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(Some(last_error)) = job {
+        let scrubbed = redactor.scrub(&last_error);
+        if scrubbed != last_error {
+            sqlx::query("UPDATE submission_jobs SET last_error = $2 WHERE withdrawal_id = $1")
+                .bind(withdrawal_id)
+                .bind(scrubbed)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    let callbacks: Vec<(Uuid, Vec<u8>, Option<String>)> = sqlx::query_as(
+        "SELECT id, raw_body, detail FROM callbacks WHERE foreign_id = $1 FOR UPDATE",
+    )
+    .bind(foreign_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (id, body, detail) in callbacks {
+        let new_body = redactor.scrub(&String::from_utf8_lossy(&body)).into_bytes();
+        let new_detail = redactor.scrub_opt(detail.as_deref());
+        // A body that was not UTF-8 changes under a lossy read even without a value in it.
+        let body_changed = std::str::from_utf8(&body).is_ok() && new_body != body;
+        if body_changed || new_detail != detail {
+            sqlx::query("UPDATE callbacks SET raw_body = $2, detail = $3 WHERE id = $1")
+                .bind(id)
+                .bind(if body_changed { new_body } else { body })
+                .bind(new_detail)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    let notifications: Vec<(Uuid, serde_json::Value, Option<String>)> = sqlx::query_as(
+        "SELECT id, payload, last_error FROM notification_outbox
+         WHERE withdrawal_id = $1 FOR UPDATE",
+    )
+    .bind(withdrawal_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (id, payload, last_error) in notifications {
+        let new_payload = scrub_json(redactor, &payload);
+        let new_last_error = redactor.scrub_opt(last_error.as_deref());
+        if new_payload != payload || new_last_error != last_error {
+            sqlx::query(
+                "UPDATE notification_outbox SET payload = $2, last_error = $3 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(new_payload)
+            .bind(new_last_error)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Every string in `value` scrubbed; keys and structure as they were.
+fn scrub_json(redactor: &Redactor, value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => Value::String(redactor.scrub(text)),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| scrub_json(redactor, v)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), scrub_json(redactor, v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 /// Deletes the travel-rule data of withdrawals that have been terminal (confirmed,
@@ -45,26 +178,43 @@ impl Purger {
     }
 
     /// One pass; returns how many withdrawals' data was deleted. Idempotent, so replicas may
-    /// run it at the same time. A terminal withdrawal's `updated_at` is when it settled (or
-    /// later, for an anomaly recorded on it), so the period is never cut short.
+    /// run it at the same time (each batch skips rows another replica has locked). A terminal
+    /// withdrawal's `updated_at` is when it settled (or later, for an anomaly recorded on
+    /// it), so the period is never cut short.
+    ///
+    /// Before a withdrawal's values are deleted, they are scrubbed from every text that may
+    /// still quote them (see [`scrub_stored`]): once deleted, nothing could find them.
+    /// One transaction per batch, so values are never deleted without that scrub.
     pub async fn purge_once(&self) -> Result<u64, sqlx::Error> {
         let mut total = 0;
         loop {
-            let deleted = sqlx::query(
-                "DELETE FROM withdrawal_travel_rules WHERE withdrawal_id IN (
-                     SELECT t.withdrawal_id FROM withdrawal_travel_rules t
-                     JOIN withdrawals w ON w.id = t.withdrawal_id
-                     WHERE w.status IN ('confirmed', 'cancelled', 'rejected')
-                       AND w.updated_at < now() - make_interval(days => $1)
-                     LIMIT $2)",
+            let mut tx = self.pool.begin().await?;
+            let due: Vec<(Uuid, String, sqlx::types::Json<TravelRuleFields>)> = sqlx::query_as(
+                "SELECT t.withdrawal_id, w.foreign_id, t.data FROM withdrawal_travel_rules t
+                 JOIN withdrawals w ON w.id = t.withdrawal_id
+                 WHERE w.status IN ('confirmed', 'cancelled', 'rejected')
+                   AND w.updated_at < now() - make_interval(days => $1)
+                 LIMIT $2
+                 FOR UPDATE OF t SKIP LOCKED",
             )
             .bind(self.retention_days as i32)
             .bind(PURGE_BATCH)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut ids = Vec::with_capacity(due.len());
+            for (id, foreign_id, data) in &due {
+                scrub_stored(&mut tx, *id, foreign_id, &data.0.redactor()).await?;
+                ids.push(*id);
+            }
+            let deleted =
+                sqlx::query("DELETE FROM withdrawal_travel_rules WHERE withdrawal_id = ANY($1)")
+                    .bind(&ids)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            tx.commit().await?;
             total += deleted;
-            if deleted < PURGE_BATCH as u64 {
+            if (due.len() as i64) < PURGE_BATCH {
                 break;
             }
         }

@@ -759,3 +759,27 @@ pub async fn assert_general_payload(
     assert_ne!(written["id"], general["id"]);
     assert_eq!(without_id(written.clone()), without_id(general));
 }
+
+impl TestApp {
+    /// A withdrawal of `user`'s that CoinsPaid refused (`rejected`, released), then a signed
+    /// `confirmed` callback for it: an anomaly on a finished withdrawal; no money moved.
+    pub async fn rejected_then_confirmed(&self, user: &str) -> Value {
+        self.fund(user, "EUR", "100.00").await;
+        self.sim.push_behavior(SubmitBehavior::Refuse {
+            status: 400,
+            field: Some("address".into()),
+            message: "Invalid address".into(),
+        });
+        let w = self.withdraw_ok(&eur_to_btc(user, "100.00")).await;
+        assert_eq!(w["status"], "rejected", "{w}");
+        assert_eq!(
+            self.post_callback(&self.callback_for(&w, "confirmed"))
+                .await,
+            StatusCode::OK
+        );
+        let after = self.withdrawal(&id_of(&w)).await;
+        assert_eq!(after["status"], "rejected");
+        assert!(after["anomaly"].is_string(), "{after}");
+        after
+    }
+}

@@ -43,20 +43,34 @@ pub(crate) fn scope_of(raw: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::validation("scope", "all or an uppercase currency code"))
 }
 
-/// `GET /admin/v1/stuck`: everything that needs a person, oldest first.
+/// `GET /admin/v1/stuck?limit=&cursor=`: everything that needs a person, oldest first: open
+/// withdrawals awaiting approval, parked or missing, and every withdrawal, finished or not,
+/// with an unacknowledged anomaly.
 #[utoipa::path(get, path = "/admin/v1/stuck", operation_id = "adminListStuck", tag = "operators",
-    params(("limit" = Option<i64>, Query, description = "1 to 200, default 50")),
-    responses((status = 200, body = StuckPage), (status = 401, body = Problem, content_type = "application/problem+json")),
+    params(
+        ("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses(
+        (status = 200, body = StuckPage),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed: a bad limit or cursor, or an unknown query parameter (named)", body = Problem, content_type = "application/problem+json")),
     security(("operator" = [])))]
 pub async fn stuck_list(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<StuckPage>, ApiError> {
-    let (limit, _) = pagination::parse(params.get("limit").map(String::as_str), None)?;
-    let items = stuck::list(&state.pool, limit).await?;
+    pagination::only_known(&params, &["limit", "cursor"])?;
+    let (limit, after) = pagination::parse(
+        params.get("limit").map(String::as_str),
+        params.get("cursor").map(String::as_str),
+    )?;
+    let items = stuck::list(&state.pool, after, limit + 1).await?;
+    let (items, next_cursor) = pagination::finish(items, limit, |i| i.withdrawal.id);
     let catalog = state.currencies.catalog();
     Ok(Json(StuckPage {
         data: items.iter().map(|i| StuckView::new(&catalog, i)).collect(),
+        next_cursor,
     }))
 }
 
@@ -191,6 +205,29 @@ pub async fn resolve(
         .resolve(id, &by, outcome, &reason, override_lookup)
         .await?;
     Ok(result(&state, &w, Some(LookupView::from(&report))))
+}
+
+/// `POST /admin/v1/withdrawals/{id}/acknowledge`: a person has handled its anomaly; it leaves
+/// the stuck list until another anomaly is recorded. Moves nothing; audited.
+#[utoipa::path(post, path = "/admin/v1/withdrawals/{id}/acknowledge", operation_id = "adminAcknowledgeAnomaly", tag = "operators",
+    params(("id" = String, Path)), request_body = ReasonRequest,
+    responses(
+        (status = 200, body = ActionResult),
+        (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "nothing_to_acknowledge: no anomaly recorded, or every one already acknowledged", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "validation_failed: reason missing", body = Problem, content_type = "application/problem+json")),
+    security(("operator" = [])))]
+pub async fn acknowledge(
+    State(state): State<AppState>,
+    Extension(OperatorName(by)): Extension<OperatorName>,
+    Path(raw): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<ActionResult>, ApiError> {
+    let id = id_of(&raw)?;
+    let request: ReasonRequest = fields(body)?;
+    let reason = check_reason("reason", Some(request.reason), true)?.unwrap_or_default();
+    let w = state.operators.acknowledge(id, &by, &reason).await?;
+    Ok(result(&state, &w, None))
 }
 
 /// `GET /admin/v1/pauses`: the pauses in force.

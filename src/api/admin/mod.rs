@@ -60,6 +60,11 @@ impl From<ActionError> for ApiError {
             ActionError::LookupDisagrees(why) => {
                 ApiError::new(StatusCode::CONFLICT, "lookup_disagrees", why)
             }
+            ActionError::NoAnomaly => ApiError::new(
+                StatusCode::CONFLICT,
+                "nothing_to_acknowledge",
+                err.to_string(),
+            ),
             ActionError::Ledger(e) => e.into(),
         }
     }

@@ -41,6 +41,12 @@ pub struct StuckView {
     /// Since when CoinsPaid's look-up gives no record of it.
     pub missing_since: Option<String>,
     pub job: Option<JobView>,
+    /// An anomaly is recorded that no operator has acknowledged yet
+    /// (`POST /admin/v1/withdrawals/{id}/acknowledge`).
+    pub anomaly_unacknowledged: bool,
+    /// When and by whom the last anomaly was acknowledged.
+    pub anomaly_acknowledged_at: Option<String>,
+    pub anomaly_acknowledged_by: Option<String>,
 }
 
 impl StuckView {
@@ -56,6 +62,9 @@ impl StuckView {
                 park_reason: j.park_reason.clone(),
                 last_error: j.last_error.clone(),
             }),
+            anomaly_unacknowledged: item.anomaly_unacknowledged,
+            anomaly_acknowledged_at: item.anomaly_acknowledged_at.map(rfc3339),
+            anomaly_acknowledged_by: item.anomaly_acknowledged_by.clone(),
         }
     }
 }
@@ -63,6 +72,7 @@ impl StuckView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StuckPage {
     pub data: Vec<StuckView>,
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -197,7 +207,7 @@ pub struct NoteRequest {
     pub reason: Option<String>,
 }
 
-/// Body of reject, pause and a review flag: the reason is required.
+/// Body of reject, acknowledge, pause and a review flag: the reason is required.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonRequest {

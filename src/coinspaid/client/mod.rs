@@ -15,6 +15,7 @@ use super::wire::{
     REQUEST_FIELDS,
 };
 use super::{KEY_HEADER, SIGNATURE_HEADER};
+use crate::domain::travel_rule::Redactor;
 
 mod catalog;
 
@@ -36,6 +37,19 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// The same error with the request's travel-rule values scrubbed from its text.
+    fn scrubbed(self, r: &Redactor) -> Self {
+        match self {
+            Self::Transport(text) => Self::Transport(r.scrub(&text)),
+            Self::Http { status, body } => Self::Http {
+                status,
+                body: r.scrub(&body),
+            },
+            Self::Decode(text) => Self::Decode(r.scrub(&text)),
+            redirect @ Self::Redirect { .. } => redirect,
+        }
+    }
+
     fn transport(err: reqwest::Error) -> Self {
         // reqwest's Display may include the URL; it holds no secret (keys travel in headers).
         let kind = if err.is_timeout() {
@@ -69,6 +83,30 @@ pub enum SubmitOutcome {
 }
 
 impl SubmitOutcome {
+    /// The same outcome with the request's travel-rule values scrubbed from every text
+    /// CoinsPaid sent back (a refusal may quote the sender's name), before anything stores,
+    /// logs or notifies it.
+    pub fn scrubbed(self, r: &Redactor) -> Self {
+        if r.is_empty() {
+            return self;
+        }
+        match self {
+            accepted @ Self::Accepted(_) => accepted,
+            Self::Refused { status, reason } => Self::Refused {
+                status,
+                reason: r.scrub(&reason),
+            },
+            Self::AlreadyExists { reason } => Self::AlreadyExists {
+                reason: r.scrub(&reason),
+            },
+            Self::OursToFix { status, reason } => Self::OursToFix {
+                status,
+                reason: r.scrub(&reason),
+            },
+            Self::Unknown(err) => Self::Unknown(err.scrubbed(r)),
+        }
+    }
+
     /// A short label for metrics and logs.
     pub fn label(&self) -> &'static str {
         match self {
@@ -219,8 +257,15 @@ impl CoinsPaidClient {
     }
 
     /// `POST /v2/withdrawal/crypto`, classified for the state machine. Only a refusal in the
-    /// documented field-error shape that names a field we sent counts as a refusal.
+    /// documented field-error shape that names a field we sent counts as a refusal. Every
+    /// text of the outcome comes back scrubbed of the request's travel-rule values.
     pub async fn submit_withdrawal(&self, request: &WithdrawalRequest) -> SubmitOutcome {
+        self.submit_unscrubbed(request)
+            .await
+            .scrubbed(&request.travel_rule.redactor())
+    }
+
+    async fn submit_unscrubbed(&self, request: &WithdrawalRequest) -> SubmitOutcome {
         let bytes = match serde_json::to_vec(request) {
             Ok(bytes) => bytes,
             Err(err) => return SubmitOutcome::Unknown(ProviderError::Decode(err.to_string())),

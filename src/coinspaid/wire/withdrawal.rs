@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::lenient::Field;
+use crate::domain::travel_rule::Redactor;
 
 /// `POST /v2/withdrawal/crypto` request body.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -59,6 +60,34 @@ pub struct PartyData {
     pub country_of_registration: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+}
+
+impl TravelRuleFields {
+    /// Scrubs every value of `sender_data` and `receiver_data` from provider text.
+    pub fn redactor(&self) -> Redactor {
+        Redactor::new(
+            [&self.sender_data, &self.receiver_data]
+                .into_iter()
+                .flatten()
+                .flat_map(PartyData::values),
+        )
+    }
+}
+
+impl PartyData {
+    fn values(&self) -> impl Iterator<Item = &str> {
+        [
+            &self.first_name,
+            &self.last_name,
+            &self.date_of_birth,
+            &self.legal_name,
+            &self.country_of_registration,
+            &self.email,
+        ]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+    }
 }
 
 impl std::fmt::Debug for PartyData {

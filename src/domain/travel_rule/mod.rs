@@ -18,6 +18,9 @@ use serde_json::{Map, Value};
 use data::{party, stated, Role};
 
 mod data;
+pub mod redact;
+
+pub use redact::Redactor;
 
 /// A refusal naming the field, e.g. `sender_data.date_of_birth`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

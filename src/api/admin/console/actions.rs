@@ -30,6 +30,9 @@ pub enum Action {
         reason: String,
         override_lookup: bool,
     },
+    Acknowledge {
+        reason: String,
+    },
 }
 
 fn reason(form: &Form, required: bool) -> Result<Option<String>, String> {
@@ -50,6 +53,9 @@ impl Action {
                 note: reason(form, false)?,
             },
             "lookup" => Self::LookUp,
+            "acknowledge" => Self::Acknowledge {
+                reason: reason(form, true)?.unwrap_or_default(),
+            },
             "resolve" => Self::Resolve {
                 outcome: match form.get("outcome").map(String::as_str) {
                     Some("paid") => Outcome::Paid,
@@ -72,6 +78,7 @@ impl Action {
             Self::Retry { .. } => "retry",
             Self::LookUp => "lookup",
             Self::Resolve { .. } => "resolve",
+            Self::Acknowledge { .. } => "acknowledge",
         }
     }
 
@@ -81,6 +88,7 @@ impl Action {
             Self::Reject { .. } => "reject",
             Self::Retry { .. } => "retry now",
             Self::LookUp => "look up",
+            Self::Acknowledge { .. } => "acknowledge",
             Self::Resolve {
                 outcome: Outcome::Paid,
                 ..
@@ -101,6 +109,7 @@ impl Action {
             Self::LookUp => "Ask CoinsPaid now? A final answer that matches settles the withdrawal.",
             Self::Resolve { outcome: Outcome::Paid, .. } => "Resolve as PAID? The held amount is debited for good.",
             Self::Resolve { outcome: Outcome::NotPaid, .. } => "Resolve as NOT PAID? The held amount is released to the user.",
+            Self::Acknowledge { .. } => "Acknowledge the anomaly? It leaves the stuck queue until another one is recorded; no status and no money change.",
         }
     }
 
@@ -110,7 +119,9 @@ impl Action {
             Self::Approve { note: Some(n) } | Self::Retry { note: Some(n) } => {
                 vec![("reason", n.clone())]
             }
-            Self::Reject { reason } => vec![("reason", reason.clone())],
+            Self::Reject { reason } | Self::Acknowledge { reason } => {
+                vec![("reason", reason.clone())]
+            }
             Self::Resolve {
                 outcome,
                 reason,
@@ -197,6 +208,9 @@ mod tests {
             })
         );
         assert!(Action::from_form("resolve", &form(&[("reason", "x")])).is_err());
+        assert!(Action::from_form("acknowledge", &form(&[("reason", " ")]))
+            .unwrap_err()
+            .contains("reason"));
         assert!(Action::from_form("delete", &form(&[])).is_err());
     }
 
@@ -211,6 +225,9 @@ mod tests {
             },
             Action::Retry { note: None },
             Action::LookUp,
+            Action::Acknowledge {
+                reason: "refund agreed with CoinsPaid".into(),
+            },
             Action::Resolve {
                 outcome: Outcome::NotPaid,
                 reason: "ticket 1".into(),

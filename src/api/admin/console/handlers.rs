@@ -43,6 +43,7 @@ fn failed(e: &ApiError) -> Flash {
         "lookup_disagrees" => "Not done: CoinsPaid's fresh look-up does not back this resolution. Check CoinsPaid's dashboard; tick override to decide anyway.",
         "submission_in_flight" => "Not done: a submission attempt holds this withdrawal right now. Try again in a moment.",
         "validation_failed" => "Not done: the form is incomplete.",
+        "nothing_to_acknowledge" => "Not done: there is no unacknowledged anomaly (another operator may have acknowledged it first).",
         "not_found" => "Not found.",
         _ => "Not done.",
     };
@@ -126,21 +127,37 @@ pub async fn logout(
     ([(header::SET_COOKIE, cookie)], see_other("/admin/login")).into_response()
 }
 
-/// `GET /admin`: the stuck queue with counts per kind.
+/// `GET /admin?limit=&cursor=`: the stuck queue with counts per kind, oldest first, 50 a
+/// page unless `limit` says otherwise.
 pub async fn stuck(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
+    Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let items = match stuck::list(&state.pool, 200).await {
+    let (limit, after) = match pagination::parse(
+        params.get("limit").map(String::as_str),
+        params.get("cursor").map(String::as_str),
+    ) {
+        Ok(parsed) => parsed,
+        Err(e) => return error_page(&session, e),
+    };
+    let listed = match stuck::list(&state.pool, after, limit + 1).await {
         Ok(items) => items,
         Err(e) => return error_page(&session, ApiError::internal(e)),
     };
+    let counts = match stuck::counts(&state.pool).await {
+        Ok(counts) => counts,
+        Err(e) => return error_page(&session, ApiError::internal(e)),
+    };
+    let (items, next) = pagination::finish(listed, limit, |i| i.withdrawal.id);
     let catalog = state.currencies.catalog();
     let views: Vec<StuckView> = items.iter().map(|i| StuckView::new(&catalog, i)).collect();
-    page(
-        StatusCode::OK,
-        framed(&session, "Stuck queue", None, pages::stuck(&views)),
-    )
+    let next = next.map(|cursor| match params.get("limit") {
+        Some(_) => format!("/admin?limit={limit}&cursor={cursor}"),
+        None => format!("/admin?cursor={cursor}"),
+    });
+    let body = pages::stuck(&views, &counts, after.is_some(), next.as_deref());
+    page(StatusCode::OK, framed(&session, "Stuck queue", None, body))
 }
 
 /// What `?done=` says after an action redirected here; unknown words say nothing.
@@ -153,6 +170,7 @@ fn done_message(params: &HashMap<String, String>) -> Option<Flash> {
         "retry" => "Sent again with the same foreign_id.",
         "lookup" => "Looked up at CoinsPaid: its answer is in the newest audit row.",
         "resolve" => "Resolved.",
+        "acknowledge" => "Anomaly acknowledged: it leaves the stuck queue.",
         "pause" => "Paused.",
         "resume" => "Resumed.",
         _ => return None,
@@ -244,6 +262,7 @@ pub async fn act(
         Action::Reject { reason } => ops.reject(id, by, reason).await.map(drop),
         Action::Retry { note } => ops.retry_now(id, by, note.as_deref()).await.map(drop),
         Action::LookUp => ops.look_up(id, by).await.map(drop),
+        Action::Acknowledge { reason } => ops.acknowledge(id, by, reason).await.map(drop),
         Action::Resolve {
             outcome,
             reason,

@@ -101,17 +101,33 @@ fn money(w: &WithdrawalView) -> Markup {
     }
 }
 
-/// The stuck queue: counts per kind, then one table per kind.
-pub fn stuck(items: &[StuckView]) -> Markup {
+/// The stuck queue: counts per kind in the whole queue, then this page's withdrawals in one
+/// table per kind, and a link to the next page (oldest first, so a page never shifts under
+/// an operator working through it). `next` is the next page's address.
+pub fn stuck(
+    items: &[StuckView],
+    totals: &[(String, i64)],
+    later_page: bool,
+    next: Option<&str>,
+) -> Markup {
+    let total = |kind: &str| {
+        totals
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map_or(0, |(_, n)| *n)
+    };
     let count = |kind: &str| items.iter().filter(|i| i.kind == kind).count();
     html! {
         table.counts {
             tr { @for (kind, heading) in KINDS { th { a href=(format!("#{kind}")) { (heading) } } } }
-            tr { @for (kind, _) in KINDS { td data-kind=(kind) { (count(kind)) } } }
+            tr { @for (kind, _) in KINDS { td data-kind=(kind) { (total(kind)) } } }
+        }
+        @if later_page || next.is_some() {
+            p.hint { "Counts are of the whole queue; the tables show this page's " (items.len()) "." }
         }
         @for (kind, heading) in KINDS {
             section #(kind) {
-                h2 { (heading) " (" (count(kind)) ")" }
+                h2 { (heading) " (" (count(kind)) @if later_page || next.is_some() { " on this page" } ")" }
                 @if count(kind) == 0 {
                     p.empty { "Nothing here." }
                 } @else {
@@ -130,6 +146,10 @@ pub fn stuck(items: &[StuckView]) -> Markup {
                     }
                 }
             }
+        }
+        p.pages {
+            @if later_page { a #first-page href="/admin" { "← First page" } " " }
+            @if let Some(href) = next { a #next-page href=(href) { "Next page →" } }
         }
     }
 }
@@ -180,6 +200,11 @@ pub fn withdrawal(d: &WithdrawalDetail, csrf: &str) -> Markup {
                 (row("txids", (!w.txids.is_empty()).then(|| w.txids.join(", "))))
                 (row("error", w.error.as_ref()))
                 (row("anomaly", w.anomaly.as_ref()))
+                (row("anomaly acknowledged", d.item.anomaly_acknowledged_at.as_ref().map(|at| format!(
+                    "{at} by {}{}",
+                    d.item.anomaly_acknowledged_by.as_deref().unwrap_or("?"),
+                    if d.item.anomaly_unacknowledged { "; a newer one is not acknowledged" } else { "" }
+                ))))
                 (row("review_reason", d.item.review_reason.as_ref()))
                 (row("missing_since", d.item.missing_since.as_ref()))
                 (row("submission", job.map(|j| format!(
@@ -191,7 +216,10 @@ pub fn withdrawal(d: &WithdrawalDetail, csrf: &str) -> Markup {
                 (row("created_at", Some(&w.created_at)))
                 (row("updated_at", Some(&w.updated_at)))
             }
-            div.actions { (action_forms(w, csrf)) }
+            div.actions {
+                (action_forms(w, csrf))
+                @if d.item.anomaly_unacknowledged { (acknowledge_form(w, csrf)) }
+            }
         }
         h2 { "Ledger entries" }
         table {
@@ -268,6 +296,20 @@ fn action_forms(w: &WithdrawalView, csrf: &str) -> Markup {
                 }
             }
             _ => { p.empty { "Settled: no action applies." } }
+        }
+    }
+}
+
+/// Acknowledging an anomaly, whatever the status: a finished withdrawal can have one too.
+fn acknowledge_form(w: &WithdrawalView, csrf: &str) -> Markup {
+    html! {
+        form method="post" action=(format!("/admin/withdrawals/{}/acknowledge", w.id)) {
+            input type="hidden" name="csrf" value=(csrf);
+            fieldset {
+                legend { "Anomaly" }
+                label { "How it was handled" input #acknowledge-reason type="text" name="reason" maxlength="500" required; }
+                button #acknowledge type="submit" { "Acknowledge…" }
+            }
         }
     }
 }
