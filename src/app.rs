@@ -97,7 +97,8 @@ impl Application {
             key: settings.coinspaid.api_key_previous.clone(),
             secret: settings.coinspaid.api_secret_previous.clone(),
         });
-        let client = CoinsPaidClient::new(&base_url, signer.clone(), settings.provider_timeout())?;
+        let client = CoinsPaidClient::new(&base_url, signer.clone(), settings.provider_timeout())?
+            .with_call_slots(settings.worker.max_in_flight);
         let submitter = Submitter::new(pool.clone(), client.clone(), settings.worker.clone())
             .with_batching(&settings.batching);
         let currencies = Arc::new(Currencies::new(

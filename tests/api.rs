@@ -408,6 +408,7 @@ async fn openapi_document_covers_every_route_and_is_consistent() {
         ("delete", "/v1/users/{user_id}/review-flag"),
         ("get", "/admin/v1/stuck"),
         ("get", "/admin/v1/withdrawals/{id}"),
+        ("post", "/admin/v1/withdrawals/{id}/acknowledge"),
         ("post", "/admin/v1/withdrawals/{id}/approve"),
         ("post", "/admin/v1/withdrawals/{id}/reject"),
         ("post", "/admin/v1/withdrawals/{id}/retry"),
@@ -592,5 +593,5 @@ async fn every_documented_request_body_is_what_its_handler_reads() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 12, "the operations with a request body");
+    assert_eq!(checked, 13, "the operations with a request body");
 }

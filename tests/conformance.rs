@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use payoutd::coinspaid::callback::{self, ParsedCallback};
-use payoutd::coinspaid::client::{classify_submit_answer, record_for};
+use payoutd::coinspaid::client::{classify_lookup_answer, classify_submit_answer, record_for};
 use payoutd::coinspaid::wire::{CurrencyListEntry, Envelope, ExchangeEstimate, PairList};
 use payoutd::coinspaid::SubmitOutcome;
 use payoutd::domain::address;
@@ -56,8 +56,10 @@ fn every_fixture_is_indexed_with_its_source() {
         }
     }
     for fixture in fixtures() {
+        // docs.alphapo.net documents the same API under another brand (app.alphapo.net).
         assert!(
             fixture.source.contains("cryptoprocessing.com")
+                || fixture.source.contains("docs.alphapo.net")
                 || fixture.source.starts_with("coinspaid/docs"),
             "{}: source {:?} is not CoinsPaid's documentation",
             fixture.file,
@@ -124,6 +126,34 @@ fn every_documented_body_is_read_as_payoutd_reads_it() {
                     matches!(outcome, SubmitOutcome::Refused { .. }),
                     "{name}: {outcome:?}"
                 );
+            }
+            // A refusal that names our foreign_id, whatever else it says (v1's `error_code`
+            // included): the payout may exist, so it is looked up, never released on.
+            "withdrawal_error_maybe_created" => {
+                let outcome = classify_submit_answer(status, &bytes, "pd-1");
+                assert!(
+                    matches!(outcome, SubmitOutcome::AlreadyExists { .. }),
+                    "{name}: {outcome:?}"
+                );
+            }
+            // A success that does not name our foreign_id cannot be recorded as ours: unknown.
+            "withdrawal_created_unmatched" => {
+                let outcome = classify_submit_answer(status, &bytes, "pd-1");
+                assert!(
+                    matches!(outcome, SubmitOutcome::Unknown(_)),
+                    "{name}: {outcome:?}"
+                );
+            }
+            "withdrawal_callback_v1" => {
+                let ParsedCallback::Withdrawal { details, .. } = callback::parse(&bytes).unwrap()
+                else {
+                    panic!("{name}: not read as a withdrawal callback");
+                };
+                assert_eq!(
+                    Some(&details.provider_status),
+                    fixture.provider_status.as_ref()
+                );
+                assert_eq!(details.provider_id, Some(1127738), "{name}");
             }
             "auth_error" | "format_error" => {
                 let outcome = classify_submit_answer(status, &bytes, "pd-1");
@@ -204,6 +234,8 @@ fn every_documented_body_is_read_as_payoutd_reads_it() {
         "other_callback",
         "withdrawal_created",
         "withdrawal_error",
+        "withdrawal_error_maybe_created",
+        "withdrawal_created_unmatched",
         "auth_error",
         "transaction_info",
     ] {
@@ -438,4 +470,81 @@ async fn pending_holds_then_declined_releases_once() {
     assert_eq!(after["status"], "cancelled");
     assert_eq!(kinds, ["hold", "release"]);
     app.assert_invariants().await;
+}
+
+/// A look-up answer is our record, CoinsPaid's word that it has none, or a failed look-up
+/// that is tried again: only the second lets a withdrawal whose outcome is unknown be sent
+/// again, and nothing here ever releases money.
+#[test]
+fn look_up_answers_are_a_record_no_record_or_a_failed_look_up() {
+    let fixture = |file: &str| std::fs::read(fixtures_dir().join(file)).unwrap();
+    let undocumented = |file: &str| {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/coinspaid-undocumented")
+                .join(file),
+        )
+        .unwrap()
+    };
+    let classify = |status: u16, body: &[u8]| {
+        classify_lookup_answer(StatusCode::from_u16(status).unwrap(), body, "pd-1")
+    };
+    for (status, body) in [
+        (
+            400,
+            undocumented("transactions_info_400_unknown_foreign_id.json"),
+        ),
+        (404, br#"{"error": "Transaction not found"}"#.to_vec()),
+        (
+            422,
+            br#"{"errors": {"foreign_id": ["not found"]}}"#.to_vec(),
+        ),
+    ] {
+        let answer = classify(status, &body);
+        assert!(
+            matches!(&answer, Err(e) if e.is_no_record()),
+            "{status} {}: {answer:?}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    for (status, body) in [
+        (429, fixture("exchange_calculate_429_gh.txt")),
+        (403, fixture("error_403_bad_header_key.json")),
+        (403, fixture("error_403_bad_header_signature.json")),
+        (400, fixture("error_400_bad_content_format.json")),
+        // Documented answers about the look-up request itself.
+        (400, br#"{"error": "No parameters present"}"#.to_vec()),
+        (
+            404,
+            br#"{"error": "Validation Exception: more than one param is present"}"#.to_vec(),
+        ),
+        // A proxy's page, an empty object, other statuses.
+        (404, b"<html><body>Not Found</body></html>".to_vec()),
+        (400, b"{}".to_vec()),
+        (401, br#"{"error": "Unauthorized"}"#.to_vec()),
+        (409, br#"{"error": "Conflict"}"#.to_vec()),
+        (500, br#"{"error": "Server Error"}"#.to_vec()),
+        (503, Vec::new()),
+        // A 2xx is never CoinsPaid's way of saying "no record".
+        (200, br#"{"data": []}"#.to_vec()),
+        (200, b"not json".to_vec()),
+        (
+            200,
+            br#"{"id": 1, "foreign_id": "pd-other", "type": "withdrawal", "status": "cancelled"}"#
+                .to_vec(),
+        ),
+    ] {
+        let answer = classify(status, &body);
+        assert!(
+            matches!(&answer, Err(e) if !e.is_no_record()),
+            "{status} {}: {answer:?}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let ours = br#"{"id": 7, "foreign_id": "pd-1", "type": "withdrawal", "status": "cancelled"}"#;
+    assert_eq!(
+        classify(200, ours).unwrap().provider_status,
+        "cancelled",
+        "our record, read as documented"
+    );
 }

@@ -100,9 +100,8 @@ async fn a_callback_settling_a_parked_withdrawal_removes_its_job() {
     app.sim
         .set_default_behavior(SubmitBehavior::ServerError { status: 503 });
     let w = app.withdraw_ok(&eur_to_btc("u1", "10.00")).await;
-    for _ in 0..3 {
-        app.drain().await;
-    }
+    // Each resend waits for a look-up without record past the quiet period.
+    app.drain_waiting(std::time::Duration::from_secs(10)).await;
     let id = w["id"].as_str().unwrap().to_owned();
     let parked: bool =
         sqlx::query_scalar("SELECT parked FROM submission_jobs WHERE withdrawal_id = $1::uuid")

@@ -225,8 +225,73 @@ async fn after_an_outage_the_worker_retries_due_jobs_concurrently_never_one_with
     assert_eq!(app.sim.submissions().len(), 2 * n);
     assert_eq!(app.sim.max_concurrent_submissions(), 1);
     // One create at a time makes at most one first attempt at a time: more than two requests
-    // at once means the worker ran several; never more than its four and that one.
+    // at once means the worker ran several; never more than the process's one bound of four,
+    // which first attempts share with the worker.
     let most = app.sim.max_concurrent_requests();
-    assert!((3..=5).contains(&most), "{most} requests at once");
+    assert!((3..=4).contains(&most), "{most} requests at once");
+    app.assert_invariants().await;
+}
+
+/// `worker.max_in_flight` is one bound per process on withdrawal work at CoinsPaid: first
+/// attempts, the worker's attempts, the reconciler's and operators' look-ups all take the same
+/// slots, counted at CoinsPaid's end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn first_attempts_the_worker_look_ups_and_operators_share_one_bound_at_coinspaid() {
+    let app = spawn_app_with(|s| {
+        s.worker.max_in_flight = 3;
+        s.worker.first_attempt_wait_ms = Some(0);
+        with_operator(s);
+    })
+    .await;
+    app.fund("u1", "EUR", "1000.00").await;
+    // Six withdrawals whose first attempt met a 503: the worker looks them up before anything.
+    for _ in 0..6 {
+        app.sim
+            .push_behavior(SubmitBehavior::ServerError { status: 503 });
+    }
+    let mut queued = Vec::new();
+    for _ in 0..6 {
+        queued.push(id_of(&app.withdraw_ok(&eur_to_btc("u1", "10.00")).await));
+    }
+    for _ in 0..200 {
+        let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM submission_jobs")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        if jobs == 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // From now on every call to CoinsPaid takes a while.
+    app.sim.set_default_behavior(SubmitBehavior::Slow {
+        delay: Duration::from_millis(300),
+        callbacks: vec![],
+    });
+    app.sim.set_lookup_delay(Duration::from_millis(300));
+    let creates = async {
+        for _ in 0..6 {
+            app.withdraw_ok(&eur_to_btc("u1", "10.00")).await;
+        }
+    };
+    let worker = async { app.submitter.drain_concurrently().await.unwrap() };
+    let reconciler = async { app.reconciler.run_once().await.unwrap() };
+    let operators = async {
+        let paths: Vec<String> = queued
+            .iter()
+            .map(|id| format!("/admin/v1/withdrawals/{id}/lookup"))
+            .collect();
+        let body = serde_json::json!({});
+        tokio::join!(
+            app.admin_post(&paths[0], &body),
+            app.admin_post(&paths[1], &body),
+            app.admin_post(&paths[2], &body),
+        )
+    };
+    tokio::join!(creates, worker, reconciler, operators);
+    // Let the first attempts of the last creates finish.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let most = app.sim.max_concurrent_calls();
+    assert_eq!(most, 3, "{most} calls at CoinsPaid at once");
     app.assert_invariants().await;
 }

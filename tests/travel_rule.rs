@@ -122,7 +122,8 @@ async fn a_retry_sends_the_same_bytes() {
         .push_behavior(SubmitBehavior::ServerError { status: 503 });
     let w = app.withdraw_ok(&with_both("u1")).await;
     assert_eq!(w["status"], "pending");
-    app.drain().await;
+    // Looked up first (no record), sent again once the quiet period has passed.
+    app.drain_waiting(std::time::Duration::from_secs(10)).await;
     let id = w["id"].as_str().unwrap();
     assert_eq!(app.withdrawal(id).await["status"], "processing");
 

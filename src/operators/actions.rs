@@ -284,10 +284,11 @@ impl Operators {
             });
         }
         let redactor = self.redactor_of(id).await?;
-        let lookup = self
-            .client
-            .transaction_info(&current.foreign_id)
-            .await
+        let lookup = {
+            let _slot = self.client.call_slot().await;
+            self.client.transaction_info(&current.foreign_id).await
+        };
+        let lookup = lookup
             .map(|details| details.scrubbed(&redactor))
             .map_err(|err| redactor.scrub(&err.to_string()));
         let verdict = match &lookup {
@@ -531,6 +532,9 @@ impl Operators {
     /// hangs up does not cut it short). Paused, leased elsewhere or failed: the row as it
     /// stands; the worker carries on.
     async fn send_now(&self, w: Withdrawal) -> Withdrawal {
+        // A slot of the process's bound on work at CoinsPaid first, so waiting for one never
+        // eats into the lease.
+        let slot = self.client.call_slot().await;
         let lease_for = self.submitter.lease_duration();
         let quiet = self.submitter.resend_quiet_period();
         let lease = match queue::claim_one(&self.pool, w.id, lease_for, quiet).await {
@@ -543,7 +547,10 @@ impl Operators {
         };
         let submitter = self.submitter.clone();
         let current = w.clone();
-        let attempt = tokio::spawn(async move { submitter.attempt_with(lease, current).await });
+        let attempt = tokio::spawn(async move {
+            let _slot = slot;
+            submitter.attempt_with(lease, current).await
+        });
         match attempt.await {
             Ok(Ok(Attempt::Recorded(now))) => *now,
             _ => tokio::time::timeout(Duration::from_secs(5), store::get(&self.pool, w.id))

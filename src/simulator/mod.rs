@@ -104,6 +104,16 @@ impl SimulatorControl {
         self.state.inner().max_all_in_flight
     }
 
+    /// The most withdrawal requests and look-ups ever answered at once, together.
+    pub fn max_concurrent_calls(&self) -> usize {
+        self.state.inner().max_calls_in_flight
+    }
+
+    /// Makes every `/v2/transactions/info` answer only after `delay`.
+    pub fn set_lookup_delay(&self, delay: Duration) {
+        self.state.inner().lookup_delay = delay;
+    }
+
     /// Callbacks posted so far, in the order they were answered.
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.state.inner().deliveries.clone()

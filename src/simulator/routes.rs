@@ -344,6 +344,7 @@ async fn withdrawal(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> 
         return bad_content_format();
     };
     let _in_flight = sim.enter(&request.foreign_id);
+    let _call = sim.enter_call();
     // A scripted refusal applies before the foreign_id check: CoinsPaid does not document the
     // order of its checks, so a retry may well be refused for another reason.
     let scripted = sim.next_scripted_refusal();
@@ -445,6 +446,11 @@ async fn transaction_info(State(sim): State<Sim>, headers: HeaderMap, body: Byte
         Ok(r) => r,
         Err(refused) => return refused.into_response(),
     };
+    let _call = sim.enter_call();
+    let delay = sim.inner().lookup_delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let message = match (&lookup.foreign_id, lookup.id) {
         (None, None) => Some((StatusCode::BAD_REQUEST, "No parameters present")),
         (Some(_), Some(_)) => Some((

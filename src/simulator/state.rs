@@ -58,6 +58,12 @@ pub(super) struct Inner {
     /// ever seen at once.
     pub all_in_flight: usize,
     pub max_all_in_flight: usize,
+    /// Withdrawal requests and look-ups being answered right now, and the most ever at once:
+    /// what a client's one bound on its withdrawal work shows as.
+    pub calls_in_flight: usize,
+    pub max_calls_in_flight: usize,
+    /// How long every `/v2/transactions/info` takes to answer.
+    pub lookup_delay: Duration,
     /// What `/v2/currencies/list` lists and withdrawals are validated against.
     pub catalog: crate::domain::currency::CurrencyCatalog,
     /// What the pair endpoints list and `/v2/exchange/calculate` quotes.
@@ -114,6 +120,9 @@ impl SimState {
                 max_in_flight: 0,
                 all_in_flight: 0,
                 max_all_in_flight: 0,
+                calls_in_flight: 0,
+                max_calls_in_flight: 0,
+                lookup_delay: Duration::ZERO,
                 catalog: crate::domain::currency::CurrencyCatalog::builtin(),
                 pairs: super::pairs::default_pairs(
                     &crate::domain::currency::CurrencyCatalog::builtin(),
@@ -222,6 +231,16 @@ impl SimState {
         }
     }
 
+    /// Counts a withdrawal request or a look-up as being answered until the guard drops.
+    pub fn enter_call(self: &std::sync::Arc<Self>) -> CallInFlight {
+        let mut inner = self.inner();
+        inner.calls_in_flight += 1;
+        inner.max_calls_in_flight = inner.max_calls_in_flight.max(inner.calls_in_flight);
+        CallInFlight {
+            state: self.clone(),
+        }
+    }
+
     /// Whether a request with this foreign_id is refused as already taken.
     pub fn refuses_reuse_of(&self, foreign_id: &str) -> bool {
         let inner = self.inner();
@@ -266,5 +285,15 @@ impl Drop for InFlight {
             *count -= 1;
         }
         inner.all_in_flight -= 1;
+    }
+}
+
+pub(super) struct CallInFlight {
+    state: std::sync::Arc<SimState>,
+}
+
+impl Drop for CallInFlight {
+    fn drop(&mut self) {
+        self.state.inner().calls_in_flight -= 1;
     }
 }

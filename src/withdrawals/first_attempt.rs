@@ -38,7 +38,8 @@ pub struct FirstAttempts {
     wait: Duration,
     /// The latest an attempt may start after its withdrawal was stored.
     latest_start: Duration,
-    /// Attempts at CoinsPaid now (`max_in_flight` permits).
+    /// The process's one bound on withdrawal work at CoinsPaid, shared with the worker,
+    /// look-ups and operators (`CoinsPaidClient::call_slots`).
     slots: Arc<Semaphore>,
     /// Attempts started and not yet ended, running or waiting for a slot.
     started: Arc<Semaphore>,
@@ -60,12 +61,13 @@ impl FirstAttempts {
         let lease = submitter.lease_duration();
         // The call must end inside the lease, or the worker may submit alongside it.
         let latest_start = (lease / 2).min(lease.saturating_sub(provider_timeout));
+        let slots = submitter.call_slots();
         Self {
             pool,
             submitter,
             wait,
             latest_start,
-            slots: Arc::new(Semaphore::new(max_in_flight)),
+            slots,
             started: Arc::new(Semaphore::new(started_capacity as usize)),
             started_capacity,
         }

@@ -115,9 +115,20 @@ impl Reconciler {
         id: Uuid,
         foreign_id: &str,
     ) -> Result<(Check, Result<ProviderDetails, String>), LedgerError> {
-        let details = match self.client.transaction_info(foreign_id).await {
+        let looked_up = {
+            let _slot = self.client.call_slot().await;
+            self.client.transaction_info(foreign_id).await
+        };
+        let details = match looked_up {
             Ok(details) => details,
             Err(err) => {
+                // CoinsPaid's text may quote the withdrawal's travel-rule data.
+                let mut conn = self.pool.acquire().await?;
+                let err = match super::travel_rule::redactor(&mut conn, id).await? {
+                    Some(redactor) => err.scrubbed(&redactor),
+                    None => err,
+                };
+                drop(conn);
                 let why = err.to_string();
                 return Ok((self.no_record(id, err).await?, Err(why)));
             }

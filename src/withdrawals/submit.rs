@@ -28,6 +28,7 @@ use crate::coinspaid::callback::ProviderDetails;
 use crate::coinspaid::wire::{CurrencyAmount, TravelRuleFields, WithdrawalRequest};
 use crate::coinspaid::{CoinsPaidClient, SubmitOutcome};
 use crate::config::WorkerSettings;
+use crate::domain::travel_rule::Redactor;
 use crate::domain::{ProviderEvent, WithdrawalStatus};
 use crate::ledger::LedgerError;
 use crate::queue::{self, Lease, ParkReason};
@@ -258,6 +259,12 @@ impl Submitter {
         }
     }
 
+    /// The process's one bound on withdrawal work at CoinsPaid
+    /// ([`CoinsPaidClient::call_slots`]): every caller of an attempt holds one slot for it.
+    pub fn call_slots(&self) -> Arc<Semaphore> {
+        self.client.call_slots()
+    }
+
     /// The quiet period before a withdrawal whose outcome is unknown may be sent again.
     pub fn resend_quiet_period(&self) -> Duration {
         self.quiet
@@ -338,21 +345,24 @@ impl Submitter {
             tracing::info!(status = %withdrawal.status, "submission no longer needed");
             return Ok(Attempt::Recorded(Box::new(withdrawal)));
         }
-        if withdrawal.outcome_unknown {
-            if let Some(done) = self.look_up_before_resend(&lease, &withdrawal).await? {
-                return Ok(done);
-            }
-        }
         let travel_rule = if may_have_travel_rule {
             super::travel_rule::load(&self.pool, withdrawal.id).await?
         } else {
             None
         };
+        let request = request_of(&withdrawal, travel_rule);
+        // CoinsPaid's text about this withdrawal may quote its travel-rule data.
+        let redactor = request.travel_rule.redactor();
+        if withdrawal.outcome_unknown {
+            if let Some(done) = self
+                .look_up_before_resend(&lease, &withdrawal, &redactor)
+                .await?
+            {
+                return Ok(done);
+            }
+        }
         crate::faults::crash_point("before_provider_call");
-        let outcome = self
-            .client
-            .submit_withdrawal(&request_of(&withdrawal, travel_rule))
-            .await;
+        let outcome = self.client.submit_withdrawal(&request).await;
         crate::faults::crash_point("after_provider_call");
         metrics::counter!("payoutd_submissions_total", "outcome" => outcome.label()).increment(1);
         match outcome {
@@ -388,6 +398,7 @@ impl Submitter {
                 self.settle_by_lookup(
                     &lease,
                     &withdrawal.foreign_id,
+                    &redactor,
                     &format!("refused after an unknown outcome ({reason})"),
                     IfNoRecord::Park,
                 )
@@ -398,6 +409,7 @@ impl Submitter {
                 self.settle_by_lookup(
                     &lease,
                     &withdrawal.foreign_id,
+                    &redactor,
                     &format!("foreign_id refused as used ({reason})"),
                     IfNoRecord::Retry,
                 )
@@ -426,6 +438,7 @@ impl Submitter {
         &self,
         lease: &Lease,
         withdrawal: &Withdrawal,
+        redactor: &Redactor,
     ) -> Result<Option<Attempt>, LedgerError> {
         let err = match self.client.transaction_info(&withdrawal.foreign_id).await {
             Ok(details) => {
@@ -436,7 +449,7 @@ impl Submitter {
                     .await
                     .map(Some);
             }
-            Err(err) => err,
+            Err(err) => err.scrubbed(redactor),
         };
         metrics::counter!("payoutd_lookups_total", "result" => err.label()).increment(1);
         if !err.is_no_record() {
@@ -468,12 +481,14 @@ impl Submitter {
         &self,
         lease: &Lease,
         foreign_id: &str,
+        redactor: &Redactor,
         why: &str,
         if_no_record: IfNoRecord,
     ) -> Result<Attempt, LedgerError> {
         let details = match self.client.transaction_info(foreign_id).await {
             Ok(details) => details,
             Err(err) => {
+                let err = err.scrubbed(redactor);
                 metrics::counter!("payoutd_lookups_total", "result" => err.label()).increment(1);
                 return match (err.is_no_record(), if_no_record) {
                     (true, IfNoRecord::Park) => {
@@ -658,6 +673,7 @@ impl Submitter {
         while let Some(lease) =
             queue::claim_due(&self.pool, self.lease_duration(), self.quiet).await?
         {
+            let _slot = self.client.call_slot().await;
             if let Err(err) = self.attempt(lease).await {
                 // The lease expires and the job runs again; nothing was half-written.
                 tracing::error!(withdrawal_id = %lease.withdrawal_id, error = %err, "submission attempt failed");
@@ -682,7 +698,8 @@ impl Submitter {
     /// answer, they would take hours. Every attempt started ends before this returns.
     pub async fn drain_concurrently(&self) -> Result<usize, LedgerError> {
         self.adopt_orphans().await?;
-        let slots = Arc::new(Semaphore::new(self.settings.max_in_flight.max(1)));
+        // The process's shared bound: first attempts, look-ups and operators take the same slots.
+        let slots = self.client.call_slots();
         let mut running = tokio::task::JoinSet::new();
         let mut ran = 0;
         let claimed = loop {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::callback::ProviderDetails;
 use super::signing::Signer;
@@ -157,12 +158,35 @@ impl LookupError {
         }
     }
 
+    /// The same error with the withdrawal's travel-rule values scrubbed from CoinsPaid's text,
+    /// before anything stores or logs it.
+    pub fn scrubbed(self, r: &Redactor) -> Self {
+        if r.is_empty() {
+            return self;
+        }
+        match self {
+            Self::Provider(err) => Self::Provider(err.scrubbed(r)),
+            Self::Refused { status, body } => Self::Refused {
+                status,
+                body: r.scrub(&body),
+            },
+            Self::Unusable(why) => Self::Unusable(r.scrub(&why)),
+            Self::NotFound { status, body } => Self::NotFound {
+                status,
+                body: r.scrub(&body),
+            },
+        }
+    }
+
     /// CoinsPaid said it has no record: the only answer after which a withdrawal whose outcome
     /// is unknown may be sent again. Every other error is a failed look-up, retried later.
     pub fn is_no_record(&self) -> bool {
         matches!(self, Self::NotFound { .. })
     }
 }
+
+/// Slots of a client built without [`CoinsPaidClient::with_call_slots`].
+const DEFAULT_CALL_SLOTS: usize = 64;
 
 /// Cloned for every submission attempt: each part is shared, not copied.
 #[derive(Clone, Debug)]
@@ -171,6 +195,10 @@ pub struct CoinsPaidClient {
     base_url: Arc<str>,
     signer: Arc<Signer>,
     timeout: Duration,
+    /// The one bound per process on withdrawal work at CoinsPaid: submission attempts (first
+    /// ones and the worker's), look-ups and operators' actions each hold a slot while they
+    /// call (`worker.max_in_flight`).
+    call_slots: Arc<Semaphore>,
 }
 
 impl CoinsPaidClient {
@@ -188,7 +216,31 @@ impl CoinsPaidClient {
             base_url: base_url.trim_end_matches('/').into(),
             signer: Arc::new(signer),
             timeout,
+            call_slots: Arc::new(Semaphore::new(DEFAULT_CALL_SLOTS)),
         })
+    }
+
+    /// At most `slots` units of withdrawal work at CoinsPaid at once in this process, whoever
+    /// makes them (see [`Self::call_slot`]).
+    pub fn with_call_slots(mut self, slots: usize) -> Self {
+        self.call_slots = Arc::new(Semaphore::new(slots.max(1)));
+        self
+    }
+
+    /// The shared bound on withdrawal work at CoinsPaid. Taken once per unit of work (a
+    /// submission attempt with its look-ups, one look-up, one operator action), never nested,
+    /// so two holders cannot wait for each other. Fair: waiters are served in arrival order.
+    pub fn call_slots(&self) -> Arc<Semaphore> {
+        self.call_slots.clone()
+    }
+
+    /// Waits for a slot of [`Self::call_slots`]; held until dropped.
+    pub async fn call_slot(&self) -> OwnedSemaphorePermit {
+        self.call_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the call slots are never closed")
     }
 
     pub fn base_url(&self) -> &str {
