@@ -44,26 +44,6 @@ impl Scenario {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// The service with the operator `alice` configured (and nothing else different).
-    async fn start_with_operator(&self, crash_at: Option<&str>) -> Child {
-        let mut command = payoutd_command(self.port, &self.database);
-        command
-            .env("PAYOUTD_CONFIG_DIR", &self.config_dir)
-            .env("PAYOUTD_API_TOKENS", TOKEN)
-            .env("PAYOUTD_ADMIN_TOKENS", format!("alice:{ADMIN_TOKEN}"))
-            .env("COINSPAID_API_URL", self.sim.base_url())
-            .env("COINSPAID_API_KEY", KEY)
-            .env("COINSPAID_API_SECRET", SECRET)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        if let Some(point) = crash_at {
-            command.env("PAYOUTD_CRASH_AT", point);
-        }
-        let child = command.spawn().unwrap();
-        wait_ready(&self.base()).await;
-        child
-    }
-
     async fn start(&self, crash_at: Option<&str>) -> Child {
         start_service(
             self.port,
@@ -296,7 +276,7 @@ async fn a_crash_mid_call_then_refusals_and_failed_look_ups_never_release_the_ho
     )
     .unwrap();
     let sim = s.sim.control();
-    let mut child = s.start_with_operator(Some("after_provider_call")).await;
+    let mut child = s.start(Some("after_provider_call")).await;
     let (status, _) = s
         .post(
             "/v1/users/u1/credits",
@@ -337,7 +317,7 @@ async fn a_crash_mid_call_then_refusals_and_failed_look_ups_never_release_the_ho
         message: "Not enough money on the balance".into(),
     });
 
-    let mut child = s.start_with_operator(None).await;
+    let mut child = s.start(None).await;
     let (_, w) = s
         .post("/v1/withdrawals", Some("k1"), &request)
         .await

@@ -620,7 +620,8 @@ pub fn fast_retry_config_dir() -> std::path::PathBuf {
     dir
 }
 
-/// Starts the real binary against the simulator at `simulator_url` and waits until ready.
+/// Starts the real binary against the simulator at `simulator_url`, with the website token
+/// [`TOKEN`] and the operator `alice` ([`ADMIN_TOKEN`]), and waits until ready.
 pub async fn start_service(
     port: u16,
     database: &str,
@@ -632,6 +633,7 @@ pub async fn start_service(
     command
         .env("PAYOUTD_CONFIG_DIR", config_dir)
         .env("PAYOUTD_API_TOKENS", TOKEN)
+        .env("PAYOUTD_ADMIN_TOKENS", format!("alice:{ADMIN_TOKEN}"))
         .env("COINSPAID_API_URL", simulator_url)
         .env("COINSPAID_API_KEY", KEY)
         .env("COINSPAID_API_SECRET", SECRET)
