@@ -129,6 +129,64 @@ impl PgCluster {
         Some(cluster)
     }
 
+    /// A hot standby streaming from `primary` (`pg_basebackup -R`), started.
+    pub async fn standby_of(primary: &PgCluster) -> Self {
+        let dir = ScratchDir::new("payoutd-pg-standby");
+        let data = dir.path.join("data");
+        let output = as_server_user(primary.bin.join("pg_basebackup"))
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ])
+            .arg("-p")
+            .arg(primary.port.to_string())
+            .output()
+            .await
+            .expect("pg_basebackup runs");
+        assert_success("pg_basebackup", &output);
+        let port = super::free_port();
+        append(
+            &data.join("postgresql.conf"),
+            &format!(
+                "\nport = {port}\nunix_socket_directories = '{}'\n",
+                dir.path.display()
+            ),
+        );
+        let cluster = Self {
+            port,
+            bin: primary.bin.clone(),
+            log: dir.path.join("server.log"),
+            data,
+            dir,
+        };
+        cluster.start().await;
+        cluster
+    }
+
+    /// Promotes a standby to primary and waits until it accepts writes.
+    pub async fn promote(&self) {
+        self.pg_ctl(&["promote", "-w"]).await;
+    }
+
+    /// Runs one statement as `postgres` in the `postgres` database.
+    pub async fn execute(&self, sql: &str) {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&format!("{}/postgres", self.url()))
+            .await
+            .unwrap();
+        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+    }
+
     /// `postgres://postgres@127.0.0.1:<port>`, without a database name.
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}", self.port)
