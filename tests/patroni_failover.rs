@@ -13,7 +13,7 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -120,7 +120,13 @@ impl Deployment {
         ))
         .unwrap();
         if !synchronous {
+            // Any standby may be promoted however far behind: what asynchronous replication
+            // with an automatic failover amounts to.
             template = template
+                .replace(
+                    "synchronous_node_count: 1",
+                    "synchronous_node_count: 1\n    maximum_lag_on_failover: 1073741824",
+                )
                 .replace("synchronous_mode: true", "synchronous_mode: false")
                 .replace(
                     "synchronous_mode_strict: true",
@@ -294,33 +300,28 @@ impl Deployment {
         }
     }
 
-    /// Stops (SIGSTOP) or resumes (SIGCONT) every WAL receiver: the standbys stop receiving.
-    async fn wal_receivers(&self, sig: &str) {
+    /// Stops (SIGSTOP) node `i`'s WAL senders, returning their pids: the standbys receive
+    /// nothing more (as with their WAL receivers stopped, except that nothing already in a
+    /// socket buffer reaches them after the kill).
+    async fn stop_wal_senders(&self, i: usize) -> Vec<String> {
+        let postmaster = std::fs::read_to_string(self.nodes[i].data.join("postmaster.pid"))
+            .ok()
+            .and_then(|p| p.lines().next().map(str::to_owned))
+            .expect("the leader's postmaster.pid");
         let output = Command::new("pgrep")
-            .args(["-f", "walreceiver"])
+            .args(["-P", &postmaster, "-f", "walsender"])
             .output()
             .await
             .unwrap();
-        let ours: HashSet<String> = self
-            .nodes
-            .iter()
-            .filter_map(|n| std::fs::read_to_string(n.data.join("postmaster.pid")).ok())
-            .filter_map(|p| p.lines().next().map(str::to_owned))
+        let pids: Vec<String> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
             .collect();
-        for pid in String::from_utf8_lossy(&output.stdout).lines() {
-            let parent = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| {
-                    s.rsplit(')')
-                        .next()?
-                        .split_whitespace()
-                        .nth(1)
-                        .map(str::to_owned)
-                });
-            if parent.is_some_and(|p| ours.contains(&p)) {
-                signal(sig, pid).await;
-            }
+        assert!(!pids.is_empty(), "no WAL sender to stop");
+        for pid in &pids {
+            signal("STOP", pid).await;
         }
+        pids
     }
 
     fn database_server(&self) -> String {
@@ -368,6 +369,8 @@ struct Answer {
     key: String,
     status: u16,
     body: Value,
+    /// When the request was sent.
+    sent: Instant,
     at: Instant,
 }
 
@@ -390,6 +393,7 @@ impl Load {
                 while !stop.load(Ordering::SeqCst) {
                     n += 1;
                     let key = format!("{round}-{worker}-{n}");
+                    let sent = Instant::now();
                     let (kind, response) = if n % 2 == 0 {
                         ("credit", app.credit("u2", "EUR", "1.00", &key).await)
                     } else {
@@ -405,6 +409,7 @@ impl Load {
                         key,
                         status,
                         body,
+                        sent,
                         at: Instant::now(),
                     });
                     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -432,7 +437,7 @@ impl Load {
             .lock()
             .unwrap()
             .iter()
-            .filter(|a| a.kind == "create" && a.status == 201 && a.at > at)
+            .filter(|a| a.kind == "create" && a.status == 201 && a.sent > at)
             .map(|a| a.at)
             .min()
     }
@@ -443,7 +448,7 @@ async fn failover_round(
     deployment: &mut Deployment,
     apps: &[Arc<TestApp>],
     round: &str,
-    stop_wal_receivers: bool,
+    stop_replication: bool,
 ) -> Duration {
     let load = Load::start(apps, round);
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -451,16 +456,18 @@ async fn failover_round(
         .wait_for(|m| m.leader.is_some(), "a leader")
         .await;
     let leader = before.leader.clone().unwrap();
-    if stop_wal_receivers {
-        deployment.wal_receivers("STOP").await;
+    let index = deployment.index_of(&leader);
+    let mut stopped = Vec::new();
+    if stop_replication {
+        stopped = deployment.stop_wal_senders(index).await;
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    let killed_at = Instant::now();
-    let index = deployment.index_of(&leader);
     deployment.kill(index).await;
+    let killed_at = Instant::now();
     eprintln!("{round}: killed leader {leader}");
-    if stop_wal_receivers {
-        deployment.wal_receivers("CONT").await;
+    // Orphans of the killed postmaster, with what the standbys never got.
+    for pid in &stopped {
+        signal("KILL", pid).await;
     }
     let after = deployment
         .wait_for(
@@ -468,7 +475,7 @@ async fn failover_round(
             "a new leader",
         )
         .await;
-    if !stop_wal_receivers {
+    if !stop_replication {
         assert_eq!(
             after.leader, before.sync_standby,
             "Patroni promoted a node that was not the synchronous standby"
@@ -568,6 +575,41 @@ async fn assert_money(apps: &[Arc<TestApp>]) {
     app.assert_invariants().await;
 }
 
+/// Creates answered 201 per second by `apps` under 16 concurrent clients for `secs`.
+async fn creates_per_second(apps: &[Arc<TestApp>], round: &str, secs: u64) -> f64 {
+    let until = Instant::now() + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for client in 0..16 {
+        let app = apps[client % apps.len()].clone();
+        let round = round.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut created = 0u64;
+            let mut n = 0;
+            while Instant::now() < until {
+                n += 1;
+                let key = format!("{round}-{client}-{n}");
+                let r = app.withdraw(&key, &eur_to_btc("u1", "1.00")).await;
+                if r.status() == 201 {
+                    created += 1;
+                }
+            }
+            created
+        }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        created += task.await.unwrap();
+    }
+    created as f64 / secs as f64
+}
+
+fn settings(s: &mut payoutd::config::Settings) {
+    s.database.acquire_timeout_secs = 2;
+    s.server.request_timeout_secs = 15;
+    s.worker.enabled = true;
+    s.worker.poll_interval_ms = 100;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_primary_killed_under_load_loses_no_acknowledged_request() {
     let mode = std::env::var("PAYOUTD_FAILOVER_TEST").unwrap_or_default();
@@ -577,20 +619,34 @@ async fn a_primary_killed_under_load_loses_no_acknowledged_request() {
     }
     let synchronous = mode != "async";
     let mut deployment = Deployment::start(synchronous).await;
-    let apps: Vec<Arc<TestApp>> = spawn_cluster_on(&deployment.database_server(), 2, |s| {
-        s.database.acquire_timeout_secs = 2;
-        s.server.request_timeout_secs = 15;
-        s.worker.enabled = true;
-        s.worker.poll_interval_ms = 100;
-    })
-    .await
-    .into_iter()
-    .map(Arc::new)
-    .collect();
+    // The same load on one PostgreSQL with no standby (fsync on, as on the Patroni nodes):
+    // what synchronous replication costs.
+    let single_node = {
+        let pg = common::pg_cluster::PgCluster::init(&["fsync = on"])
+            .await
+            .expect("PostgreSQL server binaries");
+        let apps: Vec<Arc<TestApp>> = spawn_cluster_on(&pg.url(), 2, settings)
+            .await
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        apps[0].fund("u1", "EUR", "1000000.00").await;
+        creates_per_second(&apps, "single", 10).await
+    };
+    let apps: Vec<Arc<TestApp>> = spawn_cluster_on(&deployment.database_server(), 2, settings)
+        .await
+        .into_iter()
+        .map(Arc::new)
+        .collect();
     apps[0]
         .sim
         .set_default_behavior(payoutd::simulator::SubmitBehavior::confirm());
     apps[0].fund("u1", "EUR", "1000000.00").await;
+    let replicated = creates_per_second(&apps, "steady", 10).await;
+    eprintln!(
+        "creates/s, 16 clients, two replicas (debug build): single node {single_node:.0}, {} {replicated:.0}",
+        if synchronous { "synchronous standby" } else { "asynchronous standbys" }
+    );
 
     let first = failover_round(&mut deployment, &apps, "first", !synchronous).await;
 
@@ -603,7 +659,7 @@ async fn a_primary_killed_under_load_loses_no_acknowledged_request() {
     deployment.start_patroni(old);
     deployment
         .wait_for(
-            |m| m.streaming == 2 && m.sync_standby.is_some(),
+            |m| m.streaming == 2 && (m.sync_standby.is_some() || !synchronous),
             "the old primary back as a standby",
         )
         .await;
