@@ -304,3 +304,104 @@ async fn start_up_waits_for_a_writable_primary_instead_of_failing() {
     app.fund("u1", "EUR", "10.00").await;
     assert_eq!(readyz(&app).await.0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_outage_is_logged_once_as_a_warning_not_an_error_every_round() {
+    let Some(pg) = cluster(&[]).await else { return };
+    let sim = start_simulator().await;
+    let config = ScratchConfig::new(
+        "[database]\nacquire_timeout_secs = 1\n\
+         [worker]\nenabled = true\npoll_interval_ms = 50\n\
+         [reconciler]\nenabled = true\ninterval_secs = 1\n",
+    );
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let database = format!("payoutd_test_{}", uuid::Uuid::now_v7().simple());
+    let mut child = payoutd_command(port, &database)
+        .env("DATABASE_URL", format!("{}/{database}", pg.url()))
+        .env("PAYOUTD_CONFIG_DIR", &config.0)
+        .env("PAYOUTD_LOG_FORMAT", "json")
+        .env("PAYOUTD_API_TOKENS", TOKEN)
+        .env("COINSPAID_API_URL", sim.base_url())
+        .env("COINSPAID_API_KEY", KEY)
+        .env("COINSPAID_API_SECRET", SECRET)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = tokio::spawn(read_all(child.stdout.take().unwrap()));
+    let stderr = tokio::spawn(read_all(child.stderr.take().unwrap()));
+    wait_ready(&base).await;
+    let http = reqwest::Client::new();
+    let credit = |reference: String| {
+        http.post(format!("{base}/v1/users/u1/credits"))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({"currency": "EUR", "amount": "1.00", "reference": reference}))
+            .send()
+    };
+    assert_eq!(credit("before".into()).await.unwrap().status(), 201);
+
+    // About six seconds away (each request waits the 1 s acquire timeout): a hundred worker
+    // rounds, six reconciler rounds, six requests.
+    pg.stop().await;
+    for n in 0..6 {
+        assert_eq!(credit(format!("away-{n}")).await.unwrap().status(), 503);
+    }
+    pg.start().await;
+    let mut back = false;
+    for _ in 0..100 {
+        if credit("after".into()).await.unwrap().status() == 201 {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "the service did not resume");
+    // A worker and a reconciler round after the outage, to see it ended.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, _) = stop_gracefully(&mut child).await;
+    let logs = stdout.await.unwrap() + &stderr.await.unwrap();
+
+    let errors: Vec<&str> = logs.lines().filter(|l| l.contains("\"ERROR\"")).collect();
+    assert!(
+        errors.is_empty(),
+        "an outage is not an ERROR at every round: {} lines, first {:?}",
+        errors.len(),
+        errors.first()
+    );
+    let warnings = logs
+        .lines()
+        .filter(|l| l.contains("\"WARN\"") && l.contains("database unavailable"))
+        .count();
+    assert!(
+        (1..=2).contains(&warnings),
+        "one warning per outage, not one per round: {warnings}"
+    );
+    assert!(logs.contains("database reachable again"));
+    drop(pg);
+}
+
+/// A `PAYOUTD_CONFIG_DIR` with one `development.toml`, removed on drop.
+struct ScratchConfig(std::path::PathBuf);
+
+impl ScratchConfig {
+    fn new(toml: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("payoutd-config-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("development.toml"), toml).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for ScratchConfig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn read_all(mut pipe: impl tokio::io::AsyncRead + Unpin) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut text = String::new();
+    pipe.read_to_string(&mut text).await.unwrap();
+    text
+}
