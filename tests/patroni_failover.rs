@@ -8,8 +8,8 @@
 //! Not in the default run (it takes a minute and needs Debian's `patroni`, `etcd-server`
 //! and `haproxy`): `PAYOUTD_FAILOVER_TEST=1 cargo test --test patroni_failover -- --nocapture`.
 //! `PAYOUTD_FAILOVER_TEST=async` runs the same with asynchronous replication and the
-//! standbys' WAL receivers stopped before the kill: it must fail, showing what the check
-//! catches. It never touches the machine's PostgreSQL service: every process is its own.
+//! primary's WAL senders stopped (SIGSTOP) two seconds before the kill, so the standbys miss
+//! what it acknowledged meanwhile: it must fail, showing what the check catches. It never touches the machine's PostgreSQL service: every process is its own.
 
 mod common;
 
