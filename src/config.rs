@@ -69,6 +69,9 @@ pub struct DatabaseSettings {
     pub url: SecretString,
     pub max_connections: u32,
     pub acquire_timeout_secs: u64,
+    /// At start, how long to wait for a writable primary (unreachable, or read-only during a
+    /// failover) before giving up; 0: do not wait.
+    pub startup_wait_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -412,6 +415,7 @@ impl Default for DatabaseSettings {
             url: SecretString::new("postgres://postgres@127.0.0.1:5432/payoutd"),
             max_connections: 16,
             acquire_timeout_secs: 5,
+            startup_wait_secs: 60,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! advisory lock).
 
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -23,15 +23,64 @@ pub enum DbSetupError {
     Connect(sqlx::Error),
     #[error("migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("no writable primary within {waited_secs} s (database.startup_wait_secs): {last}")]
+    NoPrimary { waited_secs: u64, last: String },
 }
 
 /// Connects to the configured database, creating it first if needed, and applies migrations.
+/// While the database is unreachable or read-only (a standby, or a primary being demoted
+/// during a failover) it waits for a writable primary, up to `database.startup_wait_secs`.
 pub async fn connect_and_migrate(settings: &DatabaseSettings) -> Result<PgPool, DbSetupError> {
     let options = PgConnectOptions::from_str(settings.url.expose())
         .map_err(DbSetupError::Url)?
         .log_statements(tracing::log::LevelFilter::Debug)
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
-    ensure_database(&options).await?;
+    let deadline = Instant::now() + Duration::from_secs(settings.startup_wait_secs);
+    let mut warned_at: Option<Instant> = None;
+    loop {
+        match try_connect_and_migrate(settings, &options).await {
+            Ok(pool) => return Ok(pool),
+            Err(Attempt::Fatal(err)) => return Err(err),
+            Err(Attempt::NotYet(reason)) => {
+                if Instant::now() >= deadline {
+                    return Err(DbSetupError::NoPrimary {
+                        waited_secs: settings.startup_wait_secs,
+                        last: reason,
+                    });
+                }
+                if warned_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(5)) {
+                    tracing::warn!(%reason, "waiting for a writable PostgreSQL primary before migrating");
+                    warned_at = Some(Instant::now());
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+enum Attempt {
+    /// Unreachable or read-only for now: wait and try again.
+    NotYet(String),
+    Fatal(DbSetupError),
+}
+
+fn classify(err: sqlx::Error, fatal: fn(sqlx::Error) -> DbSetupError) -> Attempt {
+    if crate::failover::is_unavailable(&err) {
+        Attempt::NotYet(err.to_string())
+    } else {
+        Attempt::Fatal(fatal(err))
+    }
+}
+
+async fn try_connect_and_migrate(
+    settings: &DatabaseSettings,
+    options: &PgConnectOptions,
+) -> Result<PgPool, Attempt> {
+    ensure_database(options).await.map_err(|e| match e {
+        DbSetupError::Connect(e) => classify(e, DbSetupError::Connect),
+        DbSetupError::Create(e) => classify(e, DbSetupError::Create),
+        other => Attempt::Fatal(other),
+    })?;
     let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(Duration::from_secs(settings.acquire_timeout_secs))
@@ -40,11 +89,52 @@ pub async fn connect_and_migrate(settings: &DatabaseSettings) -> Result<PgPool, 
         // request (see BENCHMARKS.md). A connection killed while idle (PostgreSQL restarted)
         // fails its next query, which is answered 503 and the connection dropped.
         .test_before_acquire(false)
-        .connect_with(options)
+        // A connection to a primary that was demoted stays open and answers every write
+        // with 25006; once one did, every connection opened before is closed instead of
+        // handed out (an atomic load, no round trip).
+        .before_acquire(|_conn, meta| {
+            Box::pin(async move { Ok(!crate::failover::opened_before_read_only(meta.age)) })
+        })
+        .connect_with(options.clone())
         .await
-        .map_err(DbSetupError::Connect)?;
-    MIGRATOR.run(&pool).await?;
-    Ok(pool)
+        .map_err(|e| classify(e, DbSetupError::Connect))?;
+    // Migrating takes an advisory lock and writes: on a read-only node both fail, and an
+    // error from the middle of a migration reads worse than saying what is wrong up front.
+    match writable(&pool).await {
+        Ok(true) => {}
+        Ok(false) => {
+            pool.close().await;
+            return Err(Attempt::NotYet(
+                "the database is read-only (a standby, or a primary being demoted)".into(),
+            ));
+        }
+        Err(e) => return Err(classify(e, DbSetupError::Connect)),
+    }
+    match MIGRATOR.run(&pool).await {
+        Ok(()) => Ok(pool),
+        Err(sqlx::migrate::MigrateError::Execute(e))
+        | Err(sqlx::migrate::MigrateError::ExecuteMigration(e, _))
+            if crate::failover::is_unavailable(&e) =>
+        {
+            pool.close().await;
+            Err(Attempt::NotYet(e.to_string()))
+        }
+        Err(e) => Err(Attempt::Fatal(e.into())),
+    }
+}
+
+/// Whether the server behind `pool` accepts writes: not in recovery (a standby), and not
+/// read-only by setting (`default_transaction_read_only`, as a demoted or fenced node has).
+pub async fn writable(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let read_only: bool = sqlx::query_scalar(
+        "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'",
+    )
+    .fetch_one(pool)
+    .await?;
+    if read_only {
+        crate::failover::note_read_only();
+    }
+    Ok(!read_only)
 }
 
 async fn ensure_database(options: &PgConnectOptions) -> Result<(), DbSetupError> {
@@ -76,16 +166,56 @@ async fn ensure_database(options: &PgConnectOptions) -> Result<(), DbSetupError>
     Ok(())
 }
 
-/// Readiness: the database answers and every migration this binary knows is applied.
+/// Readiness: a writable primary answers and every migration this binary knows is applied.
+/// A read-only node (a standby, or a primary demoted in a failover) is not ready: every
+/// write would fail there.
+pub async fn readiness(pool: &PgPool) -> Readiness {
+    let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    let answer: Result<(Option<i64>, bool), _> = sqlx::query_as(
+        "SELECT (SELECT max(version) FROM _sqlx_migrations WHERE success), \
+                pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'",
+    )
+    .fetch_one(pool)
+    .await;
+    match answer {
+        Ok((_, true)) => {
+            crate::failover::note_read_only();
+            Readiness::ReadOnly
+        }
+        Ok((applied, false)) if applied.unwrap_or(0) >= latest => {
+            crate::failover::recovered();
+            Readiness::Ready
+        }
+        Ok(_) => Readiness::Migrating,
+        Err(_) => Readiness::Unavailable,
+    }
+}
+
+/// What `/readyz` reports for the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// Reachable, but read-only: no writable primary.
+    ReadOnly,
+    /// Writable, but this binary's migrations are not all applied.
+    Migrating,
+    Unavailable,
+}
+
+impl Readiness {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ready => "ok",
+            Self::ReadOnly => "read_only",
+            Self::Migrating => "migrations_pending",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// Readiness as a yes or no.
 pub async fn is_ready(pool: &PgPool) -> bool {
-    let Some(latest) = MIGRATOR.iter().map(|m| m.version).max() else {
-        return true;
-    };
-    let applied: Result<Option<i64>, _> =
-        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
-            .fetch_one(pool)
-            .await;
-    matches!(applied, Ok(Some(v)) if v >= latest)
+    readiness(pool).await == Readiness::Ready
 }
 
 /// Begins a batch transaction with settings for its statements (`unnest` over arrays), in

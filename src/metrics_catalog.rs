@@ -123,6 +123,7 @@ pub fn register_known() {
     }
     counter!("payoutd_travel_rule_purged_total").increment(0);
     counter!("payoutd_first_attempts_deferred_total").increment(0);
+    counter!("payoutd_database_unavailable_total").increment(0);
     for batch in BATCHES {
         counter!("payoutd_batches_total", "batch" => *batch).increment(0);
         counter!("payoutd_batched_requests_total", "batch" => *batch).increment(0);

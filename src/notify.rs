@@ -205,9 +205,7 @@ impl Notifier {
     pub async fn run(self, shutdown: tokio::sync::watch::Receiver<bool>) {
         let interval = Duration::from_millis(self.settings.poll_interval_ms);
         crate::background::every("notifier", interval, shutdown, || async {
-            if let Err(err) = self.deliver_once().await {
-                tracing::error!(error = %err, "notifier step failed");
-            }
+            crate::failover::step_done("notifier", self.deliver_once().await);
         })
         .await;
     }

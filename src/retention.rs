@@ -105,9 +105,7 @@ impl Retention {
     /// The retention loop, until `shutdown`.
     pub async fn run(self, every: Duration, shutdown: watch::Receiver<bool>) {
         crate::background::every("retention", every, shutdown, || async {
-            if let Err(err) = self.purge_once().await {
-                tracing::error!(error = %err, "retention step failed");
-            }
+            crate::failover::step_done("retention", self.purge_once().await);
         })
         .await;
     }

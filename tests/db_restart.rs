@@ -1,9 +1,9 @@
 //! PostgreSQL restarted under load: requests fail cleanly with 503 while it is away, the
 //! service recovers by itself, and nothing is half-written.
 //!
-//! This test restarts the local cluster with `pg_ctlcluster`, so it lives in its own test
-//! binary (cargo runs test binaries one at a time). Where the cluster cannot be restarted
-//! (no pg_ctlcluster, not root) it says so and passes, except under CI, where it fails.
+//! The test stops and starts a PostgreSQL cluster of its own (`common::pg_cluster`), never
+//! the machine's server. Where no server binaries are installed it says so and passes,
+//! except under CI, where it fails.
 
 mod common;
 
@@ -11,51 +11,27 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::pg_cluster::PgCluster;
 use common::*;
 use serde_json::Value;
 
-fn cluster_version() -> Option<String> {
-    let entries = std::fs::read_dir("/etc/postgresql").ok()?;
-    entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .max()
-}
-
-async fn pg_ctl(version: &str, action: &str) -> bool {
-    tokio::process::Command::new("pg_ctlcluster")
-        .args(["--skip-systemctl-redirect", version, "main", action])
-        .status()
-        .await
-        .is_ok_and(|s| s.success())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_restart_mid_load_fails_cleanly_and_recovers() {
-    let version = match cluster_version() {
-        Some(v)
-            if std::process::Command::new("pg_ctlcluster")
-                .arg("--help")
-                .output()
-                .is_ok() =>
-        {
-            v
-        }
-        _ => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "CI must be able to restart PostgreSQL"
-            );
-            eprintln!("SKIPPED: no local PostgreSQL cluster to restart");
-            return;
-        }
+    let Some(cluster) = PgCluster::init(&[]).await else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must have PostgreSQL's server binaries (/usr/lib/postgresql/*/bin)"
+        );
+        eprintln!("SKIPPED: no PostgreSQL server binaries for a cluster of the test's own");
+        return;
     };
     let app = Arc::new(
-        spawn_app_with(|s| {
+        spawn_cluster_on(&cluster.url(), 1, |s| {
             s.database.acquire_timeout_secs = 1;
             s.server.request_timeout_secs = 10;
         })
-        .await,
+        .await
+        .remove(0),
     );
     app.fund("u1", "EUR", "100000.00").await;
 
@@ -90,15 +66,9 @@ async fn postgres_restart_mid_load_fails_cleanly_and_recovers() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Down for a second under load (a bare restart can be fast enough to go unnoticed).
-    let stopped = pg_ctl(&version, "stop").await;
+    cluster.stop().await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let started = pg_ctl(&version, "start").await;
-    if !started {
-        // Leave the machine as we found it if at all possible.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        pg_ctl(&version, "start").await;
-    }
-    assert!(stopped && started, "pg_ctlcluster stop/start failed");
+    cluster.start().await;
     // Recovery: keep the load on until requests succeed again by themselves.
     let recovered_after = answers.lock().unwrap().len();
     let mut recovered = false;

@@ -8,6 +8,10 @@ use serde::Serialize;
 use crate::ledger::LedgerError;
 use crate::withdrawals::request::{CreateError, Refusal};
 
+/// `Retry-After` on a 503: long enough for a failover's first second, short enough that a
+/// client does not wait past a restart.
+pub const RETRY_AFTER_SECS: &str = "1";
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -93,31 +97,26 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        // Every 503 is temporary: a failover takes seconds, so a client may retry after one.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            headers
+                .entry(header::RETRY_AFTER)
+                .or_insert(HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
         response
     }
 }
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
-        match err {
-            // The pool could not hand out a connection in time: the database is down or
-            // saturated. Say so, so clients retry, instead of a generic 500.
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::error!(error = %err, "database unavailable");
-                Self::unavailable("the database is unavailable; retry later")
-            }
-            // SQLSTATE classes 08 (connection exception) and 57 (operator intervention, e.g. a
-            // restarting server): the transaction rolled back whole, so a retry is safe.
-            sqlx::Error::Database(ref db)
-                if db
-                    .code()
-                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57")) =>
-            {
-                tracing::error!(error = %err, "database unavailable");
-                Self::unavailable("the database is unavailable; retry later")
-            }
-            other => Self::internal(other),
+        // Down, restarting, failing over, or no connection free in time: nothing was
+        // half-written and a retry is safe (see `failover`), so clients are told to retry
+        // instead of getting a 500 that hides whether their request happened.
+        if crate::failover::is_unavailable(&err) {
+            crate::failover::report("api", &err);
+            return Self::unavailable("the database is unavailable; retry later");
         }
+        Self::internal(err)
     }
 }
 

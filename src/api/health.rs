@@ -17,14 +17,16 @@ pub async fn healthz() -> Json<Value> {
 #[utoipa::path(
     get, path = "/readyz", operation_id = "getReadiness", tag = "operations",
     responses(
-        (status = 200, description = "Database answers and migrations are applied; names the provider mode"),
-        (status = 503, description = "Not ready"),
+        (status = 200, description = "A writable primary answers and migrations are applied; names the provider mode"),
+        (status = 503, description = "Not ready: `database` says why (`unavailable`, `read_only` during a failover, `migrations_pending`)"),
     )
 )]
-/// `GET /readyz`: 200 when the database answers and migrations are applied, else 503.
+/// `GET /readyz`: 200 when a writable primary answers and migrations are applied, else 503
+/// (a load balancer then sends traffic elsewhere while a failover runs).
 /// The body names the provider mode, and warns when it is the simulator.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let database_ready = db::is_ready(&state.pool).await;
+    let database = db::readiness(&state.pool).await;
+    let database_ready = database == db::Readiness::Ready;
     let status = if database_ready {
         StatusCode::OK
     } else {
@@ -32,7 +34,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     };
     let mut body = json!({
         "status": if database_ready { "ready" } else { "not_ready" },
-        "database": if database_ready { "ok" } else { "unavailable" },
+        "database": database.as_str(),
         "provider": state.provider_mode,
     });
     // The pause switch: ready to accept, but nothing is being sent for these scopes.

@@ -204,8 +204,12 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         }))
         .layer(middleware::from_fn(access::log))
         .layer(
+            // No ERROR line per 5xx from tower-http: the access log has every answer with its
+            // status, a 500's cause is logged where it happens (`ApiError::internal`), and a
+            // database outage's thousands of 503s are one warning (`failover::report`).
             TraceLayer::new_for_http()
-                .make_span_with(|request: &Request| access::request_span(request)),
+                .make_span_with(|request: &Request| access::request_span(request))
+                .on_failure(()),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

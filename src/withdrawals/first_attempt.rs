@@ -142,7 +142,7 @@ impl FirstAttempts {
             Ok(Ok(Ok(Some(Attempt::Retrying | Attempt::Parked) | None))) => Ok(created),
             // Nothing is lost: the lease runs out and the worker tries again.
             Ok(Ok(Err(err))) => {
-                tracing::error!(withdrawal_id = %created.id, foreign_id = %created.foreign_id, error = %err, "first submission attempt failed");
+                super::submit::attempt_failed(created.id, &err);
                 read_back(created).await
             }
             Ok(Err(err)) => {

@@ -178,7 +178,11 @@ impl Rules {
                 }
             }
             Err(err) => {
-                tracing::warn!(error = %err, requests = group.len(), "create batch failed as a whole; its requests run alone");
+                if crate::failover::MaybeUnavailable::database_unavailable(&err) {
+                    crate::failover::report("create batch", &err);
+                } else {
+                    tracing::warn!(error = %err, requests = group.len(), "create batch failed as a whole; its requests run alone");
+                }
                 metrics::counter!("payoutd_batch_failures_total", "batch" => "create").increment(1);
                 alone.extend(grouped);
             }

@@ -197,12 +197,11 @@ impl Reconciler {
     pub async fn run(self, shutdown: tokio::sync::watch::Receiver<bool>) {
         let interval = Duration::from_secs(self.settings.interval_secs);
         crate::background::every("reconciler", interval, shutdown, || async {
-            match self.run_once().await {
-                Ok(checks) if !checks.is_empty() => {
+            match crate::failover::step_done("reconciler", self.run_once().await) {
+                Some(checks) if !checks.is_empty() => {
                     tracing::info!(checked = checks.len(), "reconciler round done")
                 }
-                Ok(_) => {}
-                Err(err) => tracing::error!(error = %err, "reconciler round failed"),
+                _ => {}
             }
         })
         .await;

@@ -150,7 +150,11 @@ async fn batch(pool: &PgPool, jobs: &[SettleJob]) -> Vec<Option<Settled>> {
     match commit(pool, jobs, &firsts).await {
         Ok(settled) => settled,
         Err(err) => {
-            tracing::warn!(error = %err, callbacks = jobs.len(), "settle batch failed as a whole; its callbacks run alone");
+            if crate::failover::MaybeUnavailable::database_unavailable(&err) {
+                crate::failover::report("settle batch", &err);
+            } else {
+                tracing::warn!(error = %err, callbacks = jobs.len(), "settle batch failed as a whole; its callbacks run alone");
+            }
             metrics::counter!("payoutd_batch_failures_total", "batch" => "settle").increment(1);
             jobs.iter().map(|_| None).collect()
         }

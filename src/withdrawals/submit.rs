@@ -676,7 +676,7 @@ impl Submitter {
             let _slot = self.client.call_slot().await;
             if let Err(err) = self.attempt(lease).await {
                 // The lease expires and the job runs again; nothing was half-written.
-                tracing::error!(withdrawal_id = %lease.withdrawal_id, error = %err, "submission attempt failed");
+                attempt_failed(lease.withdrawal_id, &err);
             }
             ran += 1;
         }
@@ -718,7 +718,7 @@ impl Submitter {
                 let _slot = slot;
                 if let Err(err) = submitter.attempt(lease).await {
                     // The lease expires and the job runs again; nothing was half-written.
-                    tracing::error!(withdrawal_id = %lease.withdrawal_id, error = %err, "submission attempt failed");
+                    attempt_failed(lease.withdrawal_id, &err);
                 }
             });
             ran += 1;
@@ -738,10 +738,19 @@ impl Submitter {
     pub async fn run(self, shutdown: tokio::sync::watch::Receiver<bool>) {
         let interval = Duration::from_millis(self.settings.poll_interval_ms);
         crate::background::every("submission worker", interval, shutdown, || async {
-            if let Err(err) = self.drain_concurrently().await {
-                tracing::error!(error = %err, "submission worker step failed");
-            }
+            crate::failover::step_done("submission worker", self.drain_concurrently().await);
         })
         .await;
+    }
+}
+
+/// A submission attempt that failed before recording an outcome. While the database is away
+/// every due job fails this way in every round: that is one outage, reported once.
+pub(crate) fn attempt_failed(withdrawal_id: Uuid, err: &LedgerError) {
+    use crate::failover::MaybeUnavailable;
+    if err.database_unavailable() {
+        crate::failover::report("submission attempt", err);
+    } else {
+        tracing::error!(%withdrawal_id, error = %err, "submission attempt failed");
     }
 }

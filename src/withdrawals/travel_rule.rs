@@ -231,9 +231,7 @@ impl Purger {
     /// The purge loop, until `shutdown` fires.
     pub async fn run(self, interval: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
         crate::background::every("travel-rule purge", interval, shutdown, || async {
-            if let Err(err) = self.purge_once().await {
-                tracing::error!(error = %err, "travel-rule purge step failed");
-            }
+            crate::failover::step_done("travel-rule purge", self.purge_once().await);
         })
         .await;
     }

@@ -2,6 +2,8 @@
 //! port, and the CoinsPaid simulator on another, wired to each other over real HTTP.
 #![allow(dead_code)]
 
+pub mod pg_cluster;
+
 use std::time::Duration;
 
 use payoutd::app::Application;
@@ -46,12 +48,19 @@ pub struct TestApp {
 /// drops those.
 pub struct DropDatabase {
     name: String,
+    /// The server it lives on, without a database name.
+    server: String,
 }
 
 impl DropDatabase {
     pub fn new(name: &str) -> Self {
+        Self::on(&base_database_url(), name)
+    }
+
+    pub fn on(server: &str, name: &str) -> Self {
         Self {
             name: name.to_owned(),
+            server: server.to_owned(),
         }
     }
 }
@@ -64,7 +73,7 @@ impl Drop for DropDatabase {
         }
         // Drop runs inside the test's runtime, which cannot be blocked on: a thread with its
         // own runtime does the work. FORCE ends the connections the stopping app still holds.
-        let name = self.name.clone();
+        let (name, server) = (self.name.clone(), self.server.clone());
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -72,9 +81,7 @@ impl Drop for DropDatabase {
                 .unwrap();
             runtime.block_on(async move {
                 use sqlx::Connection;
-                let mut conn =
-                    sqlx::PgConnection::connect(&format!("{}/postgres", base_database_url()))
-                        .await?;
+                let mut conn = sqlx::PgConnection::connect(&format!("{server}/postgres")).await?;
                 sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                     .execute(&mut conn)
                     .await?;
@@ -134,6 +141,16 @@ pub async fn spawn_app_with(tweak: impl Fn(&mut Settings)) -> TestApp {
 /// `replicas` instances of the application on one database and one simulator, like several
 /// payoutd processes behind a load balancer. The simulator calls back the first replica.
 pub async fn spawn_cluster(replicas: usize, tweak: impl Fn(&mut Settings)) -> Vec<TestApp> {
+    spawn_cluster_on(&base_database_url(), replicas, tweak).await
+}
+
+/// [`spawn_cluster`] on the PostgreSQL server at `server` (a URL without a database name),
+/// e.g. a test's own [`pg_cluster::PgCluster`].
+pub async fn spawn_cluster_on(
+    server: &str,
+    replicas: usize,
+    tweak: impl Fn(&mut Settings),
+) -> Vec<TestApp> {
     let credentials = Credentials {
         key: KEY.into(),
         secret: SecretString::new(SECRET),
@@ -157,10 +174,11 @@ pub async fn spawn_cluster(replicas: usize, tweak: impl Fn(&mut Settings)) -> Ve
     eprintln!("simulator seed {}", sim.seed());
 
     let database = format!("payoutd_test_{}", uuid::Uuid::now_v7().simple());
-    let guard = std::sync::Arc::new(DropDatabase::new(&database));
+    let guard = std::sync::Arc::new(DropDatabase::on(server, &database));
     let mut apps = Vec::with_capacity(replicas);
     for _ in 0..replicas {
         let mut settings = test_settings(&database, &simulator.base_url());
+        settings.database.url = SecretString::new(format!("{server}/{database}"));
         tweak(&mut settings);
         let app = Application::build(settings).await.expect("app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
