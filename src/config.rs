@@ -60,6 +60,11 @@ pub struct ServerSettings {
     /// Bearer tokens the website backend may use. Empty in development means "use the dev token".
     pub api_tokens: Vec<SecretString>,
     pub request_timeout_secs: u64,
+    /// A connection must send a whole request head within this, the first one and each next
+    /// one on a kept-alive connection; else it is closed (slow or idle clients).
+    pub header_read_timeout_secs: u64,
+    /// Client connections open at once (lowered to fit `ulimit -n`); more wait to be accepted.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -395,6 +400,8 @@ impl Default for ServerSettings {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             api_tokens: Vec::new(),
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            max_connections: 4_096,
         }
     }
 }
@@ -673,6 +680,12 @@ impl Settings {
         }
         if self.server.request_timeout_secs == 0 {
             invalid("server.request_timeout_secs must be positive".into());
+        }
+        if self.server.header_read_timeout_secs == 0 || self.server.max_connections == 0 {
+            invalid(
+                "server.header_read_timeout_secs and server.max_connections must be positive"
+                    .into(),
+            );
         }
         for (code, text) in &self.withdrawal_minimums {
             if let Err(e) = parse_minimum(code, text) {

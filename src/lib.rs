@@ -20,6 +20,7 @@ pub mod notify;
 pub mod operators;
 pub mod queue;
 pub mod retention;
+pub mod server;
 pub mod simulator;
 pub mod standard_webhooks;
 pub mod telemetry;
