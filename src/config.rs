@@ -169,12 +169,17 @@ impl Default for NotifySettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AbuseSettings {
-    /// Callback requests per second per source address, and the burst above it.
+    /// Callbacks that fail verification, per second per source address, and the burst above
+    /// it (a verified callback is never limited).
     pub callback_per_second: u32,
     pub callback_burst: u32,
-    /// `/v1` requests per second per bearer token, and the burst above it.
+    /// `/v1` requests per second per configured bearer token, and the burst above it.
     pub api_per_second: u32,
     pub api_burst: u32,
+    /// `/v1` requests with a missing or unknown token, per second per source address (all
+    /// such tokens share the address's bucket), and the burst above it.
+    pub unauthenticated_per_second: u32,
+    pub unauthenticated_burst: u32,
     /// CIDRs (or addresses) callbacks are accepted from; empty: any.
     pub callback_allow: Vec<String>,
     /// Proxies whose `X-Forwarded-For` is believed (CIDRs or addresses); empty: none.
@@ -184,10 +189,12 @@ pub struct AbuseSettings {
 impl Default for AbuseSettings {
     fn default() -> Self {
         Self {
-            callback_per_second: 500,
-            callback_burst: 2_000,
+            callback_per_second: 20,
+            callback_burst: 100,
             api_per_second: 5_000,
             api_burst: 10_000,
+            unauthenticated_per_second: 20,
+            unauthenticated_burst: 100,
             callback_allow: Vec::new(),
             trusted_proxies: Vec::new(),
         }

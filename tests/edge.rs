@@ -116,3 +116,92 @@ async fn connections_over_the_cap_wait_until_one_closes() {
             .is_some());
     }
 }
+
+#[tokio::test]
+async fn a_flood_of_made_up_tokens_keeps_the_rate_limit_tables_bounded() {
+    let app = spawn_app_with(|s| {
+        s.abuse = payoutd::config::AbuseSettings::default();
+    })
+    .await;
+    let statuses = concurrently_limited(3_000, 64, |i| {
+        let request = app
+            .http
+            .get(app.url("/v1/users/u1/balances"))
+            .bearer_auth(format!("made-up-{i}-{}", uuid::Uuid::new_v4()));
+        async move { request.send().await.unwrap().status() }
+    })
+    .await;
+    assert!(statuses
+        .iter()
+        .all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS));
+    assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS));
+    // One address sent them all: one bucket, whatever the tokens.
+    assert!(
+        app.guard.tracked_keys() <= 2,
+        "{} keys after 3,000 made-up tokens",
+        app.guard.tracked_keys()
+    );
+    // The website's own token is not held back by the flood from the same address.
+    let (status, _) = app.get_json("/v1/users/u1/balances").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_burst_of_verified_callbacks_is_never_rate_limited() {
+    let app = spawn_app_with(|s| {
+        s.abuse.callback_per_second = 10;
+        s.abuse.callback_burst = 20;
+    })
+    .await;
+    let statuses = concurrently_limited(3_000, 64, |i| {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "id": i, "type": "deposit", "status": "confirmed",
+            "crypto_address": {"currency": "BTC", "address": BTC_ADDRESS, "foreign_id": "u1"},
+            "currency_sent": {"currency": "BTC", "amount": "0.01"},
+        }))
+        .unwrap();
+        let signature = app.signer.sign(&body);
+        let request = app
+            .http
+            .post(app.url("/v1/callbacks/coinspaid"))
+            .header("X-Processing-Key", KEY)
+            .header("X-Processing-Signature", signature)
+            .body(body);
+        async move { request.send().await.unwrap().status() }
+    })
+    .await;
+    let refused = statuses.iter().filter(|s| **s != StatusCode::OK).count();
+    assert_eq!(refused, 0, "{refused} of 3,000 verified callbacks refused");
+    // Failed verifications from the same address are still limited.
+    let mut forged = Vec::new();
+    for _ in 0..30 {
+        forged.push(app.post_callback_raw(b"{}", Some(KEY), Some("00")).await);
+    }
+    assert_eq!(forged[0], StatusCode::UNAUTHORIZED);
+    assert_eq!(forged[29], StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// `n` requests, at most `limit` in flight at once.
+async fn concurrently_limited<T, F, Fut>(n: usize, limit: usize, make: F) -> Vec<T>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(limit));
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let permit = permits.clone().acquire_owned().await.unwrap();
+        let request = make(i);
+        set.spawn(async move {
+            let out = request.await;
+            drop(permit);
+            out
+        });
+    }
+    let mut out = Vec::with_capacity(n);
+    while let Some(result) = set.join_next().await {
+        out.push(result.expect("task panicked"));
+    }
+    out
+}

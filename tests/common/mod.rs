@@ -35,6 +35,8 @@ pub struct TestApp {
     pub reconciler: payoutd::withdrawals::reconcile::Reconciler,
     pub currencies: std::sync::Arc<payoutd::currencies::Currencies>,
     pub notifier: payoutd::notify::Notifier,
+    /// The rate limits in force (their key count is the memory they hold).
+    pub guard: std::sync::Arc<payoutd::api::abuse::Guard>,
     _simulator: std::sync::Arc<Simulator>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
     /// Last, so the app is told to stop before its database goes.
@@ -167,6 +169,7 @@ pub async fn spawn_cluster(replicas: usize, tweak: impl Fn(&mut Settings)) -> Ve
         let reconciler = app.state().reconciler.clone();
         let currencies = app.state().currencies.clone();
         let notifier = app.state().notifier.clone();
+        let limits = app.state().guard.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {
             let _ = rx.await;
@@ -181,6 +184,7 @@ pub async fn spawn_cluster(replicas: usize, tweak: impl Fn(&mut Settings)) -> Ve
             reconciler,
             currencies,
             notifier,
+            guard: limits,
             _simulator: simulator.clone(),
             _shutdown: tx,
             _database: guard.clone(),
