@@ -59,7 +59,8 @@ impl Application {
                 },
                 settings.coinspaid.api_url.clone(),
                 None,
-                "coinspaid",
+                // `payoutd simulator` with its own credentials is a simulator too.
+                settings.provider_label(),
             ),
             ProviderMode::EmbeddedSimulator => {
                 let credentials = Credentials {

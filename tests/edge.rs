@@ -205,3 +205,128 @@ where
     }
     out
 }
+
+/// `payoutd` run as a developer might point it at a local proxy to CoinsPaid: an http loopback
+/// URL, credentials that are not the simulator's, PAYOUTD_ENV unset.
+fn behind_a_local_proxy(port: u16, database: &str, simulator_url: &str) -> tokio::process::Command {
+    let mut command = payoutd_command(port, database);
+    command
+        .env_remove("PAYOUTD_ENV")
+        .env("COINSPAID_API_URL", simulator_url)
+        .env("COINSPAID_API_KEY", KEY)
+        .env("COINSPAID_API_SECRET", SECRET)
+        .env(
+            "PAYOUTD_SIMULATOR_LISTEN_ADDR",
+            format!("127.0.0.1:{}", free_port()),
+        );
+    command
+}
+
+#[tokio::test]
+async fn real_looking_credentials_on_a_loopback_url_get_no_development_conveniences() {
+    let sim = payoutd::simulator::Simulator::spawn(
+        payoutd::simulator::SimulatorSettings {
+            credentials: payoutd::coinspaid::Credentials {
+                key: KEY.into(),
+                secret: payoutd::coinspaid::signing::SecretString::new(SECRET),
+            },
+            callback_url: None,
+            callback_delay: Duration::ZERO,
+        },
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    )
+    .await
+    .unwrap();
+    sim.control()
+        .set_default_behavior(payoutd::simulator::SubmitBehavior::accept_silently());
+    let database = format!("payoutd_test_{}", uuid::Uuid::now_v7().simple());
+    let _drop_database = DropDatabase::new(&database);
+    let port = free_port();
+
+    // Without tokens of its own it does not start: no well-known token stands in.
+    let refused = tokio::time::timeout(
+        Duration::from_secs(30),
+        behind_a_local_proxy(port, &database, &sim.base_url()).output(),
+    )
+    .await
+    .expect("payoutd started without tokens of its own")
+    .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("PAYOUTD_API_TOKENS") && stderr.contains("PAYOUTD_ADMIN_TOKENS"),
+        "{stderr}"
+    );
+
+    // With them, the dev tokens are refused and a crash point asked for is not armed.
+    let mut child = behind_a_local_proxy(port, &database, &sim.base_url())
+        .env("PAYOUTD_API_TOKENS", TOKEN)
+        .env("PAYOUTD_ADMIN_TOKENS", format!("alice:{ADMIN_TOKEN}"))
+        .env("PAYOUTD_CRASH_AT", "after_hold_commit")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let ready = wait_ready(&base).await;
+    assert_eq!(ready["provider"], "coinspaid");
+    let http = reqwest::Client::new();
+    let status = |path: &'static str, token: &'static str| {
+        let request = http.get(format!("{base}{path}")).bearer_auth(token);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(
+        status("/v1/users/u1/balances", "payoutd-dev-token").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        status("/admin/v1/stuck", "payoutd-dev-admin-token").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(status("/admin/v1/stuck", ADMIN_TOKEN).await, StatusCode::OK);
+    let credit = http
+        .post(format!("{base}/v1/users/u1/credits"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"currency": "EUR", "amount": "50.00", "reference": "c1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(credit.status(), StatusCode::CREATED);
+    let created = http
+        .post(format!("{base}/v1/withdrawals"))
+        .bearer_auth(TOKEN)
+        .header("Idempotency-Key", "k1")
+        .json(&eur_to_btc("u1", "10.00"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the process aborted at a crash point"
+    );
+    child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_embedded_simulator_prints_both_dev_tokens_and_says_simulator() {
+    let database = format!("payoutd_test_{}", uuid::Uuid::now_v7().simple());
+    let _drop_database = DropDatabase::new(&database);
+    let port = free_port();
+    let mut child = payoutd_command(port, &database)
+        .env("PAYOUTD_LOG_FORMAT", "json")
+        .env(
+            "PAYOUTD_SIMULATOR_LISTEN_ADDR",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let ready = wait_ready(&base).await;
+    assert_eq!(ready["provider"], "simulator");
+    let (_, logs) = stop_gracefully(&mut child).await;
+    assert!(logs.contains("payoutd-dev-token"), "{logs}");
+    assert!(logs.contains("payoutd-dev-admin-token"), "{logs}");
+}

@@ -18,6 +18,10 @@ use sqlx::PgPool;
 pub const TOKEN: &str = "test-token-0123456789";
 pub const KEY: &str = "merchant-public-key";
 pub const SECRET: &str = "merchant-secret-for-tests";
+/// The simulator's own key pair (`payoutd simulator` prints it): with it, and only with it, a
+/// separately run payoutd arms its crash points and development conveniences.
+pub const SIM_KEY: &str = payoutd::simulator::cli::DEFAULT_KEY;
+pub const SIM_SECRET: &str = payoutd::simulator::cli::DEFAULT_SECRET;
 pub const BTC_ADDRESS: &str = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq";
 
 pub fn base_database_url() -> String {
@@ -609,8 +613,8 @@ pub async fn start_service(
         .env("PAYOUTD_CONFIG_DIR", config_dir)
         .env("PAYOUTD_API_TOKENS", TOKEN)
         .env("COINSPAID_API_URL", simulator_url)
-        .env("COINSPAID_API_KEY", KEY)
-        .env("COINSPAID_API_SECRET", SECRET)
+        .env("COINSPAID_API_KEY", SIM_KEY)
+        .env("COINSPAID_API_SECRET", SIM_SECRET)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     if let Some(point) = crash_at {
@@ -621,14 +625,15 @@ pub async fn start_service(
     child
 }
 
-/// A simulator in this process, signing with the test key pair, accepting silently.
+/// A simulator in this process for a separately run payoutd ([`start_service`]), signing with
+/// the simulator's own key pair, accepting silently.
 pub async fn start_simulator() -> Simulator {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = Simulator::spawn(
         SimulatorSettings {
             credentials: Credentials {
-                key: KEY.into(),
-                secret: SecretString::new(SECRET),
+                key: SIM_KEY.into(),
+                secret: SecretString::new(SIM_SECRET),
             },
             callback_url: None,
             callback_delay: Duration::ZERO,
