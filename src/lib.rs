@@ -23,5 +23,6 @@ pub mod retention;
 pub mod server;
 pub mod simulator;
 pub mod standard_webhooks;
+pub mod strict_json;
 pub mod telemetry;
 pub mod withdrawals;

@@ -330,3 +330,133 @@ async fn the_embedded_simulator_prints_both_dev_tokens_and_says_simulator() {
     assert!(logs.contains("payoutd-dev-token"), "{logs}");
     assert!(logs.contains("payoutd-dev-admin-token"), "{logs}");
 }
+
+/// Every operation the OpenAPI document lists with a JSON request body, but CoinsPaid's
+/// callback: (method, path with its parameters filled in).
+fn json_operations(withdrawal_id: &str) -> Vec<(String, String)> {
+    let document = serde_json::to_value(payoutd::api::openapi_document()).unwrap();
+    let mut operations = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let json_body = op["requestBody"]["content"]
+                .as_object()
+                .is_some_and(|c| c.contains_key("application/json"));
+            if !json_body || path == "/v1/callbacks/coinspaid" {
+                continue;
+            }
+            let mut filled = path.clone();
+            for (name, value) in [
+                ("{id}", withdrawal_id),
+                ("{user_id}", "u1"),
+                ("{scope}", "EUR"),
+                ("{currency}", "EUR"),
+            ] {
+                filled = filled.replace(name, value);
+            }
+            assert!(!filled.contains('{'), "fill in the parameters of {path}");
+            operations.push((method.to_uppercase(), filled));
+        }
+    }
+    operations
+}
+
+#[tokio::test]
+async fn every_json_body_with_a_key_twice_is_refused_as_invalid_json() {
+    let app = spawn_app_with(with_operator).await;
+    let w = app.processing_withdrawal("10.00").await;
+    let operations = json_operations(&id_of(&w));
+    assert!(operations.len() >= 10, "{operations:?}");
+    for (method, path) in operations {
+        let token = if path.starts_with("/admin") {
+            ADMIN_TOKEN
+        } else {
+            TOKEN
+        };
+        let response = app
+            .http
+            .request(method.parse().unwrap(), app.url(&path))
+            .bearer_auth(token)
+            .header("Idempotency-Key", uuid::Uuid::now_v7().to_string())
+            .header("content-type", "application/json")
+            .body(r#"{"currency":"EUR","amount":"1","reference":"r1","reason":"a","amount":"1000000"}"#)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let problem: serde_json::Value = response.json().await.unwrap_or_default();
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_json")),
+            "{method} {path}: {problem}"
+        );
+    }
+    // At any depth too.
+    app.fund("u1", "EUR", "50.00").await;
+    let mut body = eur_to_btc("u1", "5.00");
+    body["sender_type"] = "natural".into();
+    let text = serde_json::to_string(&body).unwrap().replacen(
+        "\"sender_type\"",
+        r#""sender_data":{"first_name":"A","first_name":"B","last_name":"C","date_of_birth":"1990-01-01"},"sender_type""#,
+        1,
+    );
+    let r = app
+        .http
+        .post(app.url("/v1/withdrawals"))
+        .bearer_auth(TOKEN)
+        .header("Idempotency-Key", "nested")
+        .header("content-type", "application/json")
+        .body(text)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let problem: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(problem["code"], "invalid_json");
+    assert!(problem["detail"]
+        .as_str()
+        .unwrap()
+        .contains("sender_data.first_name"));
+    // Nothing was credited or held by any of them.
+    assert_eq!(
+        app.balance("u1", "EUR").await,
+        ("50.00".into(), "10.00".into())
+    );
+}
+
+#[tokio::test]
+async fn a_verified_callback_with_a_key_twice_is_stored_as_an_anomaly_and_moves_nothing() {
+    let app = spawn_app().await;
+    let w = app.processing_withdrawal("10.00").await;
+    // The last `amount` is the true one, so a reader keeping the last would debit.
+    let body = String::from_utf8(app.callback_for(&w, "confirmed"))
+        .unwrap()
+        .replacen(
+            r#""currency_sent":{"#,
+            r#""currency_sent":{"amount":"1000000","#,
+            1,
+        );
+    assert_eq!(app.post_callback(body.as_bytes()).await, StatusCode::OK);
+    let id = id_of(&w);
+    assert_eq!(app.withdrawal(&id).await["status"], "processing");
+    assert_eq!(app.ledger_kinds(&id).await, ["hold"]);
+    let anomaly: Option<String> =
+        sqlx::query_scalar("SELECT anomaly FROM withdrawals WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(
+        anomaly
+            .as_deref()
+            .is_some_and(|a| a.contains("currency_sent.amount")),
+        "{anomaly:?}"
+    );
+    let stored: (String, Vec<u8>) =
+        sqlx::query_as("SELECT outcome, raw_body FROM callbacks WHERE foreign_id = $1")
+            .bind(fid_of(&w))
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, ("anomaly".to_owned(), body.into_bytes()));
+    app.assert_invariants().await;
+}
