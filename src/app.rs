@@ -59,7 +59,8 @@ impl Application {
                 },
                 settings.coinspaid.api_url.clone(),
                 None,
-                "coinspaid",
+                // `payoutd simulator` with its own credentials is a simulator too.
+                settings.provider_label(),
             ),
             ProviderMode::EmbeddedSimulator => {
                 let credentials = Credentials {
@@ -236,14 +237,20 @@ impl Application {
             Duration::from_secs(self.settings.server.request_timeout_secs),
         );
         let mut server_stop = stop_rx.clone();
-        // With the peer's address: the callback allow-list and rate limit key on it.
-        let server = axum::serve(
+        // With the peer's address: the callback allow-list and rate limits key on it.
+        let server = crate::server::serve(
             self.listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = server_stop.wait_for(|stop| *stop).await;
-        });
+            router,
+            crate::server::ConnectionLimits {
+                header_read_timeout: Duration::from_secs(
+                    self.settings.server.header_read_timeout_secs,
+                ),
+                max_connections: self.settings.server.max_connections,
+            },
+            async move {
+                let _ = server_stop.wait_for(|stop| *stop).await;
+            },
+        );
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutdown requested: finishing in-flight work");

@@ -60,6 +60,11 @@ pub struct ServerSettings {
     /// Bearer tokens the website backend may use. Empty in development means "use the dev token".
     pub api_tokens: Vec<SecretString>,
     pub request_timeout_secs: u64,
+    /// A connection must send a whole request head within this, the first one and each next
+    /// one on a kept-alive connection; else it is closed (slow or idle clients).
+    pub header_read_timeout_secs: u64,
+    /// Client connections open at once (lowered to fit `ulimit -n`); more wait to be accepted.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -174,12 +179,17 @@ impl Default for NotifySettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AbuseSettings {
-    /// Callback requests per second per source address, and the burst above it.
+    /// Callbacks that fail verification, per second per source address, and the burst above
+    /// it (a verified callback is never limited).
     pub callback_per_second: u32,
     pub callback_burst: u32,
-    /// `/v1` requests per second per bearer token, and the burst above it.
+    /// `/v1` requests per second per configured bearer token, and the burst above it.
     pub api_per_second: u32,
     pub api_burst: u32,
+    /// `/v1` requests with a missing or unknown token, per second per source address (all
+    /// such tokens share the address's bucket), and the burst above it.
+    pub unauthenticated_per_second: u32,
+    pub unauthenticated_burst: u32,
     /// CIDRs (or addresses) callbacks are accepted from; empty: any.
     pub callback_allow: Vec<String>,
     /// Proxies whose `X-Forwarded-For` is believed (CIDRs or addresses); empty: none.
@@ -189,10 +199,12 @@ pub struct AbuseSettings {
 impl Default for AbuseSettings {
     fn default() -> Self {
         Self {
-            callback_per_second: 500,
-            callback_burst: 2_000,
+            callback_per_second: 20,
+            callback_burst: 100,
             api_per_second: 5_000,
             api_burst: 10_000,
+            unauthenticated_per_second: 20,
+            unauthenticated_burst: 100,
             callback_allow: Vec::new(),
             trusted_proxies: Vec::new(),
         }
@@ -405,6 +417,8 @@ impl Default for ServerSettings {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             api_tokens: Vec::new(),
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            max_connections: 4_096,
         }
     }
 }
@@ -644,13 +658,29 @@ impl Settings {
                 ));
             }
         }
-        // The well-known dev token only ever opens a service whose provider is a simulator:
-        // with a real CoinsPaid, whatever PAYOUTD_ENV says, tokens must be configured.
-        if self.server.api_tokens.is_empty() && !self.development_features() {
+        // The well-known dev tokens only ever open a service whose provider is the simulator
+        // with its own credentials: with any other, whatever PAYOUTD_ENV and the URL say,
+        // website and operator tokens must be configured.
+        if !self.development_features() {
+            for (key, empty) in [
+                ("server.api_tokens", self.server.api_tokens.is_empty()),
+                ("admin.tokens", self.admin.tokens.is_empty()),
+            ] {
+                if empty {
+                    invalid(format!(
+                        "{} is required unless PAYOUTD_ENV=development with the CoinsPaid \
+                         simulator's own credentials (no coinspaid.api_url, or the key and \
+                         secret `payoutd simulator` prints)",
+                        describe(key)
+                    ));
+                }
+            }
+        }
+        if self.env == Environment::Production && all_coinspaid && self.provider_is_simulator() {
             invalid(format!(
-                "{} is required unless PAYOUTD_ENV=development with the CoinsPaid simulator \
-                 (no coinspaid.api_url, or an http URL on a loopback address)",
-                describe("server.api_tokens")
+                "production never uses the simulator: {} and {} are the simulator's own",
+                describe("coinspaid.api_key"),
+                describe("coinspaid.api_secret")
             ));
         }
         if self.server.api_tokens.iter().any(|t| t.expose().len() < 16) {
@@ -687,6 +717,12 @@ impl Settings {
         }
         if self.server.request_timeout_secs == 0 {
             invalid("server.request_timeout_secs must be positive".into());
+        }
+        if self.server.header_read_timeout_secs == 0 || self.server.max_connections == 0 {
+            invalid(
+                "server.header_read_timeout_secs and server.max_connections must be positive"
+                    .into(),
+            );
         }
         for (code, text) in &self.withdrawal_minimums {
             if let Err(e) = parse_minimum(code, text) {
@@ -803,28 +839,20 @@ impl Settings {
         }
     }
 
-    /// The provider is a CoinsPaid simulator: the embedded one (no `coinspaid.api_url`), or
-    /// one reached over plain http on a loopback address (tests, local runs). Real CoinsPaid
-    /// is neither.
+    /// The provider is the CoinsPaid simulator with the simulator's own credentials: the
+    /// embedded one (no `coinspaid.api_url`), or `payoutd simulator` with the key and secret it
+    /// prints. Any other credentials may be real CoinsPaid's, whatever the URL: a local proxy
+    /// can forward to CoinsPaid as well as a simulator can answer.
     pub fn provider_is_simulator(&self) -> bool {
-        if self.coinspaid.api_url.is_empty() {
-            return true;
-        }
-        let Ok(url) = reqwest::Url::parse(&self.coinspaid.api_url) else {
-            return false;
-        };
-        let host = url.host_str().unwrap_or("");
-        let loopback = host == "localhost"
-            || host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        url.scheme() == "http" && loopback
+        let cp = &self.coinspaid;
+        cp.api_url.is_empty()
+            || (cp.api_key == crate::simulator::cli::DEFAULT_KEY
+                && cp.api_secret.expose() == crate::simulator::cli::DEFAULT_SECRET)
     }
 
-    /// Development conveniences (the well-known dev token, crash points): only in development
-    /// and only with a simulator, so a public token can never move real money.
+    /// Development conveniences (the well-known dev tokens, crash points): only in development
+    /// and only with the simulator's own credentials, so a public token can never move real
+    /// money.
     pub fn development_features(&self) -> bool {
         self.env == Environment::Development && self.provider_is_simulator()
     }
@@ -877,6 +905,15 @@ impl Settings {
             .iter()
             .filter_map(|(code, text)| parse_minimum(code, text).ok())
             .collect()
+    }
+
+    /// `simulator` or `coinspaid`, as `/readyz` reports it: by the credentials, not the URL.
+    pub fn provider_label(&self) -> &'static str {
+        if self.provider_is_simulator() {
+            "simulator"
+        } else {
+            "coinspaid"
+        }
     }
 
     pub fn provider_mode(&self) -> ProviderMode {
@@ -1125,6 +1162,7 @@ mod tests {
                 ("COINSPAID_API_KEY", "k"),
                 ("COINSPAID_API_SECRET", "s"),
                 ("PAYOUTD_API_TOKENS", "0123456789abcdef0123"),
+                ("PAYOUTD_ADMIN_TOKENS", "alice:alice-token-0123456"),
             ],
         )
         .unwrap();
@@ -1259,57 +1297,73 @@ mod tests {
     }
 
     #[test]
-    fn the_dev_token_only_opens_a_service_whose_provider_is_a_simulator() {
+    fn the_dev_tokens_only_open_a_service_whose_provider_is_the_simulator_with_its_credentials() {
+        use crate::simulator::cli::{DEFAULT_KEY, DEFAULT_SECRET};
+        // `payoutd simulator` with the key and secret it prints, wherever it runs.
         for url in [
             "http://127.0.0.1:9000",
-            "http://localhost:1",
             "http://[::1]:8090",
+            "http://simulator:8090",
         ] {
             let s = load(
                 &[],
                 &[
                     ("COINSPAID_API_URL", url),
-                    ("COINSPAID_API_KEY", "k"),
-                    ("COINSPAID_API_SECRET", "s"),
+                    ("COINSPAID_API_KEY", DEFAULT_KEY),
+                    ("COINSPAID_API_SECRET", DEFAULT_SECRET),
                 ],
             )
             .unwrap();
             assert!(s.development_features(), "{url}");
+            assert_eq!(s.provider_label(), "simulator");
             assert_eq!(s.effective_api_tokens()[0].expose(), DEV_API_TOKEN);
+            assert_eq!(s.effective_operators()[0].name, "dev");
         }
-        // A real CoinsPaid without PAYOUTD_ENV (development by default) and no tokens: refused.
-        for url in [
-            "https://app.cryptoprocessing.com/api",
-            "http://10.0.0.5:8080",
+        // Any other credentials, even on a loopback http URL (a proxy to CoinsPaid) and
+        // without PAYOUTD_ENV (development by default): both kinds of token are required.
+        for (url, key, secret) in [
+            ("http://127.0.0.1:9000", "k", "s"),
+            ("http://localhost:1", DEFAULT_KEY, "s"),
+            ("https://app.cryptoprocessing.com/api", "k", "s"),
+            ("http://10.0.0.5:8080", "k", DEFAULT_SECRET),
         ] {
-            let err = load(
-                &[],
-                &[
-                    ("COINSPAID_API_URL", url),
-                    ("COINSPAID_API_KEY", "k"),
-                    ("COINSPAID_API_SECRET", "s"),
-                ],
-            )
-            .unwrap_err()
-            .to_string();
+            let credentials = [
+                ("COINSPAID_API_URL", url),
+                ("COINSPAID_API_KEY", key),
+                ("COINSPAID_API_SECRET", secret),
+            ];
+            let err = load(&[], &credentials).unwrap_err().to_string();
             assert!(
-                err.contains("server.api_tokens (PAYOUTD_API_TOKENS)"),
+                err.contains("server.api_tokens (PAYOUTD_API_TOKENS) is required")
+                    && err.contains("admin.tokens (PAYOUTD_ADMIN_TOKENS) is required"),
                 "{err}"
             );
-            let s = load(
-                &[],
-                &[
-                    ("COINSPAID_API_URL", url),
-                    ("COINSPAID_API_KEY", "k"),
-                    ("COINSPAID_API_SECRET", "s"),
-                    ("PAYOUTD_API_TOKENS", "0123456789abcdef0123"),
-                ],
-            )
-            .unwrap();
+            let tokens = [
+                ("PAYOUTD_API_TOKENS", "0123456789abcdef0123"),
+                ("PAYOUTD_ADMIN_TOKENS", "alice:alice-token-0123456"),
+            ];
+            let s = load(&[], &[&credentials[..], &tokens[..]].concat()).unwrap();
             assert!(!s.development_features(), "{url}");
+            assert_eq!(s.provider_label(), "coinspaid");
             assert_eq!(s.effective_api_tokens().len(), 1);
             assert_ne!(s.effective_api_tokens()[0].expose(), DEV_API_TOKEN);
+            assert_eq!(s.effective_operators()[0].name, "alice");
         }
+        // Production never runs against the simulator's credentials.
+        let err = load(
+            &[],
+            &[
+                ("PAYOUTD_ENV", "production"),
+                ("COINSPAID_API_URL", "https://simulator.example"),
+                ("COINSPAID_API_KEY", DEFAULT_KEY),
+                ("COINSPAID_API_SECRET", DEFAULT_SECRET),
+                ("PAYOUTD_API_TOKENS", "0123456789abcdef0123"),
+                ("PAYOUTD_ADMIN_TOKENS", "alice:alice-token-0123456"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("production never uses the simulator"), "{err}");
     }
 
     #[test]
@@ -1454,6 +1508,8 @@ mod tests {
                 ("COINSPAID_API_URL", "http://127.0.0.1:9"),
                 ("COINSPAID_API_KEY", "new-key"),
                 ("COINSPAID_API_SECRET", "new-secret"),
+                ("PAYOUTD_API_TOKENS", "0123456789abcdef0123"),
+                ("PAYOUTD_ADMIN_TOKENS", "alice:alice-token-0123456"),
             ];
             env.extend_from_slice(previous);
             load(&[], &env)
@@ -1520,6 +1576,8 @@ mod tests {
                 ("COINSPAID_API_URL", "http://127.0.0.1:9"),
                 ("COINSPAID_API_KEY", "k"),
                 ("COINSPAID_API_SECRET", "very-secret-value"),
+                ("PAYOUTD_API_TOKENS", "0123456789abcdef0123"),
+                ("PAYOUTD_ADMIN_TOKENS", "alice:alice-token-0123456"),
             ],
         )
         .unwrap();

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use payoutd::app::Application;
 use payoutd::config::{Settings, DEV_API_TOKEN};
+use payoutd::operators::settings::DEV_ADMIN_TOKEN;
 use payoutd::telemetry;
 
 /// mimalloc instead of glibc's malloc: a perf profile of creates at 64 clients spent about a
@@ -56,8 +57,8 @@ async fn serve() -> ExitCode {
     };
     // Held to the end of the function: the lines still queued are written on return.
     let _log = telemetry::init(settings.log_format(), &settings.log.filter);
-    // Crash points and the dev token exist only in development against a simulator: with a
-    // real CoinsPaid configured they stay off whatever PAYOUTD_ENV says.
+    // Crash points and the dev tokens exist only in development against the simulator with
+    // its own credentials: with any other they stay off whatever PAYOUTD_ENV says.
     if settings.development_features() {
         payoutd::faults::arm();
     }
@@ -65,6 +66,13 @@ async fn serve() -> ExitCode {
         tracing::warn!(
             token = DEV_API_TOKEN,
             "DEVELOPMENT MODE: no PAYOUTD_API_TOKENS set; the well-known dev token is accepted"
+        );
+    }
+    if settings.development_features() && settings.admin.tokens.is_empty() {
+        tracing::warn!(
+            token = DEV_ADMIN_TOKEN,
+            operator = "dev",
+            "DEVELOPMENT MODE: no PAYOUTD_ADMIN_TOKENS set; the well-known dev operator token is accepted on /admin"
         );
     }
     let app = match Application::build(settings).await {

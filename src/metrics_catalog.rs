@@ -48,7 +48,7 @@ pub const PROVIDER_ENDPOINTS: &[&str] = &[
 ];
 pub const PROVIDER_OUTCOMES: &[&str] = &["2xx", "3xx", "4xx", "5xx", "transport_error"];
 /// What the rate limits guard: the callback route (per source address) and `/v1` (per token).
-pub const RATE_LIMITED_SCOPES: &[&str] = &["callback", "api"];
+pub const RATE_LIMITED_SCOPES: &[&str] = &["callback", "api", "unauthenticated"];
 /// Why a callback was refused before its signature was checked.
 pub const CALLBACK_BLOCK_REASONS: &[&str] = &["not_allowed"];
 /// Which CoinsPaid secret verified a callback (`previous` only during a change-over).

@@ -440,3 +440,35 @@ async fn an_operator_pages_to_an_anomaly_on_a_finished_withdrawal_and_acknowledg
     assert!(queue.html.contains(r#"<td data-kind="anomaly">0</td>"#));
     assert!(!queue.html.contains(&format!("/admin/withdrawals/{id}")));
 }
+
+#[tokio::test]
+async fn a_console_session_ends_when_the_token_that_opened_it_changes_or_goes() {
+    // Three replicas on one database, as after a rolling restart with new operator tokens:
+    // alice's token as it was, alice's token replaced, alice removed.
+    let replica = std::sync::atomic::AtomicUsize::new(0);
+    let apps = spawn_cluster(3, |s| {
+        let token = match replica.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => format!("alice:{ADMIN_TOKEN}"),
+            1 => "alice:alice-replaced-token-0123".to_owned(),
+            _ => "bob:bob-operator-token-01234".to_owned(),
+        };
+        s.admin.tokens = vec![payoutd::coinspaid::signing::SecretString::new(token)];
+    })
+    .await;
+    let mut console = Console::new(&apps[0]);
+    let (status, _) = console.login(ADMIN_TOKEN).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(console.get("/admin").await.status, StatusCode::OK);
+    for app in &apps[1..] {
+        let mut elsewhere = Console::new(app);
+        elsewhere.cookie = console.cookie.clone();
+        let page = elsewhere.get("/admin").await;
+        assert_eq!(
+            (page.status, page.location.as_deref()),
+            (StatusCode::SEE_OTHER, Some("/admin/login")),
+            "the session outlived its token"
+        );
+    }
+    // Where the token is unchanged, the same session still works.
+    assert_eq!(console.get("/admin").await.status, StatusCode::OK);
+}

@@ -83,6 +83,7 @@ async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
             format!("postgres://postgres:{DB_PASSWORD}@127.0.0.1:5432/{database}"),
         )
         .env("PAYOUTD_API_TOKENS", API_TOKEN)
+        .env("PAYOUTD_ADMIN_TOKENS", "alice:alice-operator-token-0123")
         .env("COINSPAID_API_URL", sim.base_url())
         .env("COINSPAID_API_KEY", "merchant-key")
         .env("COINSPAID_API_SECRET", API_SECRET)
@@ -330,7 +331,17 @@ async fn a_stalled_log_pipe_neither_stalls_requests_nor_loses_lines() {
     let base = format!("http://127.0.0.1:{port}");
     let database = format!("payoutd_test_{}", uuid::Uuid::now_v7().simple());
     let _drop_database = DropDatabase::new(&database);
+    // Every refusal must be a 401 with its log line, not a 429 from the limit on unknown tokens.
+    let config_dir =
+        std::env::temp_dir().join(format!("payoutd-test-config-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::write(
+        config_dir.join("development.toml"),
+        "[abuse]\nunauthenticated_per_second = 0\n",
+    )
+    .unwrap();
     let mut child = payoutd_command(port, &database)
+        .env("PAYOUTD_CONFIG_DIR", &config_dir)
         .env("PAYOUTD_LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
         .env("PAYOUTD_API_TOKENS", API_TOKEN)

@@ -385,8 +385,8 @@ async fn crash_between_gathering_a_settle_batch_and_its_commit() {
         foreign_ids.push(fid_of(&w));
     }
     let signer = Signer::new(Credentials {
-        key: KEY.into(),
-        secret: SecretString::new(SECRET),
+        key: SIM_KEY.into(),
+        secret: SecretString::new(SIM_SECRET),
     });
     let bodies: Vec<Vec<u8>> = foreign_ids
         .iter()
@@ -396,7 +396,7 @@ async fn crash_between_gathering_a_settle_batch_and_its_commit() {
         let request = http
             .post(format!("{base}/v1/callbacks/coinspaid"))
             .header("content-type", "application/json")
-            .header("X-Processing-Key", KEY)
+            .header("X-Processing-Key", SIM_KEY)
             .header("X-Processing-Signature", signer.sign(&body))
             .body(body);
         tokio::spawn(async move { request.send().await.map(|r| r.status()) })

@@ -133,7 +133,7 @@ impl Bank {
         let _ = self
             .http
             .post(format!("{}/v1/callbacks/coinspaid", self.base(replica)))
-            .header("X-Processing-Key", KEY)
+            .header("X-Processing-Key", SIM_KEY)
             .header("X-Processing-Signature", self.signer.sign(&body))
             .body(body)
             .send()
@@ -174,8 +174,8 @@ async fn bank_test_money_is_conserved_through_faults_and_crashes() {
             .build()
             .unwrap(),
         signer: payoutd::coinspaid::Signer::new(payoutd::coinspaid::Credentials {
-            key: KEY.into(),
-            secret: payoutd::coinspaid::signing::SecretString::new(SECRET),
+            key: SIM_KEY.into(),
+            secret: payoutd::coinspaid::signing::SecretString::new(SIM_SECRET),
         }),
         sim,
         credited: HashMap::new(),

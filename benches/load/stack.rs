@@ -435,6 +435,8 @@ fn spawn_service(
         .env("DATABASE_URL", db_url)
         .env("PAYOUTD_LISTEN_ADDR", addr.to_string())
         .env("PAYOUTD_API_TOKENS", API_TOKEN)
+        // Credentials other than the simulator's need operator tokens too.
+        .env("PAYOUTD_ADMIN_TOKENS", "bench:bench-operator-token-0123")
         .env("COINSPAID_API_URL", simulator.base_url())
         .env("COINSPAID_API_KEY", KEY)
         .env("COINSPAID_API_SECRET", SECRET)

@@ -1,12 +1,20 @@
-//! Limits on abuse: a rate limit per source address on the callback route and per bearer
-//! token on `/v1`, answered `429` problem+json with `Retry-After`; an optional CIDR allow-list
-//! for the callback route. The source address is the peer's, or, when the peer is a trusted
+//! Limits on abuse, answered `429` problem+json with `Retry-After`: on `/v1`, one bucket per
+//! configured token once the token is known, and one per source address shared by every
+//! request whose token is missing or unknown; on the callback route, one per source address
+//! for callbacks that fail verification (a verified callback is never refused), behind an
+//! optional CIDR allow-list. The source address is the peer's, or, when the peer is a trusted
 //! proxy, the last `X-Forwarded-For` hop that is not one.
+//!
+//! What is kept per key is bounded whatever arrives: the keys for known tokens are as many as
+//! the tokens; the per-address tables forget an address once its bucket is full again
+//! (pruned at most once a second), count an IPv6 /64 as one address, and past
+//! [`MAX_TRACKED_SOURCES`] put every further address into one shared bucket.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -16,18 +24,29 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 
+use super::auth::Caller;
 use super::error::ApiError;
 use crate::config::AbuseSettings;
 
+/// Source addresses tracked per table before new ones share one bucket.
+pub const MAX_TRACKED_SOURCES: usize = 100_000;
+
 /// The limits in force, shared by every request of one process.
 pub struct Guard {
+    /// `/v1` requests with a known token, by the token's position in the configured list.
+    api: Option<DefaultKeyedRateLimiter<usize>>,
+    /// `/v1` requests whose token is missing or unknown, by source address.
+    unauthenticated: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Callbacks that failed verification, by source address.
     callback: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    api: Option<DefaultKeyedRateLimiter<u64>>,
     callback_allow: Vec<IpNet>,
     trusted_proxies: Vec<IpNet>,
+    max_tracked: usize,
+    started: Instant,
+    last_pruned_ms: AtomicU64,
 }
 
-fn limiter<K: Hash + Eq + Clone>(
+fn limiter<K: std::hash::Hash + Eq + Clone>(
     per_second: u32,
     burst: u32,
 ) -> Option<DefaultKeyedRateLimiter<K>> {
@@ -46,15 +65,30 @@ pub fn parse_net(text: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("{text:?} is not an IP address or CIDR"))
 }
 
+/// One IPv6 host holds a whole /64: counted as one source, or one client could fill a table.
+fn source_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
+    }
+}
+
 impl Guard {
     /// From validated settings (the networks were parsed at start).
     pub fn new(settings: &AbuseSettings) -> Self {
         let nets = |list: &[String]| list.iter().filter_map(|n| parse_net(n).ok()).collect();
         Self {
-            callback: limiter(settings.callback_per_second, settings.callback_burst),
             api: limiter(settings.api_per_second, settings.api_burst),
+            unauthenticated: limiter(
+                settings.unauthenticated_per_second,
+                settings.unauthenticated_burst,
+            ),
+            callback: limiter(settings.callback_per_second, settings.callback_burst),
             callback_allow: nets(&settings.callback_allow),
             trusted_proxies: nets(&settings.trusted_proxies),
+            max_tracked: MAX_TRACKED_SOURCES,
+            started: Instant::now(),
+            last_pruned_ms: AtomicU64::new(0),
         }
     }
 
@@ -82,6 +116,51 @@ impl Guard {
     fn allowed(&self, ip: IpAddr) -> bool {
         self.callback_allow.is_empty() || self.callback_allow.iter().any(|n| n.contains(&ip))
     }
+
+    /// How many keys the limiters hold now (for the memory bound's test and metrics).
+    pub fn tracked_keys(&self) -> usize {
+        self.api.as_ref().map_or(0, |l| l.len())
+            + self.unauthenticated.as_ref().map_or(0, |l| l.len())
+            + self.callback.as_ref().map_or(0, |l| l.len())
+    }
+
+    /// Forgets addresses whose buckets are full again, at most once a second.
+    fn prune(&self) {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.last_pruned_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < 1_000
+            || self
+                .last_pruned_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        for table in [&self.unauthenticated, &self.callback]
+            .into_iter()
+            .flatten()
+        {
+            table.retain_recent();
+            table.shrink_to_fit();
+        }
+    }
+
+    /// Counts one request from `ip` against a per-address table.
+    fn check_source(
+        &self,
+        table: &DefaultKeyedRateLimiter<IpAddr>,
+        ip: IpAddr,
+    ) -> Result<(), std::time::Duration> {
+        self.prune();
+        let key = if table.len() >= self.max_tracked {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        } else {
+            source_key(ip)
+        };
+        table
+            .check_key(&key)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
 }
 
 fn too_many(scope: &'static str, wait: std::time::Duration) -> Response {
@@ -99,49 +178,69 @@ fn too_many(scope: &'static str, wait: std::time::Duration) -> Response {
     response
 }
 
-/// The callback route: allow-list, then the per-address rate limit.
-pub async fn callback(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
-    // Absent only when the router is served without connect info (never by `Application`).
-    let peer = request
+/// The request's source, as the limits see it. Absent only when the router is served without
+/// connect info (never by `Application`).
+fn source(guard: &Guard, request: &Request) -> Option<IpAddr> {
+    request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
-    if let Some(peer) = peer {
-        let ip = guard.client_ip(peer, request.headers());
-        if !guard.allowed(ip) {
-            metrics::counter!("payoutd_callbacks_blocked_total", "reason" => "not_allowed")
-                .increment(1);
-            tracing::warn!(source = %ip, "callback refused: source not in abuse.callback_allow");
-            return ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "callbacks are not accepted from this address",
-            )
-            .into_response();
-        }
-        if let Some(limiter) = &guard.callback {
-            if let Err(not_until) = limiter.check_key(&ip) {
-                return too_many(
-                    "callback",
-                    not_until.wait_time_from(DefaultClock::default().now()),
-                );
+        .map(|ConnectInfo(addr)| guard.client_ip(addr.ip(), request.headers()))
+}
+
+/// The callback route: the allow-list, then the callback itself (verified first, which is
+/// cheap); only a refused verification counts against its source, and past the limit it is
+/// answered 429 instead of 401.
+pub async fn callback(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+    let Some(ip) = source(&guard, &request) else {
+        return next.run(request).await;
+    };
+    if !guard.allowed(ip) {
+        metrics::counter!("payoutd_callbacks_blocked_total", "reason" => "not_allowed")
+            .increment(1);
+        tracing::warn!(source = %ip, "callback refused: source not in abuse.callback_allow");
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "callbacks are not accepted from this address",
+        )
+        .into_response();
+    }
+    let response = next.run(request).await;
+    if response.status() == StatusCode::UNAUTHORIZED {
+        if let Some(table) = &guard.callback {
+            if let Err(wait) = guard.check_source(table, ip) {
+                return too_many("callback", wait);
             }
         }
     }
-    next.run(request).await
+    response
 }
 
-/// `/v1` (bearer-token routes): the per-token rate limit, keyed by a hash of the presented
-/// `Authorization` value so no token is kept in memory as such.
+/// `/v1`, outside authentication: a request refused for its token counts against its source
+/// address, one bucket for every unknown token from there; past the limit, 429 instead of 401.
+pub async fn unauthenticated(
+    State(guard): State<Arc<Guard>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let ip = source(&guard, &request);
+    let response = next.run(request).await;
+    if response.status() == StatusCode::UNAUTHORIZED {
+        if let (Some(table), Some(ip)) = (&guard.unauthenticated, ip) {
+            if let Err(wait) = guard.check_source(table, ip) {
+                return too_many("unauthenticated", wait);
+            }
+        }
+    }
+    response
+}
+
+/// `/v1`, inside authentication: the per-token limit, keyed by the token's position in the
+/// configured list (so the table holds no more keys than there are tokens, and no token).
 pub async fn api(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
-    if let Some(limiter) = &guard.api {
-        let mut hasher = DefaultHasher::new();
-        request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .map(HeaderValue::as_bytes)
-            .hash(&mut hasher);
-        if let Err(not_until) = limiter.check_key(&hasher.finish()) {
+    if let (Some(limiter), Some(Caller(index))) = (&guard.api, request.extensions().get::<Caller>())
+    {
+        if let Err(not_until) = limiter.check_key(index) {
             return too_many(
                 "api",
                 not_until.wait_time_from(DefaultClock::default().now()),
@@ -191,5 +290,30 @@ mod tests {
         assert!(!g.allowed("203.0.114.1".parse().unwrap()));
         assert!(guard(&[], &[]).allowed("8.8.8.8".parse().unwrap()));
         assert!(parse_net("not-an-ip").is_err());
+    }
+
+    #[test]
+    fn the_per_address_tables_stay_bounded_whatever_the_addresses() {
+        let mut g = Guard::new(&AbuseSettings {
+            unauthenticated_per_second: 1,
+            unauthenticated_burst: 1,
+            ..AbuseSettings::default()
+        });
+        g.max_tracked = 50;
+        let table = g.unauthenticated.as_ref().unwrap();
+        for i in 0..10_000u32 {
+            let _ = g.check_source(table, IpAddr::from(i.to_be_bytes()));
+        }
+        assert!(table.len() <= 51, "{}", table.len());
+        // One IPv6 /64 is one source, however many addresses it uses.
+        let g = guard(&[], &[]);
+        let table = g.unauthenticated.as_ref().unwrap();
+        for i in 0..1_000u128 {
+            let _ = g.check_source(
+                table,
+                IpAddr::V6(Ipv6Addr::from((0x2001_0db8_u128 << 96) | i)),
+            );
+        }
+        assert_eq!(table.len(), 1);
     }
 }

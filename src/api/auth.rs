@@ -26,11 +26,20 @@ impl ApiTokens {
     }
 
     pub fn accepts(&self, token: &str) -> bool {
+        self.identify(token).is_some()
+    }
+
+    /// The token's position in the configured list. Checks every digest, so timing does not
+    /// reveal which one matched.
+    pub fn identify(&self, token: &str) -> Option<usize> {
         let presented = digest(token);
-        // Check every digest, so timing does not reveal which one matched.
-        self.digests
-            .iter()
-            .fold(false, |found, d| found | bool::from(d.ct_eq(&presented)))
+        self.digests.iter().enumerate().fold(None, |found, (i, d)| {
+            if bool::from(d.ct_eq(&presented)) {
+                Some(i)
+            } else {
+                found
+            }
+        })
     }
 }
 
@@ -38,10 +47,15 @@ fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// Which configured token authenticated the request (its position in the list), put in the
+/// request's extensions by [`require_bearer`]: the per-token rate limit keys on it.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller(pub usize);
+
 /// Middleware: 401 unless `Authorization: Bearer <token>` carries an accepted token.
 pub async fn require_bearer(
     State(tokens): State<Arc<ApiTokens>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let presented = request
@@ -52,9 +66,12 @@ pub async fn require_bearer(
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         });
-    match presented {
-        Some(token) if tokens.accepts(token.trim()) => next.run(request).await,
-        Some(_) => {
+    match presented.map(|token| tokens.identify(token.trim())) {
+        Some(Some(index)) => {
+            request.extensions_mut().insert(Caller(index));
+            next.run(request).await
+        }
+        Some(None) => {
             tracing::warn!("request refused: unknown bearer token");
             ApiError::unauthorized("the bearer token is not valid").into_response()
         }

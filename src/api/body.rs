@@ -1,7 +1,8 @@
 //! Reading request bodies into the request types (`requests.rs`, the admin views), which are
 //! also what the OpenAPI document describes, so the two cannot drift. serde does the work;
 //! serde_path_to_error names the field, and every failure gets the contract's code:
-//! `invalid_json` for an unparsable or non-object body, `invalid_amount` for an amount that is
+//! `invalid_json` for an unparsable or non-object body or one with an object key twice,
+//! `invalid_amount` for an amount that is
 //! not a decimal string, `validation_failed` naming the field (`sender_data.email: ...`) for
 //! everything else. A refusal never repeats the value (it may be personal data).
 
@@ -41,6 +42,12 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             )))
         }
     };
+    // Readers disagree about which of two equal keys counts; the body means nothing certain.
+    if let Some(key) = crate::strict_json::duplicate_key(body) {
+        return Err(ApiError::invalid_json(format!(
+            "the body has the key {key} more than once"
+        )));
+    }
     serde_path_to_error::deserialize(value).map_err(|e| refusal(&e))
 }
 
@@ -159,6 +166,11 @@ mod tests {
     fn each_mistake_gets_its_code_and_names_its_field() {
         assert_eq!(refused("{").code, "invalid_json");
         assert_eq!(refused("[]").code, "invalid_json");
+        let twice = refused(r#"{"amount":"1","a":"x","o":{"k":"a","k":"b"}}"#);
+        assert_eq!(
+            (twice.code, twice.detail.as_str()),
+            ("invalid_json", "the body has the key o.k more than once")
+        );
         let number = refused(r#"{"amount":1.5,"a":"x"}"#);
         assert_eq!(
             (number.code, number.detail.starts_with("amount ")),

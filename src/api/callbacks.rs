@@ -22,7 +22,7 @@ use crate::withdrawals::callbacks::{self, CallbackOutcome};
     ),
     request_body(content = String, description = "CoinsPaid's callback JSON", content_type = "application/json"),
     responses(
-        (status = 200, description = "Acknowledged: applied, duplicate, ignored (not a withdrawal, unknown foreign_id), an anomaly (does not match its withdrawal, contradicts a final status), an undocumented status word, or verified JSON that cannot be interpreted (stored and flagged): anything else makes CoinsPaid retry for a day"),
+        (status = 200, description = "Acknowledged: applied, duplicate, ignored (not a withdrawal, unknown foreign_id), an anomaly (does not match its withdrawal, contradicts a final status, has an object key twice), an undocumented status word, or verified JSON that cannot be interpreted (stored and flagged): anything else makes CoinsPaid retry for a day"),
         (status = 400, description = "invalid_json: verified but not JSON", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 401, description = "unauthorized: key or signature missing or wrong", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 413, description = "payload_too_large", body = super::openapi::Problem, content_type = "application/problem+json"),

@@ -147,8 +147,14 @@ fn documented_routes(
         .routes(routes!(limits::get, limits::put))
         .routes(routes!(approvals::cancel))
         .routes(routes!(approvals::flag_user, approvals::unflag_user))
+        // Innermost first: the per-token limit runs once the token is known; a refused
+        // token counts against its source address instead.
+        .route_layer(middleware::from_fn_with_state(guard.clone(), abuse::api))
         .route_layer(middleware::from_fn_with_state(tokens, auth::require_bearer))
-        .route_layer(middleware::from_fn_with_state(guard.clone(), abuse::api));
+        .route_layer(middleware::from_fn_with_state(
+            guard.clone(),
+            abuse::unauthenticated,
+        ));
     let callback = OpenApiRouter::new()
         .routes(routes!(callbacks::coinspaid))
         .route_layer(middleware::from_fn_with_state(guard, abuse::callback));

@@ -155,7 +155,7 @@ pub fn complete(document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi 
                     );
                 }
                 if has_body {
-                    add("400", problem("invalid_json or invalid_body: the body is not a JSON object of the documented shape"));
+                    add("400", problem("invalid_json or invalid_body: the body is not a JSON object of the documented shape, or has an object key twice"));
                     add("413", problem("payload_too_large: the body is over 64 KiB"));
                 }
                 add(

@@ -83,11 +83,26 @@ pub enum ParsedCallback {
         foreign_id: Option<String>,
         reason: &'static str,
     },
+    /// Valid JSON with an object key twice (`key`, as a path): readers disagree about which
+    /// one counts, so it is an anomaly, never acted on. `foreign_id` is the one named, unless
+    /// that is the key given twice.
+    DuplicateKey {
+        foreign_id: Option<String>,
+        key: String,
+    },
 }
 
 /// Parses a body whose signature has already been verified. `Err` only when it is not JSON.
 pub fn parse(body: &[u8]) -> Result<ParsedCallback, serde_json::Error> {
     let value: Value = serde_json::from_slice(body)?;
+    if let Some(key) = crate::strict_json::duplicate_key(body) {
+        let foreign_id = (key != "foreign_id")
+            .then(|| value.get("foreign_id").and_then(Value::as_str))
+            .flatten()
+            .filter(|f| !f.is_empty())
+            .map(str::to_owned);
+        return Ok(ParsedCallback::DuplicateKey { foreign_id, key });
+    }
     let Some(report) = Report::from_value(&value) else {
         return Ok(ParsedCallback::Unreadable {
             foreign_id: None,
@@ -169,6 +184,28 @@ mod tests {
         assert_eq!(
             details.unreadable,
             ["crypto_address", "currency_sent.amount", "currency_sent"]
+        );
+    }
+
+    #[test]
+    fn a_key_given_twice_is_reported_with_the_foreign_id_unless_that_is_the_key() {
+        let body = br#"{"id":1,"type":"withdrawal","foreign_id":"f","status":"confirmed",
+            "currency_sent":{"currency":"EUR","amount":"1","amount":"1000000"}}"#;
+        assert_eq!(
+            parse(body).unwrap(),
+            ParsedCallback::DuplicateKey {
+                foreign_id: Some("f".into()),
+                key: "currency_sent.amount".into()
+            }
+        );
+        let body =
+            br#"{"type":"withdrawal","foreign_id":"f","foreign_id":"g","status":"confirmed"}"#;
+        assert_eq!(
+            parse(body).unwrap(),
+            ParsedCallback::DuplicateKey {
+                foreign_id: None,
+                key: "foreign_id".into()
+            }
         );
     }
 

@@ -72,7 +72,18 @@ pub async fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(url = %simulator.base_url(), callbacks_to = %config.callback_url, "CoinsPaid simulator listening");
+    if cp.api_key.is_empty() && cp.api_secret.is_empty() {
+        // Public by design: with exactly these, payoutd turns on its development conveniences.
+        tracing::info!(
+            url = %simulator.base_url(),
+            callbacks_to = %config.callback_url,
+            key = DEFAULT_KEY,
+            secret = DEFAULT_SECRET,
+            "CoinsPaid simulator listening; give payoutd COINSPAID_API_KEY and COINSPAID_API_SECRET as shown"
+        );
+    } else {
+        tracing::info!(url = %simulator.base_url(), callbacks_to = %config.callback_url, "CoinsPaid simulator listening");
+    }
     let _ = tokio::signal::ctrl_c().await;
     ExitCode::SUCCESS
 }

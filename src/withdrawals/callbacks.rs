@@ -175,7 +175,24 @@ async fn receive_inner(
             return Ok(CallbackOutcome::Ignored);
         }
         ParsedCallback::Unreadable { foreign_id, reason } => {
-            return unreadable(pool, body, foreign_id.as_deref(), reason).await;
+            return flag(
+                pool,
+                body,
+                foreign_id.as_deref(),
+                CallbackOutcome::Unreadable,
+                &format!("a verified callback could not be read ({reason})"),
+            )
+            .await;
+        }
+        ParsedCallback::DuplicateKey { foreign_id, key } => {
+            return flag(
+                pool,
+                body,
+                foreign_id.as_deref(),
+                CallbackOutcome::Anomaly,
+                &format!("a verified callback has the key {key} twice"),
+            )
+            .await;
         }
         ParsedCallback::Withdrawal {
             foreign_id,
@@ -291,14 +308,15 @@ async fn apply_and_store(
     Ok(outcome)
 }
 
-/// A verified callback that cannot be interpreted. Answered 200 all the same: CoinsPaid would
-/// retry the same bytes for a day and they would not read better; the body is kept, the
-/// withdrawal it names (if any) is flagged and looked up by the reconciler, which settles it
-/// from CoinsPaid's own record.
-async fn unreadable(
+/// A verified callback that cannot be acted on: unreadable, or ambiguous (a key given twice).
+/// Answered 200 all the same: CoinsPaid would retry the same bytes for a day and they would
+/// not read better; the body is kept with `outcome`, the withdrawal it names (if any) is
+/// flagged and looked up by the reconciler, which settles it from CoinsPaid's own record.
+async fn flag(
     pool: &PgPool,
     body: &[u8],
     foreign_id: Option<&str>,
+    outcome: CallbackOutcome,
     reason: &str,
 ) -> Result<CallbackOutcome, LedgerError> {
     store_received(
@@ -307,7 +325,7 @@ async fn unreadable(
         body,
         foreign_id,
         None,
-        "unreadable",
+        outcome.label(),
         Some(reason),
     )
     .await?;
@@ -318,7 +336,7 @@ async fn unreadable(
                 transition::record_anomaly(
                     &mut tx,
                     withdrawal.id,
-                    &format!("a verified callback could not be read ({reason}); no money moved, a look-up follows"),
+                    &format!("{reason}; no money moved, a look-up follows"),
                 )
                 .await?,
             ),
@@ -331,7 +349,8 @@ async fn unreadable(
         withdrawal_id = ?flagged.as_ref().map(|w| w.id),
         foreign_id,
         reason,
-        "verified callback could not be interpreted; stored, no money moved"
+        outcome = outcome.label(),
+        "verified callback not acted on; stored, no money moved"
     );
-    Ok(CallbackOutcome::Unreadable)
+    Ok(outcome)
 }

@@ -20,6 +20,10 @@ use sqlx::PgPool;
 pub const TOKEN: &str = "test-token-0123456789";
 pub const KEY: &str = "merchant-public-key";
 pub const SECRET: &str = "merchant-secret-for-tests";
+/// The simulator's own key pair (`payoutd simulator` prints it): with it, and only with it, a
+/// separately run payoutd arms its crash points and development conveniences.
+pub const SIM_KEY: &str = payoutd::simulator::cli::DEFAULT_KEY;
+pub const SIM_SECRET: &str = payoutd::simulator::cli::DEFAULT_SECRET;
 pub const BTC_ADDRESS: &str = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq";
 
 pub fn base_database_url() -> String {
@@ -37,6 +41,8 @@ pub struct TestApp {
     pub reconciler: payoutd::withdrawals::reconcile::Reconciler,
     pub currencies: std::sync::Arc<payoutd::currencies::Currencies>,
     pub notifier: payoutd::notify::Notifier,
+    /// The rate limits in force (their key count is the memory they hold).
+    pub guard: std::sync::Arc<payoutd::api::abuse::Guard>,
     _simulator: std::sync::Arc<Simulator>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
     /// Last, so the app is told to stop before its database goes.
@@ -187,6 +193,7 @@ pub async fn spawn_cluster_on(
         let reconciler = app.state().reconciler.clone();
         let currencies = app.state().currencies.clone();
         let notifier = app.state().notifier.clone();
+        let limits = app.state().guard.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {
             let _ = rx.await;
@@ -201,6 +208,7 @@ pub async fn spawn_cluster_on(
             reconciler,
             currencies,
             notifier,
+            guard: limits,
             _simulator: simulator.clone(),
             _shutdown: tx,
             _database: guard.clone(),
@@ -653,8 +661,8 @@ pub async fn start_service(
         .env("PAYOUTD_API_TOKENS", TOKEN)
         .env("PAYOUTD_ADMIN_TOKENS", format!("alice:{ADMIN_TOKEN}"))
         .env("COINSPAID_API_URL", simulator_url)
-        .env("COINSPAID_API_KEY", KEY)
-        .env("COINSPAID_API_SECRET", SECRET)
+        .env("COINSPAID_API_KEY", SIM_KEY)
+        .env("COINSPAID_API_SECRET", SIM_SECRET)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     if let Some(point) = crash_at {
@@ -665,14 +673,15 @@ pub async fn start_service(
     child
 }
 
-/// A simulator in this process, signing with the test key pair, accepting silently.
+/// A simulator in this process for a separately run payoutd ([`start_service`]), signing with
+/// the simulator's own key pair, accepting silently.
 pub async fn start_simulator() -> Simulator {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sim = Simulator::spawn(
         SimulatorSettings {
             credentials: Credentials {
-                key: KEY.into(),
-                secret: SecretString::new(SECRET),
+                key: SIM_KEY.into(),
+                secret: SecretString::new(SIM_SECRET),
             },
             callback_url: None,
             callback_delay: Duration::ZERO,

@@ -24,7 +24,8 @@ pub struct OperatorTokens {
     entries: Vec<(String, [u8; 32])>,
 }
 
-fn digest(token: &str) -> [u8; 32] {
+/// A token's SHA-256, the form in which tokens are kept and console sessions bound to them.
+pub fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
@@ -50,9 +51,12 @@ impl OperatorTokens {
         })
     }
 
-    /// Whether `name` is still a configured operator (a console session ends when it is not).
-    pub fn knows(&self, name: &str) -> bool {
-        self.entries.iter().any(|(n, _)| n == name)
+    /// Whether `check` accepts the digest of one of `name`'s tokens in force. Tries every
+    /// entry, so timing reveals nothing about which matched.
+    pub fn any_token_of(&self, name: &str, check: impl Fn(&[u8; 32]) -> bool) -> bool {
+        self.entries
+            .iter()
+            .fold(false, |found, (n, d)| found | (n == name && check(d)))
     }
 }
 

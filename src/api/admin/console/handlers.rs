@@ -101,7 +101,8 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
             pages::login(Some("That is not an operator token.")),
         );
     };
-    match session::create(&state.pool, &operator).await {
+    let digest = crate::api::admin::auth::digest(token);
+    match session::create(&state.pool, &operator, &digest).await {
         Ok(id) => {
             tracing::info!(operator = %operator, "console login");
             let cookie = session::set_cookie(&headers, Some(&id));

@@ -38,15 +38,15 @@ pub fn router(state: AppState) -> Router<AppState> {
         .layer(middleware::from_fn(security_headers))
 }
 
-/// Without a live session (or once its operator is no longer configured), to the login page;
-/// a POST is never acted on.
+/// Without a live session (or once the token that opened it is no longer its operator's), to
+/// the login page; a POST is never acted on.
 async fn require_session(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    match session::find(&state.pool, request.headers()).await {
-        Ok(Some(s)) if state.operator_tokens.knows(&s.operator) => {
+    match session::find(&state.pool, request.headers(), &state.operator_tokens).await {
+        Ok(Some(s)) => {
             request.extensions_mut().insert(s);
             next.run(request).await
         }

@@ -1,7 +1,9 @@
 //! Console sessions: after a login with an operator token, the browser holds only a random
 //! session id in an `HttpOnly`, `SameSite=Strict` cookie (`Secure` behind HTTPS); the database
-//! holds its SHA-256, the operator's name, the session's CSRF token and an expiry. The token
-//! itself is never stored or sent back.
+//! holds its SHA-256, the operator's name, the session's CSRF token, an expiry, and a binding
+//! to the token that opened it (SHA-256 over the session id and the token's digest): a session
+//! lives only while that token is still one of its operator's. The token itself is never
+//! stored or sent back.
 
 use std::time::Duration;
 
@@ -9,6 +11,8 @@ use axum::http::{header, HeaderMap};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use subtle::ConstantTimeEq;
+
+use crate::api::admin::auth::OperatorTokens;
 
 pub const COOKIE: &str = "payoutd_console";
 
@@ -38,43 +42,71 @@ fn hash(id: &str) -> Vec<u8> {
     Sha256::digest(id.as_bytes()).to_vec()
 }
 
-/// Starts a session for `operator`; returns the id for the cookie. Expired sessions are
-/// swept here, so the table stays small without a worker of its own.
-pub async fn create(pool: &PgPool, operator: &str) -> Result<String, sqlx::Error> {
+/// What ties a session to its token: without the session id (only in the cookie) it tells
+/// nothing about the token.
+fn token_binding(id: &str, token_digest: &[u8; 32]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(b"payoutd console session\0");
+    hasher.update(id.as_bytes());
+    hasher.update(token_digest);
+    hasher.finalize().into()
+}
+
+/// Starts a session for `operator`, bound to the token (by its digest) that logged in;
+/// returns the id for the cookie. Expired sessions are swept here, so the table stays small
+/// without a worker of its own.
+pub async fn create(
+    pool: &PgPool,
+    operator: &str,
+    token_digest: &[u8; 32],
+) -> Result<String, sqlx::Error> {
     sqlx::query("DELETE FROM console_sessions WHERE expires_at < now()")
         .execute(pool)
         .await?;
     let id = random_hex();
     sqlx::query(
-        "INSERT INTO console_sessions (id_hash, operator, csrf, expires_at)
-         VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
+        "INSERT INTO console_sessions (id_hash, operator, csrf, expires_at, token_binding)
+         VALUES ($1, $2, $3, now() + make_interval(secs => $4), $5)",
     )
     .bind(hash(&id))
     .bind(operator)
     .bind(random_hex())
     .bind(LIFETIME.as_secs_f64())
+    .bind(token_binding(&id, token_digest).as_slice())
     .execute(pool)
     .await?;
     Ok(id)
 }
 
-/// The live session the request's cookie names, if any.
-pub async fn find(pool: &PgPool, headers: &HeaderMap) -> Result<Option<Session>, sqlx::Error> {
+/// The live session the request's cookie names, if any, and only while the token that opened
+/// it is still one of its operator's in `tokens`.
+pub async fn find(
+    pool: &PgPool,
+    headers: &HeaderMap,
+    tokens: &OperatorTokens,
+) -> Result<Option<Session>, sqlx::Error> {
     let Some(id) = cookie(headers, COOKIE) else {
         return Ok(None);
     };
     let id_hash = hash(id);
-    let row: Option<(String, String)> = sqlx::query_as(
-        "SELECT operator, csrf FROM console_sessions WHERE id_hash = $1 AND expires_at > now()",
+    let row: Option<(String, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT operator, csrf, token_binding FROM console_sessions
+         WHERE id_hash = $1 AND expires_at > now()",
     )
     .bind(&id_hash)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(operator, csrf)| Session {
-        operator,
-        csrf,
-        id_hash,
-    }))
+    Ok(row
+        .filter(|(operator, _, binding)| {
+            tokens.any_token_of(operator, |digest| {
+                bool::from(token_binding(id, digest).ct_eq(binding.as_slice()))
+            })
+        })
+        .map(|(operator, csrf, _)| Session {
+            operator,
+            csrf,
+            id_hash,
+        }))
 }
 
 /// Logout: the row goes, so the cookie is worthless on every replica.
