@@ -322,6 +322,7 @@ async fn an_outage_is_logged_once_as_a_warning_not_an_error_every_round() {
         .env("PAYOUTD_CONFIG_DIR", &config.0)
         .env("PAYOUTD_LOG_FORMAT", "json")
         .env("PAYOUTD_API_TOKENS", TOKEN)
+        .env("PAYOUTD_ADMIN_TOKENS", format!("alice:{ADMIN_TOKEN}"))
         .env("COINSPAID_API_URL", sim.base_url())
         .env("COINSPAID_API_KEY", KEY)
         .env("COINSPAID_API_SECRET", SECRET)
