@@ -129,6 +129,7 @@ impl Application {
         let approval = Arc::new(settings.approval.clone());
         let creates = crate::withdrawals::group::Creates::new(
             pool.clone(),
+            submitter.lease_duration(),
             limits.clone(),
             merchant_caps.clone(),
             approval.clone(),

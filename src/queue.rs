@@ -1,15 +1,11 @@
-//! The submission queue: a `submission_jobs` row exists while a withdrawal that the worker must
-//! submit still has to reach CoinsPaid. A worker leases a row in a short transaction (`FOR
-//! UPDATE SKIP LOCKED`, then `run_at` pushed past the lease and a fresh `lease_id`), calls the
-//! provider with no transaction open, and finishes the lease in a second transaction. A
-//! crashed worker's lease simply expires and another worker resubmits with the same foreign_id.
-//!
-//! A new withdrawal's first attempt needs no row: the request that stored it holds an
-//! [implicit lease](Lease::implicit) for `worker.lease_secs` from its `created_at`, so a create
-//! writes no job and its acceptance deletes none (most withdrawals never need the worker). A
-//! job row is written only when the worker must act: the first attempt asks for a retry or a
-//! park ([`retry_later`]), or it never finished (a crash): [`adopt_orphans`] then queues every
-//! `pending` withdrawal without a job whose implicit lease has run out.
+//! The submission queue: a `submission_jobs` row exists while a withdrawal still has to reach
+//! CoinsPaid. Whoever submits holds the row's lease (a fresh `lease_id`, `run_at` pushed past
+//! the lease), calls the provider with no transaction open, and finishes the lease in a second
+//! transaction. The request that creates a withdrawal writes its job already leased to itself
+//! ([`Lease::first_attempt`]), so the first attempt and every later one hold the same kind of
+//! lease. A lease its holder never gave back (a crash mid-call) simply expires; whoever claims
+//! the job next records that CoinsPaid may have the withdrawal and looks it up before sending
+//! anything (see [`claim_due`]).
 
 use std::time::Duration;
 
@@ -23,68 +19,18 @@ pub struct Lease {
     pub lease_id: Uuid,
     /// Provider calls made for this withdrawal, this one included.
     pub attempts: i32,
-    /// The first attempt of the request that created the withdrawal: there is no job row,
-    /// and the lease runs for `worker.lease_secs` from the withdrawal's `created_at`
-    /// ([`IMPLICIT_LEASE_RUNNING`]).
-    pub implicit: bool,
 }
 
 impl Lease {
-    /// The lease of a withdrawal's first attempt, held by the request that creates it.
-    pub fn first_attempt(withdrawal_id: Uuid) -> Self {
+    /// The lease of a withdrawal's first attempt, written with its job by the request that
+    /// creates it (`lease_id` is the one stored on the job).
+    pub fn first_attempt(withdrawal_id: Uuid, lease_id: Uuid) -> Self {
         Self {
             withdrawal_id,
-            lease_id: Uuid::now_v7(),
+            lease_id,
             attempts: 1,
-            implicit: true,
         }
     }
-}
-
-/// On a `withdrawals` row `w`: a withdrawal only an implicit lease covers (`pending`, no job).
-/// Whether that lease still runs is `created_at` against the lease length.
-macro_rules! implicit_lease {
-    ($created_at_vs_lease:literal) => {
-        concat!(
-            "(w.status = 'pending' AND w.created_at ",
-            $created_at_vs_lease,
-            " now() - make_interval(secs => $1)
-              AND NOT EXISTS (SELECT 1 FROM submission_jobs j WHERE j.withdrawal_id = w.id))"
-        )
-    };
-}
-
-/// The condition, on a `withdrawals` row `w` and with the lease length in seconds as `$1`,
-/// that its first attempt may still be running under an implicit lease: nobody else may
-/// submit or settle it meanwhile.
-pub const IMPLICIT_LEASE_RUNNING: &str = implicit_lease!(">");
-
-/// Queues, due now, every `pending` withdrawal without a job whose implicit lease has run out:
-/// its first attempt never finished (the process stopped mid-way), so its request may have
-/// reached CoinsPaid. That is recorded for good on the withdrawal ([`MARK_MAYBE_SENT`]) in the
-/// same statement: the worker looks it up before anything else, and sends it again only once
-/// `quiet` has passed and a look-up finds no record. Returns the withdrawals queued.
-pub async fn adopt_orphans(
-    pool: &PgPool,
-    lease_for: Duration,
-    quiet: Duration,
-) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(&format!(
-        "WITH adopted AS (
-             INSERT INTO submission_jobs (withdrawal_id, attempts, run_at, last_error)
-             SELECT w.id, 1, now(), 'the first attempt did not finish within the lease'
-             FROM withdrawals w
-             WHERE {running_out}
-             ON CONFLICT (withdrawal_id) DO NOTHING
-             RETURNING withdrawal_id),
-         marked AS ({MARK_MAYBE_SENT} FROM adopted WHERE w.id = adopted.withdrawal_id)
-         SELECT withdrawal_id FROM adopted",
-        running_out = implicit_lease!("<="),
-    ))
-    .bind(secs(lease_for))
-    .bind(secs(quiet))
-    .fetch_all(pool)
-    .await
 }
 
 /// The update, on `withdrawals w` with the quiet period in seconds as `$2`, that records for
@@ -181,7 +127,6 @@ async fn claim_where(
         withdrawal_id,
         lease_id,
         attempts,
-        implicit: false,
     }))
 }
 
@@ -195,11 +140,6 @@ pub const NOT_PAUSED: &str = "NOT EXISTS (SELECT 1 FROM submission_pauses p
 /// transaction that records the outcome. False when the lease had already passed to another
 /// worker (which then finds the withdrawal settled and drops the job itself).
 pub async fn complete(conn: &mut PgConnection, lease: &Lease) -> Result<bool, sqlx::Error> {
-    if lease.implicit {
-        // No job of its own; one queued meanwhile (the lease ran out) is no longer needed.
-        discard(conn, lease.withdrawal_id).await?;
-        return Ok(true);
-    }
     let done =
         sqlx::query("DELETE FROM submission_jobs WHERE withdrawal_id = $1 AND lease_id = $2")
             .bind(lease.withdrawal_id)
@@ -282,7 +222,8 @@ pub async fn retry_later(
 
 /// Gives back a lease whose attempt sent nothing (a first attempt that never got its turn, a
 /// resend that must wait out its quiet period): due after `delay`, and the attempt not
-/// counted. False if the lease was no longer ours.
+/// counted, so a first attempt handed over stays a first one. False if the lease was no
+/// longer ours.
 pub async fn hand_over_unused(
     pool: &PgPool,
     lease: &Lease,
@@ -309,9 +250,8 @@ enum Counted {
     No,
 }
 
-/// The one statement behind [`retry_later`] and [`hand_over_unused`]. A job's lease is given
-/// back on its row; a first attempt's implicit lease has no row, so the job it now needs is
-/// written, unless the worker adopted the withdrawal meanwhile (that job then stands). False
+/// The one statement behind [`retry_later`] and [`hand_over_unused`]: the lease is given back
+/// on the job's row, and what the attempt may have sent is recorded on the withdrawal. False
 /// if the lease was no longer ours.
 async fn give_back(
     pool: &PgPool,
@@ -322,21 +262,13 @@ async fn give_back(
     sent: Sent,
     counted: Counted,
 ) -> Result<bool, sqlx::Error> {
-    let job = if lease.implicit {
-        "INSERT INTO submission_jobs
-             (withdrawal_id, attempts, run_at, last_error, parked, park_reason)
-         VALUES ($1, $3 - $8, now() + make_interval(secs => $5), $6, $7 IS NOT NULL, $7)
-         ON CONFLICT (withdrawal_id) DO NOTHING
-         RETURNING withdrawal_id"
-    } else {
-        "UPDATE submission_jobs
-         SET attempts = attempts - $8, run_at = now() + make_interval(secs => $5),
-             lease_id = NULL, last_error = $6, parked = $7 IS NOT NULL, park_reason = $7
-         WHERE withdrawal_id = $1 AND lease_id = $4
-         RETURNING withdrawal_id"
-    };
     let sql = format!(
-        "WITH job AS ({job}),
+        "WITH job AS (
+             UPDATE submission_jobs
+             SET attempts = attempts - $7, run_at = now() + make_interval(secs => $4),
+                 lease_id = NULL, last_error = $5, parked = $6 IS NOT NULL, park_reason = $6
+             WHERE withdrawal_id = $1 AND lease_id = $3
+             RETURNING withdrawal_id),
          marked AS ({MARK_MAYBE_SENT} WHERE w.id = $1 AND $2 IS NOT NULL)
          SELECT true FROM job"
     );
@@ -347,7 +279,6 @@ async fn give_back(
     let done = sqlx::query_scalar::<_, bool>(&sql)
         .bind(lease.withdrawal_id)
         .bind(quiet)
-        .bind(lease.attempts)
         .bind(lease.lease_id)
         .bind(secs(delay))
         .bind(error)

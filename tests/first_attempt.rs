@@ -288,7 +288,7 @@ async fn a_graceful_stop_lets_running_first_attempts_finish() {
 }
 
 #[tokio::test]
-async fn a_first_attempt_in_flight_writes_no_job_and_nobody_else_may_submit_or_settle_it() {
+async fn a_first_attempt_in_flight_holds_its_jobs_lease_and_nobody_else_may_submit_or_settle_it() {
     let app = spawn_app_with(|s| {
         answer_when_held(s);
         with_operator(s);
@@ -304,12 +304,20 @@ async fn a_first_attempt_in_flight_writes_no_job_and_nobody_else_may_submit_or_s
     let w = app.withdraw_ok(&eur_to_btc("u1", "100.00")).await;
     assert_eq!(w["status"], "pending");
     let id = id_of(&w);
-    // The request's attempt holds an implicit lease: no job row was written for it...
-    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM submission_jobs")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(jobs, 0, "no job for a first attempt");
+    // The create wrote the job already leased to the request's attempt...
+    let (attempts, leased): (i32, bool) = sqlx::query_as(
+        "SELECT attempts, lease_id IS NOT NULL AND run_at > now() FROM submission_jobs
+         WHERE withdrawal_id = $1::uuid",
+    )
+    .bind(&id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (attempts, leased),
+        (1, true),
+        "the job is leased to the first attempt"
+    );
     // ...the worker does not take it (its lease has not run out)...
     assert_eq!(app.drain().await, 0);
     // ...and an operator can neither queue it again nor settle it under the attempt.
@@ -337,21 +345,29 @@ async fn a_first_attempt_in_flight_writes_no_job_and_nobody_else_may_submit_or_s
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    assert_eq!(jobs, 0, "none written by the acceptance either");
+    assert_eq!(jobs, 0, "the acceptance removed the job");
     app.assert_invariants().await;
 }
 
 #[tokio::test]
-async fn a_pending_withdrawal_whose_first_attempt_never_ended_is_queued_once_its_lease_is_over() {
+async fn a_first_attempt_that_never_ended_is_taken_over_once_its_lease_is_over() {
     let app = spawn_app_with(|s| s.worker.lease_secs = 3).await;
     app.fund("u1", "EUR", "100.00").await;
     let w = app.withdraw_ok(&eur_to_btc("u1", "100.00")).await;
     let (id, foreign_id) = (id_of(&w), fid_of(&w));
-    // As a process stopped between the hold and its attempt's end leaves it: pending, no job,
-    // its implicit lease long over, unknown to CoinsPaid.
+    // As a process stopped between the hold and its attempt's end leaves it: pending, its
+    // job still leased to the dead attempt, the lease long over, unknown to CoinsPaid.
     sqlx::query(
-        "UPDATE withdrawals SET status = 'pending', provider_id = NULL, provider_status = NULL,
-             created_at = now() - interval '1 hour' WHERE id = $1::uuid",
+        "UPDATE withdrawals SET status = 'pending', provider_id = NULL, provider_status = NULL
+         WHERE id = $1::uuid",
+    )
+    .bind(&id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO submission_jobs (withdrawal_id, lease_id, attempts, run_at)
+         VALUES ($1::uuid, gen_random_uuid(), 1, now() - interval '1 hour')",
     )
     .bind(&id)
     .execute(&app.pool)
@@ -360,8 +376,8 @@ async fn a_pending_withdrawal_whose_first_attempt_never_ended_is_queued_once_its
     assert!(app.sim.forget(&foreign_id));
     let sent_before = app.sim.submissions().len();
 
-    // The worker queues it, records that CoinsPaid may have it, looks it up (no record), and
-    // submits it with the same foreign_id once the quiet period has passed.
+    // The worker takes the job over, records that CoinsPaid may have it, looks it up (no
+    // record), and submits it with the same foreign_id once the quiet period has passed.
     app.drain_waiting(Duration::from_secs(10)).await;
     let maybe_sent: bool =
         sqlx::query_scalar("SELECT outcome_unknown FROM withdrawals WHERE id = $1::uuid")
@@ -380,6 +396,6 @@ async fn a_pending_withdrawal_whose_first_attempt_never_ended_is_queued_once_its
         .map(|s| s.foreign_id.clone().unwrap())
         .collect();
     assert_eq!(resent, vec![foreign_id]);
-    assert_eq!(app.drain().await, 0, "queued once");
+    assert_eq!(app.drain().await, 0, "sent once");
     app.assert_invariants().await;
 }

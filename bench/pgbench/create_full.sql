@@ -1,7 +1,7 @@
 -- Every row a payoutd create writes, one transaction per request and per step as without
--- batching: the hold (idempotency key, balance, withdrawal, hold entry; no submission job, the
--- first attempt holds an implicit lease), then CoinsPaid's acceptance (the withdrawal to
--- processing, the website's notification). Not a limit payoutd must beat: the cost of the
+-- batching: the hold (idempotency key, balance, withdrawal, hold entry, the submission job
+-- leased to the first attempt), then CoinsPaid's acceptance (the withdrawal to processing, the
+-- job's removal, the website's notification). Not a limit payoutd must beat: the cost of the
 -- same work done one request at a time, to set beside create.sql (the hold alone). The
 -- notification payload is a fixed document of the size payoutd writes.
 -- Variables: :users (bench-1 .. bench-N).
@@ -21,11 +21,15 @@ VALUES (md5('f' || :client_id::text || '.' || :r::text)::uuid, 'pgbf-' || :clien
 INSERT INTO ledger_entries (id, user_id, currency, kind, amount, withdrawal_id)
 VALUES (gen_random_uuid(), 'bench-' || :uid::text, 'EUR', 'hold', 10,
         md5('f' || :client_id::text || '.' || :r::text)::uuid);
+INSERT INTO submission_jobs (withdrawal_id, lease_id, attempts, run_at)
+VALUES (md5('f' || :client_id::text || '.' || :r::text)::uuid, gen_random_uuid(), 1,
+        now() + interval '120 seconds');
 END;
 BEGIN;
 UPDATE withdrawals SET status = 'processing', provider_id = :pid,
        provider_status = 'processing', updated_at = now()
  WHERE id = md5('f' || :client_id::text || '.' || :r::text)::uuid AND status = 'pending';
+DELETE FROM submission_jobs WHERE withdrawal_id = md5('f' || :client_id::text || '.' || :r::text)::uuid;
 INSERT INTO notification_outbox (id, withdrawal_id, payload)
 VALUES (gen_random_uuid(), md5('f' || :client_id::text || '.' || :r::text)::uuid,
         jsonb_build_object('id', gen_random_uuid(), 'type', 'withdrawal.status_changed',

@@ -19,11 +19,15 @@ VALUES (md5('f' || :client_id::text || '.' || :r::text)::uuid, 'pgbf-' || :clien
 INSERT INTO ledger_entries (id, user_id, currency, kind, amount, withdrawal_id)
 VALUES (gen_random_uuid(), 'bench-' || :uid::text, 'EUR', 'hold', 10,
         md5('f' || :client_id::text || '.' || :r::text)::uuid);
+INSERT INTO submission_jobs (withdrawal_id, lease_id, attempts, run_at)
+VALUES (md5('f' || :client_id::text || '.' || :r::text)::uuid, gen_random_uuid(), 1,
+        now() + interval '120 seconds');
 END;
 BEGIN;
 UPDATE withdrawals SET status = 'processing', provider_id = :pid,
        provider_status = 'processing', updated_at = now()
  WHERE id = md5('f' || :client_id::text || '.' || :r::text)::uuid AND status = 'pending';
+DELETE FROM submission_jobs WHERE withdrawal_id = md5('f' || :client_id::text || '.' || :r::text)::uuid;
 INSERT INTO notification_outbox (id, withdrawal_id, payload)
 VALUES (gen_random_uuid(), md5('f' || :client_id::text || '.' || :r::text)::uuid,
         jsonb_build_object('id', gen_random_uuid(), 'type', 'withdrawal.status_changed',

@@ -240,10 +240,11 @@ impl Stack {
         }
     }
 
-    /// Runs a pgbench script (see `pgbench::run`), then retires the withdrawals it left
-    /// `pending`: they have no submission job, so after `worker.lease_secs` payoutd would take
-    /// them for first attempts that never ended and submit them to the simulator in the middle
-    /// of a later point. Cancelled, they are history to every job of the service.
+    /// Runs a pgbench script (see `pgbench::run`), then retires what it left behind: its
+    /// `pending` withdrawals and their submission jobs, whose leases would run out after
+    /// `worker.lease_secs` and make payoutd take them over and submit them to the simulator in
+    /// the middle of a later point. Cancelled and without jobs, they are history to every job
+    /// of the service.
     pub async fn pgbench(
         &self,
         script: &str,
@@ -253,7 +254,10 @@ impl Stack {
     ) -> BenchResult<crate::pgbench::Limit> {
         let limit = crate::pgbench::run(&self.db_url, script, clients, duration, users).await?;
         sqlx::query(
-            "UPDATE withdrawals SET status = 'cancelled'
+            "WITH jobs AS (
+                 DELETE FROM submission_jobs j USING withdrawals w
+                 WHERE j.withdrawal_id = w.id AND w.foreign_id NOT LIKE 'pd-%')
+             UPDATE withdrawals SET status = 'cancelled'
              WHERE status = 'pending' AND foreign_id NOT LIKE 'pd-%'",
         )
         .execute(&self.pool)

@@ -104,24 +104,6 @@ impl Operators {
         }
     }
 
-    /// Whether `id`'s first submission attempt may still be running under the implicit lease
-    /// of the request that created it (see `queue.rs`): it has no job to lock or inspect.
-    async fn first_attempt_running(
-        &self,
-        conn: &mut sqlx::PgConnection,
-        id: Uuid,
-    ) -> Result<bool, sqlx::Error> {
-        sqlx::query_scalar(&format!(
-            "SELECT {} FROM withdrawals w WHERE w.id = $2",
-            crate::queue::IMPLICIT_LEASE_RUNNING
-        ))
-        .bind(self.submitter.lease_duration().as_secs_f64())
-        .bind(id)
-        .fetch_optional(conn)
-        .await
-        .map(|running| running.unwrap_or(false))
-    }
-
     /// What scrubs the withdrawal's travel-rule values from CoinsPaid's text that an action
     /// shows and audits (a look-up's record and error).
     async fn redactor_of(&self, id: Uuid) -> Result<Redactor, sqlx::Error> {
@@ -148,12 +130,6 @@ impl Operators {
             .ok_or(ActionError::NotFound)?;
         let before = snapshot(&current);
         let status = current.status;
-        if matches!(decision, Decision::ResolvePaid | Decision::ResolveNotPaid)
-            && self.first_attempt_running(&mut tx, id).await?
-        {
-            // Its provider call may be under way; the answer would arrive after our settlement.
-            return Err(ActionError::InFlight);
-        }
         let Some(updated) = transition::decide(&mut tx, current, decision, error).await? else {
             return Err(ActionError::WrongStatus {
                 action: decision.as_str(),
@@ -349,10 +325,6 @@ impl Operators {
                 action: "retry",
                 status: current.status,
             });
-        }
-        if self.first_attempt_running(&mut tx, id).await? {
-            // Queuing it now would let the worker submit it while that attempt runs.
-            return Err(ActionError::InFlight);
         }
         let queued: Option<Uuid> = sqlx::query_scalar(
             "INSERT INTO submission_jobs (withdrawal_id) VALUES ($1)

@@ -4,11 +4,12 @@
 //! request waits for it up to `worker.first_attempt_wait_ms` and answers with the withdrawal
 //! as it then stands; with a wait of 0 it answers `pending` as soon as the amount is held, and
 //! the website learns the rest from the status notifications. Either way the attempt holds the
-//! withdrawal's implicit lease (see `queue.rs`: no job row until the worker must act), and
-//! that is what guarantees the submission: after a crash the lease runs out and the worker
-//! queues the withdrawal and submits it with the same foreign_id.
+//! lease of the job the create wrote (see `queue.rs`), and that is what guarantees the
+//! submission: after a crash the lease runs out, and the worker takes the job over, looks the
+//! withdrawal up and sends it again with the same foreign_id only if CoinsPaid has no record.
 //!
-//! At most `worker.max_in_flight` attempts run at once; the others wait their turn in arrival
+//! At most `worker.max_in_flight` calls run at CoinsPaid at once per process (the slots are
+//! shared with the worker, look-ups and operators); the others wait their turn in arrival
 //! order (tokio's semaphore is fair). One that waited so long that its call could outlast its
 //! lease (past half the lease, or past the lease less the CoinsPaid timeout) gives the lease
 //! back to the worker rather than race it. Memory stays bounded when creates outrun

@@ -22,6 +22,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rust_decimal::Decimal;
 use sqlx::{FromRow, PgConnection, PgPool, Row};
@@ -48,6 +49,8 @@ pub type CreateResult = Result<CreateOutcome, CreateError>;
 /// The rules a create is judged by, shared by the batch and the single path.
 struct Rules {
     pool: PgPool,
+    /// How long the job a create writes stays leased to the request for its first attempt.
+    lease_for: Duration,
     limits: Arc<HashMap<String, CurrencyLimits>>,
     merchant_caps: Arc<HashMap<String, Decimal>>,
     approval: Arc<ApprovalSettings>,
@@ -63,6 +66,7 @@ pub struct Creates {
 impl Creates {
     pub fn new(
         pool: PgPool,
+        lease_for: Duration,
         limits: Arc<HashMap<String, CurrencyLimits>>,
         merchant_caps: Arc<HashMap<String, Decimal>>,
         approval: Arc<ApprovalSettings>,
@@ -70,6 +74,7 @@ impl Creates {
     ) -> Self {
         let rules = Arc::new(Rules {
             pool,
+            lease_for,
             limits,
             merchant_caps,
             approval,
@@ -150,12 +155,13 @@ impl Rules {
             ),
             merchant_cap: self.merchant_caps.get(request.currency.as_str()).copied(),
         };
-        request::create_with(
+        request::create(
             &self.pool,
             key,
             request,
             &self.limits_of(request.currency.as_str()),
             &admission,
+            self.lease_for,
         )
         .await
     }
@@ -384,7 +390,15 @@ impl Rules {
                 .entry((rows[i].user_id(), rows[i].currency()))
                 .or_default() += rows[i].job.request.amount.value();
         }
-        let stored = write(&mut tx, &rows, &accepted, &holds, &refused_keys).await?;
+        let stored = write(
+            &mut tx,
+            &rows,
+            &accepted,
+            &holds,
+            &refused_keys,
+            self.lease_for,
+        )
+        .await?;
         crate::faults::crash_point("create_batch_before_commit");
         tx.commit().await?;
         crate::faults::crash_point("after_hold_commit");
@@ -412,7 +426,7 @@ impl Rules {
                         Ok(CreateOutcome::Held(withdrawal))
                     } else {
                         Ok(CreateOutcome::Created {
-                            lease: Lease::first_attempt(withdrawal.id),
+                            lease: Lease::first_attempt(withdrawal.id, row.lease_id),
                             withdrawal,
                         })
                     }
@@ -429,6 +443,8 @@ struct Prepared<'a> {
     fingerprint: Vec<u8>,
     id: Uuid,
     foreign_id: ForeignId,
+    /// The lease of the job written with it, held by the request for its first attempt.
+    lease_id: Uuid,
 }
 
 impl<'a> Prepared<'a> {
@@ -438,6 +454,7 @@ impl<'a> Prepared<'a> {
             fingerprint: job.request.fingerprint(),
             id: Uuid::now_v7(),
             foreign_id: ForeignId::generate(),
+            lease_id: Uuid::now_v7(),
         }
     }
 
@@ -458,19 +475,25 @@ async fn write(
     accepted: &[(usize, &Option<String>, bool)],
     holds: &BTreeMap<(&str, &str), Decimal>,
     refused_keys: &[&str],
+    lease_for: Duration,
 ) -> Result<Vec<Withdrawal>, sqlx::Error> {
     let take = |f: &dyn Fn(&Prepared) -> Option<String>| -> Vec<Option<String>> {
         accepted.iter().map(|&(i, _, _)| f(&rows[i])).collect()
     };
-    let ids: Vec<Uuid> = accepted.iter().map(|&(i, _, _)| rows[i].id).collect();
+    let ids_of = |f: &dyn Fn(&Prepared) -> Uuid| -> Vec<Uuid> {
+        accepted.iter().map(|&(i, _, _)| f(&rows[i])).collect()
+    };
+    let ids: Vec<Uuid> = ids_of(&|r| r.id);
     let request = |i: usize| &rows[i].job.request;
     let result = sqlx::query(&format!(
         "WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::text[],
                                   $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-                                  $11::bool[], $12::jsonb[], $13::uuid[], $14::uuid[])
+                                  $11::bool[], $12::jsonb[], $13::uuid[], $14::uuid[],
+                                  $19::uuid[])
                  AS i(id, foreign_id, user_id, amount, currency, convert_to, address, tag,
-                      end_user_reference, review, paused, travel, entry_id, audit_id)),
+                      end_user_reference, review, paused, travel, entry_id, audit_id,
+                      lease_id)),
          moved AS (
              UPDATE balances b
              SET available = b.available - h.total, held = b.held + h.total, updated_at = now()
@@ -489,11 +512,13 @@ async fn write(
          hold_entry AS (
              INSERT INTO ledger_entries (id, user_id, currency, kind, amount, withdrawal_id)
              SELECT entry_id, user_id, currency, 'hold', amount, id FROM input),
-         -- Only a paused currency's withdrawals wait in the queue; the others' first attempt
-         -- runs under the request's implicit lease (see queue.rs).
+         -- Leased to each request for its first attempt, unless its currency is paused.
          job AS (
-             INSERT INTO submission_jobs (withdrawal_id)
-             SELECT id FROM input WHERE review IS NULL AND paused),
+             INSERT INTO submission_jobs (withdrawal_id, lease_id, attempts, run_at)
+             SELECT id, CASE WHEN paused THEN NULL ELSE lease_id END,
+                    CASE WHEN paused THEN 0 ELSE 1 END,
+                    CASE WHEN paused THEN now() ELSE now() + make_interval(secs => $20) END
+             FROM input WHERE review IS NULL),
          travel AS (
              INSERT INTO withdrawal_travel_rules (withdrawal_id, data)
              SELECT id, travel FROM input WHERE travel IS NOT NULL),
@@ -551,6 +576,8 @@ async fn write(
     .bind(holds.keys().map(|(_, c)| *c).collect::<Vec<_>>())
     .bind(holds.values().copied().collect::<Vec<_>>())
     .bind(refused_keys)
+    .bind(ids_of(&|r| r.lease_id))
+    .bind(lease_for.as_secs_f64())
     .fetch_all(&mut *conn)
     .await?;
     let mut stored = Vec::with_capacity(result.len());

@@ -1,6 +1,8 @@
 //! Requesting a withdrawal: validate against the currency catalogue, then hold the amount and
 //! store the pending withdrawal, all in one transaction; its first submission attempt is the
-//! caller's, under an implicit lease (see `queue.rs`).
+//! caller's, under the lease of the job the create writes (see `queue.rs`).
+
+use std::time::Duration;
 
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
@@ -319,26 +321,6 @@ impl<'r> FromRow<'r, PgRow> for ClaimedRow {
     }
 }
 
-/// Holds the amount and stores the pending withdrawal with a fresh foreign_id; the caller
-/// holds the first attempt's implicit lease (see `queue.rs`). One transaction; idempotent on
-/// the idempotency key: the key is claimed first, so a concurrent duplicate waits for this
-/// transaction and then replays it.
-///
-/// The claim, the hold, the withdrawal, its hold entry, its job (only while its currency is
-/// paused) and its travel-rule data (kept in its own table, see `travel_rule.rs`) are one
-/// statement (one
-/// round trip instead of five: this is the hot path, see BENCHMARKS.md); the limits check is
-/// a second one, because it must see the rows committed while this one waited for the
-/// balance lock.
-pub async fn create(
-    pool: &PgPool,
-    key: &IdempotencyKey,
-    request: &ValidWithdrawal,
-    default_limits: &CurrencyLimits,
-) -> Result<CreateOutcome, CreateError> {
-    create_with(pool, key, request, default_limits, &Admission::default()).await
-}
-
 /// What the operators' rules add to a create: the approval policy's verdict and the
 /// merchant-wide daily cap of the currency.
 #[derive(Debug, Clone, Default)]
@@ -349,19 +331,29 @@ pub struct Admission {
     pub merchant_cap: Option<Decimal>,
 }
 
-/// [`create`] under the operators' rules. One transaction, idempotent on the key, like
-/// `create`; a withdrawal held for review gets an audit row from `policy` in the same
-/// statement, and one created while its currency is paused gets a job nobody leases until
-/// the pause ends (both come back as [`CreateOutcome::Held`]).
-pub async fn create_with(
+/// Holds the amount and stores the pending withdrawal with a fresh foreign_id, under the
+/// operators' rules. One transaction; idempotent on the idempotency key: the key is claimed
+/// first, so a concurrent duplicate waits for this transaction and then replays it.
+///
+/// The claim, the hold, the withdrawal, its hold entry, its job and its travel-rule data (kept
+/// in its own table, see `travel_rule.rs`) are one statement (one round trip instead of five:
+/// this is the hot path, see BENCHMARKS.md); the limits check is a second one, because it must
+/// see the rows committed while this one waited for the balance lock. The job is written
+/// leased to the caller for `lease_for`, who makes the first attempt under that lease
+/// ([`CreateOutcome::Created`]); a withdrawal held for review gets no job and an audit row from
+/// `policy`, and one created while its currency is paused gets a job nobody leases until the
+/// pause ends (both come back as [`CreateOutcome::Held`]).
+pub async fn create(
     pool: &PgPool,
     key: &IdempotencyKey,
     request: &ValidWithdrawal,
     default_limits: &CurrencyLimits,
     admission: &Admission,
+    lease_for: Duration,
 ) -> Result<CreateOutcome, CreateError> {
     let fingerprint = request.fingerprint();
     let id = Uuid::now_v7();
+    let lease_id = Uuid::now_v7();
     let foreign_id = ForeignId::generate();
     let mut tx = pool.begin().await?;
     // Each step reads the one before it, so nothing is written unless the key was new and
@@ -394,11 +386,14 @@ pub async fn create_with(
              SELECT $12, user_id, currency, 'hold', amount, id FROM stored),
          paused AS (
              SELECT EXISTS (SELECT 1 FROM submission_pauses WHERE scope IN ('*', $7)) AS paused),
-         -- Only a paused currency's withdrawal waits in the queue; otherwise the first
-         -- attempt runs under the request's implicit lease (see queue.rs).
+         -- Leased to this request for its first attempt, unless its currency is paused.
          job AS (
-             INSERT INTO submission_jobs (withdrawal_id)
-             SELECT id FROM stored, paused WHERE $14::text IS NULL AND paused.paused),
+             INSERT INTO submission_jobs (withdrawal_id, lease_id, attempts, run_at)
+             SELECT id, CASE WHEN paused.paused THEN NULL ELSE $16::uuid END,
+                    CASE WHEN paused.paused THEN 0 ELSE 1 END,
+                    CASE WHEN paused.paused THEN now()
+                         ELSE now() + make_interval(secs => $17) END
+             FROM stored, paused WHERE $14::text IS NULL),
          travel AS (
              INSERT INTO withdrawal_travel_rules (withdrawal_id, data)
              SELECT id, $13 FROM stored WHERE $13::jsonb IS NOT NULL),
@@ -425,6 +420,8 @@ pub async fn create_with(
     .bind(request.travel_rule.to_json())
     .bind(admission.review.as_deref())
     .bind(Uuid::now_v7())
+    .bind(lease_id)
+    .bind(lease_for.as_secs_f64())
     .fetch_one(&mut *tx)
     .await?;
     if !claimed {
@@ -476,7 +473,7 @@ pub async fn create_with(
         return Ok(CreateOutcome::Held(withdrawal));
     }
     Ok(CreateOutcome::Created {
-        lease: Lease::first_attempt(withdrawal.id),
+        lease: Lease::first_attempt(withdrawal.id, lease_id),
         withdrawal,
     })
 }

@@ -212,13 +212,9 @@ async fn record_accepted_alone(
 }
 
 /// Whether the job the acceptance removed (`job_lease`: its lease, `None` when there was no
-/// job) was still leased to `lease`. A first attempt's implicit lease has no job: finding one
-/// means the worker adopted the withdrawal meanwhile.
+/// job) was still leased to `lease`.
 fn lease_was_ours(lease: &Lease, job_lease: RemovedJob) -> bool {
-    match job_lease {
-        None => lease.implicit,
-        Some(job_lease) => !lease.implicit && job_lease == Some(lease.lease_id),
-    }
+    job_lease == Some(Some(lease.lease_id))
 }
 
 /// A batch of acceptances in one statement; one answer per job, in order.
@@ -664,11 +660,10 @@ impl Submitter {
         Ok(Attempt::Parked)
     }
 
-    /// Queues the withdrawals whose first attempt never finished ([`queue::adopt_orphans`]),
-    /// then runs every job that is due now, one after another; returns how many ran. Tests call
-    /// this to drive the queue deterministically; the worker loop calls it on each tick.
+    /// Runs every job that is due now, one after another; returns how many ran. Tests call
+    /// this to drive the queue deterministically; the worker loop calls
+    /// [`Self::drain_concurrently`].
     pub async fn drain_once(&self) -> Result<usize, LedgerError> {
-        self.adopt_orphans().await?;
         let mut ran = 0;
         while let Some(lease) =
             queue::claim_due(&self.pool, self.lease_duration(), self.quiet).await?
@@ -683,21 +678,11 @@ impl Submitter {
         Ok(ran)
     }
 
-    async fn adopt_orphans(&self) -> Result<(), LedgerError> {
-        for withdrawal_id in
-            queue::adopt_orphans(&self.pool, self.lease_duration(), self.quiet).await?
-        {
-            tracing::warn!(%withdrawal_id, "first submission attempt did not finish within its lease (the process stopped?); CoinsPaid may have it, so the worker looks it up before sending it again");
-        }
-        Ok(())
-    }
-
     /// The worker's step: [`Self::drain_once`], but up to `worker.max_in_flight` attempts at
     /// once, each under its own lease (so never two for one withdrawal). After an outage
     /// thousands of jobs fall due together; one at a time, each waiting for CoinsPaid's
     /// answer, they would take hours. Every attempt started ends before this returns.
     pub async fn drain_concurrently(&self) -> Result<usize, LedgerError> {
-        self.adopt_orphans().await?;
         // The process's shared bound: first attempts, look-ups and operators take the same slots.
         let slots = self.client.call_slots();
         let mut running = tokio::task::JoinSet::new();
