@@ -23,8 +23,8 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 #[serde(default, deny_unknown_fields)]
 pub struct BatchSettings {
     /// Gather concurrent creates, CoinsPaid's acceptances and its callbacks into shared
-    /// transactions. Off:
-    /// one transaction per request, as before.
+    /// transactions. Off: one transaction per request (slower, same answers; the stopgap
+    /// when batches keep failing).
     pub enabled: bool,
     /// At most this many requests in one batch.
     pub max_batch: usize,

@@ -85,7 +85,7 @@ async fn try_connect_and_migrate(
         .max_connections(settings.max_connections)
         .acquire_timeout(Duration::from_secs(settings.acquire_timeout_secs))
         // No ping before each acquire: sqlx already pings every connection as it is released,
-        // so an idle one is known good; the acquire ping was one more round trip on every
+        // so an idle one is known good; a ping on acquire would be one more round trip on every
         // request (see BENCHMARKS.md). A connection killed while idle (PostgreSQL restarted)
         // fails its next query, which is answered 503 and the connection dropped.
         .test_before_acquire(false)

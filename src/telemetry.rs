@@ -27,8 +27,8 @@ pub struct LogGuard {
 ///
 /// Lines are written to stdout by a thread of their own, so a request never waits for a
 /// write to a slow pipe; the formatting still happens on the caller's thread. The queue is
-/// not lossy: when it is full (stdout stalled for thousands of lines) callers wait, as they
-/// did when they wrote themselves, and no line is dropped. A line still queued when the
+/// not lossy: when it is full (stdout stalled for thousands of lines) callers wait, as a
+/// direct write to the pipe would, and no line is dropped. A line still queued when the
 /// process is killed is lost; one already written is not.
 pub fn init(format: LogFormat, default_filter: &str) -> LogGuard {
     let filter =

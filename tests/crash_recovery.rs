@@ -256,17 +256,17 @@ async fn crash_while_applying_a_callback() {
     crash_and_recover("callback_before_commit").await;
 }
 
-/// The way money was once lost, tried as an adversary would: CoinsPaid creates the payout and
-/// the process dies mid-call; after the restart CoinsPaid refuses our key once (403), its
-/// look-ups are throttled (429), refused (403) and answered without our record, then it even
-/// says it has no record while it has one (a lagging look-up), refuses the resend for a field
-/// of its own, and an operator retries in between. The amount stays held until CoinsPaid
+/// Where a refusal taken as proof would lose money, tried as an adversary would: CoinsPaid
+/// creates the payout and the process dies mid-call; after the restart CoinsPaid refuses our
+/// key once (403), its look-ups are throttled (429), refused (403) and answered without our
+/// record, then it even says it has no record while it has one (a lagging look-up), refuses
+/// the resend for a field of its own, and an operator retries in between. The amount stays held until CoinsPaid
 /// itself reports, then it is debited once, and CoinsPaid paid out once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_mid_call_then_refusals_and_failed_look_ups_never_release_the_hold() {
     let s = Scenario::new().await;
     // Two attempts before a job parks, and a reconciler that looks every open withdrawal up
-    // each second: what put the parked job back in line with fresh attempts.
+    // each second: its look-up is what puts the parked job back in line with fresh attempts.
     std::fs::write(
         s.config_dir.join("development.toml"),
         "[coinspaid]\ntimeout_secs = 1\n\

@@ -1,6 +1,6 @@
-//! The money path in fewer commits (BENCHMARKS.md): CoinsPaid's acceptance recorded in one
-//! statement, a callback applied and stored in one transaction. What they write must be what
-//! the general path writes, and a callback racing the acceptance must still settle once.
+//! CoinsPaid's acceptance recorded in one statement, a callback applied and stored in one
+//! transaction (BENCHMARKS.md, "Fewer commits on the money path"). What they write must be
+//! what the general path writes, and a callback racing the acceptance must still settle once.
 
 mod common;
 

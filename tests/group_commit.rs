@@ -1,4 +1,4 @@
-//! Group commit of creates (issue 15): concurrent `POST /v1/withdrawals` share transactions,
+//! Group commit of creates: concurrent `POST /v1/withdrawals` share transactions,
 //! and each request still gets exactly the answer it would have got alone. Real PostgreSQL,
 //! real HTTP, many tasks at once; the batch runner is narrowed to one so that requests pile
 //! up behind a running batch and batches of many form. (The fallback of a failing batch is in

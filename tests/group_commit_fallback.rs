@@ -1,4 +1,4 @@
-//! Group commit (issue 15): a batch that fails as a whole is rolled back and each of its
+//! Group commit: a batch that fails as a whole is rolled back and each of its
 //! requests runs alone, with the answer it would have got alone. Its own test binary: it
 //! reads the process-wide batch metrics.
 

@@ -14,7 +14,7 @@
 //! recreated), `BENCH_REPLICAS` (default 1: payoutd processes on the one database, load
 //! spread round-robin), `BENCH_PAYOUTD_BIN` (another payoutd binary, to measure an earlier
 //! build in the same conditions), `BENCH_BATCHING=off` (group commit off: one transaction per
-//! request, as before issue 15), `BENCH_CONFIG` (more TOML for the service's configuration,
+//! request), `BENCH_CONFIG` (more TOML for the service's configuration,
 //! e.g. `[batching]` settings, or `[worker]\nfirst_attempt_wait_ms = 0` to answer creates once
 //! held). Results go to stdout and `target/bench/results.md`; the service's log to
 //! `target/bench/payoutd.log`.

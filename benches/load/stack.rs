@@ -392,7 +392,7 @@ async fn fresh_database(pg_url: &str, name: &str) -> BenchResult<String> {
 
 /// The project's `config/default.toml` with the abuse rate limits off: the load comes from one
 /// address and one token, so a per-address or per-token limit would measure the limiter, not
-/// the service (the default callback limit, 500/s per address, is below what one instance now
+/// the service (the default callback limit, 500/s per address, is below what one instance
 /// settles; see BENCHMARKS.md).
 fn bench_config_dir() -> BenchResult<PathBuf> {
     let dir = output_dir().join("config");
@@ -402,7 +402,7 @@ fn bench_config_dir() -> BenchResult<PathBuf> {
         manifest.join("config/default.toml"),
         dir.join("default.toml"),
     )?;
-    // BENCH_BATCHING=off: one transaction per request, as before group commit (issue 15).
+    // BENCH_BATCHING=off: one transaction per request, the yardstick for what group commit saves.
     let batching = match std::env::var("BENCH_BATCHING").as_deref() {
         Ok("off") => "[batching]\nenabled = false\n",
         _ => "",

@@ -255,7 +255,7 @@ mod tests {
     #[test]
     fn an_amount_rust_decimal_would_round_is_refused_not_rounded() {
         // 15 integer digits and 18 decimals: 33 significant digits. `Decimal::from_str` keeps
-        // 28 of them, so this used to be accepted, held and sent as 123456789012345.1234567890123.
+        // 28 of them: parsed that way it would be held and sent as 123456789012345.1234567890123.
         let text = "123456789012345.123456789012345678";
         assert_ne!(text.parse::<Decimal>().unwrap().to_string(), text);
         assert_eq!(Amount::parse(text), Err(AmountError::NotExact));

@@ -1,7 +1,9 @@
 //! The withdrawal state machine: a pure function from (status, provider event) to a transition.
 //!
-//! The submit worker, the callback handler and any future reconciler all decide through
-//! [`WithdrawalStatus::apply`], so "what may happen to a withdrawal" lives in one place.
+//! The submission path, the callback handler (alone or in a settle batch) and the reconciler
+//! all decide through [`WithdrawalStatus::apply`], and an operator's decision through
+//! [`WithdrawalStatus::decide`], so "what may happen to a withdrawal" lives in one place even
+//! where several statements write the result (see `withdrawals::transition`).
 
 use std::fmt;
 

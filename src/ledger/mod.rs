@@ -1,12 +1,18 @@
-//! Balances and their ledger. Four entry kinds change a balance and nothing else does:
+//! Balances and their ledger. A balance changes only together with entries of four kinds:
 //! credit (+available), hold (available -> held), release (held -> available), debit (held leaves).
 //!
-//! Each movement is one SQL statement that changes the balance row and writes the entry
-//! together, guarded by a condition (`available >= amount`, `held >= amount`) and by unique
-//! indexes (one hold and one settlement per withdrawal, one credit per reference), so a
-//! second hold or debit is impossible rather than merely checked. The hold is written by the
-//! withdrawal create statement itself (`withdrawals::request::create`), folded with the
-//! withdrawal row it belongs to.
+//! Each movement is written by one SQL statement that changes the balance row and writes the
+//! entry together, guarded by a condition (`available >= amount`, `held >= amount`) and by
+//! unique indexes (one hold and one settlement per withdrawal, one credit per reference), so a
+//! second hold or debit is impossible rather than merely checked.
+//!
+//! This module writes credits ([`credit`]) and one settlement at a time ([`settle`]). The
+//! other writes of `balances` and `ledger_entries` are folded into statements that write the
+//! withdrawal too, so a hold and its withdrawal, or a settlement and its status, commit as one:
+//! the hold in the create statements (`withdrawals::request` alone, `withdrawals::group`
+//! batched), and batched settlements in `withdrawals::settle_batch` (balances aggregated per
+//! user and currency). They keep the same guards and indexes; both batches lock their
+//! balance rows through [`lock_balances`].
 
 mod entries;
 

@@ -1,5 +1,7 @@
 //! Receiving CoinsPaid callbacks: verify the raw bytes, then apply what arrived through the
-//! state machine under the withdrawal's row lock and store it, in one transaction.
+//! state machine under the withdrawal's row lock and store it, in one transaction: a
+//! transaction of its own, or a settle batch's shared with other callbacks that simply settle
+//! or repeat (`settle_batch`).
 
 use sqlx::PgPool;
 use tracing::Instrument;
@@ -204,8 +206,8 @@ async fn receive_inner(
 }
 
 /// Applies and stores one withdrawal callback in its own transaction (see
-/// [`apply_and_store`]): the path every callback took before batching, and the one for
-/// whatever a settle batch leaves alone. If that transaction fails, the body is stored on its
+/// [`apply_and_store`]): the path of every callback with batching off, and of whatever a
+/// settle batch leaves alone. If that transaction fails, the body is stored on its
 /// own (so it is on record) and the error answered, so CoinsPaid retries.
 pub(super) async fn apply_alone(
     pool: &PgPool,
@@ -235,10 +237,10 @@ pub(super) async fn apply_alone(
 }
 
 /// Stores a withdrawal callback and applies it, in one transaction: one commit (one WAL flush)
-/// per callback instead of two (see BENCHMARKS.md). The row is inserted before the
-/// withdrawal's lock is taken and only its outcome updated under it, so the section that
-/// callbacks for one withdrawal pass one at a time stays as short as it was. If the
-/// transaction fails, the caller stores the body alone.
+/// per callback (see BENCHMARKS.md). The row is inserted before the withdrawal's lock is taken
+/// and only its outcome updated under it, so the section that callbacks for one withdrawal
+/// pass one at a time holds no insert. If the transaction fails, the caller stores the body
+/// alone.
 async fn apply_and_store(
     pool: &PgPool,
     body: &[u8],

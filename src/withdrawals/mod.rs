@@ -1,4 +1,5 @@
-//! Withdrawal use cases: request (hold + store), submit (to CoinsPaid), settle (callbacks).
+//! Withdrawal use cases: request (hold + store; batched in `group`), submit (to CoinsPaid),
+//! settle (callbacks; batched in `settle_batch`), reconcile (look-ups at CoinsPaid).
 //! Each public service function states its transaction boundary and idempotency guarantee.
 
 pub mod callbacks;

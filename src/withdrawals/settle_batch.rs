@@ -15,7 +15,7 @@
 //! Every other callback (an unknown foreign_id, a mismatch, a contradiction, an undocumented
 //! word, a mere note, a second callback for a withdrawal already in the batch) is left to the
 //! single path, which its caller runs after the batch committed: it is stored and applied
-//! there, exactly as before batching, and a repeat then finds the new status. Such callbacks
+//! there, exactly as with batching off, and a repeat then finds the new status. Such callbacks
 //! are not stored by the batch at all, so each callback has exactly one row.
 //!
 //! Locks are taken withdrawals first, then balances, each in a fixed order: the order of the

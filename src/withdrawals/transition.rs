@@ -1,5 +1,15 @@
-//! Applying a provider event to a locked withdrawal: the one place where a withdrawal's
-//! status changes and where a hold is settled.
+//! Applying a provider event or a person's decision to one locked withdrawal: the general
+//! path for a status change and for settling its hold (through `ledger::settle`).
+//!
+//! It is not the only code that writes `withdrawals`. Status also changes in one multi-row
+//! statement in `settle_batch` (callbacks that simply settle or repeat, written as [`apply`]
+//! writes them; `tests/settle_batch.rs` compares the rows) and in `submit`'s acceptance
+//! statement (`pending -> processing`; `tests/fewer_commits.rs`): both exist so that many
+//! requests share one commit (BENCHMARKS.md), and both decide through the same state machine
+//! first. Rows are inserted by the creates, `request` (alone) and `group` (batched). Other
+//! columns are written where they are decided: `queue` (`outcome_unknown`, `resend_after`),
+//! `reconcile` (`reconcile_after`, `missing_since`), `travel_rule` (scrubbed `error` and
+//! `anomaly`) and `operators::actions` (an anomaly's acknowledgement).
 
 use sqlx::types::Json;
 use sqlx::PgConnection;

@@ -2,7 +2,8 @@
 //! each submission attempt and purged once the withdrawal has long been terminal.
 //!
 //! Apart, so that nothing built from a `Withdrawal` (views, listings, notifications, logs)
-//! can carry it. It is written by the create statement (`request::create`).
+//! can carry it. It is written by the create statements (`request::create` alone, `group`
+//! batched).
 
 use std::time::Duration;
 
