@@ -134,8 +134,8 @@ impl Rules {
         self.limits.get(currency).cloned().unwrap_or_default()
     }
 
-    /// One request in its own transaction: the path every create took before batching, and
-    /// the fallback for a batch that failed and for a key claimed elsewhere.
+    /// One request in its own transaction: the path of every create when `[batching]` is off,
+    /// and the fallback for a batch that failed and for a key claimed elsewhere.
     async fn alone(&self, key: &IdempotencyKey, request: &ValidWithdrawal) -> CreateResult {
         let facts = {
             let mut conn = self.pool.acquire().await?;

@@ -560,8 +560,8 @@ impl Submitter {
     /// outbox notification and the job's removal in one statement ([`accept_statement`]),
     /// shared with the other acceptances of the moment when batching is on (this is every
     /// create's second write, see BENCHMARKS.md). A withdrawal a callback moved first is left
-    /// to the general path ([`Self::record`]), which applies the acceptance under the lock as
-    /// before. The job is removed whoever holds it, as `record` does.
+    /// to the general path ([`Self::record`]), which applies the acceptance under the row lock
+    /// through the state machine. The job is removed whoever holds it, as `record` does.
     async fn record_accepted(
         &self,
         lease: &Lease,
