@@ -13,6 +13,7 @@ use crate::config::{ProviderMode, Settings};
 use crate::currencies::Currencies;
 use crate::db::{self, DbSetupError};
 use crate::simulator::{Simulator, SimulatorSettings};
+use crate::usecases::{self, UseCases};
 use crate::withdrawals::reconcile::Reconciler;
 use crate::withdrawals::submit::Submitter;
 use crate::withdrawals::travel_rule::Purger;
@@ -34,9 +35,21 @@ pub enum StartupError {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    workers: Workers,
     settings: Settings,
     /// Present in development without CoinsPaid settings; kept alive with the app.
     simulator: Option<Simulator>,
+}
+
+/// What runs beside the HTTP server, and what tests drive directly.
+pub struct Workers {
+    pub pool: sqlx::PgPool,
+    pub submitter: Submitter,
+    pub reconciler: Reconciler,
+    pub notifier: crate::notify::Notifier,
+    pub currencies: Arc<Currencies>,
+    /// Finished at shutdown: creates may answer before their first attempt has ended.
+    pub first_attempts: crate::withdrawals::first_attempt::FirstAttempts,
 }
 
 impl Application {
@@ -125,57 +138,76 @@ impl Application {
             client.clone(),
         );
         let limits = Arc::new(settings.limits.clone());
-        let merchant_caps = Arc::new(settings.merchant_caps.clone());
-        let approval = Arc::new(settings.approval.clone());
         let creates = crate::withdrawals::group::Creates::new(
             pool.clone(),
             submitter.lease_duration(),
             limits.clone(),
-            merchant_caps.clone(),
-            approval.clone(),
+            Arc::new(settings.merchant_caps.clone()),
+            Arc::new(settings.approval.clone()),
             &settings.batching,
         );
-        let settlements =
-            crate::withdrawals::settle_batch::Settlements::new(pool.clone(), &settings.batching);
+        let first_attempts = crate::withdrawals::first_attempt::FirstAttempts::new(
+            pool.clone(),
+            submitter.clone(),
+            settings.first_attempt_wait(),
+            settings.worker.max_in_flight,
+            settings.provider_timeout(),
+        );
+        let usecases = UseCases {
+            withdrawals: usecases::Withdrawals::new(
+                pool.clone(),
+                currencies.clone(),
+                Arc::new(travel_rule),
+                creates,
+                first_attempts.clone(),
+                operators.clone(),
+            ),
+            balances: usecases::Balances::new(pool.clone(), currencies.clone()),
+            limits: usecases::Limits::new(pool.clone(), limits),
+            quotes: usecases::Quotes::new(currencies.clone(), client),
+            operations: usecases::Operations::new(pool.clone(), operators),
+            callbacks: usecases::Callbacks::new(
+                crate::withdrawals::settle_batch::Settlements::new(
+                    pool.clone(),
+                    &settings.batching,
+                ),
+                signer,
+            ),
+        };
         let state = AppState::new(api::Services {
-            creates,
-            settlements,
-            operators,
-            operator_tokens: Arc::new(api::admin::auth::OperatorTokens::new(
-                &settings.effective_operators(),
-            )),
-            approval,
-            merchant_caps,
+            usecases,
+            currencies: currencies.clone(),
             pool: pool.clone(),
-            currencies,
-            submitter: submitter.clone(),
+            access: api::Access {
+                tokens: Arc::new(ApiTokens::new(&settings.effective_api_tokens())),
+                operator_tokens: Arc::new(api::admin::auth::OperatorTokens::new(
+                    &settings.effective_operators(),
+                )),
+                guard: Arc::new(crate::api::abuse::Guard::new(&settings.abuse)),
+            },
+            telemetry: api::Telemetry {
+                provider_mode,
+                metrics: crate::telemetry::metrics_handle(),
+                gauges: Arc::new(crate::gauges::Gauges::new(
+                    pool.clone(),
+                    Duration::from_secs(settings.metrics.db_gauges_interval_secs),
+                    !settings.notify.url.is_empty(),
+                    settings.database.max_connections,
+                )),
+            },
+        });
+        let workers = Workers {
+            pool,
+            submitter,
             reconciler,
             notifier,
-            limits,
-            travel_rule: Arc::new(travel_rule),
-            provider: client,
-            signer,
-            tokens: Arc::new(ApiTokens::new(&settings.effective_api_tokens())),
-            provider_mode,
-            metrics: crate::telemetry::metrics_handle(),
-            first_attempts: crate::withdrawals::first_attempt::FirstAttempts::new(
-                pool.clone(),
-                submitter.clone(),
-                settings.first_attempt_wait(),
-                settings.worker.max_in_flight,
-                settings.provider_timeout(),
-            ),
-            gauges: Arc::new(crate::gauges::Gauges::new(
-                pool.clone(),
-                Duration::from_secs(settings.metrics.db_gauges_interval_secs),
-                !settings.notify.url.is_empty(),
-                settings.database.max_connections,
-            )),
-            guard: Arc::new(crate::api::abuse::Guard::new(&settings.abuse)),
-        });
+            currencies,
+            first_attempts,
+        };
         Ok(Self {
             listener,
             state,
+            workers,
             settings,
             simulator,
         })
@@ -187,6 +219,10 @@ impl Application {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    pub fn workers(&self) -> &Workers {
+        &self.workers
     }
 
     pub fn simulator(&self) -> Option<&Simulator> {
@@ -201,20 +237,21 @@ impl Application {
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker = self.settings.worker.enabled.then(|| {
-            let submitter = self.state.submitter.clone();
+            let submitter = self.workers.submitter.clone();
             tokio::spawn(submitter.run(stop_rx.clone()))
         });
         let reconciler = self.settings.reconciler.enabled.then(|| {
-            let reconciler = self.state.reconciler.clone();
+            let reconciler = self.workers.reconciler.clone();
             tokio::spawn(reconciler.run(stop_rx.clone()))
         });
-        let notifier = (self.settings.notify.enabled && self.state.notifier.enabled()).then(|| {
-            let notifier = self.state.notifier.clone();
-            tokio::spawn(notifier.run(stop_rx.clone()))
-        });
+        let notifier =
+            (self.settings.notify.enabled && self.workers.notifier.enabled()).then(|| {
+                let notifier = self.workers.notifier.clone();
+                tokio::spawn(notifier.run(stop_rx.clone()))
+            });
         let purger = (self.settings.travel_rule.purge_interval_secs > 0).then(|| {
             let purger = Purger::new(
-                self.state.pool.clone(),
+                self.workers.pool.clone(),
                 self.settings.travel_rule.retention_days,
             );
             let every = Duration::from_secs(self.settings.travel_rule.purge_interval_secs);
@@ -222,7 +259,7 @@ impl Application {
         });
         let retention = (self.settings.retention.interval_secs > 0).then(|| {
             let retention = crate::retention::Retention::new(
-                self.state.pool.clone(),
+                self.workers.pool.clone(),
                 self.settings.retention.clone(),
                 !self.settings.notify.url.is_empty(),
             );
@@ -231,7 +268,7 @@ impl Application {
         });
         let refresher = (self.settings.currencies.refresh_secs > 0).then(|| {
             let every = Duration::from_secs(self.settings.currencies.refresh_secs);
-            tokio::spawn(self.state.currencies.clone().run(every, stop_rx.clone()))
+            tokio::spawn(self.workers.currencies.clone().run(every, stop_rx.clone()))
         });
         let router = api::router(
             self.state.clone(),
@@ -261,7 +298,7 @@ impl Application {
         // Creates answered before their first attempt ended (worker.first_attempt_wait_ms):
         // let those attempts finish rather than leave them to the worker after their leases.
         if !self
-            .state
+            .workers
             .first_attempts
             .finish(self.settings.provider_timeout())
             .await

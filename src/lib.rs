@@ -26,4 +26,5 @@ pub mod simulator;
 pub mod standard_webhooks;
 pub mod strict_json;
 pub mod telemetry;
+pub mod usecases;
 pub mod withdrawals;

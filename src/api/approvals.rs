@@ -1,15 +1,15 @@
 //! The website's side of approvals: cancelling a withdrawal while it awaits approval, and
 //! flagging a user whose withdrawals an operator must approve.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use uuid::Uuid;
 
-use super::admin::{check_reason, fields};
+use super::admin::check_reason;
+use super::admin::views::{NoteRequest, ReasonRequest};
 use super::error::ApiError;
+use super::json::ApiJsonOrEmpty;
+use super::params::{User, WithdrawalId};
 use super::views::WithdrawalView;
 use super::AppState;
 use crate::operators::actions::WEBSITE;
@@ -25,14 +25,13 @@ use crate::operators::ActionError;
     security(("bearer" = [])))]
 pub async fn cancel(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    WithdrawalId(id): WithdrawalId,
+    ApiJsonOrEmpty(request): ApiJsonOrEmpty<NoteRequest>,
 ) -> Result<Json<WithdrawalView>, ApiError> {
-    let id = Uuid::parse_str(&raw).map_err(|_| ApiError::not_found("withdrawal"))?;
-    let request: super::admin::views::NoteRequest = fields(body)?;
     let reason = check_reason("reason", request.reason, false)?;
     let w = state
-        .operators
+        .usecases
+        .withdrawals
         .cancel(id, reason.as_deref())
         .await
         .map_err(|err| match err {
@@ -52,10 +51,10 @@ pub async fn cancel(
     responses((status = 204, description = "Flagged")), security(("bearer" = [])))]
 pub async fn flag_user(
     State(state): State<AppState>,
-    Path(user_id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    User(user): User,
+    ApiJsonOrEmpty(request): ApiJsonOrEmpty<ReasonRequest>,
 ) -> Result<StatusCode, ApiError> {
-    super::admin::handlers::set_flag(&state, &user_id, body, WEBSITE).await
+    super::admin::handlers::set_flag(&state, &user, request, WEBSITE).await
 }
 
 /// `DELETE /v1/users/{user_id}/review-flag`
@@ -66,7 +65,8 @@ pub async fn unflag_user(
     Path(user_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     state
-        .operators
+        .usecases
+        .operations
         .set_review_flag(&user_id, None, WEBSITE)
         .await?;
     Ok(StatusCode::NO_CONTENT)

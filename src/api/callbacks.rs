@@ -10,7 +10,7 @@ use super::body;
 use super::error::ApiError;
 use super::AppState;
 use crate::coinspaid::{KEY_HEADER, SIGNATURE_HEADER};
-use crate::withdrawals::callbacks::{self, CallbackOutcome};
+use crate::withdrawals::callbacks::CallbackOutcome;
 
 /// CoinsPaid's callback. Authenticated by `X-Processing-Key` and `X-Processing-Signature`
 /// (hex HMAC-SHA512 of the raw body), not by a bearer token.
@@ -35,14 +35,11 @@ pub async fn coinspaid(
 ) -> Result<StatusCode, ApiError> {
     let body = body::bytes(body)?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let outcome = callbacks::receive(
-        &state.settlements,
-        &state.signer,
-        header(KEY_HEADER),
-        header(SIGNATURE_HEADER),
-        &body,
-    )
-    .await?;
+    let outcome = state
+        .usecases
+        .callbacks
+        .receive(header(KEY_HEADER), header(SIGNATURE_HEADER), &body)
+        .await?;
     match outcome {
         CallbackOutcome::Rejected(_) => Err(ApiError::unauthorized(
             "callback signature or key missing or wrong",

@@ -1,26 +1,20 @@
 //! `GET /v1/currencies` and `POST /v1/quotes`: what can be paid out, and what a user would
 //! receive, so the website can show it before the user confirms.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::Json;
-use chrono::{SecondsFormat, TimeZone, Utc};
-use rust_decimal::RoundingStrategy;
+use chrono::SecondsFormat;
 use serde::Serialize;
 
-use super::body;
 use super::error::ApiError;
+use super::json::ApiJson;
 use super::requests::QuoteRequest;
 use super::AppState;
-use crate::coinspaid::wire::ExchangeCalculateRequest;
-use crate::coinspaid::ProviderError;
 use crate::currencies::Source;
 use crate::domain::currency::CurrencyKind;
 use crate::domain::money::format_amount;
 use crate::domain::PairSource;
-use crate::withdrawals::request::validate_conversion;
+use crate::usecases::Quote;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CurrencyView {
@@ -167,83 +161,29 @@ pub struct QuoteResponse {
 )]
 pub async fn quote(
     State(state): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
+    ApiJson(request): ApiJson<QuoteRequest>,
 ) -> Result<Json<QuoteResponse>, ApiError> {
-    let QuoteRequest {
-        amount,
-        currency,
-        convert_to,
-    } = body::parse(&body::bytes(body)?)?;
-    let conversion = validate_conversion(
-        &amount,
-        &currency,
-        Some(&convert_to),
-        &state.currencies.catalog(),
-    )?;
-    let request = ExchangeCalculateRequest {
-        sender_currency: conversion.paying.currency.to_string(),
-        receiver_currency: conversion.receiving.currency.to_string(),
-        sender_amount: conversion.amount.to_string(),
-    };
-    let unavailable = |why: &dyn std::fmt::Display| {
-        tracing::warn!(error = %why, "quote: CoinsPaid gave no estimate");
-        ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "provider_unavailable",
-            "CoinsPaid did not give an estimate; retry later",
-        )
-    };
-    let estimate = state
-        .provider
-        .exchange_calculate(&request)
-        .await
-        .map_err(|err| match err {
-            ProviderError::Http { status, .. }
-                if (400..500).contains(&status)
-                    && status != 401
-                    && status != 403
-                    && status != 429 =>
-            {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "unsupported_pair",
-                    "CoinsPaid does not quote this pair",
-                )
-            }
-            other => unavailable(&other),
-        })?;
-    // A price read in the wrong direction would be off by a factor of the price squared:
-    // an answer about another pair is no answer.
-    let names = |answered: &Option<String>, asked: &str| {
-        answered
-            .as_deref()
-            .is_none_or(|a| a.eq_ignore_ascii_case(asked))
-    };
-    if !names(&estimate.sender_currency, &request.sender_currency)
-        || !names(&estimate.receiver_currency, &request.receiver_currency)
-    {
-        return Err(unavailable(&"the estimate is for another pair"));
+    let quotes = &state.usecases.quotes;
+    let quote = quotes
+        .quote(&request.amount, &request.currency, &request.convert_to)
+        .await?;
+    Ok(Json(QuoteResponse::from(quote)))
+}
+
+impl From<Quote> for QuoteResponse {
+    fn from(quote: Quote) -> Self {
+        Self {
+            amount: quote.amount.to_string(),
+            currency: quote.currency,
+            convert_to: quote.convert_to,
+            receive_amount: format_amount(quote.receive_amount, quote.receive_precision),
+            fee_amount: quote.fee_amount.map(|f| f.to_string()),
+            fee_currency: quote.fee_currency,
+            price: quote.price.map(|p| p.to_string()),
+            ts_fixed: quote.ts_fixed,
+            ts_release: quote.ts_release,
+            fix_period: quote.fix_period,
+            quoted_at: quote.quoted_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        }
     }
-    let receiving = conversion.receiving.precision;
-    let quoted_at = estimate
-        .ts_fixed
-        .and_then(|ts| Utc.timestamp_opt(ts, 0).single())
-        .unwrap_or_else(Utc::now)
-        .to_rfc3339_opts(SecondsFormat::Secs, true);
-    let receive = estimate
-        .receiver_amount
-        .round_dp_with_strategy(receiving, RoundingStrategy::ToZero);
-    Ok(Json(QuoteResponse {
-        amount: conversion.amount.to_string(),
-        currency: request.sender_currency,
-        convert_to: request.receiver_currency,
-        receive_amount: format_amount(receive, receiving),
-        fee_amount: estimate.fee_amount.map(|f| f.to_string()),
-        fee_currency: estimate.fee_currency,
-        price: estimate.price.map(|p| p.to_string()),
-        ts_fixed: estimate.ts_fixed,
-        ts_release: estimate.ts_release,
-        fix_period: estimate.fix_period,
-        quoted_at,
-    }))
 }

@@ -152,3 +152,30 @@ impl From<CreateError> for ApiError {
         }
     }
 }
+
+impl From<crate::usecases::CreditError> for ApiError {
+    fn from(err: crate::usecases::CreditError) -> Self {
+        use crate::usecases::CreditError;
+        match err {
+            CreditError::Refused(r) => r.into(),
+            CreditError::ReferenceConflict => {
+                Self::new(StatusCode::CONFLICT, "reference_conflict", err.to_string())
+            }
+            CreditError::Ledger(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::usecases::QuoteError> for ApiError {
+    fn from(err: crate::usecases::QuoteError) -> Self {
+        use crate::usecases::QuoteError;
+        match err {
+            QuoteError::Refused(r) => r.into(),
+            QuoteError::Unavailable => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "provider_unavailable",
+                err.to_string(),
+            ),
+        }
+    }
+}

@@ -35,7 +35,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     let mut body = json!({
         "status": if database_ready { "ready" } else { "not_ready" },
         "database": database.as_str(),
-        "provider": state.provider_mode,
+        "provider": state.telemetry.provider_mode,
     });
     // The pause switch: ready to accept, but nothing is being sent for these scopes.
     if database_ready {
@@ -44,7 +44,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
                 json!(pauses.iter().map(|p| p.scope.clone()).collect::<Vec<_>>());
         }
     }
-    if state.provider_mode == "simulator" {
+    if state.telemetry.provider_mode == "simulator" {
         body["warning"] =
             json!("payouts go to the embedded CoinsPaid simulator; no real money moves");
     }

@@ -1,36 +1,16 @@
 //! `/v1/users/{user_id}/limits/{currency}`: read and override a user's withdrawal limits.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
-use super::body;
 use super::error::ApiError;
+use super::json::ApiJson;
+use super::params::LimitsOf;
 use super::requests::LimitsRequest;
 use super::AppState;
-use crate::domain::{Amount, Currency, UserId};
-use crate::withdrawals::limits::{self, EffectiveLimits};
-
-fn parse_path(
-    user: &str,
-    currency: &str,
-    state: &AppState,
-) -> Result<(UserId, Currency), ApiError> {
-    let user = UserId::parse(user)
-        .ok_or_else(|| ApiError::validation("user_id", "1 to 128 visible ASCII characters"))?;
-    let currency = Currency::parse(currency)
-        .filter(|c| state.currencies.catalog().get(c).is_some())
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unsupported_currency",
-                format!("{currency:?} is not a supported currency"),
-            )
-        })?;
-    Ok((user, currency))
-}
+use crate::domain::Amount;
+use crate::withdrawals::limits::EffectiveLimits;
 
 fn limit(text: Option<String>, name: &str) -> Result<Option<rust_decimal::Decimal>, ApiError> {
     text.map(|text| {
@@ -58,17 +38,9 @@ fn limit(text: Option<String>, name: &str) -> Result<Option<rust_decimal::Decima
 )]
 pub async fn get(
     State(state): State<AppState>,
-    Path((user, currency)): Path<(String, String)>,
+    LimitsOf(user, currency): LimitsOf,
 ) -> Result<Json<EffectiveLimits>, ApiError> {
-    let (user, currency) = parse_path(&user, &currency, &state)?;
-    let defaults = state
-        .limits
-        .get(currency.as_str())
-        .cloned()
-        .unwrap_or_default();
-    Ok(Json(
-        limits::effective(&state.pool, user.as_str(), currency.as_str(), &defaults).await?,
-    ))
+    Ok(Json(state.usecases.limits.get(&user, &currency).await?))
 }
 
 /// `PUT /v1/users/{user_id}/limits/{currency}`
@@ -85,28 +57,15 @@ pub async fn get(
 )]
 pub async fn put(
     State(state): State<AppState>,
-    Path((user, currency)): Path<(String, String)>,
-    body: Result<Bytes, BytesRejection>,
+    LimitsOf(user, currency): LimitsOf,
+    ApiJson(request): ApiJson<LimitsRequest>,
 ) -> Result<Json<EffectiveLimits>, ApiError> {
-    let (user, currency) = parse_path(&user, &currency, &state)?;
-    let request: LimitsRequest = body::parse(&body::bytes(body)?)?;
     let per_withdrawal = limit(request.max_per_withdrawal, "max_per_withdrawal")?;
     let per_day = limit(request.max_per_day, "max_per_day")?;
-    limits::set_user_limits(
-        &state.pool,
-        user.as_str(),
-        currency.as_str(),
-        per_withdrawal,
-        per_day,
-    )
-    .await?;
-    tracing::info!(user_id = %user, %currency, ?per_withdrawal, ?per_day, "withdrawal limits set");
-    let defaults = state
-        .limits
-        .get(currency.as_str())
-        .cloned()
-        .unwrap_or_default();
+    let limits = &state.usecases.limits;
     Ok(Json(
-        limits::effective(&state.pool, user.as_str(), currency.as_str(), &defaults).await?,
+        limits
+            .set(&user, &currency, per_withdrawal, per_day)
+            .await?,
     ))
 }

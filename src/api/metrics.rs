@@ -37,14 +37,14 @@ pub async fn track(request: Request, next: Next) -> Response {
 /// `metrics.db_gauges_interval_secs` (see `crate::gauges`); every replica reports the same
 /// value for them, so aggregate those with `max()`.
 pub async fn render(State(state): State<AppState>) -> Response {
-    state.gauges.refresh().await;
+    state.telemetry.gauges.refresh().await;
     (
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        state.telemetry.metrics.render(),
     )
         .into_response()
 }

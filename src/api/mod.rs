@@ -12,10 +12,12 @@ mod currencies;
 mod docs;
 pub mod error;
 mod health;
+mod json;
 mod limits;
 mod metrics;
 pub mod openapi;
 mod pagination;
+mod params;
 mod requests;
 mod timeout;
 mod users;
@@ -42,10 +44,8 @@ use utoipa_axum::routes;
 pub use auth::ApiTokens;
 use error::ApiError;
 
-use crate::coinspaid::Signer;
 use crate::currencies::Currencies;
-use crate::withdrawals::reconcile::Reconciler;
-use crate::withdrawals::submit::Submitter;
+use crate::usecases::UseCases;
 
 /// The contract's request body limit.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -70,44 +70,36 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// The services behind [`AppState`].
+/// The services behind [`AppState`]: the use cases handlers call, and the few services every
+/// handler shares.
 pub struct Services {
-    pub pool: PgPool,
-    /// The currency catalogue in force, loaded from CoinsPaid and refreshed.
+    /// What handlers call: one use case per request.
+    pub usecases: UseCases,
+    /// The currency catalogue in force, loaded from CoinsPaid and refreshed: views render
+    /// amounts at its precisions.
     pub currencies: Arc<Currencies>,
-    pub submitter: Submitter,
-    /// Holds and stores new withdrawals, group-committed when `[batching]` is on.
-    pub creates: crate::withdrawals::group::Creates,
-    /// Applies CoinsPaid's withdrawal callbacks, group-committed when `[batching]` is on.
-    pub settlements: crate::withdrawals::settle_batch::Settlements,
-    pub reconciler: Reconciler,
-    pub notifier: crate::notify::Notifier,
-    /// Default withdrawal limits per currency code.
-    pub limits: Arc<std::collections::HashMap<String, crate::config::CurrencyLimits>>,
-    /// MiCA travel-rule defaults and whether the data is required, parsed at start.
-    pub travel_rule: Arc<crate::domain::travel_rule::TravelRulePolicy>,
-    /// For calls made on a request's behalf (quotes).
-    pub provider: crate::coinspaid::CoinsPaidClient,
-    /// Verifies callbacks with the merchant's CoinsPaid key and secret.
-    pub signer: Signer,
+    /// Readiness and the console's sessions.
+    pub pool: PgPool,
+    pub access: Access,
+    pub telemetry: Telemetry,
+}
+
+/// Who may call what.
+pub struct Access {
     pub tokens: Arc<ApiTokens>,
+    /// Operator tokens with their names; never the website's.
+    pub operator_tokens: Arc<admin::auth::OperatorTokens>,
+    /// Rate limits and the callback allow-list.
+    pub guard: Arc<abuse::Guard>,
+}
+
+/// What `/readyz` and `/metrics` report.
+pub struct Telemetry {
     /// `coinspaid` or `simulator`, as `/readyz` reports it.
     pub provider_mode: &'static str,
     pub metrics: PrometheusHandle,
-    /// The operator use cases (approvals, resolutions, retries, look-ups, flags).
-    pub operators: crate::operators::Operators,
-    /// Operator tokens with their names; never the website's.
-    pub operator_tokens: Arc<admin::auth::OperatorTokens>,
-    /// Which new withdrawals wait for approval.
-    pub approval: Arc<crate::operators::settings::ApprovalSettings>,
-    /// Merchant-wide daily caps per currency code.
-    pub merchant_caps: Arc<std::collections::HashMap<String, rust_decimal::Decimal>>,
-    /// New withdrawals' first submission attempts, and how long a create waits for its own.
-    pub first_attempts: crate::withdrawals::first_attempt::FirstAttempts,
     /// Scrape-time gauges: database-derived (cached per interval), pool, process.
     pub gauges: Arc<crate::gauges::Gauges>,
-    /// Rate limits and the callback allow-list.
-    pub guard: Arc<abuse::Guard>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -182,9 +174,9 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let (routes, document) = documented_routes(
-        state.tokens.clone(),
-        state.operator_tokens.clone(),
-        state.guard.clone(),
+        state.access.tokens.clone(),
+        state.access.operator_tokens.clone(),
+        state.access.guard.clone(),
     )
     .split_for_parts();
     let served = Arc::new(openapi::complete(document));

@@ -31,19 +31,9 @@ pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<(i64, Option<U
     Ok((limit, cursor))
 }
 
-/// Fetch `limit + 1` rows; if the extra one came back, there is a next page.
-pub fn finish<T>(
-    mut rows: Vec<T>,
-    limit: i64,
-    id_of: impl Fn(&T) -> Uuid,
-) -> (Vec<T>, Option<String>) {
-    if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        let next = rows.last().map(|r| id_of(r).to_string());
-        (rows, next)
-    } else {
-        (rows, None)
-    }
+/// The `next_cursor` of a page: the id the next page starts after.
+pub fn cursor(next: Option<Uuid>) -> Option<String> {
+    next.map(|id| id.to_string())
 }
 
 /// Refuses query parameters a listing does not know, naming them: a misspelt filter must not

@@ -2,25 +2,19 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 
-use super::body;
 use super::error::ApiError;
+use super::json::ApiJson;
+use super::params::User;
 use super::requests::CreditRequest;
 use super::views::{BalanceView, LedgerEntryView, LedgerPage};
 use super::{pagination, AppState};
-use crate::domain::{Amount, Currency, UserId};
-use crate::ledger::{self, CreditOutcome};
-
-fn user_id(raw: &str) -> Result<UserId, ApiError> {
-    UserId::parse(raw)
-        .ok_or_else(|| ApiError::validation("user_id", "1 to 128 visible ASCII characters"))
-}
+use crate::domain::Currency;
+use crate::usecases::Credit;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CreditResponse {
@@ -44,62 +38,25 @@ pub struct CreditResponse {
 )]
 pub async fn credit(
     State(state): State<AppState>,
-    Path(raw_user): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    User(user): User,
+    ApiJson(request): ApiJson<CreditRequest>,
 ) -> Result<(StatusCode, Json<CreditResponse>), ApiError> {
-    let user = user_id(&raw_user)?;
-    let CreditRequest {
-        currency: currency_code,
-        amount: amount_text,
-        reference,
-    } = body::parse(&body::bytes(body)?)?;
-
-    let info = Currency::parse(&currency_code)
-        .and_then(|c| state.currencies.catalog().get(&c).cloned())
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unsupported_currency",
-                format!("{currency_code:?} is not a supported currency"),
-            )
-        })?;
-    let amount = Amount::parse(&amount_text)
-        .and_then(|a| a.check_precision(info.currency.as_str(), info.precision))
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_amount",
-                e.to_string(),
-            )
-        })?;
-    if !(1..=128).contains(&reference.len()) || !reference.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::validation(
-            "reference",
-            "1 to 128 visible ASCII characters",
-        ));
-    }
-
-    let (outcome, balance) =
-        ledger::credit(&state.pool, &user, &info.currency, amount, &reference).await?;
-    let (status, entry) = match outcome {
-        CreditOutcome::Created(entry) => {
-            tracing::info!(user_id = %user, currency = %info.currency, %amount, %reference, "balance credited");
-            (StatusCode::CREATED, entry)
-        }
-        CreditOutcome::Replayed(entry) => (StatusCode::OK, entry),
-        CreditOutcome::Conflict => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "reference_conflict",
-                "this reference was already credited with another currency or amount",
-            ))
-        }
+    let credit = Credit {
+        currency: request.currency,
+        amount: request.amount,
+        reference: request.reference,
     };
+    let credited = state.usecases.balances.credit(&user, credit).await?;
+    let catalog = state.currencies.catalog();
     Ok((
-        status,
+        if credited.replayed {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        },
         Json(CreditResponse {
-            entry: LedgerEntryView::new(&state.currencies.catalog(), &entry),
-            balance: BalanceView::new(&state.currencies.catalog(), &balance),
+            entry: LedgerEntryView::new(&catalog, &credited.entry),
+            balance: BalanceView::new(&catalog, &credited.balance),
         }),
     ))
 }
@@ -119,15 +76,15 @@ pub struct BalancesResponse {
 )]
 pub async fn balances(
     State(state): State<AppState>,
-    Path(raw_user): Path<String>,
+    User(user): User,
 ) -> Result<Json<BalancesResponse>, ApiError> {
-    let user = user_id(&raw_user)?;
-    let rows = ledger::balances(&state.pool, &user).await?;
+    let balances = state.usecases.balances.of(&user).await?;
+    let catalog = state.currencies.catalog();
     Ok(Json(BalancesResponse {
         user_id: user.to_string(),
-        balances: rows
+        balances: balances
             .iter()
-            .map(|b| BalanceView::new(&state.currencies.catalog(), b))
+            .map(|b| BalanceView::new(&catalog, b))
             .collect(),
     }))
 }
@@ -146,10 +103,9 @@ pub async fn balances(
 )]
 pub async fn ledger_entries(
     State(state): State<AppState>,
-    Path(raw_user): Path<String>,
+    User(user): User,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<LedgerPage>, ApiError> {
-    let user = user_id(&raw_user)?;
     let (limit, cursor) = pagination::parse(
         params.get("limit").map(String::as_str),
         params.get("cursor").map(String::as_str),
@@ -159,20 +115,18 @@ pub async fn ledger_entries(
         Currency::parse(code)
             .ok_or_else(|| ApiError::validation("currency", "is not a currency code"))?;
     }
-    let rows = ledger::list_entries(
-        &state.pool,
-        user.as_str(),
-        currency.map(String::as_str),
-        cursor,
-        limit + 1,
-    )
-    .await?;
-    let (rows, next_cursor) = pagination::finish(rows, limit, |e| e.id);
+    let page = state
+        .usecases
+        .balances
+        .ledger(&user, currency.map(String::as_str), cursor, limit)
+        .await?;
+    let catalog = state.currencies.catalog();
     Ok(Json(LedgerPage {
-        data: rows
+        data: page
+            .items
             .iter()
-            .map(|e| LedgerEntryView::new(&state.currencies.catalog(), e))
+            .map(|e| LedgerEntryView::new(&catalog, e))
             .collect(),
-        next_cursor,
+        next_cursor: pagination::cursor(page.next),
     }))
 }

@@ -2,40 +2,24 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::Json;
-use uuid::Uuid;
 
-use super::body;
 use super::error::ApiError;
+use super::json::ApiJson;
+use super::params::{Idempotency, WithdrawalId};
 use super::requests::WithdrawalRequest;
 use super::views::{WithdrawalPage, WithdrawalView};
 use super::{pagination, AppState};
 use crate::domain::travel_rule::TravelRuleInput;
-use crate::domain::{IdempotencyKey, WithdrawalStatus};
-use crate::withdrawals::request::{self, CreateOutcome, WithdrawalInput};
-use crate::withdrawals::store::{self, ListFilter};
+use crate::domain::WithdrawalStatus;
+use crate::usecases::Requested;
+use crate::withdrawals::request::WithdrawalInput;
+use crate::withdrawals::store::ListFilter;
 
-fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, ApiError> {
-    headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .and_then(IdempotencyKey::parse)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "idempotency_key_required",
-                "an Idempotency-Key header of 1 to 255 visible ASCII characters is required",
-            )
-        })
-}
-
-fn input_of(body: &[u8]) -> Result<WithdrawalInput, ApiError> {
-    let request: WithdrawalRequest = body::parse(body)?;
-    Ok(WithdrawalInput {
+fn input_of(request: WithdrawalRequest) -> WithdrawalInput {
+    WithdrawalInput {
         user_id: request.user_id,
         amount: request.amount,
         currency: request.currency,
@@ -49,7 +33,7 @@ fn input_of(body: &[u8]) -> Result<WithdrawalInput, ApiError> {
             receiver_type: request.receiver_type,
             receiver_data: request.receiver_data.map(|party| party.into_map()),
         },
-    })
+    }
 }
 
 #[utoipa::path(
@@ -71,25 +55,17 @@ fn input_of(body: &[u8]) -> Result<WithdrawalInput, ApiError> {
 /// the answer usually says `processing` already.
 pub async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    Idempotency(key): Idempotency,
+    ApiJson(request): ApiJson<WithdrawalRequest>,
 ) -> Result<(StatusCode, Json<WithdrawalView>), ApiError> {
-    let key = idempotency_key(&headers)?;
-    let input = input_of(&body::bytes(body)?)?;
-    let valid = request::validate(&input, &state.currencies.catalog(), &state.travel_rule)?;
-    let has_travel_rule = !valid.travel_rule.is_empty();
-    let outcome = state.creates.create(key, valid).await?;
-    let (status, withdrawal) = match outcome {
-        CreateOutcome::Replayed(withdrawal) => (StatusCode::OK, withdrawal),
-        // Awaiting approval, or its currency is paused: held and queued, nothing sent.
-        CreateOutcome::Held(withdrawal) => (StatusCode::CREATED, withdrawal),
-        CreateOutcome::Created { withdrawal, lease } => (
-            StatusCode::CREATED,
-            state
-                .first_attempts
-                .run(lease, withdrawal, has_travel_rule)
-                .await?,
-        ),
+    let requested = state
+        .usecases
+        .withdrawals
+        .create(key, input_of(request))
+        .await?;
+    let (status, withdrawal) = match requested {
+        Requested::New(withdrawal) => (StatusCode::CREATED, withdrawal),
+        Requested::Replayed(withdrawal) => (StatusCode::OK, withdrawal),
     };
     Ok((
         status,
@@ -109,10 +85,12 @@ pub async fn create(
 )]
 pub async fn get(
     State(state): State<AppState>,
-    Path(raw_id): Path<String>,
+    WithdrawalId(id): WithdrawalId,
 ) -> Result<Json<WithdrawalView>, ApiError> {
-    let id = Uuid::parse_str(&raw_id).map_err(|_| ApiError::not_found("withdrawal"))?;
-    let withdrawal = store::get(&state.pool, id)
+    let withdrawal = state
+        .usecases
+        .withdrawals
+        .get(id)
         .await?
         .ok_or_else(|| ApiError::not_found("withdrawal"))?;
     Ok(Json(WithdrawalView::new(
@@ -158,13 +136,14 @@ pub async fn list(
         status,
         before,
     };
-    let rows = store::list(&state.pool, &filter, limit + 1).await?;
-    let (rows, next_cursor) = pagination::finish(rows, limit, |w| w.id);
+    let page = state.usecases.withdrawals.list(&filter, limit).await?;
+    let catalog = state.currencies.catalog();
     Ok(Json(WithdrawalPage {
-        data: rows
+        data: page
+            .items
             .iter()
-            .map(|w| WithdrawalView::new(&state.currencies.catalog(), w))
+            .map(|w| WithdrawalView::new(&catalog, w))
             .collect(),
-        next_cursor,
+        next_cursor: pagination::cursor(page.next),
     }))
 }

@@ -43,6 +43,8 @@ pub struct TestApp {
     pub notifier: payoutd::notify::Notifier,
     /// The rate limits in force (their key count is the memory they hold).
     pub guard: std::sync::Arc<payoutd::api::abuse::Guard>,
+    /// The use cases the handlers call, to call without HTTP.
+    pub usecases: payoutd::usecases::UseCases,
     _simulator: std::sync::Arc<Simulator>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
     /// Last, so the app is told to stop before its database goes.
@@ -188,12 +190,13 @@ pub async fn spawn_cluster_on(
         tweak(&mut settings);
         let app = Application::build(settings).await.expect("app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
-        let pool = app.state().pool.clone();
-        let submitter = app.state().submitter.clone();
-        let reconciler = app.state().reconciler.clone();
-        let currencies = app.state().currencies.clone();
-        let notifier = app.state().notifier.clone();
-        let limits = app.state().guard.clone();
+        let pool = app.workers().pool.clone();
+        let submitter = app.workers().submitter.clone();
+        let reconciler = app.workers().reconciler.clone();
+        let currencies = app.workers().currencies.clone();
+        let notifier = app.workers().notifier.clone();
+        let limits = app.state().access.guard.clone();
+        let usecases = app.state().usecases.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run_until(async move {
             let _ = rx.await;
@@ -209,6 +212,7 @@ pub async fn spawn_cluster_on(
             currencies,
             notifier,
             guard: limits,
+            usecases,
             _simulator: simulator.clone(),
             _shutdown: tx,
             _database: guard.clone(),

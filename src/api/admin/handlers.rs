@@ -3,44 +3,31 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use uuid::Uuid;
 
 use super::auth::OperatorName;
+use super::check_reason;
 use super::views::*;
-use super::{check_reason, fields};
 use crate::api::error::ApiError;
+use crate::api::json::ApiJsonOrEmpty;
 use crate::api::openapi::Problem;
+use crate::api::params::{Scope, User, WithdrawalId};
 use crate::api::views::LedgerEntryView;
 use crate::api::{pagination, AppState};
-use crate::domain::Currency;
+use crate::domain::UserId;
+use crate::operators::pause::Pause;
 use crate::operators::policy::Outcome;
-use crate::operators::{audit, pause, stuck};
+use crate::usecases::Detail;
 use crate::withdrawals::Withdrawal;
-
-fn id_of(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::not_found("withdrawal"))
-}
 
 fn result(state: &AppState, w: &Withdrawal, lookup: Option<LookupView>) -> Json<ActionResult> {
     Json(ActionResult {
         withdrawal: crate::api::views::WithdrawalView::new(&state.currencies.catalog(), w),
         lookup,
     })
-}
-
-/// `all` (every currency) or a currency code, as stored (`*` or the code).
-pub(crate) fn scope_of(raw: &str) -> Result<String, ApiError> {
-    if raw == "all" {
-        return Ok(pause::ALL.to_owned());
-    }
-    Currency::parse(raw)
-        .map(|c| c.as_str().to_owned())
-        .ok_or_else(|| ApiError::validation("scope", "all or an uppercase currency code"))
 }
 
 /// `GET /admin/v1/stuck?limit=&cursor=`: everything that needs a person, oldest first: open
@@ -65,32 +52,36 @@ pub async fn stuck_list(
         params.get("limit").map(String::as_str),
         params.get("cursor").map(String::as_str),
     )?;
-    let items = stuck::list(&state.pool, after, limit + 1).await?;
-    let (items, next_cursor) = pagination::finish(items, limit, |i| i.withdrawal.id);
+    let page = state.usecases.operations.stuck(after, limit).await?;
     let catalog = state.currencies.catalog();
     Ok(Json(StuckPage {
-        data: items.iter().map(|i| StuckView::new(&catalog, i)).collect(),
-        next_cursor,
+        data: page
+            .items
+            .iter()
+            .map(|i| StuckView::new(&catalog, i))
+            .collect(),
+        next_cursor: pagination::cursor(page.next),
     }))
 }
 
 /// The withdrawal's page data: also what the console renders.
-pub async fn detail_of(state: &AppState, id: Uuid) -> Result<WithdrawalDetail, ApiError> {
-    let item = stuck::get(&state.pool, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("withdrawal"))?;
+pub fn detail_view(state: &AppState, detail: &Detail) -> WithdrawalDetail {
     let catalog = state.currencies.catalog();
-    let ledger = stuck::ledger(&state.pool, id).await?;
-    let callbacks = stuck::callbacks(&state.pool, &item.withdrawal.foreign_id).await?;
-    let audit = audit::list(&state.pool, Some(id), None, 200).await?;
-    Ok(WithdrawalDetail {
-        item: StuckView::new(&catalog, &item),
-        ledger: ledger
+    WithdrawalDetail {
+        item: StuckView::new(&catalog, &detail.item),
+        ledger: detail
+            .ledger
             .iter()
             .map(|e| LedgerEntryView::new(&catalog, e))
             .collect(),
-        callbacks: callbacks.iter().map(CallbackView::from).collect(),
-        audit: audit.iter().map(AuditView::from).collect(),
+        callbacks: detail.callbacks.iter().map(CallbackView::from).collect(),
+        audit: detail.audit.iter().map(AuditView::from).collect(),
+    }
+}
+
+fn pauses_view(pauses: &[Pause]) -> Json<PausesView> {
+    Json(PausesView {
+        data: pauses.iter().map(PauseView::from).collect(),
     })
 }
 
@@ -101,9 +92,10 @@ pub async fn detail_of(state: &AppState, id: Uuid) -> Result<WithdrawalDetail, A
     security(("operator" = [])))]
 pub async fn withdrawal(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    WithdrawalId(id): WithdrawalId,
 ) -> Result<Json<WithdrawalDetail>, ApiError> {
-    Ok(Json(detail_of(&state, id_of(&raw)?).await?))
+    let detail = state.usecases.operations.detail(id).await?;
+    Ok(Json(detail_view(&state, &detail)))
 }
 
 /// `POST /admin/v1/withdrawals/{id}/approve`: sent at once with its foreign_id (unless paused).
@@ -114,13 +106,15 @@ pub async fn withdrawal(
 pub async fn approve(
     State(state): State<AppState>,
     Extension(OperatorName(by)): Extension<OperatorName>,
-    Path(raw): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    WithdrawalId(id): WithdrawalId,
+    ApiJsonOrEmpty(request): ApiJsonOrEmpty<NoteRequest>,
 ) -> Result<Json<ActionResult>, ApiError> {
-    let id = id_of(&raw)?;
-    let request: NoteRequest = fields(body)?;
     let reason = check_reason("reason", request.reason, false)?;
-    let w = state.operators.approve(id, &by, reason.as_deref()).await?;
+    let w = state
+        .usecases
+        .operations
+        .approve(id, &by, reason.as_deref())
+        .await?;
     Ok(result(&state, &w, None))
 }
 
@@ -132,13 +126,11 @@ pub async fn approve(
 pub async fn reject(
     State(state): State<AppState>,
     Extension(OperatorName(by)): Extension<OperatorName>,
-    Path(raw): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    WithdrawalId(id): WithdrawalId,
+    ApiJsonOrEmpty(request): ApiJsonOrEmpty<ReasonRequest>,
 ) -> Result<Json<ActionResult>, ApiError> {
-    let id = id_of(&raw)?;
-    let request: ReasonRequest = fields(body)?;
     let reason = check_reason("reason", Some(request.reason), true)?.unwrap_or_default();
-    let w = state.operators.reject(id, &by, &reason).await?;
+    let w = state.usecases.operations.reject(id, &by, &reason).await?;
     Ok(result(&state, &w, None))
 }
 
@@ -150,14 +142,13 @@ pub async fn reject(
 pub async fn retry(
     State(state): State<AppState>,
     Extension(OperatorName(by)): Extension<OperatorName>,
-    Path(raw): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    WithdrawalId(id): WithdrawalId,
+    ApiJsonOrEmpty(request): ApiJsonOrEmpty<NoteRequest>,
 ) -> Result<Json<ActionResult>, ApiError> {
-    let id = id_of(&raw)?;
-    let request: NoteRequest = fields(body)?;
     let reason = check_reason("reason", request.reason, false)?;
     let w = state
-        .operators
+        .usecases
+        .operations
         .retry_now(id, &by, reason.as_deref())
         .await?;
     Ok(result(&state, &w, None))
@@ -171,9 +162,9 @@ pub async fn retry(
 pub async fn look_up(
     State(state): State<AppState>,
     Extension(OperatorName(by)): Extension<OperatorName>,
-    Path(raw): Path<String>,
+    WithdrawalId(id): WithdrawalId,
 ) -> Result<Json<ActionResult>, ApiError> {
-    let (w, report) = state.operators.look_up(id_of(&raw)?, &by).await?;
+    let (w, report) = state.usecases.operations.look_up(id, &by).await?;
     Ok(result(&state, &w, Some(LookupView::from(&report))))
 }
 
@@ -188,11 +179,9 @@ pub async fn look_up(
 pub async fn resolve(
     State(state): State<AppState>,
     Extension(OperatorName(by)): Extension<OperatorName>,
-    Path(raw): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    WithdrawalId(id): WithdrawalId,
+    ApiJsonOrEmpty(request): ApiJsonOrEmpty<ResolveRequest>,
 ) -> Result<Json<ActionResult>, ApiError> {
-    let id = id_of(&raw)?;
-    let request: ResolveRequest = fields(body)?;
     let outcome = match request.outcome.as_str() {
         "paid" => Outcome::Paid,
         "not_paid" => Outcome::NotPaid,
@@ -201,7 +190,8 @@ pub async fn resolve(
     let reason = check_reason("reason", Some(request.reason), true)?.unwrap_or_default();
     let override_lookup = request.override_lookup.unwrap_or(false);
     let (w, report) = state
-        .operators
+        .usecases
+        .operations
         .resolve(id, &by, outcome, &reason, override_lookup)
         .await?;
     Ok(result(&state, &w, Some(LookupView::from(&report))))
@@ -220,13 +210,15 @@ pub async fn resolve(
 pub async fn acknowledge(
     State(state): State<AppState>,
     Extension(OperatorName(by)): Extension<OperatorName>,
-    Path(raw): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    WithdrawalId(id): WithdrawalId,
+    ApiJsonOrEmpty(request): ApiJsonOrEmpty<ReasonRequest>,
 ) -> Result<Json<ActionResult>, ApiError> {
-    let id = id_of(&raw)?;
-    let request: ReasonRequest = fields(body)?;
     let reason = check_reason("reason", Some(request.reason), true)?.unwrap_or_default();
-    let w = state.operators.acknowledge(id, &by, &reason).await?;
+    let w = state
+        .usecases
+        .operations
+        .acknowledge(id, &by, &reason)
+        .await?;
     Ok(result(&state, &w, None))
 }
 
@@ -234,10 +226,7 @@ pub async fn acknowledge(
 #[utoipa::path(get, path = "/admin/v1/pauses", operation_id = "adminListPauses", tag = "operators",
     responses((status = 200, body = PausesView)), security(("operator" = [])))]
 pub async fn pauses(State(state): State<AppState>) -> Result<Json<PausesView>, ApiError> {
-    let list = pause::list(&state.pool).await?;
-    Ok(Json(PausesView {
-        data: list.iter().map(PauseView::from).collect(),
-    }))
+    Ok(pauses_view(&state.usecases.operations.pauses().await?))
 }
 
 /// `PUT /admin/v1/pauses/{scope}`: stop submissions for `all` or one currency.
@@ -247,14 +236,12 @@ pub async fn pauses(State(state): State<AppState>) -> Result<Json<PausesView>, A
 pub async fn pause_scope(
     State(state): State<AppState>,
     Extension(OperatorName(by)): Extension<OperatorName>,
-    Path(raw): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    Scope(scope): Scope,
+    ApiJsonOrEmpty(request): ApiJsonOrEmpty<ReasonRequest>,
 ) -> Result<Json<PausesView>, ApiError> {
-    let scope = scope_of(&raw)?;
-    let request: ReasonRequest = fields(body)?;
     let reason = check_reason("reason", Some(request.reason), true)?.unwrap_or_default();
-    pause::pause(&state.pool, &scope, &reason, &by).await?;
-    pauses(State(state)).await
+    let operations = &state.usecases.operations;
+    Ok(pauses_view(&operations.pause(&scope, &reason, &by).await?))
 }
 
 /// `DELETE /admin/v1/pauses/{scope}`: resume; queued withdrawals go out on the worker's next tick.
@@ -264,11 +251,10 @@ pub async fn pause_scope(
 pub async fn resume_scope(
     State(state): State<AppState>,
     Extension(OperatorName(by)): Extension<OperatorName>,
-    Path(raw): Path<String>,
+    Scope(scope): Scope,
 ) -> Result<Json<PausesView>, ApiError> {
-    let scope = scope_of(&raw)?;
-    pause::resume(&state.pool, &scope, None, &by).await?;
-    pauses(State(state)).await
+    let operations = &state.usecases.operations;
+    Ok(pauses_view(&operations.resume(&scope, None, &by).await?))
 }
 
 /// `PUT /admin/v1/users/{user_id}/review-flag`: every new withdrawal of the user waits for approval.
@@ -278,10 +264,10 @@ pub async fn resume_scope(
 pub async fn flag_user(
     State(state): State<AppState>,
     Extension(OperatorName(by)): Extension<OperatorName>,
-    Path(user_id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
+    User(user): User,
+    ApiJsonOrEmpty(request): ApiJsonOrEmpty<ReasonRequest>,
 ) -> Result<StatusCode, ApiError> {
-    set_flag(&state, &user_id, body, &by).await
+    set_flag(&state, &user, request, &by).await
 }
 
 /// `DELETE /admin/v1/users/{user_id}/review-flag`
@@ -292,28 +278,23 @@ pub async fn unflag_user(
     Extension(OperatorName(by)): Extension<OperatorName>,
     Path(user_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.operators.set_review_flag(&user_id, None, &by).await?;
+    let operations = &state.usecases.operations;
+    operations.set_review_flag(&user_id, None, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Sets a review flag from a `{"reason"}` body; shared by the operator and website routes.
 pub async fn set_flag(
     state: &AppState,
-    user_id: &str,
-    body: Result<Bytes, BytesRejection>,
+    user: &UserId,
+    request: ReasonRequest,
     by: &str,
 ) -> Result<StatusCode, ApiError> {
-    if crate::domain::UserId::parse(user_id).is_none() {
-        return Err(ApiError::validation(
-            "user_id",
-            "1 to 128 visible ASCII characters",
-        ));
-    }
-    let request: ReasonRequest = fields(body)?;
     let reason = check_reason("reason", Some(request.reason), true)?.unwrap_or_default();
     state
-        .operators
-        .set_review_flag(user_id, Some(&reason), by)
+        .usecases
+        .operations
+        .set_review_flag(user.as_str(), Some(&reason), by)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -335,10 +316,13 @@ pub async fn audit_list(
         .filter(|s| !s.is_empty())
         .map(|s| Uuid::parse_str(s).map_err(|_| ApiError::validation("withdrawal_id", "a UUID")))
         .transpose()?;
-    let rows = audit::list(&state.pool, withdrawal_id, before, limit + 1).await?;
-    let (rows, next_cursor) = pagination::finish(rows, limit, |e| e.id);
+    let page = state
+        .usecases
+        .operations
+        .audit(withdrawal_id, before, limit)
+        .await?;
     Ok(Json(AuditPage {
-        data: rows.iter().map(AuditView::from).collect(),
-        next_cursor,
+        data: page.items.iter().map(AuditView::from).collect(),
+        next_cursor: pagination::cursor(page.next),
     }))
 }

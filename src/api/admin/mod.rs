@@ -6,24 +6,10 @@ pub mod console;
 pub mod handlers;
 pub mod views;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 
-use serde::de::DeserializeOwned;
-
-use super::body;
 use super::error::ApiError;
 use crate::operators::ActionError;
-
-/// A body that may be empty (read as `{}`), as its request type.
-pub fn fields<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
-    let bytes = body::bytes(body)?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return body::parse(b"{}");
-    }
-    body::parse(&bytes)
-}
 
 /// A reason for the audit trail: 1 to 500 characters, no control characters.
 pub fn check_reason(

@@ -17,11 +17,11 @@ use super::actions::{parse_form, Action, Form};
 use super::pages::{self, Flash};
 use super::session::{self, Session};
 use crate::api::admin::check_reason;
-use crate::api::admin::handlers::{detail_of, scope_of};
+use crate::api::admin::handlers::detail_view;
 use crate::api::admin::views::{AuditView, PauseView, StuckView};
 use crate::api::error::ApiError;
+use crate::api::params::scope_of;
 use crate::api::{pagination, AppState};
-use crate::operators::{audit, pause, stuck};
 
 fn page(status: StatusCode, markup: Markup) -> Response {
     (status, Html(markup.into_string())).into_response()
@@ -94,7 +94,7 @@ pub async fn login_form() -> Response {
 pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form = parse_form(&body);
     let token = form.get("token").map(|t| t.trim()).unwrap_or_default();
-    let Some(operator) = state.operator_tokens.operator(token) else {
+    let Some(operator) = state.access.operator_tokens.operator(token) else {
         tracing::warn!("console login refused: unknown operator token");
         return page(
             StatusCode::UNAUTHORIZED,
@@ -142,18 +142,22 @@ pub async fn stuck(
         Ok(parsed) => parsed,
         Err(e) => return error_page(&session, e),
     };
-    let listed = match stuck::list(&state.pool, after, limit + 1).await {
-        Ok(items) => items,
+    let operations = &state.usecases.operations;
+    let listed = match operations.stuck(after, limit).await {
+        Ok(page) => page,
         Err(e) => return error_page(&session, ApiError::internal(e)),
     };
-    let counts = match stuck::counts(&state.pool).await {
+    let counts = match operations.stuck_counts().await {
         Ok(counts) => counts,
         Err(e) => return error_page(&session, ApiError::internal(e)),
     };
-    let (items, next) = pagination::finish(listed, limit, |i| i.withdrawal.id);
     let catalog = state.currencies.catalog();
-    let views: Vec<StuckView> = items.iter().map(|i| StuckView::new(&catalog, i)).collect();
-    let next = next.map(|cursor| match params.get("limit") {
+    let views: Vec<StuckView> = listed
+        .items
+        .iter()
+        .map(|i| StuckView::new(&catalog, i))
+        .collect();
+    let next = listed.next.map(|cursor| match params.get("limit") {
         Some(_) => format!("/admin?limit={limit}&cursor={cursor}"),
         None => format!("/admin?cursor={cursor}"),
     });
@@ -186,8 +190,9 @@ async fn withdrawal_page(
     status: StatusCode,
     flash: Option<Flash>,
 ) -> Response {
-    match detail_of(state, id).await {
+    match state.usecases.operations.detail(id).await {
         Ok(detail) => {
+            let detail = detail_view(state, &detail);
             let title = format!("Withdrawal {}", detail.item.withdrawal.id);
             page(
                 status,
@@ -199,7 +204,7 @@ async fn withdrawal_page(
                 ),
             )
         }
-        Err(e) => error_page(session, e),
+        Err(e) => error_page(session, e.into()),
     }
 }
 
@@ -239,7 +244,8 @@ pub async fn act(
         }
     };
     if form.get("confirm").map(String::as_str) != Some("yes") {
-        return match detail_of(&state, id).await {
+        let detail = state.usecases.operations.detail(id).await;
+        return match detail.map(|detail| detail_view(&state, &detail)) {
             Ok(detail) => {
                 let w = &detail.item.withdrawal;
                 let title = format!("Confirm: {}", action.verb());
@@ -253,10 +259,10 @@ pub async fn act(
                     ),
                 )
             }
-            Err(e) => error_page(&session, e),
+            Err(e) => error_page(&session, e.into()),
         };
     }
-    let ops = &state.operators;
+    let ops = &state.usecases.operations;
     let by = session.operator.as_str();
     let outcome = match &action {
         Action::Approve { note } => ops.approve(id, by, note.as_deref()).await.map(drop),
@@ -289,7 +295,7 @@ async fn pauses_page(
     status: StatusCode,
     flash: Option<Flash>,
 ) -> Response {
-    match pause::list(&state.pool).await {
+    match state.usecases.operations.pauses().await {
         Ok(list) => {
             let views: Vec<PauseView> = list.iter().map(PauseView::from).collect();
             page(
@@ -342,19 +348,15 @@ async fn switch(state: AppState, session: Session, body: Bytes, pausing: bool) -
         return page(StatusCode::OK, framed(&session, title, None, body));
     }
     let by = session.operator.as_str();
+    let operations = &state.usecases.operations;
     let done = if pausing {
-        pause::pause(
-            &state.pool,
-            &scope,
-            reason.as_deref().unwrap_or_default(),
-            by,
-        )
-        .await
+        let reason = reason.as_deref().unwrap_or_default();
+        operations.pause(&scope, reason, by).await
     } else {
-        pause::resume(&state.pool, &scope, reason.as_deref(), by).await
+        operations.resume(&scope, reason.as_deref(), by).await
     };
     match done {
-        Ok(()) => see_other(if pausing {
+        Ok(_) => see_other(if pausing {
             "/admin/pauses?done=pause"
         } else {
             "/admin/pauses?done=resume"
@@ -389,12 +391,12 @@ pub async fn audit(
         Ok(parsed) => parsed,
         Err(e) => return error_page(&session, e),
     };
-    let rows = match audit::list(&state.pool, None, before, limit + 1).await {
+    let rows = match state.usecases.operations.audit(None, before, limit).await {
         Ok(rows) => rows,
         Err(e) => return error_page(&session, ApiError::internal(e)),
     };
-    let (rows, next) = pagination::finish(rows, limit, |e| e.id);
-    let views: Vec<AuditView> = rows.iter().map(AuditView::from).collect();
+    let next = pagination::cursor(rows.next);
+    let views: Vec<AuditView> = rows.items.iter().map(AuditView::from).collect();
     page(
         StatusCode::OK,
         framed(

@@ -45,7 +45,13 @@ async fn require_session(
     mut request: Request,
     next: Next,
 ) -> Response {
-    match session::find(&state.pool, request.headers(), &state.operator_tokens).await {
+    match session::find(
+        &state.pool,
+        request.headers(),
+        &state.access.operator_tokens,
+    )
+    .await
+    {
         Ok(Some(s)) => {
             request.extensions_mut().insert(s);
             next.run(request).await
