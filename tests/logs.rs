@@ -439,6 +439,7 @@ async fn provider_text_quoting_travel_rule_data_never_reaches_logs_or_notificati
         .env("PAYOUTD_LOG_FORMAT", "json")
         .env("RUST_LOG", "debug")
         .env("PAYOUTD_API_TOKENS", API_TOKEN)
+        .env("PAYOUTD_ADMIN_TOKENS", "alice:alice-operator-token-0123")
         .env("COINSPAID_API_URL", sim.base_url())
         .env("COINSPAID_API_KEY", "merchant-key")
         .env("COINSPAID_API_SECRET", API_SECRET)
