@@ -246,10 +246,6 @@ impl Settings {
         }
     }
 
-    /// The provider is the CoinsPaid simulator with the simulator's own credentials: the
-    /// embedded one (no `coinspaid.api_url`), or `payoutd simulator` with the key and secret it
-    /// prints. Any other credentials may be real CoinsPaid's, whatever the URL: a local proxy
-
     /// Operator tokens parse and are never also website tokens (each interface refuses the
     /// other's tokens); thresholds and caps are positive and name currency codes.
     fn validate_operators(&self) -> Result<(), ConfigError> {
