@@ -70,7 +70,11 @@ impl Application {
                     key: settings.coinspaid.api_key.clone(),
                     secret: settings.coinspaid.api_secret.clone(),
                 },
-                settings.coinspaid.api_url.clone(),
+                settings
+                    .coinspaid
+                    .api_url
+                    .as_ref()
+                    .map_or_else(String::new, |url| url.to_string()),
                 None,
                 // `payoutd simulator` with its own credentials is a simulator too.
                 settings.provider_label(),
@@ -191,7 +195,7 @@ impl Application {
                 gauges: Arc::new(crate::gauges::Gauges::new(
                     pool.clone(),
                     Duration::from_secs(settings.metrics.db_gauges_interval_secs),
-                    !settings.notify.url.is_empty(),
+                    settings.notify.url.is_some(),
                     settings.database.max_connections,
                 )),
             },
@@ -261,7 +265,7 @@ impl Application {
             let retention = crate::retention::Retention::new(
                 self.workers.pool.clone(),
                 self.settings.retention.clone(),
-                !self.settings.notify.url.is_empty(),
+                self.settings.notify.url.is_some(),
             );
             let every = Duration::from_secs(self.settings.retention.interval_secs);
             tokio::spawn(retention.run(every, stop_rx.clone()))

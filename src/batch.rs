@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 
 /// `[batching]`: group commit of the money path.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct BatchSettings {
     /// Gather concurrent creates, CoinsPaid's acceptances and its callbacks into shared
     /// transactions. Off: one transaction per request (slower, same answers; the stopgap
@@ -30,16 +30,6 @@ pub struct BatchSettings {
     pub max_batch: usize,
     /// Batches in flight at once (each holds one database connection while it runs).
     pub runners: usize,
-}
-
-impl Default for BatchSettings {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            max_batch: 64,
-            runners: 2,
-        }
-    }
 }
 
 impl BatchSettings {

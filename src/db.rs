@@ -5,11 +5,25 @@
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use serde::Deserialize;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
-use crate::config::DatabaseSettings;
+use crate::coinspaid::signing::SecretString;
+
+/// `[database]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// May carry a password, hence secret.
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+    /// At start, how long to wait for a writable primary (unreachable, or read-only during a
+    /// failover) before giving up; 0: do not wait.
+    pub startup_wait_secs: u64,
+}
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 

@@ -104,7 +104,7 @@ impl Notifier {
     pub fn new(pool: PgPool, settings: NotifySettings) -> Result<Self, NotifierError> {
         let secrets =
             WebhookSecret::parse_list(settings.secret.expose()).map_err(NotifierError::Secret)?;
-        if !settings.url.is_empty() && secrets.is_empty() {
+        if settings.url.is_some() && secrets.is_empty() {
             return Err(NotifierError::Secret(
                 "required with notify.url (PAYOUTD_NOTIFY_URL)".into(),
             ));
@@ -122,7 +122,7 @@ impl Notifier {
     }
 
     pub fn enabled(&self) -> bool {
-        !self.settings.url.is_empty()
+        self.settings.url.is_some()
     }
 
     /// Posts every due notification once; returns how many were delivered.
@@ -178,6 +178,7 @@ impl Notifier {
     }
 
     async fn post(&self, id: Uuid, payload: &Value) -> Result<(), String> {
+        let url = self.settings.url.clone().ok_or("notify.url is not set")?;
         // Serialized once; those bytes are signed and sent.
         let body = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
         let id = id.to_string();
@@ -185,7 +186,7 @@ impl Notifier {
         let signature = standard_webhooks::signature_header(&self.secrets, &id, timestamp, &body);
         let response = self
             .http
-            .post(&self.settings.url)
+            .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(ID_HEADER, id)
             .header(TIMESTAMP_HEADER, timestamp)

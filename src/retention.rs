@@ -4,10 +4,23 @@
 
 use std::time::Duration;
 
+use serde::Deserialize;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::config::RetentionSettings;
+/// How long rows that only record the past are kept. Ledger entries and withdrawals are
+/// never deleted.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// How often the deletion runs (0: not in this process).
+    pub interval_secs: u64,
+    pub callbacks_days: u32,
+    /// Delivered notifications (and, with no notification URL, undelivered ones).
+    pub notifications_days: u32,
+    /// At least 24: a client retrying within a day must still get its replay.
+    pub idempotency_key_hours: u32,
+}
 
 /// Rows deleted by one pass, per table.
 #[derive(Debug, Default, PartialEq, Eq)]

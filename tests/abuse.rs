@@ -65,7 +65,8 @@ async fn callbacks_over_the_per_address_limit_get_429() {
 
 #[tokio::test]
 async fn the_callback_allow_list_believes_forwarded_for_only_from_trusted_proxies() {
-    let outside = spawn_app_with(|s| s.abuse.callback_allow = vec!["203.0.113.0/24".into()]).await;
+    let outside =
+        spawn_app_with(|s| s.abuse.callback_allow = vec!["203.0.113.0/24".parse().unwrap()]).await;
     let w = outside.processing_withdrawal("10.00").await;
     let body = outside.callback_for(&w, "confirmed");
     let signature = outside.signer.sign(&body);
@@ -92,8 +93,8 @@ async fn the_callback_allow_list_believes_forwarded_for_only_from_trusted_proxie
     );
 
     let behind_proxy = spawn_app_with(|s| {
-        s.abuse.callback_allow = vec!["203.0.113.0/24".into()];
-        s.abuse.trusted_proxies = vec!["127.0.0.1".into()];
+        s.abuse.callback_allow = vec!["203.0.113.0/24".parse().unwrap()];
+        s.abuse.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
     let w = behind_proxy.processing_withdrawal("10.00").await;

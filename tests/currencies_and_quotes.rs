@@ -393,7 +393,8 @@ async fn quotes_are_coinspaids_estimate_after_the_same_checks_as_a_withdrawal() 
     }
     assert!(app.sim.submissions().is_empty(), "a quote creates nothing");
 
-    let down = spawn_app_with(|s| s.coinspaid.api_url = "http://127.0.0.1:9".into()).await;
+    let down =
+        spawn_app_with(|s| s.coinspaid.api_url = Some("http://127.0.0.1:9".parse().unwrap())).await;
     let (status, problem) = quote(
         &down,
         json!({"amount":"100.00","currency":"EUR","convert_to":"BTC"}),

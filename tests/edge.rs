@@ -120,7 +120,7 @@ async fn connections_over_the_cap_wait_until_one_closes() {
 #[tokio::test]
 async fn a_flood_of_made_up_tokens_keeps_the_rate_limit_tables_bounded() {
     let app = spawn_app_with(|s| {
-        s.abuse = payoutd::config::AbuseSettings::default();
+        s.abuse = payoutd::config::Settings::defaults().abuse;
     })
     .await;
     let statuses = concurrently_limited(3_000, 64, |i| {

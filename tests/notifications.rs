@@ -213,7 +213,7 @@ async fn every_status_change_is_notified_signed_and_retried_until_delivered() {
     };
     let (url, receiver) = start_receiver().await;
     let app = spawn_app_with(|s| {
-        s.notify.url = url.clone();
+        s.notify.url = Some(url.parse().unwrap());
         s.notify.secret = SecretString::new(NOTIFY_SECRET);
         s.notify.backoff_max_secs = 1;
     })
@@ -372,7 +372,7 @@ async fn during_a_rotation_either_receiver_secret_verifies_every_notification() 
     };
     let (url, receiver) = start_receiver().await;
     let app = spawn_app_with(|s| {
-        s.notify.url = url.clone();
+        s.notify.url = Some(url.parse().unwrap());
         // Current first, then the one being replaced.
         s.notify.secret = SecretString::new(format!("{NOTIFY_SECRET},{OLD_SECRET}"));
     })

@@ -56,14 +56,13 @@ impl DroppingProxy {
 
     /// Points the app at the proxy and the proxy at the simulator the app was given.
     fn intercept(&self, settings: &mut payoutd::config::Settings) {
-        let sim: SocketAddr = settings
-            .coinspaid
-            .api_url
-            .trim_start_matches("http://")
-            .parse()
-            .unwrap();
+        let sim = settings.coinspaid.api_url.as_ref().unwrap();
+        let sim = SocketAddr::new(
+            sim.host_str().unwrap().parse().unwrap(),
+            sim.port().unwrap(),
+        );
         *self.target.lock().unwrap() = Some(sim);
-        settings.coinspaid.api_url = self.url.clone();
+        settings.coinspaid.api_url = Some(self.url.parse().unwrap());
     }
 }
 

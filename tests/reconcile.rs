@@ -131,7 +131,8 @@ async fn what_cannot_be_resolved_is_reported_and_moves_no_money() {
     );
 
     // A provider that cannot be reached: the look-up fails and is retried later.
-    let down = spawn_app_with(|s| s.coinspaid.api_url = "http://127.0.0.1:9".into()).await;
+    let down =
+        spawn_app_with(|s| s.coinspaid.api_url = Some("http://127.0.0.1:9".parse().unwrap())).await;
     down.fund("u1", "EUR", "100.00").await;
     let _ = down.withdraw_ok(&eur_to_btc("u1", "10.00")).await;
     assert_eq!(

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use payoutd::config::RetentionSettings;
+use payoutd::config::Settings;
 use payoutd::retention::{Deleted, Retention};
 
 async fn count(app: &TestApp, sql: &str) -> i64 {
@@ -45,7 +45,7 @@ async fn old_records_go_and_money_history_stays() {
     )
     .await;
 
-    let retention = Retention::new(app.pool.clone(), RetentionSettings::default(), true);
+    let retention = Retention::new(app.pool.clone(), Settings::defaults().retention, true);
     let deleted = retention.purge_once().await.unwrap();
     assert_eq!(
         deleted,
@@ -76,7 +76,7 @@ async fn old_records_go_and_money_history_stays() {
     assert_eq!(retention.purge_once().await.unwrap(), Deleted::default());
 
     // With no notification URL nothing would ever deliver them: old undelivered ones go too.
-    let no_url = Retention::new(app.pool.clone(), RetentionSettings::default(), false);
+    let no_url = Retention::new(app.pool.clone(), Settings::defaults().retention, false);
     assert_eq!(
         no_url.purge_once().await.unwrap().notifications,
         (notifications_before - 1) as u64

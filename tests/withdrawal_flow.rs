@@ -289,7 +289,7 @@ async fn provider_timeout_keeps_it_pending_and_the_retry_finds_it_created() {
 #[tokio::test]
 async fn provider_down_keeps_the_hold_and_parks_after_the_last_attempt() {
     let app = spawn_app_with(|s| {
-        s.coinspaid.api_url = "http://127.0.0.1:9".into();
+        s.coinspaid.api_url = Some("http://127.0.0.1:9".parse().unwrap());
         s.worker.max_attempts = 3;
     })
     .await;

@@ -57,14 +57,6 @@ fn limiter<K: std::hash::Hash + Eq + Clone>(
     ))
 }
 
-/// A CIDR (`10.0.0.0/8`) or a single address (`203.0.113.7`).
-pub fn parse_net(text: &str) -> Result<IpNet, String> {
-    let text = text.trim();
-    text.parse::<IpNet>()
-        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("{text:?} is not an IP address or CIDR"))
-}
-
 /// One IPv6 host holds a whole /64: counted as one source, or one client could fill a table.
 fn source_key(ip: IpAddr) -> IpAddr {
     match ip {
@@ -76,7 +68,6 @@ fn source_key(ip: IpAddr) -> IpAddr {
 impl Guard {
     /// From validated settings (the networks were parsed at start).
     pub fn new(settings: &AbuseSettings) -> Self {
-        let nets = |list: &[String]| list.iter().filter_map(|n| parse_net(n).ok()).collect();
         Self {
             api: limiter(settings.api_per_second, settings.api_burst),
             unauthenticated: limiter(
@@ -84,8 +75,8 @@ impl Guard {
                 settings.unauthenticated_burst,
             ),
             callback: limiter(settings.callback_per_second, settings.callback_burst),
-            callback_allow: nets(&settings.callback_allow),
-            trusted_proxies: nets(&settings.trusted_proxies),
+            callback_allow: settings.callback_allow.clone(),
+            trusted_proxies: settings.trusted_proxies.clone(),
             max_tracked: MAX_TRACKED_SOURCES,
             started: Instant::now(),
             last_pruned_ms: AtomicU64::new(0),
@@ -254,11 +245,21 @@ pub async fn api(State(guard): State<Arc<Guard>>, request: Request, next: Next) 
 mod tests {
     use super::*;
 
+    /// Networks as configuration reads them (an address alone is a /32 or /128).
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter()
+            .map(|s| {
+                s.parse()
+                    .unwrap_or_else(|_| IpNet::from(s.parse::<IpAddr>().unwrap()))
+            })
+            .collect()
+    }
+
     fn guard(trusted: &[&str], allow: &[&str]) -> Guard {
         Guard::new(&AbuseSettings {
-            trusted_proxies: trusted.iter().map(|s| s.to_string()).collect(),
-            callback_allow: allow.iter().map(|s| s.to_string()).collect(),
-            ..AbuseSettings::default()
+            trusted_proxies: nets(trusted),
+            callback_allow: nets(allow),
+            ..crate::config::Settings::defaults().abuse
         })
     }
 
@@ -289,7 +290,6 @@ mod tests {
         assert!(g.allowed("2001:db8::1".parse().unwrap()));
         assert!(!g.allowed("203.0.114.1".parse().unwrap()));
         assert!(guard(&[], &[]).allowed("8.8.8.8".parse().unwrap()));
-        assert!(parse_net("not-an-ip").is_err());
     }
 
     #[test]
@@ -297,7 +297,7 @@ mod tests {
         let mut g = Guard::new(&AbuseSettings {
             unauthenticated_per_second: 1,
             unauthenticated_burst: 1,
-            ..AbuseSettings::default()
+            ..crate::config::Settings::defaults().abuse
         });
         g.max_tracked = 50;
         let table = g.unauthenticated.as_ref().unwrap();

@@ -165,7 +165,9 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
         documented_routes(
             Arc::new(ApiTokens::new(&[])),
             Arc::new(admin::auth::OperatorTokens::new(&[])),
-            Arc::new(abuse::Guard::new(&crate::config::AbuseSettings::default())),
+            Arc::new(abuse::Guard::new(
+                &crate::config::Settings::defaults().abuse,
+            )),
         )
         .split_for_parts()
         .1,

@@ -101,7 +101,12 @@ mod tests {
             .unwrap()
             .contains("chargebacks"));
         assert_eq!(
-            review_reason(&ApprovalSettings::default(), "EUR", Decimal::MAX, &first),
+            review_reason(
+                &crate::config::Settings::defaults().approval,
+                "EUR",
+                Decimal::MAX,
+                &first
+            ),
             None
         );
     }

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use crate::coinspaid::signing::SecretString;
 
 /// `[admin]`: operator tokens, each `name:token`, so every action is attributed to a name.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AdminSettings {
     /// `name:token` pairs (`PAYOUTD_ADMIN_TOKENS=alice:...,bob:...`). Empty in development
     /// means the dev operator `dev` with [`DEV_ADMIN_TOKEN`]; empty in production means the
@@ -66,8 +66,8 @@ impl AdminSettings {
 }
 
 /// `[approval]`: which new withdrawals wait in `awaiting_approval` for an operator.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ApprovalSettings {
     /// A user's first withdrawal (no earlier one was ever confirmed) waits for approval.
     pub first_withdrawal: bool,

@@ -15,8 +15,7 @@ use crate::coinspaid::signing::SecretString;
 use crate::coinspaid::Credentials;
 use crate::config::{Environment, Settings};
 
-pub const DEFAULT_KEY: &str = "simulator-key";
-pub const DEFAULT_SECRET: &str = "simulator-secret";
+pub use super::{DEFAULT_KEY, DEFAULT_SECRET};
 
 pub async fn run() -> ExitCode {
     let settings = match Settings::load() {
@@ -59,7 +58,7 @@ pub async fn run() -> ExitCode {
     let simulator = match Simulator::spawn(
         SimulatorSettings {
             credentials,
-            callback_url: Some(config.callback_url.clone()),
+            callback_url: Some(config.callback_url.to_string()),
             callback_delay: Duration::from_millis(config.callback_delay_ms),
         },
         listener,

@@ -25,6 +25,11 @@ pub use state::{Delivery, SimWithdrawal, Submission};
 use crate::coinspaid::wire::WithdrawalRequest;
 use crate::coinspaid::{Credentials, Signer};
 
+/// The key pair `payoutd simulator` uses unless told otherwise, and prints. A service whose
+/// provider holds these is talking to a simulator, never to CoinsPaid.
+pub const DEFAULT_KEY: &str = "simulator-key";
+pub const DEFAULT_SECRET: &str = "simulator-secret";
+
 pub struct SimulatorSettings {
     /// Verifies inbound request signatures and signs callbacks.
     pub credentials: Credentials,

@@ -746,7 +746,7 @@ mod tests {
                 ask("nobody", "1"),
             ],
             &facts,
-            &ApprovalSettings::default(),
+            &crate::config::Settings::defaults().approval,
         );
         assert_eq!(
             verdicts,
@@ -784,7 +784,7 @@ mod tests {
                 ask("u2", "10"), // cap: 200 <= 200
             ],
             &facts,
-            &ApprovalSettings::default(),
+            &crate::config::Settings::defaults().approval,
         );
         let codes: Vec<&str> = verdicts
             .iter()

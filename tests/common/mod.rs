@@ -108,13 +108,13 @@ impl Drop for DropDatabase {
 pub fn test_settings(database: &str, simulator_url: &str) -> Settings {
     let mut s = Settings {
         env: Environment::Development,
-        ..Settings::default()
+        ..Settings::defaults()
     };
     s.server.listen_addr = "127.0.0.1:0".parse().unwrap();
     s.server.api_tokens = vec![SecretString::new(TOKEN)];
     s.database.url = SecretString::new(format!("{}/{database}", base_database_url()));
     s.database.max_connections = 20;
-    s.coinspaid.api_url = simulator_url.to_owned();
+    s.coinspaid.api_url = Some(simulator_url.parse().unwrap());
     s.coinspaid.api_key = KEY.into();
     s.coinspaid.api_secret = SecretString::new(SECRET);
     s.coinspaid.timeout_secs = 2;
