@@ -21,6 +21,8 @@ RUN mkdir -p src benches/load migrations \
 COPY src ./src
 COPY migrations ./migrations
 COPY benches ./benches
+# The defaults are compiled into the binary (include_str! of config/default.toml).
+COPY config ./config
 RUN touch src/main.rs src/lib.rs build.rs && cargo build --release --locked --bin payoutd
 
 # distroless/cc: glibc and nothing else (TLS roots are compiled in via webpki-roots).
