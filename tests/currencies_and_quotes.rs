@@ -465,3 +465,98 @@ async fn amounts_are_held_exactly_as_written_or_refused() {
     );
     app.assert_invariants().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_quotes_over_two_replicas_stay_within_coinspaids_budget() {
+    let apps = std::sync::Arc::new(
+        spawn_cluster(2, |s| {
+            s.quotes.calculate_per_minute = 4;
+        })
+        .await,
+    );
+    // Two amount bands (64..128 and 128..256 EUR), asked at once through both replicas.
+    let answers = concurrently(100, |i| {
+        let apps = apps.clone();
+        async move {
+            let amount = if i % 2 == 0 {
+                "100.00".to_owned()
+            } else {
+                format!("{}.00", 130 + i)
+            };
+            let (status, q) = quote(
+                &apps[i % 2],
+                json!({"amount": amount, "currency": "EUR", "convert_to": "BTC"}),
+            )
+            .await;
+            (status, q)
+        }
+    })
+    .await;
+    for (status, q) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{q}");
+        assert!(q["source"] == "fresh" || q["source"] == "recent", "{q}");
+    }
+    let fresh = answers
+        .iter()
+        .filter(|(_, q)| q["source"] == "fresh")
+        .count();
+    let calls = apps[0].sim.calculate_calls();
+    assert!(
+        (2..=4).contains(&calls),
+        "{calls} calls to /v2/exchange/calculate"
+    );
+    assert_eq!(
+        fresh, calls,
+        "each call answered exactly one quote as fresh"
+    );
+    // A recent estimate is CoinsPaid's for its own amount, scaled to the one asked.
+    let exact = answers
+        .iter()
+        .find(|(_, q)| q["amount"] == "100.00" && q["source"] == "fresh")
+        .or_else(|| answers.iter().find(|(_, q)| q["amount"] == "100.00"))
+        .unwrap();
+    assert!(exact.1["receive_amount"]
+        .as_str()
+        .unwrap()
+        .starts_with("0.00"));
+
+    // New bands spend what is left of the budget; then the answer is 429 with Retry-After,
+    // never a 502, and no call is made.
+    let mut refused = None;
+    for euros in [3, 5, 9, 17, 33] {
+        let response = apps[1]
+            .http
+            .post(apps[1].url("/v1/quotes"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"amount": format!("{euros}.00"), "currency": "EUR", "convert_to": "BTC"}))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(response);
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let refused = refused.expect("the budget of 4 calls a minute ran out");
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let (_, code) = code_of(refused).await;
+    assert_eq!(code, "rate_limited");
+    assert_eq!(apps[0].sim.calculate_calls(), 4, "never beyond the budget");
+    // A band with an estimate is still answered, as recent.
+    let (status, q) = quote(
+        &apps[1],
+        json!({"amount": "110.00", "currency": "EUR", "convert_to": "BTC"}),
+    )
+    .await;
+    assert_eq!(
+        (status, q["source"].as_str()),
+        (StatusCode::OK, Some("recent")),
+        "{q}"
+    );
+}
