@@ -111,7 +111,7 @@ proptest! {
 
     #[test]
     fn withdrawal_validation_never_panics(user in ".{0,10}", amount in ".{0,12}", currency in "[A-Z]{0,6}", convert_to in prop::option::of("[A-Z]{0,6}"), address in ".{0,50}", tag in prop::option::of(".{0,8}")) {
-        let input = WithdrawalInput { user_id: user, amount, currency, convert_to, address, tag, end_user_reference: None, travel_rule: Default::default() };
+        let input = WithdrawalInput { user_id: user, amount, currency, convert_to, address, tag, end_user_reference: None, reference: None, travel_rule: Default::default() };
         let _ = validate(&input, &CurrencyCatalog::builtin(), &Default::default());
     }
 }

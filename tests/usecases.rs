@@ -19,6 +19,7 @@ fn eur_to_btc(amount: &str) -> WithdrawalInput {
         address: BTC_ADDRESS.into(),
         tag: None,
         end_user_reference: None,
+        reference: None,
         travel_rule: TravelRuleInput::default(),
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::*;
 use payoutd::simulator::SubmitBehavior;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn happy_path_holds_then_debits_exactly() {
@@ -119,6 +119,7 @@ async fn same_key_same_body_replays_and_different_body_conflicts() {
     let first: Value = first.json().await.unwrap();
     let again = app.withdraw("key-1", &eur_to_btc("u1", "10.00")).await;
     assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
     let again: Value = again.json().await.unwrap();
     assert_eq!(again["id"], first["id"]);
     assert_eq!(again["foreign_id"], first["foreign_id"]);
@@ -131,6 +132,106 @@ async fn same_key_same_body_replays_and_different_body_conflicts() {
         ("90.00".into(), "10.00".into())
     );
     assert_eq!(app.sim.submissions().len(), 1, "a replay sends nothing");
+    app.assert_invariants().await;
+}
+
+fn with_reference(mut body: Value, reference: &str) -> Value {
+    body["reference"] = json!(reference);
+    body
+}
+
+#[tokio::test]
+async fn a_reference_replays_under_any_key_and_forever_and_conflicts_on_another_body() {
+    let app = spawn_app().await;
+    app.fund("u1", "EUR", "100.00").await;
+    let body = with_reference(eur_to_btc("u1", "10.00"), "payout-000123");
+    let first = app.withdraw("key-1", &body).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["reference"], "payout-000123");
+    // The website retries late: its Idempotency-Key is long gone (retention deleted it).
+    sqlx::query("DELETE FROM idempotency_keys")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    for key in ["key-1", "key-2"] {
+        let again = app.withdraw(key, &body).await;
+        assert_eq!(again.status(), StatusCode::OK, "{key}");
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        let again: Value = again.json().await.unwrap();
+        assert_eq!(
+            (&again["id"], &again["reference"]),
+            (&first["id"], &first["reference"])
+        );
+    }
+    let other = app
+        .withdraw(
+            "key-3",
+            &with_reference(eur_to_btc("u1", "11.00"), "payout-000123"),
+        )
+        .await;
+    assert_eq!(other.status(), StatusCode::CONFLICT);
+    let other: Value = other.json().await.unwrap();
+    assert_eq!(other["code"], "reference_conflict");
+    // A refused request keeps nothing: its reference is free for the next attempt.
+    let poor = with_reference(eur_to_btc("u1", "95.00"), "payout-000124");
+    let refused = app.withdraw("key-4", &poor).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    app.fund("u1", "EUR", "10.00").await;
+    assert_eq!(
+        app.withdraw("key-5", &poor).await.status(),
+        StatusCode::CREATED
+    );
+    let refs: i64 = sqlx::query_scalar("SELECT count(*) FROM withdrawal_references")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(refs, 2);
+    assert_eq!(
+        app.balance("u1", "EUR").await,
+        ("5.00".into(), "105.00".into())
+    );
+    let bad = app
+        .withdraw(
+            "key-6",
+            &with_reference(eur_to_btc("u1", "1.00"), "no spaces"),
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    app.assert_invariants().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_with_one_reference_and_different_keys_create_one_withdrawal() {
+    let app = Arc::new(spawn_app_with(one_batch_runner).await);
+    app.fund("u1", "EUR", "100.00").await;
+    let results = concurrently(20, |i| {
+        let app = app.clone();
+        async move {
+            let body = with_reference(eur_to_btc("u1", "10.00"), "payout-1");
+            let r = app.withdraw(&format!("key-{i}"), &body).await;
+            let status = r.status();
+            let body: Value = r.json().await.unwrap();
+            (status, body["id"].as_str().unwrap_or_default().to_owned())
+        }
+    })
+    .await;
+    let created = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 1, "{results:?}");
+    assert!(
+        results.iter().all(
+            |(s, id)| (*s == StatusCode::CREATED || *s == StatusCode::OK) && *id == results[0].1
+        ),
+        "{results:?}"
+    );
+    assert_eq!(
+        app.balance("u1", "EUR").await,
+        ("90.00".into(), "10.00".into())
+    );
     app.assert_invariants().await;
 }
 

@@ -161,6 +161,11 @@ impl From<CreateError> for ApiError {
                 "idempotency_key_reused",
                 "this Idempotency-Key was used with a different request body",
             ),
+            CreateError::ReferenceConflict => Self::new(
+                StatusCode::CONFLICT,
+                "reference_conflict",
+                "this reference names a withdrawal requested with a different body",
+            ),
             CreateError::Ledger(e) => e.into(),
         }
     }

@@ -206,22 +206,39 @@ impl Rules {
         let rows: Vec<Prepared> = jobs.iter().map(|job| Prepared::new(job)).collect();
         let mut tx = crate::db::begin_batch_transaction(&self.pool).await?;
 
-        // 1. Keys in key order (so two batches cannot deadlock on them) and, once every key
-        //    is claimed, the claimed requests' balance rows in (user, currency) order. The
-        //    aggregate over `claim` reads it whole before `balances` is scanned, so no balance
-        //    row is locked while a key is still being claimed.
+        // 1. Keys in key order (so two batches cannot deadlock on them); once every key is
+        //    claimed, the references of the requests whose key was claimed, in order; then the
+        //    balance rows of the requests that claimed both, in (user, currency) order. Each
+        //    step reads the one before through an aggregate, which reads it whole first: no
+        //    reference is claimed while a key is, no balance row locked while either is.
         let claimed = sqlx::query(
             "WITH claim AS (
                  INSERT INTO idempotency_keys (key, request_hash, withdrawal_id)
                  SELECT * FROM unnest($1::text[], $2::bytea[], $3::uuid[]) ORDER BY 1
                  ON CONFLICT (key) DO NOTHING
                  RETURNING key, withdrawal_id),
+             input AS (
+                 SELECT * FROM unnest($3::uuid[], $4::text[], $5::text[], $6::text[], $2::bytea[])
+                     AS i(id, user_id, currency, reference, request_hash)),
+             keyed AS (SELECT array_agg(withdrawal_id) AS ids FROM claim),
+             reference_claim AS (
+                 INSERT INTO withdrawal_references (reference, request_hash, withdrawal_id)
+                 SELECT reference, request_hash, id FROM input
+                 WHERE reference IS NOT NULL AND id = ANY ((SELECT ids FROM keyed)::uuid[])
+                 ORDER BY 1
+                 ON CONFLICT (reference) DO NOTHING
+                 RETURNING withdrawal_id),
              claimed AS (
-                 SELECT array_agg(c.key) AS keys, array_agg(i.user_id) AS users,
-                        array_agg(i.currency) AS currencies
+                 SELECT array_agg(c.key) AS keys,
+                        array_agg(i.id) FILTER (WHERE i.reference IS NULL OR r.withdrawal_id IS NOT NULL)
+                            AS ids,
+                        array_agg(i.user_id) FILTER (WHERE i.reference IS NULL OR r.withdrawal_id IS NOT NULL)
+                            AS users,
+                        array_agg(i.currency) FILTER (WHERE i.reference IS NULL OR r.withdrawal_id IS NOT NULL)
+                            AS currencies
                  FROM claim c
-                 JOIN unnest($3::uuid[], $4::text[], $5::text[]) AS i(id, user_id, currency)
-                   ON i.id = c.withdrawal_id),
+                 JOIN input i ON i.id = c.withdrawal_id
+                 LEFT JOIN reference_claim r ON r.withdrawal_id = i.id),
              locked AS MATERIALIZED (
                  SELECT b.user_id, b.currency, b.available FROM balances b
                  WHERE (b.user_id, b.currency) IN
@@ -229,7 +246,7 @@ impl Rules {
                                              (SELECT currencies FROM claimed)))
                  ORDER BY b.user_id, b.currency
                  FOR UPDATE)
-             SELECT (SELECT keys FROM claimed) AS keys,
+             SELECT (SELECT keys FROM claimed) AS keys, (SELECT ids FROM claimed) AS ids,
                     (SELECT array_agg(user_id ORDER BY user_id, currency) FROM locked) AS users,
                     (SELECT array_agg(currency ORDER BY user_id, currency) FROM locked)
                         AS currencies,
@@ -245,6 +262,11 @@ impl Rules {
         .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.user_id()).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.currency()).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.job.request.reference.as_deref())
+                .collect::<Vec<_>>(),
+        )
         .fetch_one(&mut *tx)
         .await?;
         let claimed_keys: HashSet<String> = claimed
@@ -252,11 +274,23 @@ impl Rules {
             .unwrap_or_default()
             .into_iter()
             .collect();
-        let (candidates, replaying): (Vec<usize>, Vec<usize>) =
-            (0..rows.len()).partition(|&i| claimed_keys.contains(rows[i].job.key.as_str()));
+        let claimed_ids: HashSet<Uuid> = claimed
+            .try_get::<Option<Vec<Uuid>>, _>("ids")?
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        // Claimed both key and reference: judged here. Only the key: its reference names
+        // another withdrawal, so its key is given back and it is answered from that one.
+        // Neither: answered from the withdrawal its key names.
+        let candidates: Vec<usize> = (0..rows.len())
+            .filter(|&i| claimed_ids.contains(&rows[i].id))
+            .collect();
+        let (by_reference, by_key): (Vec<usize>, Vec<usize>) = (0..rows.len())
+            .filter(|&i| !claimed_ids.contains(&rows[i].id))
+            .partition(|&i| claimed_keys.contains(rows[i].job.key.as_str()));
         if candidates.is_empty() {
             tx.rollback().await?;
-            return self.replay(&rows, &replaying).await;
+            return self.replay(&rows, &by_key, &by_reference).await;
         }
         let mut facts = BatchFacts::default();
         let locked_users: Vec<String> = claimed
@@ -400,12 +434,25 @@ impl Rules {
                 Verdict::Refused(_) => None,
             })
             .collect();
-        let refused_keys: Vec<&str> = candidates
+        let refused: Vec<usize> = candidates
             .iter()
             .zip(&verdicts)
             .filter(|(_, v)| matches!(v, Verdict::Refused(_)))
-            .map(|(&i, _)| rows[i].job.key.as_str())
+            .map(|(&i, _)| i)
             .collect();
+        // What refused requests (and those whose reference was taken) claimed is given back,
+        // so a retry is judged afresh.
+        let given_back = GivenBack {
+            keys: refused
+                .iter()
+                .chain(&by_reference)
+                .map(|&i| rows[i].job.key.as_str())
+                .collect(),
+            references: refused
+                .iter()
+                .filter_map(|&i| rows[i].job.request.reference.as_deref())
+                .collect(),
+        };
         let mut holds: BTreeMap<(&str, &str), Decimal> = BTreeMap::new();
         for &(i, _, _) in &accepted {
             *holds
@@ -417,7 +464,7 @@ impl Rules {
             &rows,
             &accepted,
             &holds,
-            &refused_keys,
+            &given_back,
             self.lease_for,
         )
         .await?;
@@ -426,7 +473,7 @@ impl Rules {
         crate::faults::crash_point("after_hold_commit");
 
         let mut stored: HashMap<Uuid, Withdrawal> = stored.into_iter().map(|w| (w.id, w)).collect();
-        let mut outcomes = self.replay(&rows, &replaying).await?;
+        let mut outcomes = self.replay(&rows, &by_key, &by_reference).await?;
         for (&i, verdict) in candidates.iter().zip(verdicts) {
             let row = &rows[i];
             outcomes[i] = Some(match verdict {
@@ -458,51 +505,86 @@ impl Rules {
         Ok(outcomes)
     }
 
-    /// The answers to requests whose keys other requests claimed and committed: a replay of
-    /// the withdrawal stored under the key, or `KeyReused` for a different request; `None`
-    /// for a key gone since (deleted by retention), to be judged afresh. Only the `replaying`
-    /// rows get an answer here.
+    /// The answers to requests that claimed no withdrawal of their own: `by_key`, whose key
+    /// another request claimed, and `by_reference`, whose reference another request claimed.
+    /// Each gets a replay of the withdrawal stored under that key or reference, or
+    /// `KeyReused`/`ReferenceConflict` for a different request; `None` for a key gone since
+    /// (deleted by retention), to be judged afresh. Read after the commit.
     async fn replay(
         &self,
         rows: &[Prepared<'_>],
-        replaying: &[usize],
+        by_key: &[usize],
+        by_reference: &[usize],
     ) -> Result<Vec<Option<CreateResult>>, sqlx::Error> {
         let mut answers: Vec<Option<CreateResult>> = rows.iter().map(|_| None).collect();
-        if replaying.is_empty() {
-            return Ok(answers);
-        }
-        let keys: Vec<&str> = replaying
-            .iter()
-            .map(|&i| rows[i].job.key.as_str())
-            .collect();
-        let found = sqlx::query(&format!(
-            "SELECT k.key AS claimed_key, k.request_hash, w.*
-             FROM idempotency_keys k
-             CROSS JOIN LATERAL (SELECT {COLUMNS} FROM withdrawals WHERE id = k.withdrawal_id) w
-             WHERE k.key = ANY($1)"
-        ))
-        .bind(&keys)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut stored: HashMap<String, (Vec<u8>, Withdrawal)> = HashMap::new();
-        for row in &found {
-            stored.insert(
-                row.try_get("claimed_key")?,
-                (row.try_get("request_hash")?, Withdrawal::from_row(row)?),
-            );
-        }
-        for &i in replaying {
-            answers[i] = stored
-                .get(rows[i].job.key.as_str())
-                .map(|(hash, withdrawal)| {
-                    if *hash == rows[i].fingerprint {
-                        Ok(CreateOutcome::Replayed(withdrawal.clone()))
-                    } else {
-                        Err(CreateError::KeyReused)
-                    }
-                });
+        for (claim, replaying) in [(Claim::Key, by_key), (Claim::Reference, by_reference)] {
+            if replaying.is_empty() {
+                continue;
+            }
+            let name = |i: usize| claim.name(&rows[i]);
+            let names: Vec<&str> = replaying.iter().filter_map(|&i| name(i)).collect();
+            let (table, column) = claim.table_and_column();
+            // One of two fixed statements: the names come from `Claim`, never from a request.
+            let found = sqlx::query(&format!(
+                "SELECT c.{column} AS claimed, c.request_hash, w.*
+                 FROM {table} c
+                 CROSS JOIN LATERAL (SELECT {COLUMNS} FROM withdrawals WHERE id = c.withdrawal_id) w
+                 WHERE c.{column} = ANY($1)"
+            ))
+            .bind(&names)
+            .fetch_all(&self.pool)
+            .await?;
+            let mut stored: HashMap<String, (Vec<u8>, Withdrawal)> = HashMap::new();
+            for row in &found {
+                stored.insert(
+                    row.try_get("claimed")?,
+                    (row.try_get("request_hash")?, Withdrawal::from_row(row)?),
+                );
+            }
+            for &i in replaying {
+                answers[i] = name(i)
+                    .and_then(|n| stored.get(n))
+                    .map(|(hash, withdrawal)| {
+                        if *hash == rows[i].fingerprint {
+                            Ok(CreateOutcome::Replayed(withdrawal.clone()))
+                        } else {
+                            Err(claim.reused())
+                        }
+                    });
+            }
         }
         Ok(answers)
+    }
+}
+
+/// What a request claims before it is judged: its idempotency key and its reference.
+#[derive(Clone, Copy)]
+enum Claim {
+    Key,
+    Reference,
+}
+
+impl Claim {
+    fn table_and_column(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Key => ("idempotency_keys", "key"),
+            Self::Reference => ("withdrawal_references", "reference"),
+        }
+    }
+
+    fn name<'a>(self, row: &Prepared<'a>) -> Option<&'a str> {
+        match self {
+            Self::Key => Some(row.job.key.as_str()),
+            Self::Reference => row.job.request.reference.as_deref(),
+        }
+    }
+
+    /// The answer to a different request under the same claim.
+    fn reused(self) -> CreateError {
+        match self {
+            Self::Key => CreateError::KeyReused,
+            Self::Reference => CreateError::ReferenceConflict,
+        }
     }
 }
 
@@ -536,14 +618,20 @@ impl<'a> Prepared<'a> {
     }
 }
 
-/// Writes the accepted requests and deletes the refused ones' keys, in one statement. Fails
+/// The keys and references a batch claimed but does not keep.
+struct GivenBack<'a> {
+    keys: Vec<&'a str>,
+    references: Vec<&'a str>,
+}
+
+/// Writes the accepted requests and deletes what the others claimed, in one statement. Fails
 /// (and so rolls the batch back) if a hold did not find the balance it was decided on.
 async fn write(
     conn: &mut PgConnection,
     rows: &[Prepared<'_>],
     accepted: &[(usize, &Option<String>, bool)],
     holds: &BTreeMap<(&str, &str), Decimal>,
-    refused_keys: &[&str],
+    given_back: &GivenBack<'_>,
     lease_for: Duration,
 ) -> Result<Vec<Withdrawal>, sqlx::Error> {
     let take = |f: &dyn Fn(&Prepared) -> Option<String>| -> Vec<Option<String>> {
@@ -559,10 +647,10 @@ async fn write(
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::text[],
                                   $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
                                   $11::bool[], $12::jsonb[], $13::uuid[], $14::uuid[],
-                                  $19::uuid[])
+                                  $19::uuid[], $22::text[])
                  AS i(id, foreign_id, user_id, amount, currency, convert_to, address, tag,
                       end_user_reference, review, paused, travel, entry_id, audit_id,
-                      lease_id)),
+                      lease_id, reference)),
          moved AS (
              UPDATE balances b
              SET available = b.available - h.total, held = b.held + h.total, updated_at = now()
@@ -572,9 +660,9 @@ async fn write(
          stored AS (
              INSERT INTO withdrawals
                  (id, foreign_id, user_id, amount, currency, convert_to, address, tag,
-                  end_user_reference, status, review_reason)
+                  end_user_reference, reference, status, review_reason)
              SELECT id, foreign_id, user_id, amount, currency, convert_to, address, tag,
-                    end_user_reference,
+                    end_user_reference, reference,
                     CASE WHEN review IS NULL THEN 'pending' ELSE 'awaiting_approval' END, review
              FROM input
              RETURNING {COLUMNS}),
@@ -597,7 +685,9 @@ async fn write(
                     jsonb_build_object('status', 'awaiting_approval')
              FROM input WHERE review IS NOT NULL),
          freed AS (
-             DELETE FROM idempotency_keys WHERE key = ANY($18::text[]))
+             DELETE FROM idempotency_keys WHERE key = ANY($18::text[])),
+         references_freed AS (
+             DELETE FROM withdrawal_references WHERE reference = ANY($21::text[]))
          SELECT (SELECT count(*) FROM moved) AS holds_made, stored.*
          FROM stored"
     ))
@@ -644,9 +734,11 @@ async fn write(
     .bind(holds.keys().map(|(u, _)| *u).collect::<Vec<_>>())
     .bind(holds.keys().map(|(_, c)| *c).collect::<Vec<_>>())
     .bind(holds.values().copied().collect::<Vec<_>>())
-    .bind(refused_keys)
+    .bind(&given_back.keys)
     .bind(ids_of(&|r| r.lease_id))
     .bind(lease_for.as_secs_f64())
+    .bind(&given_back.references)
+    .bind(take(&|r| r.job.request.reference.clone()))
     .fetch_all(&mut *conn)
     .await?;
     let mut stored = Vec::with_capacity(result.len());

@@ -24,6 +24,8 @@ pub struct WithdrawalInput {
     pub address: String,
     pub tag: Option<String>,
     pub end_user_reference: Option<String>,
+    /// The website's own permanent id for this payout.
+    pub reference: Option<String>,
     /// MiCA sender and receiver, as stated (`Debug` redacts the data).
     pub travel_rule: TravelRuleInput,
 }
@@ -38,6 +40,8 @@ pub struct ValidWithdrawal {
     pub address: String,
     pub tag: Option<String>,
     pub end_user_reference: String,
+    /// The website's own permanent id for this payout: unique, never expiring.
+    pub reference: Option<String>,
     /// What CoinsPaid is sent: the stated parties, with the merchant's defaults for the rest.
     pub travel_rule: TravelRule,
     /// What the request itself said; the idempotency fingerprint covers this, so a replay
@@ -208,6 +212,13 @@ pub fn validate(
             "1 to 128 visible ASCII characters",
         ));
     }
+    let reference = input.reference.clone();
+    if reference.as_deref().is_some_and(|r| !visible_ascii(r, 255)) {
+        return Err(Refusal::field(
+            "reference",
+            "1 to 255 visible ASCII characters",
+        ));
+    }
     let travel_field = |e: crate::domain::travel_rule::FieldError| Refusal::ValidationFailed {
         field: e.field,
         message: e.message,
@@ -225,6 +236,7 @@ pub fn validate(
         address: input.address.clone(),
         tag,
         end_user_reference,
+        reference,
         travel_rule,
         stated_travel_rule,
     })
@@ -259,6 +271,12 @@ impl ValidWithdrawal {
             .unwrap_or_default();
         hash.update((stated.len() as u64).to_be_bytes());
         hash.update(stated.as_bytes());
+        // Only when given, so the fingerprints of requests without one stay what they were.
+        if let Some(reference) = &self.reference {
+            hash.update(b"reference");
+            hash.update((reference.len() as u64).to_be_bytes());
+            hash.update(reference.as_bytes());
+        }
         hash.finalize().to_vec()
     }
 }
@@ -283,6 +301,8 @@ pub enum CreateError {
     Refused(#[from] Refusal),
     #[error("the idempotency key was used for a different request")]
     KeyReused,
+    #[error("this reference names a withdrawal requested with a different body")]
+    ReferenceConflict,
     #[error(transparent)]
     Ledger(#[from] LedgerError),
 }
@@ -306,6 +326,7 @@ mod tests {
             address: "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq".into(),
             tag: None,
             end_user_reference: None,
+            reference: None,
             travel_rule: TravelRuleInput::default(),
         }
     }
