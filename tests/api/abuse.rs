@@ -1,9 +1,7 @@
 //! Limits on abuse: rate limits answered 429 problem+json with Retry-After, and the callback
 //! allow-list with a trusted proxy's X-Forwarded-For.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use reqwest::StatusCode;
 
 #[tokio::test]

@@ -2,9 +2,7 @@
 //! finished withdrawals with an unacknowledged anomaly included, and an acknowledgement
 //! (audited) takes one off the list until another anomaly is recorded.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

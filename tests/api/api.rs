@@ -1,8 +1,6 @@
 //! The HTTP edge: auth, credits, balances, ledger, and every refusal code of the contract.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -1,10 +1,8 @@
 //! CoinsPaid callbacks: signatures, duplicates, ordering, and concurrency.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
+use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

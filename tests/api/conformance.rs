@@ -3,11 +3,9 @@
 //! reads it in production, and every documented withdrawal callback is driven through the HTTP
 //! API against a withdrawal made to match it.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::helpers::*;
 use payoutd::coinspaid::callback::{self, ParsedCallback};
 use payoutd::coinspaid::client::{classify_lookup_answer, classify_submit_answer, record_for};
 use payoutd::coinspaid::wire::{CurrencyListEntry, Envelope, ExchangeEstimate, PairList};

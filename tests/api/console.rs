@@ -2,9 +2,7 @@
 //! check, the confirmation step, an action and its audit row under the operator's name,
 //! refusals as readable pages, the pause switch, and HTML escaping of user-controlled values.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use reqwest::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
 

@@ -7,11 +7,9 @@
 //! chromium-driver`; `.ci/run` installs them). Without them the test fails when `CI` is set
 //! and is skipped, saying so, otherwise.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use serde_json::{json, Value};
 
 /// A few calls of the W3C WebDriver protocol (JSON over HTTP), over the reqwest client the

@@ -2,11 +2,9 @@
 //! withdrawal, restarted on the same database, and the withdrawal must still end in exactly
 //! one terminal state, created once at CoinsPaid, with the ledger matching the balances.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use payoutd::simulator::{Simulator, SubmitBehavior};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};

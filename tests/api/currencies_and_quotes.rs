@@ -2,9 +2,7 @@
 //! minimums come from configuration and CoinsPaid's documented defaults, never from the
 //! deposit minimum; quotes are CoinsPaid's estimates, passed through in its own terms.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use payoutd::domain::currency::{CurrencyCatalog, CurrencyInfo};
 use payoutd::domain::Currency;
 use payoutd::simulator::{PairEndpoints, SimPair};

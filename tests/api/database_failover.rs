@@ -1,15 +1,13 @@
 //! The service through a PostgreSQL outage and failover, on clusters of the test's own
-//! (`common::pg_cluster`): a request that cannot be served is a 503 with `Retry-After`,
+//! (`helpers::pg_cluster`): a request that cannot be served is a 503 with `Retry-After`,
 //! never a 500; `/readyz` is 503 while no writable primary answers; connections to a demoted
 //! node are replaced; everything resumes without restarting payoutd.
-
-mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::pg_cluster::PgCluster;
-use common::*;
+use crate::helpers::pg_cluster::PgCluster;
+use crate::helpers::*;
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;

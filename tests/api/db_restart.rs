@@ -1,18 +1,16 @@
 //! PostgreSQL restarted under load: requests fail cleanly with 503 while it is away, the
 //! service recovers by itself, and nothing is half-written.
 //!
-//! The test stops and starts a PostgreSQL cluster of its own (`common::pg_cluster`), never
+//! The test stops and starts a PostgreSQL cluster of its own (`helpers::pg_cluster`), never
 //! the machine's server. Where no server binaries are installed it says so and passes,
 //! except under CI, where it fails.
-
-mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::pg_cluster::PgCluster;
-use common::*;
+use crate::helpers::pg_cluster::PgCluster;
+use crate::helpers::*;
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -2,11 +2,9 @@
 //! Dockerfile and compose file's promises, and the `migrate` and `healthcheck` subcommands of
 //! the real binary. (.ci/docker-build-check replays the Dockerfile's build stage.)
 
-mod common;
-
 use std::process::Stdio;
 
-use common::*;
+use crate::helpers::*;
 
 /// `1.89` and `1.89.0` compare equal.
 fn version(text: &str) -> Vec<u32> {

@@ -1,9 +1,7 @@
 //! `/docs` works without internet: the page and every file it references are served by
 //! payoutd itself, and nothing the browser is told to load or call names another host.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use reqwest::StatusCode;
 
 /// The values of `attr="..."` in an HTML page.

@@ -2,11 +2,9 @@
 //! connections, floods of made-up tokens and callbacks), development conveniences next to real
 //! credentials, console sessions outliving their token, and JSON with duplicate keys.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::helpers::*;
 use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

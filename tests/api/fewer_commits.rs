@@ -2,11 +2,9 @@
 //! transaction (BENCHMARKS.md, "Fewer commits on the money path"). What they write must be
 //! what the general path writes, and a callback racing the acceptance must still settle once.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use payoutd::domain::WithdrawalStatus;
 use payoutd::simulator::SubmitBehavior;
 use serde_json::Value;

@@ -3,12 +3,10 @@
 //! on; attempts are bounded per process; one that waited too long for its turn is left to the
 //! worker; a graceful stop lets running attempts finish.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use payoutd::simulator::SubmitBehavior;
 use reqwest::StatusCode;
 use serde_json::Value;

@@ -1,9 +1,7 @@
 //! Property tests over random and mutated input: the parsers never panic, the HTTP edge never
 //! answers 500 for a client's mistake, and no money moves without a valid signature.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use payoutd::coinspaid::callback;
 use payoutd::domain::currency::CurrencyCatalog;
 use payoutd::domain::Amount;

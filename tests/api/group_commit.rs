@@ -2,14 +2,12 @@
 //! and each request still gets exactly the answer it would have got alone. Real PostgreSQL,
 //! real HTTP, many tasks at once; the batch runner is narrowed to one so that requests pile
 //! up behind a running batch and batches of many form. (The fallback of a failing batch is in
-//! tests/group_commit_fallback.rs: its own process, as the batch metrics are process-wide.)
-
-mod common;
+//! `group_commit_fallback`.)
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use common::*;
+use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -27,6 +25,15 @@ enum Kind {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_batch_mixing_refusals_replays_and_successes_answers_each_on_its_own() {
+    // The batch counters below are process-wide; no other test may batch meanwhile.
+    if !in_own_process(
+        module_path!(),
+        "a_batch_mixing_refusals_replays_and_successes_answers_each_on_its_own",
+    )
+    .await
+    {
+        return;
+    }
     let app = Arc::new(
         spawn_app_with(|s| {
             one_batch_runner(s);

@@ -1,8 +1,6 @@
 //! The test harness itself: a passing test leaves no database behind.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 
 #[tokio::test]
 async fn a_finished_test_app_drops_its_database() {

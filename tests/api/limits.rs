@@ -1,11 +1,9 @@
 //! Withdrawal limits: per withdrawal and per rolling 24 hours, configured per currency and
 //! overridable per user, enforced inside the hold transaction even under concurrency.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
+use crate::helpers::*;
 use payoutd::config::CurrencyLimits;
 use reqwest::StatusCode;
 use serde_json::{json, Value};

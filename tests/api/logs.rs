@@ -2,12 +2,10 @@
 //! a signature, a token or MiCA travel-rule data, even at debug level. Runs the real binary
 //! and reads its output.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{free_port, payoutd_command, stop_gracefully, wait_ready, DropDatabase};
+use crate::helpers::{free_port, payoutd_command, stop_gracefully, wait_ready, DropDatabase};
 use payoutd::coinspaid::signing::SecretString;
 use payoutd::coinspaid::{Credentials, Signer};
 use payoutd::simulator::{Simulator, SimulatorSettings, SubmitBehavior};

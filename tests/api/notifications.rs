@@ -1,18 +1,16 @@
 //! Website notifications: one per status change, written with the change, signed, retried
 //! until delivered.
 
-mod common;
-
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::helpers::*;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use common::*;
 use payoutd::coinspaid::signing::SecretString;
 use payoutd::simulator::SubmitBehavior;
 use payoutd::standard_webhooks::WebhookSecret;

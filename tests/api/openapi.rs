@@ -2,8 +2,6 @@
 //! every error a route answers described as problem+json, enums and constraints stated.
 //! (CI also runs openapi-spec-validator over `payoutd openapi`.)
 
-mod common;
-
 use std::collections::HashMap;
 
 use serde_json::Value;

@@ -2,9 +2,7 @@
 //! cancel, the stuck queue and its actions, races against each other and against a late
 //! callback on another replica, the pause switch, the merchant-wide cap and the audit trail.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use payoutd::simulator::SubmitBehavior;
 use reqwest::StatusCode;
 use serde_json::{json, Value};

@@ -6,12 +6,10 @@
 //! (pg_rewind) and a second failover back loses nothing either.
 //!
 //! Not in the default run (it takes a minute and needs Debian's `patroni`, `etcd-server`
-//! and `haproxy`): `PAYOUTD_FAILOVER_TEST=1 cargo test --test patroni_failover -- --nocapture`.
+//! and `haproxy`): `PAYOUTD_FAILOVER_TEST=1 cargo test --test api patroni_failover:: -- --nocapture`.
 //! `PAYOUTD_FAILOVER_TEST=async` runs the same with asynchronous replication and the
 //! primary's WAL senders stopped (SIGSTOP) two seconds before the kill, so the standbys miss
 //! what it acknowledged meanwhile: it must fail, showing what the check catches. It never touches the machine's PostgreSQL service: every process is its own.
-
-mod common;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -19,8 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::pg_cluster::{as_server_user, postgres_bin_dir, ScratchDir};
-use common::*;
+use crate::helpers::pg_cluster::{as_server_user, postgres_bin_dir, ScratchDir};
+use crate::helpers::*;
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
@@ -138,7 +136,7 @@ impl Deployment {
             let name = format!("pg{i}");
             let state = dir.path.join(&name);
             std::fs::create_dir_all(&state).unwrap();
-            if let Some((uid, gid)) = common::pg_cluster::server_user() {
+            if let Some((uid, gid)) = crate::helpers::pg_cluster::server_user() {
                 std::os::unix::fs::chown(&state, Some(uid), Some(gid)).unwrap();
             }
             let (pg_port, rest_port) = (free_port(), free_port());
@@ -622,7 +620,7 @@ async fn a_primary_killed_under_load_loses_no_acknowledged_request() {
     // The same load on one PostgreSQL with no standby (fsync on, as on the Patroni nodes):
     // what synchronous replication costs.
     let single_node = {
-        let pg = common::pg_cluster::PgCluster::init(&["fsync = on"])
+        let pg = crate::helpers::pg_cluster::PgCluster::init(&["fsync = on"])
             .await
             .expect("PostgreSQL server binaries");
         let apps: Vec<Arc<TestApp>> = spawn_cluster_on(&pg.url(), 2, settings)

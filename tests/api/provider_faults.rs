@@ -2,14 +2,12 @@
 //! never recovers. No withdrawal is lost or released on an unknown outcome, retries are
 //! bounded, and stuck work shows in the metrics.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use payoutd::simulator::SubmitBehavior;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};

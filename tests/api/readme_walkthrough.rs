@@ -1,11 +1,9 @@
 //! The README's quick start, run verbatim against the real `payoutd` binary in development
 //! mode (embedded simulator, dev token), so the documented commands cannot rot.
 
-mod common;
-
 use std::process::Stdio;
 
-use common::{free_port, payoutd_command, stop_gracefully, wait_ready, DropDatabase};
+use crate::helpers::{free_port, payoutd_command, stop_gracefully, wait_ready, DropDatabase};
 use tokio::process::{Child, Command};
 
 /// The shell block between the walkthrough markers.

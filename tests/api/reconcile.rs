@@ -1,11 +1,9 @@
 //! The reconciler settles what CoinsPaid's callbacks never told us, through the same state
 //! machine, and never releases money on a missing answer.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use payoutd::simulator::SubmitBehavior;
 use payoutd::withdrawals::reconcile::Check;
 

@@ -3,11 +3,9 @@
 //! CoinsPaid reporting the payout cancelled or declined. Everything else keeps the money held
 //! and asks: a look-up, a retry, a parked job for a person.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use payoutd::simulator::SubmitBehavior;
 use payoutd::withdrawals::reconcile::Check;
 use serde_json::{json, Value};

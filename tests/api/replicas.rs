@@ -1,12 +1,10 @@
 //! Several replicas of payoutd on one database: duplicate and contradictory callbacks spread
 //! across them settle once, and their workers never submit one withdrawal twice at once.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use payoutd::simulator::SubmitBehavior;
 use reqwest::StatusCode;
 use serde_json::Value;

@@ -2,9 +2,7 @@
 //! ledger entry or a withdrawal. The clock is "accelerated" by ageing rows in the database;
 //! ledger entries cannot be aged (or changed, or deleted): the database refuses it.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use payoutd::config::Settings;
 use payoutd::retention::{Deleted, Retention};
 

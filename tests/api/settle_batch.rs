@@ -3,13 +3,11 @@
 //! while sharing transactions, and a crash between gathering a batch and its commit leaves
 //! nothing that CoinsPaid's retry cannot settle once.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use payoutd::coinspaid::signing::SecretString;
 use payoutd::coinspaid::{Credentials, Signer};
 use payoutd::domain::WithdrawalStatus;

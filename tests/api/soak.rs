@@ -2,15 +2,13 @@
 //! callbacks, provider faults and SIGKILLed replicas, against two real payoutd processes on
 //! one database. The money invariants are checked throughout and after everything settles.
 //!
-//! Short by default (it runs in CI). Longer: `PAYOUTD_SOAK_OPS=20000 cargo test --test soak`;
+//! Short by default (it runs in CI). Longer: `PAYOUTD_SOAK_OPS=20000 cargo test --test api soak::`;
 //! other runs with `PAYOUTD_SOAK_SEED=random`; replay one with `PAYOUTD_SOAK_SEED=<printed seed>`.
-
-mod common;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use payoutd::simulator::SubmitBehavior;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

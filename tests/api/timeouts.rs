@@ -1,11 +1,9 @@
 //! The request time budget: a request that runs out of it is a counted problem+json 503, and
 //! a withdrawal whose CoinsPaid answer is slow is answered within the budget, as it stands.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::helpers::*;
 use payoutd::simulator::SubmitBehavior;
 use reqwest::StatusCode;
 use serde_json::Value;

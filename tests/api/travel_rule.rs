@@ -3,9 +3,7 @@
 //! `validation_failed` per malformed field, idempotency, never shown back, purged after
 //! retention.
 
-mod common;
-
-use common::{eur_to_btc, spawn_app, spawn_app_with, test_settings};
+use crate::helpers::{eur_to_btc, spawn_app, spawn_app_with, test_settings};
 use payoutd::app::Application;
 use payoutd::simulator::SubmitBehavior;
 use payoutd::withdrawals::travel_rule::Purger;
@@ -49,7 +47,7 @@ fn with_both(user: &str) -> Value {
 }
 
 /// What CoinsPaid received for this foreign_id, each attempt parsed, plus the raw bytes.
-fn sent(app: &common::TestApp, foreign_id: &str) -> Vec<(Vec<u8>, Value)> {
+fn sent(app: &crate::helpers::TestApp, foreign_id: &str) -> Vec<(Vec<u8>, Value)> {
     app.sim
         .submissions()
         .into_iter()
@@ -339,7 +337,7 @@ async fn the_same_key_with_different_travel_rule_data_is_a_conflict() {
     );
 }
 
-async fn stored_data(app: &common::TestApp, id: &str) -> bool {
+async fn stored_data(app: &crate::helpers::TestApp, id: &str) -> bool {
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM withdrawal_travel_rules WHERE withdrawal_id = $1::uuid)",
     )
@@ -430,7 +428,7 @@ fn assert_scrubbed(what: &str, text: &str) {
 }
 
 /// Every row of every table of the test's database, as text (bytes read as UTF-8).
-async fn everything_stored(app: &common::TestApp) -> String {
+async fn everything_stored(app: &crate::helpers::TestApp) -> String {
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.tables
          WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",

@@ -1,9 +1,7 @@
 //! The use cases called directly, without HTTP: what a handler calls is a function a test can
 //! call, with the same database and the CoinsPaid simulator behind it.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use payoutd::domain::travel_rule::TravelRuleInput;
 use payoutd::domain::{IdempotencyKey, UserId, WithdrawalStatus};
 use payoutd::usecases::{Credit, Requested};

@@ -1,11 +1,9 @@
 //! Withdrawals end to end through HTTP, against the CoinsPaid simulator on loopback.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use payoutd::simulator::SubmitBehavior;
 use reqwest::StatusCode;
 use serde_json::Value;

@@ -1,6 +1,5 @@
 //! Test harness: each test gets its own database, the real application on a free loopback
 //! port, and the CoinsPaid simulator on another, wired to each other over real HTTP.
-#![allow(dead_code)]
 
 pub mod pg_cluster;
 
@@ -131,7 +130,7 @@ pub fn test_settings(database: &str, simulator_url: &str) -> Settings {
     s.notify.enabled = false;
     // Tests read the database gauges right after changing the database.
     s.metrics.db_gauges_interval_secs = 0;
-    // Concurrency tests post hundreds of requests at once from one address; tests/abuse.rs
+    // Concurrency tests post hundreds of requests at once from one address; the abuse tests
     // turns the limits on.
     s.abuse.callback_per_second = 0;
     s.abuse.api_per_second = 0;
@@ -316,7 +315,8 @@ impl TestApp {
     }
 
     /// (requests, batches, batches failed as a whole) of one batcher (`create`, `accepted`),
-    /// from `/metrics`. Process-wide: other tests in the same binary add to them.
+    /// from `/metrics`. Process-wide: other tests in the same process add to them (see
+    /// [`in_own_process`]).
     pub async fn batch_counts(&self, batch: &str) -> (f64, f64, f64) {
         let text = self.metrics_text().await;
         let value = |name: &str| {
@@ -333,8 +333,12 @@ impl TestApp {
         )
     }
 
-    /// The Prometheus text of `/metrics`.
+    /// The Prometheus text of `/metrics`. The recorder is the process's, shared by every app
+    /// in this test binary: a scrape sets the database gauges from its own app's database and
+    /// renders them, so scrapes take turns, or one app's values would show in another's text.
     pub async fn metrics_text(&self) -> String {
+        static SCRAPES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _turn = SCRAPES.lock().await;
         self.http
             .get(self.url("/metrics"))
             .send()
@@ -580,6 +584,44 @@ where
         out.push(result.expect("task panicked"));
     }
     out
+}
+
+/// Whether the calling test's body runs in this process. A test that asserts exact values of
+/// the process-wide metrics (no other app may add to them meanwhile) calls this first: in the
+/// shared test process it runs this test binary again with only that test, in a process of
+/// its own, and returns false once that run passed; in that process it returns true.
+/// `module` is the caller's `module_path!()`, `test` its function's name.
+pub async fn in_own_process(module: &str, test: &str) -> bool {
+    const OWN_PROCESS: &str = "PAYOUTD_TEST_OWN_PROCESS";
+    // libtest names a test by its path without the crate's name.
+    let (_, module) = module
+        .split_once("::")
+        .expect("a test module of this binary");
+    let name = format!("{module}::{test}");
+    if std::env::var(OWN_PROCESS).is_ok_and(|running| running == name) {
+        return true;
+    }
+    let output = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([name.as_str(), "--exact", "--nocapture"])
+        .env(OWN_PROCESS, &name)
+        .output()
+        .await
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    print!("{text}");
+    assert!(
+        output.status.success(),
+        "{name} failed in its own process:\n{text}"
+    );
+    assert!(
+        text.contains("test result: ok. 1 passed"),
+        "{name} did not run in its own process:\n{text}"
+    );
+    false
 }
 
 pub fn free_port() -> u16 {

@@ -82,7 +82,7 @@ pub struct PgCluster {
     data: PathBuf,
     log: PathBuf,
     // Last: removed after the server is stopped.
-    dir: ScratchDir,
+    _dir: ScratchDir,
 }
 
 impl PgCluster {
@@ -123,7 +123,7 @@ impl PgCluster {
             bin,
             log: dir.path.join("server.log"),
             data,
-            dir,
+            _dir: dir,
         };
         cluster.start().await;
         Some(cluster)
@@ -166,7 +166,7 @@ impl PgCluster {
             bin: primary.bin.clone(),
             log: dir.path.join("server.log"),
             data,
-            dir,
+            _dir: dir,
         };
         cluster.start().await;
         cluster
@@ -192,10 +192,6 @@ impl PgCluster {
         format!("postgres://postgres@127.0.0.1:{}", self.port)
     }
 
-    pub fn data_dir(&self) -> &Path {
-        &self.data
-    }
-
     /// Starts the server and waits until it accepts connections.
     pub async fn start(&self) {
         self.pg_ctl(&["start", "-w", "-t", "30"]).await;
@@ -204,11 +200,6 @@ impl PgCluster {
     /// Stops the server (fast: ends open sessions, which is what clients see in an outage).
     pub async fn stop(&self) {
         self.pg_ctl(&["stop", "-w", "-m", "fast"]).await;
-    }
-
-    /// Re-reads postgresql.conf (and `ALTER SYSTEM` settings).
-    pub async fn reload(&self) {
-        self.pg_ctl(&["reload"]).await;
     }
 
     async fn pg_ctl(&self, args: &[&str]) {
