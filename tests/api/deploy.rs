@@ -227,9 +227,13 @@ fn every_alert_has_a_runbook_entry_an_absolute_configurable_link_and_both_test_c
     }
 }
 
-/// Every `payoutd_*` selector in a PromQL expression: (series name, its label matchers as
-/// (label, operator, value)).
-fn selectors(expr: &str) -> Vec<(String, Vec<(String, String, String)>)> {
+/// A label matcher of a PromQL selector: (label, operator, value).
+type Matcher = (String, String, String);
+/// A series name and its label matchers.
+type Selector = (String, Vec<Matcher>);
+
+/// Every `payoutd_*` selector in a PromQL expression.
+fn selectors(expr: &str) -> Vec<Selector> {
     let mut found = Vec::new();
     let mut rest = expr;
     while let Some(at) = rest.find("payoutd_") {
@@ -271,7 +275,7 @@ fn catalogued(name: &str) -> &'static payoutd::metrics_catalog::Metric {
 }
 
 /// Checks each selector's series and label values against the catalogue; returns them.
-fn checked_selectors(expr: &str) -> Vec<(String, Vec<(String, String, String)>)> {
+fn checked_selectors(expr: &str) -> Vec<Selector> {
     let found = selectors(expr);
     for (name, matchers) in &found {
         let metric = catalogued(name);
