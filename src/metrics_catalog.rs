@@ -4,7 +4,7 @@
 //! dashboard and hides that first event from `increase()`/`rate()` alerts; one without a
 //! description fails `promtool check metrics`. A unit test reads every `counter!`, `gauge!`
 //! and `histogram!` in `src/` and fails on a name, type or label missing here, and
-//! tests/observability.rs fails on an exported series missing here.
+//! tests/api/observability.rs fails on an exported series missing here.
 
 use metrics::Unit;
 

@@ -323,3 +323,25 @@ fn the_readme_documents_every_series() {
         );
     }
 }
+
+#[test]
+fn every_coinspaid_endpoint_the_client_calls_is_a_known_label_value() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/coinspaid/client");
+    let mut files = Vec::new();
+    rust_files(&dir, &mut files);
+    let mut called = BTreeSet::new();
+    for path in files {
+        let source = std::fs::read_to_string(&path).unwrap();
+        for (at, _) in source.match_indices("\"/v2/") {
+            let path = leading_literal(&source[at..]).unwrap();
+            called.insert(path.to_owned());
+        }
+    }
+    assert!(called.len() >= 5, "{called:?}");
+    for path in &called {
+        assert!(
+            PROVIDER_ENDPOINTS.contains(&path.as_str()),
+            "payoutd_provider_calls_total{{endpoint=\"{path}\"}} is not in the catalogue"
+        );
+    }
+}

@@ -518,7 +518,7 @@ async fn provider_text_quoting_travel_rule_data_never_reaches_logs_or_notificati
 /// A request that fails is one ERROR line, payoutd's own, with the cause and the request id:
 /// a 500's cause is logged where it happens and tower-http's failure line is off. A 503 asks
 /// the client to retry and is no ERROR: a request past its time budget is one WARN (a database
-/// outage is one WARN for all its 503s: tests/database_failover.rs).
+/// outage is one WARN for all its 503s: database_failover.rs).
 #[tokio::test]
 async fn a_failed_request_is_one_error_line_with_its_cause_and_a_timeout_none() {
     let port = free_port();
@@ -549,9 +549,12 @@ async fn a_failed_request_is_one_error_line_with_its_cause_and_a_timeout_none() 
     let stdout = tokio::spawn(read_all(child.stdout.take().unwrap()));
     let stderr = tokio::spawn(read_all(child.stderr.take().unwrap()));
     wait_ready(&base).await;
-    let pool = sqlx::PgPool::connect(&format!("{}/{database}", common::base_database_url()))
-        .await
-        .unwrap();
+    let pool = sqlx::PgPool::connect(&format!(
+        "{}/{database}",
+        crate::helpers::base_database_url()
+    ))
+    .await
+    .unwrap();
     let http = reqwest::Client::new();
     let balances = |request_id: &'static str| {
         http.get(format!("{base}/v1/users/u1/balances"))
