@@ -135,6 +135,8 @@ async fn accept_statement(
         .map(|(_, d)| d.received.as_ref().map(|a| a.currency.clone()))
         .collect();
     let event_ids: Vec<Uuid> = jobs.iter().map(|_| Uuid::now_v7()).collect();
+    // Built at run time: the payload is `notify::payload_sql`, shared with the settlement batch
+    // and held equal to `notify::enqueue`'s by a test.
     let sql = format!(
         "WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::numeric[],
