@@ -62,7 +62,7 @@ pub(crate) const COLUMNS: &str =
 /// the columns (unqualified, in `Withdrawal`'s order, typed for the macros), `$tail`, then
 /// the arguments. `$head` and `$tail` are string literals joined by `+`:
 ///
-/// ```ignore
+/// ```text
 /// withdrawal_query!(query_as!(Withdrawal,), ["SELECT "], [" FROM withdrawals WHERE id = $1"], id)
 /// ```
 ///
