@@ -4,7 +4,7 @@
 # files and glibc, and runs as a numeric non-root user.
 #
 # The base is the minimum Rust version (Cargo.toml's rust-version, checked against the
-# dependency graph by tests/deploy.rs). CI (.ci/run) builds exactly the files the build stage
+# dependency graph by tests/api/deploy.rs). CI (.ci/run) builds exactly the files the build stage
 # copies, in a scratch directory, with --locked.
 
 FROM rust:1.89-bookworm AS build

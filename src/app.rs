@@ -168,7 +168,12 @@ impl Application {
             ),
             balances: usecases::Balances::new(pool.clone(), currencies.clone()),
             limits: usecases::Limits::new(pool.clone(), limits),
-            quotes: usecases::Quotes::new(currencies.clone(), client),
+            quotes: usecases::Quotes::new(
+                currencies.clone(),
+                client,
+                pool.clone(),
+                settings.quotes.clone(),
+            ),
             operations: usecases::Operations::new(pool.clone(), operators),
             callbacks: usecases::Callbacks::new(
                 crate::withdrawals::settle_batch::Settlements::new(

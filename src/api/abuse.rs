@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -157,16 +157,13 @@ impl Guard {
 fn too_many(scope: &'static str, wait: std::time::Duration) -> Response {
     metrics::counter!("payoutd_rate_limited_total", "scope" => scope).increment(1);
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-    let mut response = ApiError::new(
+    ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
-        format!("too many requests; retry in {seconds} s"),
+        format!("too many requests; retry in {} s", seconds.max(1)),
     )
-    .into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-    response
+    .with_retry_after(wait)
+    .into_response()
 }
 
 /// The request's source, as the limits see it. Absent only when the router is served without
@@ -244,6 +241,7 @@ pub async fn api(State(guard): State<Arc<Guard>>, request: Request, next: Next) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     /// Networks as configuration reads them (an address alone is a /32 or /128).
     fn nets(list: &[&str]) -> Vec<IpNet> {

@@ -145,6 +145,11 @@ pub struct QuoteResponse {
     fix_period: Option<i64>,
     /// `ts_fixed` as RFC 3339, or the time of the answer when CoinsPaid gives none.
     quoted_at: String,
+    /// `fresh`: CoinsPaid's estimate for this quote. `recent`: its estimate made at `quoted_at`
+    /// for an amount within a factor of two of this one, scaled to this amount (CoinsPaid
+    /// allows 30 estimates a minute; see `[quotes]`).
+    #[schema(example = "fresh")]
+    source: &'static str,
 }
 
 /// `POST /v1/quotes`
@@ -154,7 +159,8 @@ pub struct QuoteResponse {
     responses(
         (status = 200, description = "CoinsPaid's estimate of what the user receives", body = QuoteResponse),
         (status = 422, description = "invalid_amount, unsupported_currency, unsupported_pair, below_minimum or validation_failed", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 502, description = "provider_unavailable: CoinsPaid did not give an estimate", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate_limited: CoinsPaid's budget of estimates is spent and no recent estimate of this pair and amount band exists; retry after Retry-After seconds", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 502, description = "provider_unavailable: CoinsPaid did not give an estimate and no recent one exists", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown bearer token", body = super::openapi::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -184,6 +190,7 @@ impl From<Quote> for QuoteResponse {
             ts_release: quote.ts_release,
             fix_period: quote.fix_period,
             quoted_at: quote.quoted_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            source: quote.source.as_str(),
         }
     }
 }

@@ -17,6 +17,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub detail: String,
+    /// Seconds for `Retry-After` (every 503 gets one anyway).
+    pub retry_after_secs: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -35,7 +37,15 @@ impl ApiError {
             status,
             code,
             detail: detail.into(),
+            retry_after_secs: None,
         }
+    }
+
+    /// Tells the client when to retry (`Retry-After`, whole seconds, at least one).
+    pub fn with_retry_after(mut self, wait: std::time::Duration) -> Self {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        self.retry_after_secs = Some(seconds.max(1));
+        self
     }
 
     pub fn validation(field: &str, message: impl std::fmt::Display) -> Self {
@@ -97,6 +107,9 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Some(seconds) = self.retry_after_secs {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         // Every 503 is temporary: a failover takes seconds, so a client may retry after one.
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             headers
@@ -148,6 +161,11 @@ impl From<CreateError> for ApiError {
                 "idempotency_key_reused",
                 "this Idempotency-Key was used with a different request body",
             ),
+            CreateError::ReferenceConflict => Self::new(
+                StatusCode::CONFLICT,
+                "reference_conflict",
+                "this reference names a withdrawal requested with a different body",
+            ),
             CreateError::Ledger(e) => e.into(),
         }
     }
@@ -176,6 +194,13 @@ impl From<crate::usecases::QuoteError> for ApiError {
                 "provider_unavailable",
                 err.to_string(),
             ),
+            QuoteError::Busy { retry_after } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                err.to_string(),
+            )
+            .with_retry_after(retry_after),
+            QuoteError::Database(e) => e.into(),
         }
     }
 }

@@ -53,6 +53,12 @@ pub struct WithdrawalRequest {
     /// A stable, non-identifying id of the user for CoinsPaid; defaults to `user_id`.
     #[serde(default, deserialize_with = "field::opt_string")]
     pub end_user_reference: Option<String>,
+    /// Your own permanent id for this payout (1 to 255 visible ASCII characters), unique and
+    /// never expiring, unlike the Idempotency-Key: the same reference with the same body
+    /// replays (`200`), with a different body it is `409 reference_conflict`.
+    #[serde(default, deserialize_with = "field::opt_string")]
+    #[schema(example = "payout-2026-000123")]
+    pub reference: Option<String>,
     /// MiCA travel rule: `natural` or `legal`, with `sender_data`. When absent, the configured
     /// default stands in; required when `[travel_rule] required` is set and none is configured.
     #[serde(default, deserialize_with = "field::opt_string")]

@@ -97,6 +97,8 @@ pub struct WithdrawalView {
     pub address: String,
     pub tag: Option<String>,
     pub end_user_reference: String,
+    /// The `reference` it was requested with, if any.
+    pub reference: Option<String>,
     #[schema(value_type = String, example = "processing")]
     pub status: WithdrawalStatus,
     pub provider_id: Option<i64>,
@@ -134,6 +136,7 @@ impl WithdrawalView {
             address: w.address.clone(),
             tag: w.tag.clone(),
             end_user_reference: w.end_user_reference.clone(),
+            reference: w.reference.clone(),
             status: w.status,
             provider_id: w.provider_id,
             provider_status: w.provider_status.clone(),

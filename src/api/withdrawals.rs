@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::error::ApiError;
@@ -27,6 +28,7 @@ fn input_of(request: WithdrawalRequest) -> WithdrawalInput {
         address: request.address,
         tag: request.tag,
         end_user_reference: request.end_user_reference,
+        reference: request.reference,
         travel_rule: TravelRuleInput {
             sender_type: request.sender_type,
             sender_data: request.sender_data.map(|party| party.into_map()),
@@ -42,9 +44,10 @@ fn input_of(request: WithdrawalRequest) -> WithdrawalInput {
     request_body = super::requests::WithdrawalRequest,
     responses(
         (status = 201, description = "Held, and submitted or being submitted: status pending (answered before CoinsPaid did), processing or rejected; awaiting_approval when the approval policy holds it", body = WithdrawalView),
-        (status = 200, description = "The same key and body again: the same withdrawal, nothing new", body = WithdrawalView),
+        (status = 200, description = "The same key, or the same reference, with the same body again: the same withdrawal, nothing new; marked `Idempotent-Replayed: true`", body = WithdrawalView,
+            headers(("Idempotent-Replayed" = String, description = "`true`: this answer replays an earlier request"))),
         (status = 400, description = "invalid_json or idempotency_key_required", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "idempotency_key_reused", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "idempotency_key_reused, or reference_conflict (the reference names a withdrawal requested with a different body)", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 422, description = "invalid_amount, unsupported_currency, unsupported_pair, invalid_address, below_minimum, insufficient_funds, limit_exceeded or validation_failed", body = super::openapi::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or unknown bearer token", body = super::openapi::Problem, content_type = "application/problem+json"),
     ),
@@ -57,23 +60,28 @@ pub async fn create(
     State(state): State<AppState>,
     Idempotency(key): Idempotency,
     ApiJson(request): ApiJson<WithdrawalRequest>,
-) -> Result<(StatusCode, Json<WithdrawalView>), ApiError> {
+) -> Result<Response, ApiError> {
     let requested = state
         .usecases
         .withdrawals
         .create(key, input_of(request))
         .await?;
-    let (status, withdrawal) = match requested {
-        Requested::New(withdrawal) => (StatusCode::CREATED, withdrawal),
-        Requested::Replayed(withdrawal) => (StatusCode::OK, withdrawal),
+    let (status, replayed, withdrawal) = match requested {
+        Requested::New(withdrawal) => (StatusCode::CREATED, false, withdrawal),
+        Requested::Replayed(withdrawal) => (StatusCode::OK, true, withdrawal),
     };
-    Ok((
-        status,
-        Json(WithdrawalView::new(
-            &state.currencies.catalog(),
-            &withdrawal,
-        )),
-    ))
+    let view = Json(WithdrawalView::new(
+        &state.currencies.catalog(),
+        &withdrawal,
+    ));
+    let mut response = (status, view).into_response();
+    if replayed {
+        response.headers_mut().insert(
+            "idempotent-replayed",
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
 }
 
 /// `GET /v1/withdrawals/{id}`

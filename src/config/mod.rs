@@ -69,6 +69,8 @@ pub struct Settings {
     pub retention: RetentionSettings,
     /// Group commit of creates, CoinsPaid's acceptances and callbacks (`[batching]`).
     pub batching: crate::batch::BatchSettings,
+    /// `POST /v1/quotes` within CoinsPaid's limit on `/v2/exchange/calculate`.
+    pub quotes: crate::usecases::QuoteSettings,
 }
 
 /// The well-known token used in development when none is configured. Printed at start.

@@ -157,6 +157,9 @@ impl Settings {
         if let Err(ConfigError::Invalid(e)) = self.validate_operators() {
             invalid(e);
         }
+        for problem in self.quotes.problems() {
+            invalid(problem);
+        }
         for problem in self.batching.problems() {
             invalid(problem);
         }

@@ -9,8 +9,8 @@
 //! This module writes credits ([`credit`]) and one settlement at a time ([`settle`]). The
 //! other writes of `balances` and `ledger_entries` are folded into statements that write the
 //! withdrawal too, so a hold and its withdrawal, or a settlement and its status, commit as one:
-//! the hold in the create statements (`withdrawals::request` alone, `withdrawals::group`
-//! batched), and batched settlements in `withdrawals::settle_batch` (balances aggregated per
+//! the hold in the create statement (`withdrawals::group`, for any number of creates),
+//! and batched settlements in `withdrawals::settle_batch` (balances aggregated per
 //! user and currency). They keep the same guards and indexes; both batches lock their
 //! balance rows through [`lock_balances`].
 

@@ -185,6 +185,11 @@ impl SimulatorControl {
         self.state.inner().redirected
     }
 
+    /// Calls `/v2/exchange/calculate` received, refused ones included.
+    pub fn calculate_calls(&self) -> usize {
+        self.state.inner().calculate_calls.len()
+    }
+
     /// Replaces what `/v2/currencies/list` lists (and what withdrawals are checked against).
     /// Its `minimum_deposit` is listed as `minimum_amount`, as CoinsPaid does.
     pub fn set_catalog(&self, catalog: crate::domain::currency::CurrencyCatalog) {

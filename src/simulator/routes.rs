@@ -222,6 +222,27 @@ async fn calculate(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> R
         Ok(r) => r,
         Err(refused) => return refused.into_response(),
     };
+    // "limitation up to 30 requests per minute from one IP address" (CoinsPaid's API
+    // reference); answered with its documented 429 body, which is not valid JSON.
+    let over_limit = {
+        let mut inner = sim.inner();
+        let now = std::time::Instant::now();
+        let last_minute = inner
+            .calculate_calls
+            .iter()
+            .filter(|at| now.duration_since(**at) < std::time::Duration::from_secs(60))
+            .count();
+        inner.calculate_calls.push(now);
+        last_minute >= CALCULATE_PER_MINUTE
+    };
+    if over_limit {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            CALCULATE_429_BODY,
+        )
+            .into_response();
+    }
     let amount_text = match &request.sender_amount {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -262,6 +283,14 @@ async fn calculate(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> R
     }}))
     .into_response()
 }
+
+/// CoinsPaid's limit on `/v2/exchange/calculate`, per IP address.
+const CALCULATE_PER_MINUTE: usize = 30;
+
+/// The 429 body of coinspaid/docs `api-documentation/api-reference.md`, as documented
+/// (tests/fixtures/coinspaid/exchange_calculate_429_gh.txt).
+pub(crate) const CALCULATE_429_BODY: &str =
+    "{\n  \"errors\": {\n    \"error code: 1015\"\n  }\n}\n";
 
 /// CoinsPaid's own checks, as a 400 `(field, message)`.
 fn validate(
@@ -587,5 +616,16 @@ async fn send_callback(State(sim): State<Sim>, Json(request): Json<SendCallback>
             Json(json!({"error": err.to_string()})),
         )
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_calculate_429_body_is_the_documented_one() {
+        assert_eq!(
+            super::CALCULATE_429_BODY,
+            include_str!("../../tests/fixtures/coinspaid/exchange_calculate_429_gh.txt")
+        );
     }
 }

@@ -72,6 +72,9 @@ pub(super) struct Inner {
     next_id: i64,
     /// Requests that arrived at the target of a scripted redirect: a client must never follow.
     pub redirected: usize,
+    /// When each `/v2/exchange/calculate` call arrived (all of them; the limit counts the last
+    /// minute's).
+    pub calculate_calls: Vec<std::time::Instant>,
     /// A scripted answer to every `/v2/transactions/info` (status, raw body), replacing the real
     /// one.
     pub lookup_answer: Option<(u16, String)>,
@@ -130,6 +133,7 @@ impl SimState {
                 pair_endpoints: super::pairs::PairEndpoints::default(),
                 next_id: 134_700_000,
                 redirected: 0,
+                calculate_calls: Vec::new(),
                 lookup_answer: None,
                 lookup_answers: VecDeque::new(),
                 refuse_reused_foreign_id: true,

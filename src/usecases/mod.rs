@@ -18,7 +18,7 @@ pub use balances::{Balances, Credit, CreditError, Credited};
 pub use callbacks::Callbacks;
 pub use limits::Limits;
 pub use operations::{Detail, Operations};
-pub use quotes::{Quote, QuoteError, Quotes};
+pub use quotes::{Quote, QuoteError, QuoteSettings, QuoteSource, Quotes};
 pub use withdrawals::{Requested, Withdrawals};
 
 /// Every use case a handler may call, one facade per resource.

@@ -1,24 +1,30 @@
-//! Group commit of withdrawal creates: concurrent `POST /v1/withdrawals` share one
-//! transaction and a handful of multi-row statements, each request still answered with its
-//! own outcome, only after its own rows are committed.
+//! Creating withdrawals: every `POST /v1/withdrawals` is held and stored by [`Creates`], in one
+//! transaction shared with whatever other creates are queued at the same moment (group
+//! commit, `[batching]`), or in a transaction of its own: a batch of one. Either way the same
+//! statements run; each request is answered with its own outcome, only after its own rows are
+//! committed, and one request's refusal never touches another's.
 //!
 //! One batch, one transaction:
-//! 1. claim every idempotency key (one `INSERT ... ON CONFLICT DO NOTHING`, in key order);
-//! 2. lock the balance rows of the claimed requests (`FOR UPDATE`, in (user, currency) order);
-//! 3. with capped currencies in the batch, take their merchant-cap advisory locks (in order);
-//! 4. read, in a statement that starts after those locks were granted (so it sees every create
+//! 1. claim every idempotency key (`INSERT ... ON CONFLICT DO NOTHING`, in key order), then
+//!    lock the balance rows of the claimed requests (`FOR UPDATE`, in (user, currency) order):
+//!    one statement;
+//! 2. with capped currencies in the batch, take their merchant-cap advisory locks (in order);
+//! 3. read, in a statement that starts after those locks were granted (so it sees every create
 //!    committed while the batch waited), each pair's limits and 24-hour sum, each user's review
 //!    facts, the pauses and the merchant-wide sums;
-//! 5. decide each request in Rust with [`decide`] (pure): balance, limits, cap, approval
+//! 4. decide each request in Rust with [`decide`] (pure): balance, limits, cap, approval
 //!    policy, in arrival order, so two requests of one user in one batch see each other;
-//! 6. write every accepted request (hold, withdrawal, hold entry, job, travel rule, audit) and
+//! 5. write every accepted request (hold, withdrawal, hold entry, job, travel rule, audit) and
 //!    give back the refused ones' keys, in one statement; commit.
 //!
-//! The locks are taken in the same order as the single-request path (key, balance, cap), so a
-//! batch and a single request cannot deadlock. A key already claimed (a replay, or the same
-//! key twice in one batch) is answered by the single path after the commit, which replays it.
-//! A batch that fails as a whole (a deadlock with another path, a lost connection) is rolled
-//! back and each of its requests runs alone.
+//! A key another request claimed is answered after the commit from what that request stored:
+//! a replay, or `KeyReused` for a different request. A key repeated within one batch waits
+//! for the next round, which replays it (or judges it afresh if the first was refused). A
+//! batch that fails as a whole (a deadlock, a lost connection) is rolled back and each of its
+//! requests runs again as a batch of one.
+//!
+//! Locks are taken in one order everywhere (keys, balances, caps; settlements take the
+//! withdrawal rows before their balances and no keys), so no two transactions deadlock.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -28,7 +34,7 @@ use rust_decimal::Decimal;
 use sqlx::{FromRow, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
-use super::request::{self, Admission, CreateError, CreateOutcome, Refusal, ValidWithdrawal};
+use super::request::{CreateError, CreateOutcome, Refusal, ValidWithdrawal};
 use super::store::{Withdrawal, COLUMNS};
 use crate::batch::{BatchSettings, Batcher};
 use crate::config::CurrencyLimits;
@@ -46,7 +52,7 @@ pub struct CreateJob {
 
 pub type CreateResult = Result<CreateOutcome, CreateError>;
 
-/// The rules a create is judged by, shared by the batch and the single path.
+/// The rules a create is judged by.
 struct Rules {
     pool: PgPool,
     /// How long the job a create writes stays leased to the request for its first attempt.
@@ -83,50 +89,30 @@ impl Creates {
             let rules = rules.clone();
             Batcher::spawn("create", batching, move |jobs| {
                 let rules = rules.clone();
-                async move { rules.batch(jobs).await }
+                async move { rules.run(jobs).await }
             })
         });
         Self { rules, batcher }
     }
 
-    /// Holds and stores one withdrawal (see [`request::create_with`] for what that means):
-    /// in a batch with whatever else is being created right now, or alone.
+    /// Holds the amount and stores the withdrawal with a fresh foreign_id, or replays what an
+    /// earlier request with this key stored. Idempotent on the key: it is claimed first, so a
+    /// concurrent duplicate waits for the claiming transaction and then replays it.
+    ///
+    /// The job written with the withdrawal is leased to the caller for its first attempt
+    /// ([`CreateOutcome::Created`]); a withdrawal held for review gets no job and an audit row
+    /// from `policy`, and one created while its currency is paused gets a job nobody leases
+    /// until the pause ends (both come back as [`CreateOutcome::Held`]).
     pub async fn create(&self, key: IdempotencyKey, request: ValidWithdrawal) -> CreateResult {
+        let job = CreateJob { key, request };
         let Some(batcher) = &self.batcher else {
-            return self.rules.alone(&key, &request).await;
+            return self.rules.alone(job).await;
         };
-        let job = CreateJob {
-            key: key.clone(),
-            request: request.clone(),
-        };
-        match batcher.submit(job).await {
+        match batcher.submit(job.clone()).await {
             Ok(result) => result,
-            Err(crate::batch::Unavailable) => self.rules.alone(&key, &request).await,
+            Err(crate::batch::Unavailable) => self.rules.alone(job).await,
         }
     }
-}
-
-/// What the approval policy needs to know about a user, read in the caller's transaction.
-/// `needs_history`: only the first-withdrawal rule walks the user's withdrawals.
-async fn user_facts(
-    conn: &mut PgConnection,
-    user_id: &str,
-    needs_history: bool,
-) -> Result<UserFacts, sqlx::Error> {
-    let (flagged, has_confirmed): (Option<String>, bool) = sqlx::query_as(
-        "SELECT (SELECT reason FROM user_review_flags WHERE user_id = $1),
-                CASE WHEN $2 THEN EXISTS (SELECT 1 FROM withdrawals
-                                          WHERE user_id = $1 AND status = 'confirmed')
-                     ELSE true END",
-    )
-    .bind(user_id)
-    .bind(needs_history)
-    .fetch_one(conn)
-    .await?;
-    Ok(UserFacts {
-        flagged,
-        has_confirmed,
-    })
 }
 
 impl Rules {
@@ -134,98 +120,138 @@ impl Rules {
         self.limits.get(currency).cloned().unwrap_or_default()
     }
 
-    /// One request in its own transaction: the path of every create when `[batching]` is off,
-    /// and the fallback for a batch that failed and for a key claimed elsewhere.
-    async fn alone(&self, key: &IdempotencyKey, request: &ValidWithdrawal) -> CreateResult {
-        let facts = {
-            let mut conn = self.pool.acquire().await?;
-            user_facts(
-                &mut conn,
-                request.user_id.as_str(),
-                self.approval.first_withdrawal,
-            )
-            .await?
-        };
-        let admission = Admission {
-            review: policy::review_reason(
-                &self.approval,
-                request.currency.as_str(),
-                request.amount.value(),
-                &facts,
-            ),
-            merchant_cap: self.merchant_caps.get(request.currency.as_str()).copied(),
-        };
-        request::create(
-            &self.pool,
-            key,
-            request,
-            &self.limits_of(request.currency.as_str()),
-            &admission,
-            self.lease_for,
-        )
-        .await
+    /// A create with no batch to join (`[batching]` off, or its runner gone): a batch of one.
+    async fn alone(self: &Arc<Self>, job: CreateJob) -> CreateResult {
+        let mut answers = self.clone().run(vec![job]).await;
+        answers.pop().expect("one answer for one request")
     }
 
-    async fn batch(self: Arc<Self>, jobs: Vec<CreateJob>) -> Vec<CreateResult> {
-        // A key repeated within the batch waits for the first of its kind, then replays it.
-        let mut seen = HashSet::new();
-        let (grouped, repeated): (Vec<usize>, Vec<usize>) =
-            (0..jobs.len()).partition(|&i| seen.insert(jobs[i].key.as_str()));
+    /// Answers every request of a batch, in rounds: each round commits the first request of
+    /// every key still unanswered; a repeated key, or one that vanished between its conflict
+    /// and its replay (deleted by retention), goes to the next round.
+    async fn run(self: Arc<Self>, jobs: Vec<CreateJob>) -> Vec<CreateResult> {
         let mut results: Vec<Option<CreateResult>> = jobs.iter().map(|_| None).collect();
-        let mut alone = repeated;
-        let group: Vec<&CreateJob> = grouped.iter().map(|&i| &jobs[i]).collect();
-        match self.commit_group(&group).await {
-            Ok(outcomes) => {
-                for (&i, outcome) in grouped.iter().zip(outcomes) {
-                    match outcome {
-                        Some(result) => results[i] = Some(result),
-                        None => alone.push(i),
-                    }
+        let mut unanswered: Vec<usize> = (0..jobs.len()).collect();
+        // Each round answers at least the first request of each key, barring a vanished key.
+        let mut rounds_left = jobs.len() + 2;
+        while !unanswered.is_empty() && rounds_left > 0 {
+            rounds_left -= 1;
+            let mut seen = HashSet::new();
+            let (round, mut later): (Vec<usize>, Vec<usize>) = unanswered
+                .into_iter()
+                .partition(|&i| seen.insert(jobs[i].key.as_str()));
+            let group: Vec<&CreateJob> = round.iter().map(|&i| &jobs[i]).collect();
+            for (i, answer) in round.into_iter().zip(self.round(&group).await) {
+                match answer {
+                    Some(result) => results[i] = Some(result),
+                    None => later.push(i),
                 }
             }
-            Err(err) => {
-                if crate::failover::MaybeUnavailable::database_unavailable(&err) {
-                    crate::failover::report("create batch", &err);
-                } else {
-                    tracing::warn!(error = %err, requests = group.len(), "create batch failed as a whole; its requests run alone");
-                }
-                metrics::counter!("payoutd_batch_failures_total", "batch" => "create").increment(1);
-                alone.extend(grouped);
-            }
+            later.sort_unstable();
+            unanswered = later;
         }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(sqlx::Error::Protocol(
+                        "the idempotency key kept vanishing before its replay".into(),
+                    )
+                    .into())
+                })
+            })
+            .collect()
+    }
+
+    /// One round: one transaction for all of `jobs` (distinct keys); if it fails as a whole,
+    /// each job again in a transaction of its own, concurrently, so each gets the answer it
+    /// would have got alone.
+    async fn round(self: &Arc<Self>, jobs: &[&CreateJob]) -> Vec<Option<CreateResult>> {
+        let err = match self.commit(jobs).await {
+            Ok(answers) => return answers,
+            Err(err) if jobs.len() == 1 => return vec![Some(Err(err.into()))],
+            Err(err) => err,
+        };
+        if crate::failover::MaybeUnavailable::database_unavailable(&err) {
+            crate::failover::report("create batch", &err);
+        } else {
+            tracing::warn!(error = %err, requests = jobs.len(), "create batch failed as a whole; its requests run alone");
+        }
+        metrics::counter!("payoutd_batch_failures_total", "batch" => "create").increment(1);
         let mut running = tokio::task::JoinSet::new();
-        for i in alone {
-            let (rules, job) = (self.clone(), jobs[i].clone());
-            running.spawn(async move { (i, rules.alone(&job.key, &job.request).await) });
+        for (i, job) in jobs.iter().enumerate() {
+            let (rules, job) = (self.clone(), (*job).clone());
+            running.spawn(async move {
+                let answer = match rules.commit(&[&job]).await {
+                    Ok(mut answers) => answers.pop().flatten(),
+                    Err(err) => Some(Err(err.into())),
+                };
+                (i, answer)
+            });
         }
+        let mut answers: Vec<Option<CreateResult>> = jobs.iter().map(|_| None).collect();
         while let Some(done) = running.join_next().await {
             match done {
-                Ok((i, answer)) => results[i] = Some(answer),
+                Ok((i, answer)) => answers[i] = answer,
                 // A panic there is a bug; its caller gets "unavailable" and works alone.
                 Err(err) => std::panic::resume_unwind(err.into_panic()),
             }
         }
-        results
-            .into_iter()
-            .map(|r| r.expect("every request of the batch was answered"))
-            .collect()
+        answers
     }
 
-    /// The batch's transaction. Per request: `Some(result)`, or `None` when its key was
-    /// already claimed (the single path then replays it).
-    async fn commit_group(
-        &self,
-        jobs: &[&CreateJob],
-    ) -> Result<Vec<Option<CreateResult>>, sqlx::Error> {
+    /// The batch's transaction, for requests with distinct keys. Per request: its answer, or
+    /// `None` when its key vanished before it could be replayed.
+    async fn commit(&self, jobs: &[&CreateJob]) -> Result<Vec<Option<CreateResult>>, sqlx::Error> {
         let rows: Vec<Prepared> = jobs.iter().map(|job| Prepared::new(job)).collect();
         let mut tx = crate::db::begin_batch_transaction(&self.pool).await?;
 
-        // 1. Keys, in key order (as every batch does, so two batches cannot deadlock on them).
-        let claimed: HashSet<String> = sqlx::query_scalar(
-            "INSERT INTO idempotency_keys (key, request_hash, withdrawal_id)
-             SELECT * FROM unnest($1::text[], $2::bytea[], $3::uuid[]) ORDER BY 1
-             ON CONFLICT (key) DO NOTHING
-             RETURNING key",
+        // 1. Keys in key order (so two batches cannot deadlock on them); once every key is
+        //    claimed, the references of the requests whose key was claimed, in order; then the
+        //    balance rows of the requests that claimed both, in (user, currency) order. Each
+        //    step reads the one before through an aggregate, which reads it whole first: no
+        //    reference is claimed while a key is, no balance row locked while either is.
+        let claimed = sqlx::query(
+            "WITH claim AS (
+                 INSERT INTO idempotency_keys (key, request_hash, withdrawal_id)
+                 SELECT * FROM unnest($1::text[], $2::bytea[], $3::uuid[]) ORDER BY 1
+                 ON CONFLICT (key) DO NOTHING
+                 RETURNING key, withdrawal_id),
+             input AS (
+                 SELECT * FROM unnest($3::uuid[], $4::text[], $5::text[], $6::text[], $2::bytea[])
+                     AS i(id, user_id, currency, reference, request_hash)),
+             keyed AS (SELECT array_agg(withdrawal_id) AS ids FROM claim),
+             reference_claim AS (
+                 INSERT INTO withdrawal_references (reference, request_hash, withdrawal_id)
+                 SELECT reference, request_hash, id FROM input
+                 WHERE reference IS NOT NULL AND id = ANY ((SELECT ids FROM keyed)::uuid[])
+                 ORDER BY 1
+                 ON CONFLICT (reference) DO NOTHING
+                 RETURNING withdrawal_id),
+             claimed AS (
+                 SELECT array_agg(c.key) AS keys,
+                        array_agg(i.id) FILTER (WHERE i.reference IS NULL OR r.withdrawal_id IS NOT NULL)
+                            AS ids,
+                        array_agg(i.user_id) FILTER (WHERE i.reference IS NULL OR r.withdrawal_id IS NOT NULL)
+                            AS users,
+                        array_agg(i.currency) FILTER (WHERE i.reference IS NULL OR r.withdrawal_id IS NOT NULL)
+                            AS currencies
+                 FROM claim c
+                 JOIN input i ON i.id = c.withdrawal_id
+                 LEFT JOIN reference_claim r ON r.withdrawal_id = i.id),
+             locked AS MATERIALIZED (
+                 SELECT b.user_id, b.currency, b.available FROM balances b
+                 WHERE (b.user_id, b.currency) IN
+                       (SELECT * FROM unnest((SELECT users FROM claimed),
+                                             (SELECT currencies FROM claimed)))
+                 ORDER BY b.user_id, b.currency
+                 FOR UPDATE)
+             SELECT (SELECT keys FROM claimed) AS keys, (SELECT ids FROM claimed) AS ids,
+                    (SELECT array_agg(user_id ORDER BY user_id, currency) FROM locked) AS users,
+                    (SELECT array_agg(currency ORDER BY user_id, currency) FROM locked)
+                        AS currencies,
+                    (SELECT array_agg(available ORDER BY user_id, currency) FROM locked)
+                        AS available",
         )
         .bind(rows.iter().map(|r| r.job.key.as_str()).collect::<Vec<_>>())
         .bind(
@@ -234,28 +260,62 @@ impl Rules {
                 .collect::<Vec<_>>(),
         )
         .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
-        let candidates: Vec<usize> = (0..rows.len())
-            .filter(|&i| claimed.contains(rows[i].job.key.as_str()))
+        .bind(rows.iter().map(|r| r.user_id()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.currency()).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.job.request.reference.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let claimed_keys: HashSet<String> = claimed
+            .try_get::<Option<Vec<String>>, _>("keys")?
+            .unwrap_or_default()
+            .into_iter()
             .collect();
+        let claimed_ids: HashSet<Uuid> = claimed
+            .try_get::<Option<Vec<Uuid>>, _>("ids")?
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        // Claimed both key and reference: judged here. Only the key: its reference names
+        // another withdrawal, so its key is given back and it is answered from that one.
+        // Neither: answered from the withdrawal its key names.
+        let candidates: Vec<usize> = (0..rows.len())
+            .filter(|&i| claimed_ids.contains(&rows[i].id))
+            .collect();
+        let (by_reference, by_key): (Vec<usize>, Vec<usize>) = (0..rows.len())
+            .filter(|&i| !claimed_ids.contains(&rows[i].id))
+            .partition(|&i| claimed_keys.contains(rows[i].job.key.as_str()));
         if candidates.is_empty() {
             tx.rollback().await?;
-            return Ok(rows.iter().map(|_| None).collect());
+            return self.replay(&rows, &by_key, &by_reference).await;
         }
-
-        // 2. Balance rows, in (user, currency) order.
+        let mut facts = BatchFacts::default();
+        let locked_users: Vec<String> = claimed
+            .try_get::<Option<_>, _>("users")?
+            .unwrap_or_default();
+        let locked_currencies: Vec<String> = claimed
+            .try_get::<Option<_>, _>("currencies")?
+            .unwrap_or_default();
+        let locked_available: Vec<Decimal> = claimed
+            .try_get::<Option<_>, _>("available")?
+            .unwrap_or_default();
+        for ((user, currency), available) in locked_users
+            .into_iter()
+            .zip(locked_currencies)
+            .zip(locked_available)
+        {
+            facts.available.insert((user, currency), available);
+        }
         let pairs: BTreeSet<(&str, &str)> = candidates
             .iter()
             .map(|&i| (rows[i].user_id(), rows[i].currency()))
             .collect();
         let (pair_users, pair_currencies): (Vec<&str>, Vec<&str>) = pairs.iter().copied().unzip();
-        let balances = crate::ledger::lock_balances(&mut tx, &pair_users, &pair_currencies).await?;
 
-        // 3. Merchant caps: the advisory lock per capped currency, after the balance rows,
-        //    as `limits::check_merchant_cap` takes it.
+        // 2. Merchant caps: the advisory lock per capped currency, after the balance rows.
         let capped: BTreeSet<&str> = pair_currencies
             .iter()
             .copied()
@@ -270,7 +330,7 @@ impl Rules {
             .await?;
         }
 
-        // 4. What the rules need, read after every lock above was granted.
+        // 3. What the rules need, read after every lock above was granted.
         let defaults: Vec<CurrencyLimits> =
             pair_currencies.iter().map(|c| self.limits_of(c)).collect();
         let capped: Vec<&str> = capped.into_iter().collect();
@@ -326,10 +386,6 @@ impl Rules {
         .bind(&capped)
         .fetch_all(&mut *tx)
         .await?;
-        let mut facts = BatchFacts::default();
-        for (user, currency, available) in balances {
-            facts.available.insert((user, currency), available);
-        }
         for row in facts_rows {
             let user: String = row.try_get("user_id")?;
             let currency: String = row.try_get("currency")?;
@@ -358,7 +414,7 @@ impl Rules {
             }
         }
 
-        // 5. Each request decided, in arrival order.
+        // 4. Each request decided, in arrival order.
         let asked: Vec<Candidate> = candidates
             .iter()
             .map(|&i| Candidate {
@@ -369,7 +425,7 @@ impl Rules {
             .collect();
         let verdicts = decide(&asked, &facts, &self.approval);
 
-        // 6. One statement writes every accepted request and frees the refused ones' keys.
+        // 5. One statement writes every accepted request and frees the refused ones' keys.
         let accepted: Vec<(usize, &Option<String>, bool)> = candidates
             .iter()
             .zip(&verdicts)
@@ -378,12 +434,25 @@ impl Rules {
                 Verdict::Refused(_) => None,
             })
             .collect();
-        let refused_keys: Vec<&str> = candidates
+        let refused: Vec<usize> = candidates
             .iter()
             .zip(&verdicts)
             .filter(|(_, v)| matches!(v, Verdict::Refused(_)))
-            .map(|(&i, _)| rows[i].job.key.as_str())
+            .map(|(&i, _)| i)
             .collect();
+        // What refused requests (and those whose reference was taken) claimed is given back,
+        // so a retry is judged afresh.
+        let given_back = GivenBack {
+            keys: refused
+                .iter()
+                .chain(&by_reference)
+                .map(|&i| rows[i].job.key.as_str())
+                .collect(),
+            references: refused
+                .iter()
+                .filter_map(|&i| rows[i].job.request.reference.as_deref())
+                .collect(),
+        };
         let mut holds: BTreeMap<(&str, &str), Decimal> = BTreeMap::new();
         for &(i, _, _) in &accepted {
             *holds
@@ -395,7 +464,7 @@ impl Rules {
             &rows,
             &accepted,
             &holds,
-            &refused_keys,
+            &given_back,
             self.lease_for,
         )
         .await?;
@@ -404,7 +473,7 @@ impl Rules {
         crate::faults::crash_point("after_hold_commit");
 
         let mut stored: HashMap<Uuid, Withdrawal> = stored.into_iter().map(|w| (w.id, w)).collect();
-        let mut outcomes: Vec<Option<CreateResult>> = rows.iter().map(|_| None).collect();
+        let mut outcomes = self.replay(&rows, &by_key, &by_reference).await?;
         for (&i, verdict) in candidates.iter().zip(verdicts) {
             let row = &rows[i];
             outcomes[i] = Some(match verdict {
@@ -434,6 +503,88 @@ impl Rules {
             });
         }
         Ok(outcomes)
+    }
+
+    /// The answers to requests that claimed no withdrawal of their own: `by_key`, whose key
+    /// another request claimed, and `by_reference`, whose reference another request claimed.
+    /// Each gets a replay of the withdrawal stored under that key or reference, or
+    /// `KeyReused`/`ReferenceConflict` for a different request; `None` for a key gone since
+    /// (deleted by retention), to be judged afresh. Read after the commit.
+    async fn replay(
+        &self,
+        rows: &[Prepared<'_>],
+        by_key: &[usize],
+        by_reference: &[usize],
+    ) -> Result<Vec<Option<CreateResult>>, sqlx::Error> {
+        let mut answers: Vec<Option<CreateResult>> = rows.iter().map(|_| None).collect();
+        for (claim, replaying) in [(Claim::Key, by_key), (Claim::Reference, by_reference)] {
+            if replaying.is_empty() {
+                continue;
+            }
+            let name = |i: usize| claim.name(&rows[i]);
+            let names: Vec<&str> = replaying.iter().filter_map(|&i| name(i)).collect();
+            let (table, column) = claim.table_and_column();
+            // One of two fixed statements: the names come from `Claim`, never from a request.
+            let found = sqlx::query(&format!(
+                "SELECT c.{column} AS claimed, c.request_hash, w.*
+                 FROM {table} c
+                 CROSS JOIN LATERAL (SELECT {COLUMNS} FROM withdrawals WHERE id = c.withdrawal_id) w
+                 WHERE c.{column} = ANY($1)"
+            ))
+            .bind(&names)
+            .fetch_all(&self.pool)
+            .await?;
+            let mut stored: HashMap<String, (Vec<u8>, Withdrawal)> = HashMap::new();
+            for row in &found {
+                stored.insert(
+                    row.try_get("claimed")?,
+                    (row.try_get("request_hash")?, Withdrawal::from_row(row)?),
+                );
+            }
+            for &i in replaying {
+                answers[i] = name(i)
+                    .and_then(|n| stored.get(n))
+                    .map(|(hash, withdrawal)| {
+                        if *hash == rows[i].fingerprint {
+                            Ok(CreateOutcome::Replayed(withdrawal.clone()))
+                        } else {
+                            Err(claim.reused())
+                        }
+                    });
+            }
+        }
+        Ok(answers)
+    }
+}
+
+/// What a request claims before it is judged: its idempotency key and its reference.
+#[derive(Clone, Copy)]
+enum Claim {
+    Key,
+    Reference,
+}
+
+impl Claim {
+    fn table_and_column(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Key => ("idempotency_keys", "key"),
+            Self::Reference => ("withdrawal_references", "reference"),
+        }
+    }
+
+    fn name<'a>(self, row: &Prepared<'a>) -> Option<&'a str> {
+        match self {
+            Self::Key => Some(row.job.key.as_str()),
+            Self::Reference => row.job.request.reference.as_deref(),
+        }
+    }
+
+    /// The answer to a different request under the same claim.
+    fn reused(self) -> CreateError {
+        match self {
+            Self::Key => CreateError::KeyReused,
+            Self::Reference => CreateError::ReferenceConflict,
+        }
     }
 }
 
@@ -467,14 +618,20 @@ impl<'a> Prepared<'a> {
     }
 }
 
-/// Writes the accepted requests and deletes the refused ones' keys, in one statement. Fails
+/// The keys and references a batch claimed but does not keep.
+struct GivenBack<'a> {
+    keys: Vec<&'a str>,
+    references: Vec<&'a str>,
+}
+
+/// Writes the accepted requests and deletes what the others claimed, in one statement. Fails
 /// (and so rolls the batch back) if a hold did not find the balance it was decided on.
 async fn write(
     conn: &mut PgConnection,
     rows: &[Prepared<'_>],
     accepted: &[(usize, &Option<String>, bool)],
     holds: &BTreeMap<(&str, &str), Decimal>,
-    refused_keys: &[&str],
+    given_back: &GivenBack<'_>,
     lease_for: Duration,
 ) -> Result<Vec<Withdrawal>, sqlx::Error> {
     let take = |f: &dyn Fn(&Prepared) -> Option<String>| -> Vec<Option<String>> {
@@ -490,10 +647,10 @@ async fn write(
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::text[],
                                   $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
                                   $11::bool[], $12::jsonb[], $13::uuid[], $14::uuid[],
-                                  $19::uuid[])
+                                  $19::uuid[], $22::text[])
                  AS i(id, foreign_id, user_id, amount, currency, convert_to, address, tag,
                       end_user_reference, review, paused, travel, entry_id, audit_id,
-                      lease_id)),
+                      lease_id, reference)),
          moved AS (
              UPDATE balances b
              SET available = b.available - h.total, held = b.held + h.total, updated_at = now()
@@ -503,9 +660,9 @@ async fn write(
          stored AS (
              INSERT INTO withdrawals
                  (id, foreign_id, user_id, amount, currency, convert_to, address, tag,
-                  end_user_reference, status, review_reason)
+                  end_user_reference, reference, status, review_reason)
              SELECT id, foreign_id, user_id, amount, currency, convert_to, address, tag,
-                    end_user_reference,
+                    end_user_reference, reference,
                     CASE WHEN review IS NULL THEN 'pending' ELSE 'awaiting_approval' END, review
              FROM input
              RETURNING {COLUMNS}),
@@ -528,7 +685,9 @@ async fn write(
                     jsonb_build_object('status', 'awaiting_approval')
              FROM input WHERE review IS NOT NULL),
          freed AS (
-             DELETE FROM idempotency_keys WHERE key = ANY($18::text[]))
+             DELETE FROM idempotency_keys WHERE key = ANY($18::text[])),
+         references_freed AS (
+             DELETE FROM withdrawal_references WHERE reference = ANY($21::text[]))
          SELECT (SELECT count(*) FROM moved) AS holds_made, stored.*
          FROM stored"
     ))
@@ -575,9 +734,11 @@ async fn write(
     .bind(holds.keys().map(|(u, _)| *u).collect::<Vec<_>>())
     .bind(holds.keys().map(|(_, c)| *c).collect::<Vec<_>>())
     .bind(holds.values().copied().collect::<Vec<_>>())
-    .bind(refused_keys)
+    .bind(&given_back.keys)
     .bind(ids_of(&|r| r.lease_id))
     .bind(lease_for.as_secs_f64())
+    .bind(&given_back.references)
+    .bind(take(&|r| r.job.request.reference.clone()))
     .fetch_all(&mut *conn)
     .await?;
     let mut stored = Vec::with_capacity(result.len());

@@ -1,12 +1,12 @@
 //! Withdrawal limits: at most so much per withdrawal and per rolling 24 hours, per user and
 //! currency. Configured defaults per currency (`[limits.EUR]`), overridden per user in
-//! `user_limits`. Enforced inside the hold transaction.
+//! `user_limits`. Judged by the create's batch (`group.rs`) on figures read under its locks.
 
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 
-use super::request::{Refusal, ValidWithdrawal};
+use super::request::Refusal;
 use crate::config::CurrencyLimits;
 
 /// The limits in force for one user and currency.
@@ -17,40 +17,6 @@ pub struct EffectiveLimits {
     pub max_per_withdrawal: Option<Decimal>,
     #[serde(with = "crate::domain::money::decimal_string_opt")]
     pub max_per_day: Option<Decimal>,
-}
-
-/// Checks the withdrawal just held in `conn`'s transaction against its limits. The rolling
-/// 24-hour sum counts it and every other withdrawal of this user and currency that was not
-/// cancelled or rejected. `Ok(Err(_))` is a refusal.
-pub async fn check(
-    conn: &mut PgConnection,
-    request: &ValidWithdrawal,
-    defaults: &CurrencyLimits,
-) -> Result<Result<(), Refusal>, sqlx::Error> {
-    let (per_withdrawal, per_day, used): (Option<Decimal>, Option<Decimal>, Decimal) =
-        sqlx::query_as(
-            "SELECT COALESCE(l.max_per_withdrawal, $3), COALESCE(l.max_per_day, $4),
-                (SELECT COALESCE(sum(amount), 0) FROM withdrawals
-                 WHERE user_id = $1 AND currency = $2
-                   AND created_at > now() - interval '24 hours'
-                   AND status NOT IN ('cancelled', 'rejected'))
-         FROM (SELECT 1) AS one
-         LEFT JOIN user_limits l ON l.user_id = $1 AND l.currency = $2",
-        )
-        .bind(request.user_id.as_str())
-        .bind(request.currency.as_str())
-        .bind(defaults.max_per_withdrawal)
-        .bind(defaults.max_per_day)
-        .fetch_one(conn)
-        .await?;
-    let amount = request.amount.value();
-    Ok(judge(
-        amount,
-        request.currency.as_str(),
-        per_withdrawal,
-        per_day,
-        used - amount,
-    ))
 }
 
 /// The user's limits applied to one withdrawal of `amount`, with `used_before` already
@@ -90,38 +56,6 @@ pub fn judge_merchant_cap(
         )));
     }
     Ok(())
-}
-
-/// Checks the withdrawal just held in `conn`'s transaction against the merchant-wide daily
-/// cap of its currency: the rolling 24-hour sum over *all* users, so a leaked website token
-/// cannot drain every balance up to each user's own limit. A transaction-scoped advisory lock
-/// per currency serializes these checks (taken after the balance row lock, always in that
-/// order, so no deadlock); the sum then sees every create committed before. `Ok(Err(_))` is
-/// a refusal.
-pub async fn check_merchant_cap(
-    conn: &mut PgConnection,
-    request: &ValidWithdrawal,
-    cap: Decimal,
-) -> Result<Result<(), Refusal>, sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('payoutd.merchant_cap.' || $1, 0))")
-        .bind(request.currency.as_str())
-        .execute(&mut *conn)
-        .await?;
-    let used: Decimal = sqlx::query_scalar(
-        "SELECT COALESCE(sum(amount), 0) FROM withdrawals
-         WHERE currency = $1 AND created_at > now() - interval '24 hours'
-           AND status NOT IN ('cancelled', 'rejected')",
-    )
-    .bind(request.currency.as_str())
-    .fetch_one(conn)
-    .await?;
-    let amount = request.amount.value();
-    Ok(judge_merchant_cap(
-        amount,
-        request.currency.as_str(),
-        cap,
-        used - amount,
-    ))
 }
 
 /// Sets (or, with both `None`, removes) a user's override for one currency. One statement.

@@ -133,6 +133,7 @@ pub(super) mod tests {
             address: "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq".into(),
             tag: None,
             end_user_reference: "u1".into(),
+            reference: None,
             status: WithdrawalStatus::Processing,
             provider_id: Some(7),
             provider_status: None,

@@ -1,26 +1,18 @@
-//! Requesting a withdrawal: validate against the currency catalogue, then hold the amount and
-//! store the pending withdrawal, all in one transaction; its first submission attempt is the
-//! caller's, under the lease of the job the create writes (see `queue.rs`).
-
-use std::time::Duration;
+//! A withdrawal request: its fields checked against the currency catalogue and the travel-rule
+//! policy (pure), its fingerprint, and the outcomes and refusals of a create. Holding and
+//! storing it is `group.rs`'s.
 
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
-use sqlx::postgres::PgRow;
-use sqlx::{FromRow, PgPool, Row};
-use uuid::Uuid;
 
-use super::store::{self, Withdrawal, COLUMNS};
-use crate::config::CurrencyLimits;
+use super::store::Withdrawal;
 use crate::domain::address;
 use crate::domain::currency::{CurrencyCatalog, CurrencyInfo};
 use crate::domain::money::AmountError;
 use crate::domain::travel_rule::{TravelRule, TravelRuleInput, TravelRulePolicy};
-use crate::domain::{Amount, Currency, CurrencyKind, ForeignId, IdempotencyKey, UserId};
+use crate::domain::{Amount, Currency, CurrencyKind, UserId};
 use crate::ledger::LedgerError;
 use crate::queue::Lease;
-
-use super::limits;
 
 /// The request body's fields, as the API extracted them (strings, unvalidated).
 #[derive(Debug, Clone, Default)]
@@ -32,6 +24,8 @@ pub struct WithdrawalInput {
     pub address: String,
     pub tag: Option<String>,
     pub end_user_reference: Option<String>,
+    /// The website's own permanent id for this payout.
+    pub reference: Option<String>,
     /// MiCA sender and receiver, as stated (`Debug` redacts the data).
     pub travel_rule: TravelRuleInput,
 }
@@ -46,6 +40,8 @@ pub struct ValidWithdrawal {
     pub address: String,
     pub tag: Option<String>,
     pub end_user_reference: String,
+    /// The website's own permanent id for this payout: unique, never expiring.
+    pub reference: Option<String>,
     /// What CoinsPaid is sent: the stated parties, with the merchant's defaults for the rest.
     pub travel_rule: TravelRule,
     /// What the request itself said; the idempotency fingerprint covers this, so a replay
@@ -216,6 +212,13 @@ pub fn validate(
             "1 to 128 visible ASCII characters",
         ));
     }
+    let reference = input.reference.clone();
+    if reference.as_deref().is_some_and(|r| !visible_ascii(r, 255)) {
+        return Err(Refusal::field(
+            "reference",
+            "1 to 255 visible ASCII characters",
+        ));
+    }
     let travel_field = |e: crate::domain::travel_rule::FieldError| Refusal::ValidationFailed {
         field: e.field,
         message: e.message,
@@ -233,6 +236,7 @@ pub fn validate(
         address: input.address.clone(),
         tag,
         end_user_reference,
+        reference,
         travel_rule,
         stated_travel_rule,
     })
@@ -267,6 +271,12 @@ impl ValidWithdrawal {
             .unwrap_or_default();
         hash.update((stated.len() as u64).to_be_bytes());
         hash.update(stated.as_bytes());
+        // Only when given, so the fingerprints of requests without one stay what they were.
+        if let Some(reference) = &self.reference {
+            hash.update(b"reference");
+            hash.update((reference.len() as u64).to_be_bytes());
+            hash.update(reference.as_bytes());
+        }
         hash.finalize().to_vec()
     }
 }
@@ -291,6 +301,8 @@ pub enum CreateError {
     Refused(#[from] Refusal),
     #[error("the idempotency key was used for a different request")]
     KeyReused,
+    #[error("this reference names a withdrawal requested with a different body")]
+    ReferenceConflict,
     #[error(transparent)]
     Ledger(#[from] LedgerError),
 }
@@ -299,183 +311,6 @@ impl From<sqlx::Error> for CreateError {
     fn from(e: sqlx::Error) -> Self {
         Self::Ledger(LedgerError::Database(e))
     }
-}
-
-/// The create statement's answer: whether the idempotency key was new, and the stored
-/// withdrawal if the balance covered it (its columns are NULL otherwise).
-struct ClaimedRow {
-    claimed: bool,
-    /// Submissions of this currency are paused: the job was queued without a lease.
-    paused: bool,
-    withdrawal: Option<Withdrawal>,
-}
-
-impl<'r> FromRow<'r, PgRow> for ClaimedRow {
-    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
-        let stored: Option<Uuid> = row.try_get("id")?;
-        Ok(Self {
-            claimed: row.try_get("claimed")?,
-            paused: row.try_get("paused")?,
-            withdrawal: stored.map(|_| Withdrawal::from_row(row)).transpose()?,
-        })
-    }
-}
-
-/// What the operators' rules add to a create: the approval policy's verdict and the
-/// merchant-wide daily cap of the currency.
-#[derive(Debug, Clone, Default)]
-pub struct Admission {
-    /// Why the withdrawal must wait for an operator: stored `awaiting_approval`, no job.
-    pub review: Option<String>,
-    /// At most this much of the currency requested across all users in any 24 hours.
-    pub merchant_cap: Option<Decimal>,
-}
-
-/// Holds the amount and stores the pending withdrawal with a fresh foreign_id, under the
-/// operators' rules. One transaction; idempotent on the idempotency key: the key is claimed
-/// first, so a concurrent duplicate waits for this transaction and then replays it.
-///
-/// The claim, the hold, the withdrawal, its hold entry, its job and its travel-rule data (kept
-/// in its own table, see `travel_rule.rs`) are one statement (one round trip instead of five:
-/// this is the hot path, see BENCHMARKS.md); the limits check is a second one, because it must
-/// see the rows committed while this one waited for the balance lock. The job is written
-/// leased to the caller for `lease_for`, who makes the first attempt under that lease
-/// ([`CreateOutcome::Created`]); a withdrawal held for review gets no job and an audit row from
-/// `policy`, and one created while its currency is paused gets a job nobody leases until the
-/// pause ends (both come back as [`CreateOutcome::Held`]).
-pub async fn create(
-    pool: &PgPool,
-    key: &IdempotencyKey,
-    request: &ValidWithdrawal,
-    default_limits: &CurrencyLimits,
-    admission: &Admission,
-    lease_for: Duration,
-) -> Result<CreateOutcome, CreateError> {
-    let fingerprint = request.fingerprint();
-    let id = Uuid::now_v7();
-    let lease_id = Uuid::now_v7();
-    let foreign_id = ForeignId::generate();
-    let mut tx = pool.begin().await?;
-    // Each step reads the one before it, so nothing is written unless the key was new and
-    // the available balance covered the amount. The UPDATE takes the balance row lock and,
-    // if it had to wait for it, re-checks `available` on the row it then sees.
-    let ClaimedRow {
-        claimed,
-        paused,
-        withdrawal,
-    } = sqlx::query_as::<_, ClaimedRow>(&format!(
-        "WITH claim AS (
-             INSERT INTO idempotency_keys (key, request_hash, withdrawal_id) VALUES ($1, $2, $3)
-             ON CONFLICT (key) DO NOTHING
-             RETURNING withdrawal_id),
-         moved AS (
-             UPDATE balances SET available = available - $6, held = held + $6, updated_at = now()
-             WHERE user_id = $5 AND currency = $7 AND available >= $6
-               AND EXISTS (SELECT 1 FROM claim)
-             RETURNING user_id),
-         stored AS (
-             INSERT INTO withdrawals
-                 (id, foreign_id, user_id, amount, currency, convert_to, address, tag,
-                  end_user_reference, status, review_reason)
-             SELECT $3, $4, $5, $6, $7, $8, $9, $10, $11,
-                    CASE WHEN $14::text IS NULL THEN 'pending' ELSE 'awaiting_approval' END, $14
-             FROM moved
-             RETURNING {COLUMNS}),
-         hold_entry AS (
-             INSERT INTO ledger_entries (id, user_id, currency, kind, amount, withdrawal_id)
-             SELECT $12, user_id, currency, 'hold', amount, id FROM stored),
-         paused AS (
-             SELECT EXISTS (SELECT 1 FROM submission_pauses WHERE scope IN ('*', $7)) AS paused),
-         -- Leased to this request for its first attempt, unless its currency is paused.
-         job AS (
-             INSERT INTO submission_jobs (withdrawal_id, lease_id, attempts, run_at)
-             SELECT id, CASE WHEN paused.paused THEN NULL ELSE $16::uuid END,
-                    CASE WHEN paused.paused THEN 0 ELSE 1 END,
-                    CASE WHEN paused.paused THEN now()
-                         ELSE now() + make_interval(secs => $17) END
-             FROM stored, paused WHERE $14::text IS NULL),
-         travel AS (
-             INSERT INTO withdrawal_travel_rules (withdrawal_id, data)
-             SELECT id, $13 FROM stored WHERE $13::jsonb IS NOT NULL),
-         audit AS (
-             INSERT INTO audit_log (id, actor, action, withdrawal_id, reason, after)
-             SELECT $15, 'policy', 'hold_for_approval', id, $14,
-                    jsonb_build_object('status', status)
-             FROM stored WHERE $14::text IS NOT NULL)
-         SELECT EXISTS (SELECT 1 FROM claim) AS claimed, paused.paused, stored.*
-         FROM paused LEFT JOIN stored ON true"
-    ))
-    .bind(key.as_str())
-    .bind(&fingerprint)
-    .bind(id)
-    .bind(foreign_id.as_str())
-    .bind(request.user_id.as_str())
-    .bind(request.amount.value())
-    .bind(request.currency.as_str())
-    .bind(request.convert_to.as_ref().map(Currency::as_str))
-    .bind(&request.address)
-    .bind(request.tag.as_deref())
-    .bind(&request.end_user_reference)
-    .bind(Uuid::now_v7())
-    .bind(request.travel_rule.to_json())
-    .bind(admission.review.as_deref())
-    .bind(Uuid::now_v7())
-    .bind(lease_id)
-    .bind(lease_for.as_secs_f64())
-    .fetch_one(&mut *tx)
-    .await?;
-    if !claimed {
-        let (hash, existing_id): (Vec<u8>, Uuid) = sqlx::query_as(
-            "SELECT request_hash, withdrawal_id FROM idempotency_keys WHERE key = $1",
-        )
-        .bind(key.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.rollback().await?;
-        if hash != fingerprint {
-            return Err(CreateError::KeyReused);
-        }
-        let withdrawal = store::get(pool, existing_id)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)?;
-        return Ok(CreateOutcome::Replayed(withdrawal));
-    }
-    let Some(withdrawal) = withdrawal else {
-        // Rolls back the key too: a refusal stores nothing, so a retry is judged afresh.
-        tx.rollback().await?;
-        return Err(Refusal::InsufficientFunds.into());
-    };
-    // After the hold, so this user's withdrawals in this currency are serialized by the
-    // balance row lock and the daily sum cannot be raced past.
-    if let Err(refusal) = limits::check(&mut tx, request, default_limits).await? {
-        tx.rollback().await?;
-        return Err(refusal.into());
-    }
-    if let Some(cap) = admission.merchant_cap {
-        if let Err(refusal) = limits::check_merchant_cap(&mut tx, request, cap).await? {
-            tx.rollback().await?;
-            return Err(refusal.into());
-        }
-    }
-    tx.commit().await?;
-    crate::faults::crash_point("after_hold_commit");
-    tracing::info!(
-        withdrawal_id = %id,
-        foreign_id = %foreign_id,
-        user_id = %request.user_id,
-        amount = %request.amount,
-        currency = %request.currency,
-        "withdrawal requested; amount held"
-    );
-    metrics::counter!("payoutd_withdrawals_created_total").increment(1);
-    if admission.review.is_some() || paused {
-        tracing::info!(withdrawal_id = %id, review = admission.review.is_some(), paused, "withdrawal held, not sent yet");
-        return Ok(CreateOutcome::Held(withdrawal));
-    }
-    Ok(CreateOutcome::Created {
-        lease: Lease::first_attempt(withdrawal.id, lease_id),
-        withdrawal,
-    })
 }
 
 #[cfg(test)]
@@ -491,6 +326,7 @@ mod tests {
             address: "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq".into(),
             tag: None,
             end_user_reference: None,
+            reference: None,
             travel_rule: TravelRuleInput::default(),
         }
     }

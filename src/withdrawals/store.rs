@@ -30,6 +30,8 @@ pub struct Withdrawal {
     pub address: String,
     pub tag: Option<String>,
     pub end_user_reference: String,
+    /// The website's own permanent id for the payout, if it gave one.
+    pub reference: Option<String>,
     #[sqlx(try_from = "String")]
     pub status: WithdrawalStatus,
     pub provider_id: Option<i64>,
@@ -54,7 +56,7 @@ pub struct Withdrawal {
 /// compile-checked ones.
 pub(crate) const COLUMNS: &str =
     "id, foreign_id, user_id, amount, currency, convert_to, address, tag, \
-     end_user_reference, status, provider_id, provider_status, sent_amount, sent_currency, \
+     end_user_reference, reference, status, provider_id, provider_status, sent_amount, sent_currency, \
      received_amount, received_currency, fees, txids, error, anomaly, outcome_unknown, \
      created_at, updated_at";
 

@@ -3,8 +3,8 @@
 //!
 //! It is not the only code that writes `withdrawals`. Status also changes in one multi-row
 //! statement in `settle_batch` (callbacks that simply settle or repeat, written as [`apply`]
-//! writes them; `tests/settle_batch.rs` compares the rows) and in `submit`'s acceptance
-//! statement (`pending -> processing`; `tests/fewer_commits.rs`): both exist so that many
+//! writes them; `tests/api/settle_batch.rs` compares the rows) and in `submit`'s acceptance
+//! statement (`pending -> processing`; `tests/api/fewer_commits.rs`): both exist so that many
 //! requests share one commit (BENCHMARKS.md), and both decide through the same state machine
 //! first. Rows are inserted by the creates, `request` (alone) and `group` (batched). Other
 //! columns are written where they are decided: `queue` (`outcome_unknown`, `resend_after`),

@@ -2,8 +2,7 @@
 //! each submission attempt and purged once the withdrawal has long been terminal.
 //!
 //! Apart, so that nothing built from a `Withdrawal` (views, listings, notifications, logs)
-//! can carry it. It is written by the create statements (`request::create` alone, `group`
-//! batched).
+//! can carry it. It is written by the create statement (`group`).
 
 use std::time::Duration;
 
