@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::withdrawals::Withdrawal;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct AuditEntry {
     pub id: Uuid,
     pub at: DateTime<Utc>,

@@ -10,7 +10,7 @@ use super::audit;
 /// The scope that pauses every currency.
 pub const ALL: &str = "*";
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Pause {
     pub scope: String,
     pub reason: String,

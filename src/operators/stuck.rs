@@ -141,7 +141,7 @@ pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<StuckItem>, sqlx::Err
 
 /// A callback as operators see it: the raw body stays in the database (it may carry
 /// addresses), the verdict is shown.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct CallbackRow {
     pub received_at: DateTime<Utc>,
     pub verified: bool,

@@ -75,7 +75,8 @@ macro_rules! withdrawal_query {
         sqlx::$macro!(
             $($pre)* $($head)+
                 + "id, foreign_id, user_id, amount, currency, convert_to, address, tag,
-                   end_user_reference, status AS \"status: crate::domain::WithdrawalStatus\",
+                   end_user_reference, reference,
+                   status AS \"status: crate::domain::WithdrawalStatus\",
                    provider_id, provider_status, sent_amount, sent_currency, received_amount,
                    received_currency,
                    fees AS \"fees: sqlx::types::Json<Vec<crate::coinspaid::wire::Fee>>\",
@@ -102,6 +103,7 @@ macro_rules! withdrawal_from_record {
             address: $record.address,
             tag: $record.tag,
             end_user_reference: $record.end_user_reference,
+            reference: $record.reference,
             status: $record.status,
             provider_id: $record.provider_id,
             provider_status: $record.provider_status,
