@@ -1,5 +1,6 @@
-//! Notifications to the website backend: every status change is written to an outbox in the
-//! same transaction as the change, and delivered at least once as a signed POST.
+//! Notifications to the website backend: every status change writes its notification (payload
+//! from [`payload_sql`]) to an outbox in the same statement as the change, and the outbox is
+//! delivered at least once as a signed POST.
 //!
 //! Signed in the Standard Webhooks format ([`crate::standard_webhooks`]): `webhook-id` (the
 //! event's `id`, the same on every retry, so the receiver drops duplicates),
@@ -8,14 +9,12 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
-use sqlx::{PgConnection, PgPool};
+use serde_json::Value;
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::config::NotifySettings;
-use crate::domain::WithdrawalStatus;
 use crate::standard_webhooks::{self, WebhookSecret};
-use crate::withdrawals::Withdrawal;
 
 pub use crate::standard_webhooks::{ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
@@ -28,44 +27,11 @@ pub enum NotifierError {
     Secret(String),
 }
 
-/// Writes the notification for a status change, inside the transaction that made it.
-pub async fn enqueue(
-    conn: &mut PgConnection,
-    withdrawal: &Withdrawal,
-    previous: WithdrawalStatus,
-) -> Result<(), sqlx::Error> {
-    let id = Uuid::now_v7();
-    let payload = json!({
-        "id": id,
-        "type": "withdrawal.status_changed",
-        "created_at": withdrawal.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "data": {
-            "withdrawal_id": withdrawal.id,
-            "foreign_id": withdrawal.foreign_id,
-            "user_id": withdrawal.user_id,
-            "status": withdrawal.status,
-            "previous_status": previous,
-            "provider_status": withdrawal.provider_status,
-            "amount": withdrawal.amount.to_string(),
-            "currency": withdrawal.currency,
-            "convert_to": withdrawal.convert_to,
-            "error": withdrawal.error,
-        }
-    });
-    sqlx::query("INSERT INTO notification_outbox (id, withdrawal_id, payload) VALUES ($1, $2, $3)")
-        .bind(id)
-        .bind(withdrawal.id)
-        .bind(payload)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// The payload [`enqueue`] writes, as a SQL expression over a row alias `row` holding the
-/// withdrawal as changed (all its columns) and `previous` a SQL text expression, for a
-/// status change made and notified in one statement (the submission answer, see
-/// `withdrawals::submit`). `$event_id` is the outbox id's parameter. A test holds it equal to
-/// [`enqueue`]'s.
+/// The payload of every status-change notification, built here only: a SQL expression over
+/// a row alias `row` holding the withdrawal as changed (all its columns), `previous` a SQL
+/// text expression (the status before) and `event_id` the outbox id's expression. The two
+/// statements that change a withdrawal's status write it in the same statement as the change:
+/// `withdrawals::settle::write` and the acceptance statement (`withdrawals::submit`).
 pub(crate) fn payload_sql(row: &str, previous: &str, event_id: &str) -> String {
     format!(
         "jsonb_build_object(

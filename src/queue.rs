@@ -168,6 +168,10 @@ pub async fn complete(conn: &mut PgConnection, lease: &Lease) -> Result<bool, sq
     Ok(done.rows_affected() == 1)
 }
 
+/// The submission job a statement removed: `None` when the withdrawal had none, else its
+/// lease (`Some(None)`: queued, not leased).
+pub type RemovedJob = Option<Option<Uuid>>;
+
 /// Drops the job whoever holds it: its withdrawal no longer needs submitting.
 pub async fn discard(conn: &mut PgConnection, withdrawal_id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query!(

@@ -2,8 +2,9 @@
 //!
 //! The submission path, the callback handler (alone or in a settle batch) and the reconciler
 //! all decide through [`WithdrawalStatus::apply`], and an operator's decision through
-//! [`WithdrawalStatus::decide`], so "what may happen to a withdrawal" lives in one place even
-//! where several statements write the result (see `withdrawals::transition`).
+//! [`WithdrawalStatus::decide`], so "what may happen to a withdrawal" lives in one place;
+//! `withdrawals::settle` writes what they decide (CoinsPaid's acceptance, `pending ->
+//! processing`, is written by its own statement in `withdrawals::submit`).
 
 use std::fmt;
 

@@ -6,13 +6,12 @@
 //! unique indexes (one hold and one settlement per withdrawal, one credit per reference), so a
 //! second hold or debit is impossible rather than merely checked.
 //!
-//! This module writes credits ([`credit`]) and one settlement at a time ([`settle`]). The
-//! other writes of `balances` and `ledger_entries` are folded into statements that write the
-//! withdrawal too, so a hold and its withdrawal, or a settlement and its status, commit as one:
-//! the hold in the create statement (`withdrawals::group`, for any number of creates),
-//! and batched settlements in `withdrawals::settle_batch` (balances aggregated per
-//! user and currency). They keep the same guards and indexes; both batches lock their
-//! balance rows through [`lock_balances`].
+//! This module writes credits ([`credit`]). Holds and settlements are written in the
+//! statements that write their withdrawal, so a hold and its withdrawal, or a settlement and its
+//! status, commit as one: holds by the create statement (`withdrawals::group`, for one create
+//! or many), debits and releases by `withdrawals::settle::write` (for one withdrawal or many,
+//! balances aggregated per user and currency). They keep the guards and indexes above; a write that moves several balances locks them first through
+//! [`lock_balances`], in one order.
 
 mod entries;
 
@@ -22,7 +21,7 @@ use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::{Amount, Currency, Effect, UserId};
+use crate::domain::{Amount, Currency, UserId};
 
 /// One currency of one user's balance.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -125,50 +124,6 @@ pub async fn credit(
         });
     tx.commit().await?;
     Ok((outcome, balance))
-}
-
-/// Settles a withdrawal's hold: `Debit` (the payout happened) or `Release` (it did not).
-/// Runs inside the caller's transaction, after the state machine chose the effect under the
-/// withdrawal's row lock. The settlement unique index makes a second one fail loudly.
-pub async fn settle(
-    conn: &mut PgConnection,
-    user_id: &str,
-    currency: &str,
-    amount: Decimal,
-    withdrawal_id: Uuid,
-    effect: Effect,
-) -> Result<(), LedgerError> {
-    let (kind, returned) = match effect {
-        Effect::None => return Ok(()),
-        Effect::Debit => ("debit", Decimal::ZERO),
-        Effect::Release => ("release", amount),
-    };
-    let done = sqlx::query(
-        "WITH moved AS (
-             UPDATE balances SET held = held - $3, available = available + $6, updated_at = now()
-             WHERE user_id = $1 AND currency = $2 AND held >= $3
-             RETURNING user_id)
-         INSERT INTO ledger_entries (id, user_id, currency, kind, amount, withdrawal_id)
-         SELECT $4, $1, $2, $7, $3, $5 FROM moved",
-    )
-    .bind(user_id)
-    .bind(currency)
-    .bind(amount)
-    .bind(Uuid::now_v7())
-    .bind(withdrawal_id)
-    .bind(returned)
-    .bind(kind)
-    .execute(conn)
-    .await?;
-    if done.rows_affected() != 1 {
-        return Err(LedgerError::Invariant {
-            user_id: user_id.to_owned(),
-            currency: currency.to_owned(),
-            kind,
-            amount,
-        });
-    }
-    Ok(())
 }
 
 async fn balance_of(

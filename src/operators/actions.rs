@@ -113,8 +113,8 @@ impl Operators {
             .unwrap_or_default())
     }
 
-    /// Locks `id`, applies `decision`, records the audit row; one transaction. The closure
-    /// runs inside it, after the decision, for what the action adds (a job, a discard).
+    /// Locks `id`, applies `decision`, records the audit row; one transaction. A resolution is
+    /// refused while a submission attempt holds the job; an approval adds the job.
     async fn decide(
         &self,
         id: Uuid,
@@ -130,40 +130,40 @@ impl Operators {
             .ok_or(ActionError::NotFound)?;
         let before = snapshot(&current);
         let status = current.status;
-        let Some(updated) = transition::decide(&mut tx, current, decision, error).await? else {
-            return Err(ActionError::WrongStatus {
-                action: decision.as_str(),
-                status,
-            });
+        let wrong_status = ActionError::WrongStatus {
+            action: decision.as_str(),
+            status,
         };
-        match decision {
-            Decision::Approve => {
-                sqlx::query!(
-                    "INSERT INTO submission_jobs (withdrawal_id) VALUES ($1)
-                     ON CONFLICT (withdrawal_id) DO NOTHING",
-                    id
-                )
-                .execute(&mut *tx)
-                .await?;
+        if status.decide(decision).is_none() {
+            return Err(wrong_status);
+        }
+        if matches!(decision, Decision::ResolvePaid | Decision::ResolveNotPaid) {
+            // The lock on the job row waits for a worker that is claiming it; a lease still
+            // running means a provider call may be under way, whose answer would arrive after
+            // our settlement: refuse rather than race it. The settlement removes the job.
+            let in_flight = sqlx::query_scalar!(
+                r#"SELECT lease_id IS NOT NULL AND run_at > now() AND NOT parked AS "in_flight!"
+                   FROM submission_jobs WHERE withdrawal_id = $1 FOR UPDATE"#,
+                id
+            )
+            .fetch_optional(&mut *tx)
+            .await?;
+            if in_flight == Some(true) {
+                tx.rollback().await?;
+                return Err(ActionError::InFlight);
             }
-            Decision::ResolvePaid | Decision::ResolveNotPaid => {
-                // The lock on the job row waits for a worker that is claiming it; a lease
-                // still running means a provider call may be under way, whose answer would
-                // arrive after our settlement: refuse rather than race it.
-                let in_flight = sqlx::query_scalar!(
-                    r#"DELETE FROM submission_jobs WHERE withdrawal_id = $1
-                       RETURNING (lease_id IS NOT NULL AND run_at > now() AND NOT parked)
-                           AS "in_flight!""#,
-                    id
-                )
-                .fetch_optional(&mut *tx)
-                .await?;
-                if in_flight == Some(true) {
-                    tx.rollback().await?;
-                    return Err(ActionError::InFlight);
-                }
-            }
-            Decision::Reject | Decision::Cancel => {}
+        }
+        let Some(updated) = transition::decide(&mut tx, current, decision, error).await? else {
+            return Err(wrong_status);
+        };
+        if decision == Decision::Approve {
+            sqlx::query!(
+                "INSERT INTO submission_jobs (withdrawal_id) VALUES ($1)
+                 ON CONFLICT (withdrawal_id) DO NOTHING",
+                id
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         let mut after = snapshot(&updated);
         if let (Some(extra), Some(map)) = (extra, after.as_object_mut()) {

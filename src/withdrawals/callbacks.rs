@@ -1,7 +1,8 @@
 //! Receiving CoinsPaid callbacks: verify the raw bytes, then apply what arrived through the
 //! state machine under the withdrawal's row lock and store it, in one transaction: a
-//! transaction of its own, or a settle batch's shared with other callbacks that simply settle
-//! or repeat (`settle_batch`).
+//! transaction of its own (here, through `transition`), or a settle batch's shared with other
+//! callbacks that simply settle or repeat (`settle_batch`). Either way the settlement is
+//! written by `settle::write`.
 
 use sqlx::PgPool;
 use tracing::Instrument;
@@ -14,7 +15,7 @@ use crate::coinspaid::callback::{self, ParsedCallback, ProviderDetails};
 use crate::coinspaid::signing::VerifyError;
 use crate::coinspaid::Signer;
 use crate::domain::withdrawal::ProviderStatus;
-use crate::domain::{Transition, WithdrawalStatus};
+use crate::domain::Transition;
 use crate::ledger::LedgerError;
 
 /// How much of an unverified callback body is shown in its (sampled) log line.
@@ -272,14 +273,10 @@ async fn apply_and_store(
                 withdrawal_id = %current.id,
                 foreign_id = %current.foreign_id,
             );
+            // A withdrawal it leaves past pending loses its submission job in the same write.
             let applied = transition::apply_report(&mut tx, current, details)
                 .instrument(span)
                 .await?;
-            if applied.withdrawal.status != WithdrawalStatus::Pending {
-                // CoinsPaid has it: a submission job still queued or parked has nothing left
-                // to send, and a parked one would keep the parked-jobs alert up for ever.
-                crate::queue::discard(&mut tx, applied.withdrawal.id).await?;
-            }
             let outcome = match applied.transition {
                 Transition::Anomaly => CallbackOutcome::Anomaly,
                 _ if details.status() == ProviderStatus::Unrecognized => {

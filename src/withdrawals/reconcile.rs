@@ -138,11 +138,9 @@ impl Reconciler {
         let current = store::lock_by_id(&mut tx, id)
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;
+        // CoinsPaid has it: a withdrawal this leaves past pending loses its submission job in
+        // the same write, whatever the submission attempts said.
         let applied = transition::apply_report(&mut tx, current, &details).await?;
-        if applied.withdrawal.status != WithdrawalStatus::Pending {
-            // CoinsPaid has it: whatever the submission attempts said, nothing is left to send.
-            queue::discard(&mut tx, id).await?;
-        }
         // CoinsPaid knows it (again): no longer missing.
         sqlx::query!(
             "UPDATE withdrawals SET missing_since = NULL WHERE id = $1 AND missing_since IS NOT NULL",

@@ -1,16 +1,14 @@
 //! Group commit of CoinsPaid callbacks: concurrent callbacks that simply settle or repeat
-//! what is known share one transaction and one multi-row write, each still answered with
-//! its own outcome, only after that transaction committed.
+//! what is known share one transaction and one write, each still answered with its own
+//! outcome, only after that transaction committed.
 //!
 //! One batch, one transaction:
 //! 1. lock the named withdrawals (`FOR UPDATE`, in id order);
 //! 2. decide in Rust with [`simple`] (pure: the report matches, and the state machine says a
 //!    plain move or a duplicate) which callbacks the batch settles;
-//! 3. lock the balance rows those moves settle (`FOR UPDATE`, in (user, currency) order);
-//! 4. write everything in one statement: the withdrawals' status and provider fields (as
-//!    `transition::apply` writes them), the balances (aggregated per user and currency), the
-//!    debit or release entries, the notifications, the submission jobs gone, and the
-//!    callback rows with their outcomes; commit.
+//! 3. write them all with `settle::write`, the write of every settlement (it locks the
+//!    balances the moves settle in (user, currency) order first, when there are several), the
+//!    callback rows with their outcomes in the same statement; commit.
 //!
 //! Every other callback (an unknown foreign_id, a mismatch, a contradiction, an undocumented
 //! word, a mere note, a second callback for a withdrawal already in the batch) is left to the
@@ -24,19 +22,18 @@
 //! connection, a balance that cannot cover its settlement) is rolled back and each of its
 //! callbacks runs alone.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
-use rust_decimal::Decimal;
-use sqlx::{PgConnection, PgPool, Row};
-use uuid::Uuid;
+use sqlx::PgPool;
 
 use super::callbacks::{self, CallbackOutcome};
 use super::matching;
+use super::settle::{self, Callback, Change, Settlement};
 use super::store::{Withdrawal, COLUMNS};
 use super::transition;
 use crate::batch::{BatchSettings, Batcher};
 use crate::coinspaid::callback::ProviderDetails;
-use crate::domain::{Effect, ProviderEvent, Transition, WithdrawalStatus};
+use crate::domain::{ProviderEvent, Transition};
 use crate::ledger::LedgerError;
 
 /// One verified, parsed withdrawal callback, as the receiving path hands it over.
@@ -53,7 +50,8 @@ pub struct SettleJob {
 pub struct Settled {
     /// The withdrawal as the batch found it, under its lock.
     previous: Withdrawal,
-    simple: Simple,
+    /// A move or a duplicate.
+    transition: Transition,
     /// How many callbacks the batch settled.
     batch: usize,
 }
@@ -106,24 +104,14 @@ impl Settlements {
     }
 }
 
-/// What the batch does with a callback it settles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Simple {
-    /// A change of status, with the money it moves (none, a debit, a release).
-    Move {
-        to: WithdrawalStatus,
-        effect: Effect,
-    },
-    /// Repeated or stale: stored as a duplicate, nothing moves.
-    Duplicate,
-}
-
 /// Whether a callback reporting `details` about `current` (`None`: no withdrawal has that
-/// foreign_id) is the batch's to settle, and how. Only what needs no person's attention and
-/// writes nothing but a plain move is: the report matches the withdrawal, its status word is
-/// documented, and the state machine answers a move or a duplicate. Everything else (unknown,
-/// mismatch, contradiction, undocumented word, a note) is the single path's. Pure.
-pub fn simple(current: Option<&Withdrawal>, details: &ProviderDetails) -> Option<Simple> {
+/// foreign_id) is the batch's to settle, and how: `Some` of a `Transition::Move` (a change of
+/// status, with the money it moves) or `Transition::Duplicate` (repeated or stale: stored as a
+/// duplicate, nothing moves). Only what needs no person's attention and writes nothing but a
+/// plain move is: the report matches the withdrawal, its status word is documented, and the
+/// state machine answers a move or a duplicate. Everything else (unknown, mismatch,
+/// contradiction, undocumented word, a note) is the single path's. Pure.
+pub fn simple(current: Option<&Withdrawal>, details: &ProviderDetails) -> Option<Transition> {
     let current = current?;
     let status = details.status();
     // Free text (an `error`) may quote travel-rule data: only `transition::apply_report`
@@ -132,8 +120,7 @@ pub fn simple(current: Option<&Withdrawal>, details: &ProviderDetails) -> Option
         return None;
     }
     match current.status.apply(&ProviderEvent::Reported(status)) {
-        Transition::Move { to, effect } => Some(Simple::Move { to, effect }),
-        Transition::Duplicate => Some(Simple::Duplicate),
+        transition @ (Transition::Move { .. } | Transition::Duplicate) => Some(transition),
         Transition::Note | Transition::Anomaly => None,
     }
 }
@@ -165,14 +152,14 @@ async fn batch(pool: &PgPool, jobs: &[SettleJob]) -> Vec<Option<Settled>> {
 struct Planned<'a> {
     job: &'a SettleJob,
     current: &'a Withdrawal,
-    simple: Simple,
+    transition: Transition,
 }
 
 async fn commit(
     pool: &PgPool,
     jobs: &[SettleJob],
     firsts: &[usize],
-) -> Result<Vec<Option<Settled>>, sqlx::Error> {
+) -> Result<Vec<Option<Settled>>, LedgerError> {
     let mut tx = crate::db::begin_batch_transaction(pool).await?;
 
     // 1. The withdrawals, in id order (as every batch does, so two batches cannot deadlock).
@@ -195,13 +182,13 @@ async fn commit(
         .filter_map(|&i| {
             let job = &jobs[i];
             let current = *by_foreign_id.get(job.foreign_id.as_str())?;
-            let simple = simple(Some(current), &job.details)?;
+            let transition = simple(Some(current), &job.details)?;
             Some((
                 i,
                 Planned {
                     job,
                     current,
-                    simple,
+                    transition,
                 },
             ))
         })
@@ -212,20 +199,21 @@ async fn commit(
         return Ok(jobs.iter().map(|_| None).collect());
     }
 
-    // 3. The balances the moves settle, in (user, currency) order, after the withdrawals.
-    let pairs: BTreeSet<(&str, &str)> = planned
+    // 3. One write settles them all and stores their callbacks.
+    let settlements: Vec<Settlement> = planned
         .iter()
-        .filter(|(_, p)| matches!(p.simple, Simple::Move { effect, .. } if effect != Effect::None))
-        .map(|(_, p)| (p.current.user_id.as_str(), p.current.currency.as_str()))
+        .map(|(_, p)| Settlement {
+            current: p.current,
+            change: Change::of_report(p.current.status, p.transition, &p.job.details, None),
+            callback: Some(Callback {
+                body: &p.job.body,
+                foreign_id: &p.job.foreign_id,
+                provider_status: &p.job.details.provider_status,
+                outcome: outcome_of(p.transition).label(),
+            }),
+        })
         .collect();
-    if !pairs.is_empty() {
-        let (users, currencies): (Vec<&str>, Vec<&str>) = pairs.iter().copied().unzip();
-        crate::ledger::lock_balances(&mut tx, &users, &currencies).await?;
-    }
-
-    // 4. One statement writes them all.
-    let plans: Vec<&Planned> = planned.iter().map(|(_, p)| p).collect();
-    write(&mut tx, &plans).await?;
+    settle::write(&mut tx, &settlements).await?;
     crate::faults::crash_point("callback_before_commit");
     tx.commit().await?;
 
@@ -234,19 +222,28 @@ async fn commit(
     for (i, plan) in planned {
         settled[i] = Some(Settled {
             previous: plan.current.clone(),
-            simple: plan.simple,
+            transition: plan.transition,
             batch,
         });
     }
     Ok(settled)
 }
 
+/// What became of a callback the batch settled: a move or a duplicate.
+fn outcome_of(transition: Transition) -> CallbackOutcome {
+    match transition {
+        Transition::Duplicate => CallbackOutcome::Duplicate,
+        _ => CallbackOutcome::Applied,
+    }
+}
+
 /// The log lines and metrics of a settled callback, in the spans the single path writes them
 /// in (`withdrawal.callback`, and `withdrawal.transition` inside it).
 fn report(settled: &Settled, details: &ProviderDetails) -> CallbackOutcome {
     let current = &settled.previous;
-    let (outcome, status) = match settled.simple {
-        Simple::Move { to, effect } => {
+    let outcome = outcome_of(settled.transition);
+    let status = match settled.transition {
+        Transition::Move { to, effect } => {
             let callback = tracing::info_span!(
                 "withdrawal.callback",
                 withdrawal_id = %current.id,
@@ -260,11 +257,11 @@ fn report(settled: &Settled, details: &ProviderDetails) -> CallbackOutcome {
                 user_id = %current.user_id,
             );
             transition.in_scope(|| transition::report_move(current, to, effect, details));
-            (CallbackOutcome::Applied, to)
+            to
         }
-        Simple::Duplicate => {
+        _ => {
             tracing::debug!(withdrawal_id = %current.id, status = %current.status, provider_status = %details.provider_status, "repeated or stale provider report ignored");
-            (CallbackOutcome::Duplicate, current.status)
+            current.status
         }
     };
     let batch = settled.batch;
@@ -280,215 +277,11 @@ fn report(settled: &Settled, details: &ProviderDetails) -> CallbackOutcome {
     outcome
 }
 
-/// Writes every planned callback in one statement. Fails (and so rolls the batch back) if a
-/// balance could not cover its settlement or a row was not where the plan found it.
-async fn write(conn: &mut PgConnection, plans: &[&Planned<'_>]) -> Result<(), sqlx::Error> {
-    let moves: Vec<(&Planned, WithdrawalStatus, Effect)> = plans
-        .iter()
-        .filter_map(|p| match p.simple {
-            Simple::Move { to, effect } => Some((*p, to, effect)),
-            Simple::Duplicate => None,
-        })
-        .collect();
-    // Per (user, currency): what leaves `held`, and what of it returns to `available`.
-    let mut balances: BTreeMap<(&str, &str), (Decimal, Decimal)> = BTreeMap::new();
-    for (p, _, effect) in &moves {
-        let returned = match effect {
-            Effect::None => continue,
-            Effect::Debit => Decimal::ZERO,
-            Effect::Release => p.current.amount,
-        };
-        let entry = balances
-            .entry((p.current.user_id.as_str(), p.current.currency.as_str()))
-            .or_default();
-        entry.0 += p.current.amount;
-        entry.1 += returned;
-    }
-    let entries = moves
-        .iter()
-        .filter(|(_, _, effect)| *effect != Effect::None)
-        .count();
-    let details = |f: &dyn Fn(&ProviderDetails) -> Option<String>| -> Vec<Option<String>> {
-        moves.iter().map(|(p, _, _)| f(&p.job.details)).collect()
-    };
-    let row = sqlx::query(&format!(
-        "WITH input AS (
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::text[],
-                                  $6::numeric[], $7::text[], $8::numeric[], $9::text[],
-                                  $10::jsonb[], $11::jsonb[], $12::text[], $13::uuid[],
-                                  $14::uuid[], $15::text[])
-                 AS i(in_id, in_previous, in_status, in_provider_id, in_provider_status,
-                      in_sent_amount, in_sent_currency, in_received_amount,
-                      in_received_currency, in_fees, in_txids, in_error, in_event_id,
-                      in_entry_id, in_entry_kind)),
-         moved AS (
-             -- The columns and rules of `transition::apply` for a move (its anomaly column
-             -- is written only for an anomaly, which never comes here).
-             UPDATE withdrawals SET
-                 status = in_status,
-                 provider_id = COALESCE(provider_id, in_provider_id),
-                 provider_status = COALESCE(in_provider_status, provider_status),
-                 sent_amount = COALESCE(in_sent_amount, sent_amount),
-                 sent_currency = COALESCE(in_sent_currency, sent_currency),
-                 received_amount = COALESCE(in_received_amount, received_amount),
-                 received_currency = COALESCE(in_received_currency, received_currency),
-                 fees = CASE WHEN jsonb_array_length(in_fees) > 0 THEN in_fees ELSE fees END,
-                 txids = CASE WHEN jsonb_array_length(in_txids) > 0 THEN in_txids ELSE txids END,
-                 error = COALESCE(in_error, error),
-                 updated_at = now()
-             FROM input
-             WHERE id = in_id AND status = in_previous
-             RETURNING {COLUMNS}, in_previous, in_event_id, in_entry_id, in_entry_kind),
-         balanced AS (
-             UPDATE balances b
-             SET held = b.held - s.taken, available = b.available + s.back, updated_at = now()
-             FROM unnest($16::text[], $17::text[], $18::numeric[], $19::numeric[])
-                  AS s(user_id, currency, taken, back)
-             WHERE b.user_id = s.user_id AND b.currency = s.currency AND b.held >= s.taken
-             RETURNING b.user_id),
-         settled AS (
-             INSERT INTO ledger_entries (id, user_id, currency, kind, amount, withdrawal_id)
-             SELECT in_entry_id, user_id, currency, in_entry_kind, amount, id
-             FROM moved WHERE in_entry_kind IS NOT NULL
-             RETURNING id),
-         outbox AS (
-             INSERT INTO notification_outbox (id, withdrawal_id, payload)
-             SELECT in_event_id, moved.id, {payload} FROM moved),
-         jobs AS (
-             DELETE FROM submission_jobs WHERE withdrawal_id = ANY($20::uuid[])),
-         stored AS (
-             INSERT INTO callbacks (id, verified, raw_body, foreign_id, provider_status, outcome)
-             SELECT id, true, raw_body, foreign_id, provider_status, outcome
-             FROM unnest($21::uuid[], $22::bytea[], $23::text[], $24::text[], $25::text[])
-                  AS c(id, raw_body, foreign_id, provider_status, outcome)
-             RETURNING id)
-         SELECT (SELECT count(*) FROM moved) AS moved,
-                (SELECT count(*) FROM balanced) AS balanced,
-                (SELECT count(*) FROM settled) AS settled,
-                (SELECT count(*) FROM stored) AS stored",
-        payload = crate::notify::payload_sql("moved", "in_previous", "in_event_id"),
-    ))
-    .bind(
-        moves
-            .iter()
-            .map(|(p, _, _)| p.current.id)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        moves
-            .iter()
-            .map(|(p, _, _)| p.current.status.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        moves
-            .iter()
-            .map(|(_, to, _)| to.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        moves
-            .iter()
-            .map(|(p, _, _)| p.job.details.provider_id)
-            .collect::<Vec<_>>(),
-    )
-    .bind(details(&|d| {
-        Some(d.provider_status.clone()).filter(|s| !s.is_empty())
-    }))
-    .bind(
-        moves
-            .iter()
-            .map(|(p, _, _)| p.job.details.sent.as_ref().map(|a| a.amount))
-            .collect::<Vec<_>>(),
-    )
-    .bind(details(&|d| d.sent.as_ref().map(|a| a.currency.clone())))
-    .bind(
-        moves
-            .iter()
-            .map(|(p, _, _)| p.job.details.received.as_ref().map(|a| a.amount))
-            .collect::<Vec<_>>(),
-    )
-    .bind(details(&|d| {
-        d.received.as_ref().map(|a| a.currency.clone())
-    }))
-    .bind(
-        moves
-            .iter()
-            .map(|(p, _, _)| serde_json::json!(p.job.details.fees))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        moves
-            .iter()
-            .map(|(p, _, _)| serde_json::json!(p.job.details.txids))
-            .collect::<Vec<_>>(),
-    )
-    .bind(details(&|d| d.error.clone()))
-    .bind(moves.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .bind(moves.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .bind(
-        moves
-            .iter()
-            .map(|(_, _, effect)| match effect {
-                Effect::None => None,
-                Effect::Debit => Some("debit"),
-                Effect::Release => Some("release"),
-            })
-            .collect::<Vec<_>>(),
-    )
-    .bind(balances.keys().map(|(u, _)| *u).collect::<Vec<_>>())
-    .bind(balances.keys().map(|(_, c)| *c).collect::<Vec<_>>())
-    .bind(balances.values().map(|(out, _)| *out).collect::<Vec<_>>())
-    .bind(balances.values().map(|(_, back)| *back).collect::<Vec<_>>())
-    // Every settled callback's withdrawal is past pending: a job still queued or parked for
-    // it has nothing left to send (as the single path's `queue::discard`).
-    .bind(plans.iter().map(|p| p.current.id).collect::<Vec<_>>())
-    .bind(plans.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .bind(plans.iter().map(|p| p.job.body.clone()).collect::<Vec<_>>())
-    .bind(
-        plans
-            .iter()
-            .map(|p| p.job.foreign_id.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        plans
-            .iter()
-            .map(|p| p.job.details.provider_status.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        plans
-            .iter()
-            .map(|p| match p.simple {
-                Simple::Move { .. } => CallbackOutcome::Applied.label(),
-                Simple::Duplicate => CallbackOutcome::Duplicate.label(),
-            })
-            .collect::<Vec<_>>(),
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    let counts: [(i64, usize, &str); 4] = [
-        (row.try_get("moved")?, moves.len(), "withdrawals moved"),
-        (row.try_get("balanced")?, balances.len(), "balances settled"),
-        (row.try_get("settled")?, entries, "ledger entries"),
-        (row.try_get("stored")?, plans.len(), "callbacks stored"),
-    ];
-    for (done, expected, what) in counts {
-        if done != expected as i64 {
-            // Cannot happen under the batch's locks; if it does, nothing of this batch stays.
-            return Err(sqlx::Error::Protocol(format!(
-                "settle batch: {done} of {expected} {what}"
-            )));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::coinspaid::wire::CurrencyAmount;
+    use crate::domain::{Effect, WithdrawalStatus};
 
     fn withdrawal(status: WithdrawalStatus) -> Withdrawal {
         Withdrawal {
@@ -510,8 +303,8 @@ mod tests {
         }
     }
 
-    fn moved(to: WithdrawalStatus, effect: Effect) -> Option<Simple> {
-        Some(Simple::Move { to, effect })
+    fn moved(to: WithdrawalStatus, effect: Effect) -> Option<Transition> {
+        Some(Transition::Move { to, effect })
     }
 
     #[test]
@@ -542,15 +335,15 @@ mod tests {
         use WithdrawalStatus::*;
         assert_eq!(
             simple(Some(&withdrawal(Confirmed)), &report("confirmed")),
-            Some(Simple::Duplicate)
+            Some(Transition::Duplicate)
         );
         assert_eq!(
             simple(Some(&withdrawal(Confirmed)), &report("pending")),
-            Some(Simple::Duplicate)
+            Some(Transition::Duplicate)
         );
         assert_eq!(
             simple(Some(&withdrawal(Cancelled)), &report("declined")),
-            Some(Simple::Duplicate)
+            Some(Transition::Duplicate)
         );
     }
 

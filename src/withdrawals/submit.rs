@@ -31,7 +31,7 @@ use crate::config::WorkerSettings;
 use crate::domain::travel_rule::Redactor;
 use crate::domain::{ProviderEvent, WithdrawalStatus};
 use crate::ledger::LedgerError;
-use crate::queue::{self, Lease, ParkReason};
+use crate::queue::{self, Lease, ParkReason, RemovedJob};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -95,10 +95,6 @@ fn request_of(w: &Withdrawal, travel_rule: Option<TravelRuleFields>) -> Withdraw
     }
 }
 
-/// The job an acceptance removed: `None` when the withdrawal had none, else its lease
-/// (`Some(None)`: queued, not leased).
-type RemovedJob = Option<Option<Uuid>>;
-
 /// The acceptance statement: for every withdrawal of `jobs` still `pending`, the status
 /// change to `processing` with CoinsPaid's id and amounts, the outbox notification and the
 /// job's removal, in one statement committed on its own (one round trip and one WAL flush for
@@ -135,8 +131,8 @@ async fn accept_statement(
         .map(|(_, d)| d.received.as_ref().map(|a| a.currency.clone()))
         .collect();
     let event_ids: Vec<Uuid> = jobs.iter().map(|_| Uuid::now_v7()).collect();
-    // Built at run time: the payload is `notify::payload_sql`, shared with the settlement batch
-    // and held equal to `notify::enqueue`'s by a test.
+    // Built at run time: the payload is `notify::payload_sql`, the one expression every
+    // status-change notification is built from (`withdrawals::settle::write` uses it too).
     let sql = format!(
         "WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::numeric[],
@@ -526,9 +522,7 @@ impl Submitter {
             );
             return self.park(lease, &error).await;
         }
-        if !queue::complete(&mut tx, lease).await? {
-            queue::discard(&mut tx, lease.withdrawal_id).await?;
-        }
+        // Past pending: the settlement removed the job, whoever held it.
         tx.commit().await?;
         tracing::info!(provider_status = %details.provider_status, status = %applied.withdrawal.status, "settled from CoinsPaid's look-up");
         Ok(Attempt::Recorded(Box::new(applied.withdrawal)))
@@ -544,14 +538,25 @@ impl Submitter {
         let mut current = store::lock_by_id(&mut tx, lease.withdrawal_id)
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;
+        let mut removed = None;
         for (event, details) in events {
-            current = transition::apply(&mut tx, current, *event, details)
-                .await?
-                .withdrawal;
+            let applied = transition::apply(&mut tx, current, *event, details).await?;
+            removed = removed.or(applied.job);
+            current = applied.withdrawal;
         }
-        if !queue::complete(&mut tx, lease).await? {
+        // A settlement that left the withdrawal past pending removed the job, whoever held it.
+        let ours = match removed {
+            Some(job) => lease_was_ours(lease, Some(job)),
+            None => {
+                let ours = queue::complete(&mut tx, lease).await?;
+                if !ours {
+                    queue::discard(&mut tx, lease.withdrawal_id).await?;
+                }
+                ours
+            }
+        };
+        if !ours {
             tracing::warn!("submission lease had expired; outcome recorded anyway");
-            queue::discard(&mut tx, lease.withdrawal_id).await?;
         }
         crate::faults::crash_point("before_record_commit");
         tx.commit().await?;

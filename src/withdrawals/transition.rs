@@ -1,26 +1,24 @@
-//! Applying a provider event or a person's decision to one locked withdrawal: the general
-//! path for a status change and for settling its hold (through `ledger::settle`).
+//! Applying a provider report or a person's decision to one locked withdrawal: decided by the
+//! state machine (`crate::domain`), written by `settle::write` as a settlement of one, and
+//! logged and counted here.
 //!
-//! It is not the only code that writes `withdrawals`. Status also changes in one multi-row
-//! statement in `settle_batch` (callbacks that simply settle or repeat, written as [`apply`]
-//! writes them; `tests/api/settle_batch.rs` compares the rows) and in `submit`'s acceptance
-//! statement (`pending -> processing`; `tests/api/fewer_commits.rs`): both exist so that many
-//! requests share one commit (BENCHMARKS.md), and both decide through the same state machine
-//! first. Rows are inserted by the creates, `request` (alone) and `group` (batched). Other
-//! columns are written where they are decided: `queue` (`outcome_unknown`, `resend_after`),
-//! `reconcile` (`reconcile_after`, `missing_since`), `travel_rule` (scrubbed `error` and
-//! `anomaly`) and `operators::actions` (an anomaly's acknowledgement).
+//! Its callers: a callback applied alone (`callbacks`), a look-up's answer (`reconcile`,
+//! `submit`), a submission's answer (`submit`, where the acceptance statement does not take
+//! it) and an operator's decision (`operators::actions`). A settle batch decides through the
+//! same state machine and writes through the same `settle::write`. A report that does not
+//! match its withdrawal moves nothing: [`record_anomaly`] only notes why a person should look.
 
-use sqlx::types::Json;
 use sqlx::PgConnection;
 use tracing::Instrument;
 
 use super::matching;
+use super::settle::{self, Change, Settlement};
 use super::store::{Withdrawal, COLUMNS};
 use crate::coinspaid::callback::ProviderDetails;
 use crate::domain::withdrawal::ProviderStatus;
 use crate::domain::{Effect, ProviderEvent, Transition};
-use crate::ledger::{self, LedgerError};
+use crate::ledger::LedgerError;
+use crate::queue::RemovedJob;
 
 /// What applying an event did.
 #[derive(Debug)]
@@ -31,6 +29,8 @@ pub struct Applied {
     /// Why a person should look, when they should: the report did not match, contradicted a
     /// terminal status, or used a status word CoinsPaid does not document.
     pub anomaly: Option<String>,
+    /// The submission job the settlement removed (a withdrawal past `pending` has none).
+    pub job: RemovedJob,
 }
 
 /// Applies a provider *report* (a callback or a look-up answer) to `current`, locked by the
@@ -71,6 +71,7 @@ pub async fn apply_report(
             transition: Transition::Anomaly,
             withdrawal,
             anomaly: Some(reason),
+            job: None,
         });
     }
     let status = details.status();
@@ -113,7 +114,8 @@ pub async fn record_anomaly(
 }
 
 /// Applies `event` (with what the provider said alongside it) to `current`, which the caller
-/// locked with `FOR UPDATE` in the transaction `conn` belongs to. The caller commits.
+/// locked with `FOR UPDATE` in the transaction `conn` belongs to: decided by the state
+/// machine, written by `settle::write`. The caller commits.
 ///
 /// Money moves only on a `Transition::Move` whose effect is a debit or release, and the ledger's
 /// settlement index guarantees that happens at most once per withdrawal.
@@ -143,21 +145,21 @@ async fn apply_in_span(
     details: &ProviderDetails,
 ) -> Result<Applied, LedgerError> {
     let transition = current.status.apply(&event);
-    let new_status = match transition {
-        Transition::Move { to, effect } => {
-            ledger::settle(
-                &mut *conn,
-                &current.user_id,
-                &current.currency,
-                current.amount,
-                current.id,
-                effect,
-            )
-            .await?;
-            report_move(&current, to, effect, details);
-            to
-        }
-        Transition::Note => current.status,
+    let anomaly = matches!(transition, Transition::Anomaly).then(|| {
+        format!(
+            "CoinsPaid reported {:?} ({event:?}) for a withdrawal already {}; no money moved",
+            details.provider_status, current.status
+        )
+    });
+    let settlement = Settlement {
+        current: &current,
+        change: Change::of_report(current.status, transition, details, anomaly.as_deref()),
+        callback: None,
+    };
+    let written = settle::write_one(conn, settlement).await?;
+    match transition {
+        Transition::Move { to, effect } => report_move(&current, to, effect, details),
+        Transition::Note => {}
         Transition::Anomaly => {
             tracing::error!(
                 status = %current.status,
@@ -167,97 +169,16 @@ async fn apply_in_span(
             );
             metrics::counter!("payoutd_withdrawal_anomalies_total", "kind" => "contradiction")
                 .increment(1);
-            current.status
         }
         Transition::Duplicate => {
             tracing::debug!(status = %current.status, event = ?event, "repeated or stale provider report ignored");
-            return Ok(Applied {
-                transition,
-                withdrawal: current,
-                anomaly: None,
-            });
         }
-    };
-    let anomaly = matches!(transition, Transition::Anomaly).then(|| {
-        format!(
-            "CoinsPaid reported {:?} ({event:?}) for a withdrawal already {}; no money moved",
-            details.provider_status, current.status
-        )
-    });
-    // An anomaly only records the provider's word, so an operator sees it on the withdrawal.
-    let record_all = !matches!(transition, Transition::Anomaly);
-    let updated: Withdrawal = sqlx::query_as(&format!(
-        "UPDATE withdrawals SET
-             status = $2,
-             provider_id = COALESCE(provider_id, $3),
-             provider_status = COALESCE($4, provider_status),
-             sent_amount = COALESCE($5, sent_amount),
-             sent_currency = COALESCE($6, sent_currency),
-             received_amount = COALESCE($7, received_amount),
-             received_currency = COALESCE($8, received_currency),
-             fees = CASE WHEN jsonb_array_length($9) > 0 THEN $9 ELSE fees END,
-             txids = CASE WHEN jsonb_array_length($10) > 0 THEN $10 ELSE txids END,
-             error = COALESCE($11, error),
-             anomaly = COALESCE($12, anomaly),
-             -- Each one counts, a repeat too: one after an acknowledgement needs a person again.
-             anomaly_seq = anomaly_seq + CASE WHEN $12 IS NULL THEN 0 ELSE 1 END,
-             updated_at = now()
-         WHERE id = $1
-         RETURNING {COLUMNS}"
-    ))
-    .bind(current.id)
-    .bind(new_status.as_str())
-    .bind(details.provider_id.filter(|_| record_all))
-    .bind(Some(details.provider_status.as_str()).filter(|s| !s.is_empty()))
-    .bind(
-        details
-            .sent
-            .as_ref()
-            .filter(|_| record_all)
-            .map(|a| a.amount),
-    )
-    .bind(
-        details
-            .sent
-            .as_ref()
-            .filter(|_| record_all)
-            .map(|a| a.currency.clone()),
-    )
-    .bind(
-        details
-            .received
-            .as_ref()
-            .filter(|_| record_all)
-            .map(|a| a.amount),
-    )
-    .bind(
-        details
-            .received
-            .as_ref()
-            .filter(|_| record_all)
-            .map(|a| a.currency.clone()),
-    )
-    .bind(Json(if record_all {
-        details.fees.clone()
-    } else {
-        Vec::new()
-    }))
-    .bind(Json(if record_all {
-        details.txids.clone()
-    } else {
-        Vec::new()
-    }))
-    .bind(details.error.clone().filter(|_| record_all))
-    .bind(anomaly.as_deref())
-    .fetch_one(&mut *conn)
-    .await?;
-    if new_status != current.status {
-        crate::notify::enqueue(&mut *conn, &updated, current.status).await?;
     }
     Ok(Applied {
         transition,
-        withdrawal: updated,
+        withdrawal: written.withdrawal,
         anomaly,
+        job: written.job,
     })
 }
 
@@ -279,10 +200,11 @@ pub(super) fn report_move(
 }
 
 /// Applies a person's `decision` to `current`, which the caller locked with `FOR UPDATE`: the
-/// same row lock and the same ledger guards as a provider report, so a decision racing a
-/// callback (on any replica) settles the hold once, and the loser finds the status it needs
-/// gone. `Ok(None)`: the decision may not be made in the current status; nothing changed.
-/// `error`, when given, becomes the withdrawal's `error` (shown to the website). The caller commits.
+/// same row lock and the same write (`settle::write`) as a provider report, so a decision
+/// racing a callback (on any replica) settles the hold once, and the loser finds the status
+/// it needs gone. `Ok(None)`: the decision may not be made in the current status; nothing
+/// changed. `error`, when given, becomes the withdrawal's `error` (shown to the website). A
+/// withdrawal the decision takes past `pending` loses its submission job. The caller commits.
 pub async fn decide(
     conn: &mut PgConnection,
     current: Withdrawal,
@@ -292,15 +214,12 @@ pub async fn decide(
     let Some((to, effect)) = current.status.decide(decision) else {
         return Ok(None);
     };
-    ledger::settle(
-        &mut *conn,
-        &current.user_id,
-        &current.currency,
-        current.amount,
-        current.id,
-        effect,
-    )
-    .await?;
+    let settlement = Settlement {
+        current: &current,
+        change: Change::of_decision(to, effect, error),
+        callback: None,
+    };
+    let written = settle::write_one(conn, settlement).await?;
     tracing::info!(
         withdrawal_id = %current.id,
         foreign_id = %current.foreign_id,
@@ -312,15 +231,5 @@ pub async fn decide(
     metrics::counter!("payoutd_withdrawal_transitions_total",
         "from" => current.status.as_str(), "to" => to.as_str())
     .increment(1);
-    let updated: Withdrawal = sqlx::query_as(&format!(
-        "UPDATE withdrawals SET status = $2, error = COALESCE($3, error), updated_at = now()
-         WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(current.id)
-    .bind(to.as_str())
-    .bind(error)
-    .fetch_one(&mut *conn)
-    .await?;
-    crate::notify::enqueue(&mut *conn, &updated, current.status).await?;
-    Ok(Some(updated))
+    Ok(Some(written.withdrawal))
 }

@@ -1,6 +1,6 @@
 //! CoinsPaid's acceptance recorded in one statement, a callback applied and stored in one
-//! transaction (BENCHMARKS.md, "Fewer commits on the money path"). What they write must be
-//! what the general path writes, and a callback racing the acceptance must still settle once.
+//! transaction (BENCHMARKS.md, "Fewer commits on the money path"). The acceptance writes the
+//! documented notification, and a callback racing it must still settle once.
 
 use std::time::Duration;
 
@@ -9,10 +9,10 @@ use payoutd::domain::WithdrawalStatus;
 use payoutd::simulator::SubmitBehavior;
 use serde_json::Value;
 
-/// The payload the one-statement acceptance wrote, and the one `notify::enqueue` (the general
-/// path) writes for the same row: equal but for the event id.
+/// The one-statement acceptance moves the withdrawal, records CoinsPaid's id, writes the
+/// documented notification and removes the job.
 #[tokio::test]
-async fn the_one_statement_acceptance_writes_what_the_general_path_writes() {
+async fn the_one_statement_acceptance_writes_the_documented_notification() {
     let app = spawn_app().await;
     app.fund("u1", "EUR", "100.00").await;
     app.sim
@@ -36,7 +36,7 @@ async fn the_one_statement_acceptance_writes_what_the_general_path_writes() {
     assert_eq!(row.status, WithdrawalStatus::Processing);
     assert!(row.provider_id.is_some(), "CoinsPaid's id is recorded");
 
-    assert_general_payload(&app.pool, &written[0], &row, WithdrawalStatus::Pending).await;
+    assert_status_changed_payload(&written[0], &row, WithdrawalStatus::Pending);
 
     let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM submission_jobs")
         .fetch_one(&app.pool)

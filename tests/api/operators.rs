@@ -364,6 +364,55 @@ async fn a_resolution_must_agree_with_a_fresh_look_up_unless_overridden() {
     app.assert_invariants().await;
 }
 
+/// A resolution is refused while a submission attempt holds the job (its answer would land
+/// after the settlement); once no attempt runs, the resolution settles and the job goes with it.
+#[tokio::test]
+async fn a_resolution_waits_for_no_attempt_in_flight_and_takes_the_job_with_it() {
+    let app = spawn_app_with(with_operator).await;
+    app.fund("u1", "EUR", "100.00").await;
+    app.sim
+        .push_behavior(SubmitBehavior::ServerError { status: 503 });
+    let w = app.withdraw_ok(&eur_to_btc("u1", "100.00")).await;
+    assert_eq!(w["status"], "pending");
+    let id = w["id"].as_str().unwrap();
+    let job = |sql: &'static str| sqlx::query(sql).bind(id).execute(&app.pool);
+    // An attempt holds the job: leased, its lease running.
+    job("UPDATE submission_jobs SET lease_id = gen_random_uuid(), run_at = now() + interval '1 minute', parked = false
+         WHERE withdrawal_id = $1::uuid")
+    .await
+    .unwrap();
+    let path = format!("/admin/v1/withdrawals/{id}/resolve");
+    let resolution = json!({"outcome": "not_paid", "reason": "never sent", "override": true});
+    let (status, body) = app.admin_post(&path, &resolution).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("submission_in_flight")),
+        "{body}"
+    );
+    assert_eq!(app.withdrawal(id).await["status"], "pending");
+    assert_eq!(app.balance("u1", "EUR").await.1, "100.00");
+
+    // The lease ran out: nothing is in flight any more.
+    job("UPDATE submission_jobs SET run_at = now() - interval '1 second' WHERE withdrawal_id = $1::uuid")
+        .await
+        .unwrap();
+    let (status, body) = app.admin_post(&path, &resolution).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["withdrawal"]["status"], "cancelled");
+    assert_eq!(
+        app.balance("u1", "EUR").await,
+        ("100.00".into(), "0.00".into())
+    );
+    let jobs: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM submission_jobs WHERE withdrawal_id = $1::uuid")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(jobs, 0, "the job went with the resolution");
+    app.assert_invariants().await;
+}
+
 #[tokio::test]
 async fn a_resolution_racing_a_late_callback_on_another_replica_settles_once() {
     let apps = spawn_cluster(2, with_operator).await;
