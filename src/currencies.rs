@@ -13,9 +13,9 @@ use rust_decimal::Decimal;
 
 use crate::coinspaid::wire::{CurrencyListEntry, PairList};
 use crate::coinspaid::{CoinsPaidClient, ProviderError};
-use crate::domain::currency::{CurrencyCatalog, CurrencyInfo, CurrencyKind};
 use crate::domain::money::MAX_SCALE;
 use crate::domain::{Currency, Pair, PairRules, PairSource};
+use crate::domain::{CurrencyCatalog, CurrencyInfo, CurrencyKind};
 
 /// Memo currencies: CoinsPaid's list does not say which need a destination tag, and sending
 /// one of these without a tag can lose the funds.

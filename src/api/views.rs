@@ -7,8 +7,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::coinspaid::wire::Fee;
-use crate::domain::currency::CurrencyCatalog;
 use crate::domain::money::format_amount;
+use crate::domain::CurrencyCatalog;
 use crate::domain::WithdrawalStatus;
 use crate::ledger::{Balance, EntryKind, LedgerEntry};
 use crate::withdrawals::Withdrawal;

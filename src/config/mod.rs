@@ -27,9 +27,10 @@ use self::validate::parse_minimum;
 use crate::coinspaid::signing::SecretString;
 pub use crate::db::DatabaseSettings;
 use crate::domain::Currency;
-use crate::operators::settings::{AdminSettings, ApprovalSettings, Operator, DEV_ADMIN_TOKEN};
+use crate::operators::settings::{AdminSettings, Operator, DEV_ADMIN_TOKEN};
 pub use crate::retention::RetentionSettings;
 pub use crate::telemetry::{LogFormat, LogSettings};
+use crate::withdrawals::approval::ApprovalSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -72,6 +73,11 @@ pub struct Settings {
     /// `POST /v1/quotes` within CoinsPaid's limit on `/v2/exchange/calculate`.
     pub quotes: crate::usecases::QuoteSettings,
 }
+
+/// The simulator's own key pair. A service whose provider holds these is talking to a
+/// simulator, never to CoinsPaid: only with them are development conveniences allowed.
+pub const SIMULATOR_KEY: &str = "simulator-key";
+pub const SIMULATOR_SECRET: &str = "simulator-secret";
 
 /// The well-known token used in development when none is configured. Printed at start.
 pub const DEV_API_TOKEN: &str = "payoutd-dev-token";
@@ -162,8 +168,7 @@ impl Settings {
     pub fn provider_is_simulator(&self) -> bool {
         let cp = &self.coinspaid;
         cp.api_url.is_none()
-            || (cp.api_key == crate::simulator::DEFAULT_KEY
-                && cp.api_secret.expose() == crate::simulator::DEFAULT_SECRET)
+            || (cp.api_key == SIMULATOR_KEY && cp.api_secret.expose() == SIMULATOR_SECRET)
     }
 
     /// Development conveniences (the well-known dev tokens, crash points): only in development

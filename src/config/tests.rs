@@ -197,7 +197,7 @@ fn travel_rule_defaults_are_parsed_at_start_and_a_bad_one_names_its_key() {
 
 #[test]
 fn the_dev_tokens_only_open_a_service_whose_provider_is_the_simulator_with_its_credentials() {
-    use crate::simulator::{DEFAULT_KEY, DEFAULT_SECRET};
+    use super::{SIMULATOR_KEY as DEFAULT_KEY, SIMULATOR_SECRET as DEFAULT_SECRET};
     // `payoutd simulator` with the key and secret it prints, wherever it runs.
     for url in [
         "http://127.0.0.1:9000",

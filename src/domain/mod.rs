@@ -2,6 +2,7 @@
 //! Nothing here does I/O, so every rule can be unit-tested without a server or database.
 
 pub mod address;
+pub mod catalog;
 pub mod currency;
 pub mod ids;
 pub mod money;
@@ -9,6 +10,7 @@ pub mod pair;
 pub mod travel_rule;
 pub mod withdrawal;
 
+pub use catalog::CurrencyCatalog;
 pub use currency::{Currency, CurrencyInfo, CurrencyKind};
 pub use ids::{ForeignId, IdempotencyKey, UserId};
 pub use money::Amount;

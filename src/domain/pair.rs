@@ -100,7 +100,7 @@ impl PairRules {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::currency::CurrencyCatalog;
+    use crate::domain::CurrencyCatalog;
 
     fn info(code: &str) -> CurrencyInfo {
         CurrencyCatalog::builtin()

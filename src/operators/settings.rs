@@ -1,9 +1,5 @@
-//! Operator configuration: who may act (`PAYOUTD_ADMIN_TOKENS`), which withdrawals wait for
-//! approval (`[approval]`), and the merchant-wide daily caps (`[merchant_caps]`).
+//! Operator configuration: who may act (`PAYOUTD_ADMIN_TOKENS`).
 
-use std::collections::HashMap;
-
-use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::coinspaid::signing::SecretString;
@@ -63,16 +59,6 @@ impl AdminSettings {
             })
             .collect()
     }
-}
-
-/// `[approval]`: which new withdrawals wait in `awaiting_approval` for an operator.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApprovalSettings {
-    /// A user's first withdrawal (no earlier one was ever confirmed) waits for approval.
-    pub first_withdrawal: bool,
-    /// Per paying currency: a withdrawal of this amount or more waits (`EUR = "1000"`).
-    pub thresholds: HashMap<String, Decimal>,
 }
 
 #[cfg(test)]

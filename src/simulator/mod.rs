@@ -25,10 +25,9 @@ pub use state::{Delivery, SimWithdrawal, Submission};
 use crate::coinspaid::wire::WithdrawalRequest;
 use crate::coinspaid::{Credentials, Signer};
 
-/// The key pair `payoutd simulator` uses unless told otherwise, and prints. A service whose
-/// provider holds these is talking to a simulator, never to CoinsPaid.
-pub const DEFAULT_KEY: &str = "simulator-key";
-pub const DEFAULT_SECRET: &str = "simulator-secret";
+/// The key pair `payoutd simulator` uses unless told otherwise, and prints (configuration
+/// owns them: it decides what they allow).
+pub use crate::config::{SIMULATOR_KEY as DEFAULT_KEY, SIMULATOR_SECRET as DEFAULT_SECRET};
 
 pub struct SimulatorSettings {
     /// Verifies inbound request signatures and signs callbacks.
@@ -192,7 +191,7 @@ impl SimulatorControl {
 
     /// Replaces what `/v2/currencies/list` lists (and what withdrawals are checked against).
     /// Its `minimum_deposit` is listed as `minimum_amount`, as CoinsPaid does.
-    pub fn set_catalog(&self, catalog: crate::domain::currency::CurrencyCatalog) {
+    pub fn set_catalog(&self, catalog: crate::domain::CurrencyCatalog) {
         self.state.inner().catalog = catalog;
     }
 

@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use super::rates;
-use crate::domain::currency::{CurrencyCatalog, CurrencyKind};
+use crate::domain::{CurrencyCatalog, CurrencyKind};
 
 /// One exchangeable pair: `from` pays, `to` is delivered; `min_amount` is in `from`.
 #[derive(Debug, Clone, PartialEq, Eq)]

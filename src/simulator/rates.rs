@@ -2,7 +2,7 @@
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::domain::currency::CurrencyCatalog;
+use crate::domain::CurrencyCatalog;
 
 /// Price of one unit in EUR.
 fn eur_price(currency: &str) -> Option<Decimal> {

@@ -21,8 +21,8 @@ use crate::coinspaid::signing::VerifyError;
 use crate::coinspaid::wire::{TransactionInfoRequest, WithdrawalRequest};
 use crate::coinspaid::{KEY_HEADER, SIGNATURE_HEADER};
 use crate::domain::address;
-use crate::domain::currency::{CurrencyCatalog, CurrencyKind};
 use crate::domain::{Amount, Currency};
+use crate::domain::{CurrencyCatalog, CurrencyKind};
 
 type Sim = Arc<SimState>;
 

@@ -65,7 +65,7 @@ pub(super) struct Inner {
     /// How long every `/v2/transactions/info` takes to answer.
     pub lookup_delay: Duration,
     /// What `/v2/currencies/list` lists and withdrawals are validated against.
-    pub catalog: crate::domain::currency::CurrencyCatalog,
+    pub catalog: crate::domain::CurrencyCatalog,
     /// What the pair endpoints list and `/v2/exchange/calculate` quotes.
     pub pairs: Vec<super::pairs::SimPair>,
     pub pair_endpoints: super::pairs::PairEndpoints,
@@ -126,10 +126,8 @@ impl SimState {
                 calls_in_flight: 0,
                 max_calls_in_flight: 0,
                 lookup_delay: Duration::ZERO,
-                catalog: crate::domain::currency::CurrencyCatalog::builtin(),
-                pairs: super::pairs::default_pairs(
-                    &crate::domain::currency::CurrencyCatalog::builtin(),
-                ),
+                catalog: crate::domain::CurrencyCatalog::builtin(),
+                pairs: super::pairs::default_pairs(&crate::domain::CurrencyCatalog::builtin()),
                 pair_endpoints: super::pairs::PairEndpoints::default(),
                 next_id: 134_700_000,
                 redirected: 0,

@@ -34,13 +34,12 @@ use rust_decimal::Decimal;
 use sqlx::{FromRow, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
+use super::approval::{self, ApprovalSettings, UserFacts};
 use super::request::{CreateError, CreateOutcome, Refusal, ValidWithdrawal};
 use super::store::{Withdrawal, COLUMNS};
 use crate::batch::{BatchSettings, Batcher};
 use crate::config::CurrencyLimits;
 use crate::domain::{ForeignId, IdempotencyKey};
-use crate::operators::policy::{self, UserFacts};
-use crate::operators::settings::ApprovalSettings;
 use crate::queue::Lease;
 
 /// One create, as the API hands it over.
@@ -847,7 +846,7 @@ pub fn decide(
             }
             let user = facts.users.get(r.user_id).cloned().unwrap_or_default();
             Verdict::Accepted {
-                review: policy::review_reason(approval, r.currency, r.amount, &user),
+                review: approval::review_reason(approval, r.currency, r.amount, &user),
                 paused: facts.paused.contains(r.currency),
             }
         })

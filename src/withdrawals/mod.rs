@@ -3,6 +3,7 @@
 //! `settle_batch`), reconcile (look-ups at CoinsPaid).
 //! Each public service function states its transaction boundary and idempotency guarantee.
 
+pub mod approval;
 pub mod callbacks;
 pub mod first_attempt;
 pub mod group;

@@ -7,10 +7,10 @@ use sha2::{Digest, Sha256};
 
 use super::store::Withdrawal;
 use crate::domain::address;
-use crate::domain::currency::{CurrencyCatalog, CurrencyInfo};
 use crate::domain::money::AmountError;
 use crate::domain::travel_rule::{TravelRule, TravelRuleInput, TravelRulePolicy};
 use crate::domain::{Amount, Currency, CurrencyKind, UserId};
+use crate::domain::{CurrencyCatalog, CurrencyInfo};
 use crate::ledger::LedgerError;
 use crate::queue::Lease;
 

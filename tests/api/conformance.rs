@@ -11,8 +11,8 @@ use payoutd::coinspaid::client::{classify_lookup_answer, classify_submit_answer,
 use payoutd::coinspaid::wire::{CurrencyListEntry, Envelope, ExchangeEstimate, PairList};
 use payoutd::coinspaid::SubmitOutcome;
 use payoutd::domain::address;
-use payoutd::domain::currency::{Currency, CurrencyCatalog, CurrencyInfo, CurrencyKind};
 use payoutd::domain::withdrawal::ProviderStatus;
+use payoutd::domain::{Currency, CurrencyCatalog, CurrencyInfo, CurrencyKind};
 use payoutd::simulator::SimPair;
 use reqwest::StatusCode;
 use serde::Deserialize;

@@ -3,8 +3,8 @@
 //! deposit minimum; quotes are CoinsPaid's estimates, passed through in its own terms.
 
 use crate::helpers::*;
-use payoutd::domain::currency::{CurrencyCatalog, CurrencyInfo};
 use payoutd::domain::Currency;
+use payoutd::domain::{CurrencyCatalog, CurrencyInfo};
 use payoutd::simulator::{PairEndpoints, SimPair};
 use reqwest::StatusCode;
 use serde_json::{json, Value};

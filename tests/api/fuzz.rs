@@ -3,8 +3,8 @@
 
 use crate::helpers::*;
 use payoutd::coinspaid::callback;
-use payoutd::domain::currency::CurrencyCatalog;
 use payoutd::domain::Amount;
+use payoutd::domain::CurrencyCatalog;
 use payoutd::withdrawals::request::{validate, WithdrawalInput};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::api::body::field;
 use crate::api::views::{LedgerEntryView, WithdrawalView};
-use crate::domain::currency::CurrencyCatalog;
+use crate::domain::CurrencyCatalog;
 use crate::operators::actions::LookupReport;
 use crate::operators::audit::AuditEntry;
 use crate::operators::pause::Pause;
