@@ -140,8 +140,9 @@ async fn try_connect_and_migrate(
 /// Whether the server behind `pool` accepts writes: not in recovery (a standby), and not
 /// read-only by setting (`default_transaction_read_only`, as a demoted or fenced node has).
 pub async fn writable(pool: &PgPool) -> Result<bool, sqlx::Error> {
-    let read_only: bool = sqlx::query_scalar(
-        "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'",
+    let read_only = sqlx::query_scalar!(
+        r#"SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'
+               AS "read_only!""#
     )
     .fetch_one(pool)
     .await?;
@@ -157,14 +158,16 @@ async fn ensure_database(options: &PgConnectOptions) -> Result<(), DbSetupError>
     let mut conn = sqlx::PgConnection::connect_with(&admin)
         .await
         .map_err(DbSetupError::Connect)?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut conn)
-            .await
-            .map_err(DbSetupError::Connect)?;
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS "exists!""#,
+        name
+    )
+    .fetch_one(&mut conn)
+    .await
+    .map_err(DbSetupError::Connect)?;
     if !exists {
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        // Built at run time: a database name is an identifier, which no parameter can carry.
         match sqlx::query(&format!("CREATE DATABASE {quoted}"))
             .execute(&mut conn)
             .await
@@ -185,12 +188,14 @@ async fn ensure_database(options: &PgConnectOptions) -> Result<(), DbSetupError>
 /// write would fail there.
 pub async fn readiness(pool: &PgPool) -> Readiness {
     let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    let answer: Result<(Option<i64>, bool), _> = sqlx::query_as(
-        "SELECT (SELECT max(version) FROM _sqlx_migrations WHERE success), \
-                pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'",
+    let answer = sqlx::query!(
+        r#"SELECT (SELECT max(version) FROM _sqlx_migrations WHERE success) AS applied,
+                  pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on'
+                      AS "read_only!""#
     )
     .fetch_one(pool)
-    .await;
+    .await
+    .map(|row| (row.applied, row.read_only));
     match answer {
         Ok((_, true)) => {
             crate::failover::note_read_only();
@@ -249,3 +254,29 @@ pub async fn begin_batch_transaction(
     pool.begin_with("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; SET LOCAL jit = off")
         .await
 }
+
+/// A Rust enum stored as `TEXT`, decoded through its `TryFrom<String>`, so the compile-checked
+/// macros can name it in a column's type override (`status AS "status: WithdrawalStatus"`).
+macro_rules! text_column {
+    ($ty:ty) => {
+        impl sqlx::Type<sqlx::Postgres> for $ty {
+            fn type_info() -> sqlx::postgres::PgTypeInfo {
+                <String as sqlx::Type<sqlx::Postgres>>::type_info()
+            }
+
+            fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+                <String as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+            }
+        }
+
+        impl<'r> sqlx::Decode<'r, sqlx::Postgres> for $ty {
+            fn decode(
+                value: sqlx::postgres::PgValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <String as sqlx::Decode<'r, sqlx::Postgres>>::decode(value)?;
+                Ok(<$ty>::try_from(text)?)
+            }
+        }
+    };
+}
+pub(crate) use text_column;

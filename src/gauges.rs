@@ -58,18 +58,25 @@ impl Gauges {
     }
 
     async fn refresh_database(&self) -> Result<(), sqlx::Error> {
-        let (pending, processing, oldest, parked, undelivered): (i64, i64, Option<f64>, i64, i64) =
-            sqlx::query_as(
-                "SELECT
-                 count(*) FILTER (WHERE status = 'pending'),
-                 count(*) FILTER (WHERE status = 'processing'),
-                 EXTRACT(EPOCH FROM now() - min(created_at))::float8,
-                 (SELECT count(*) FROM submission_jobs WHERE parked),
+        let open = sqlx::query!(
+            r#"SELECT
+                 count(*) FILTER (WHERE status = 'pending') AS "pending!",
+                 count(*) FILTER (WHERE status = 'processing') AS "processing!",
+                 EXTRACT(EPOCH FROM now() - min(created_at))::float8 AS oldest,
+                 (SELECT count(*) FROM submission_jobs WHERE parked) AS "parked!",
                  (SELECT count(*) FROM notification_outbox WHERE delivered_at IS NULL)
-             FROM withdrawals WHERE status IN ('pending', 'processing')",
-            )
-            .fetch_one(&self.pool)
-            .await?;
+                     AS "undelivered!"
+               FROM withdrawals WHERE status IN ('pending', 'processing')"#
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let (pending, processing, oldest, parked, undelivered) = (
+            open.pending,
+            open.processing,
+            open.oldest,
+            open.parked,
+            open.undelivered,
+        );
         metrics::gauge!("payoutd_withdrawals", "status" => "pending").set(pending as f64);
         metrics::gauge!("payoutd_withdrawals", "status" => "processing").set(processing as f64);
         metrics::gauge!("payoutd_oldest_pending_withdrawal_age_seconds").set(oldest.unwrap_or(0.0));
@@ -82,13 +89,17 @@ impl Gauges {
             0
         };
         metrics::gauge!("payoutd_notifications_undelivered").set(undelivered as f64);
-        let (awaiting, pauses, all_paused): (i64, i64, bool) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM withdrawals WHERE status = 'awaiting_approval'),
-                    (SELECT count(*) FROM submission_pauses),
-                    EXISTS (SELECT 1 FROM submission_pauses WHERE scope = '*')",
+        let operators = sqlx::query!(
+            r#"SELECT
+                 (SELECT count(*) FROM withdrawals WHERE status = 'awaiting_approval')
+                     AS "awaiting!",
+                 (SELECT count(*) FROM submission_pauses) AS "pauses!",
+                 EXISTS (SELECT 1 FROM submission_pauses WHERE scope = '*') AS "all_paused!""#
         )
         .fetch_one(&self.pool)
         .await?;
+        let (awaiting, pauses, all_paused) =
+            (operators.awaiting, operators.pauses, operators.all_paused);
         metrics::gauge!("payoutd_withdrawals", "status" => "awaiting_approval")
             .set(awaiting as f64);
         metrics::gauge!("payoutd_submissions_paused", "scope" => "all")

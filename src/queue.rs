@@ -33,24 +33,17 @@ impl Lease {
     }
 }
 
-/// The update, on `withdrawals w` with the quiet period in seconds as `$2`, that records for
-/// good that a request for it may have reached CoinsPaid without a definitive answer: the
-/// one-way `outcome_unknown` flag (a trigger refuses to clear it), and no resend before the
-/// quiet period has passed from now. Callers add `FROM ... WHERE w.id = ...`.
-const MARK_MAYBE_SENT: &str = "UPDATE withdrawals w SET outcome_unknown = true,
-         resend_after = GREATEST(w.resend_after, now() + make_interval(secs => $2))";
-
 /// How long until `withdrawal_id` may be sent again after a look-up that found no record of
 /// it: `None` when it may be now.
 pub async fn resend_wait(
     conn: &mut PgConnection,
     withdrawal_id: Uuid,
 ) -> Result<Option<Duration>, sqlx::Error> {
-    let wait: Option<f64> = sqlx::query_scalar(
-        "SELECT EXTRACT(EPOCH FROM resend_after - now())::float8 FROM withdrawals
-         WHERE id = $1 AND resend_after > now()",
+    let wait = sqlx::query_scalar!(
+        r#"SELECT EXTRACT(EPOCH FROM resend_after - now())::float8 AS "wait!" FROM withdrawals
+           WHERE id = $1 AND resend_after > now()"#,
+        withdrawal_id
     )
-    .bind(withdrawal_id)
     .fetch_optional(conn)
     .await?;
     Ok(wait.map(|secs| Duration::from_secs_f64(secs.max(0.0))))
@@ -60,92 +53,118 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
+/// What the claim returns.
+struct Claimed {
+    withdrawal_id: Uuid,
+    attempts: i32,
+}
+
+impl Claimed {
+    fn lease(self, lease_id: Uuid) -> Lease {
+        Lease {
+            withdrawal_id: self.withdrawal_id,
+            lease_id,
+            attempts: self.attempts,
+        }
+    }
+}
+
+/// The claim both [`claim_due`] and [`claim_one`] make, `$pick` choosing the job: due, not
+/// parked, and not paused (see `operators::pause`: paused work stays queued and is skipped),
+/// and `$withdrawal_id` if given. A job whose previous lease was never given back (its holder
+/// stopped mid-attempt, or outlived the lease) may have had its request reach CoinsPaid: the
+/// claiming statement records that for good (`marked`), so the new holder looks it up before
+/// sending anything.
+///
+/// `marked` is what records that a request for a withdrawal may have reached CoinsPaid without
+/// a definitive answer: the one-way `outcome_unknown` flag (a trigger refuses to clear it), and
+/// no resend before the quiet period (`$2`, in seconds) has passed from now. [`give_back`]
+/// records it the same way.
+macro_rules! claim_statement {
+    ($pick:literal, $lease_for:expr, $quiet:expr, $lease_id:expr, $withdrawal_id:expr) => {
+        sqlx::query_as!(
+            Claimed,
+            r#"WITH due AS (
+                   SELECT withdrawal_id, lease_id AS previous_lease FROM submission_jobs
+                   WHERE run_at <= now() AND NOT parked
+                     AND NOT EXISTS (SELECT 1 FROM submission_pauses p
+                         WHERE p.scope = '*' OR p.scope = (SELECT w.currency FROM withdrawals w
+                                                           WHERE w.id = submission_jobs.withdrawal_id))
+                     AND ($4::uuid IS NULL OR withdrawal_id = $4)
+                   "# + $pick + r#"),
+               claimed AS (
+                   UPDATE submission_jobs j
+                   SET lease_id = $3, attempts = j.attempts + 1,
+                       run_at = now() + make_interval(secs => $1)
+                   FROM due WHERE j.withdrawal_id = due.withdrawal_id
+                   RETURNING j.withdrawal_id, j.attempts, due.previous_lease),
+               marked AS (
+                   UPDATE withdrawals w SET outcome_unknown = true,
+                       resend_after = GREATEST(w.resend_after, now() + make_interval(secs => $2))
+                   FROM claimed
+                   WHERE w.id = claimed.withdrawal_id AND claimed.previous_lease IS NOT NULL)
+               SELECT withdrawal_id AS "withdrawal_id!", attempts AS "attempts!" FROM claimed"#,
+            secs($lease_for),
+            secs($quiet),
+            $lease_id,
+            $withdrawal_id
+        )
+    };
+}
+
 /// Leases the job that has waited longest, if any is due. One short statement; see
-/// [`claim_where`].
+/// `claim_statement!`.
 pub async fn claim_due(
     pool: &PgPool,
     lease_for: Duration,
     quiet: Duration,
 ) -> Result<Option<Lease>, sqlx::Error> {
-    claim_where(
-        pool,
+    let lease_id = Uuid::now_v7();
+    let row = claim_statement!(
+        "ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED",
         lease_for,
         quiet,
-        None,
-        "ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+        lease_id,
+        None::<Uuid>
     )
-    .await
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|row| row.lease(lease_id)))
 }
 
 /// Leases one withdrawal's job now, if it is due, not parked, not paused and not leased by
 /// someone else: an operator's "send now" uses the same lease as the worker, so the two
-/// never submit at once. One statement; see [`claim_where`].
+/// never submit at once. One statement; see `claim_statement!`.
 pub async fn claim_one(
     pool: &PgPool,
     withdrawal_id: Uuid,
     lease_for: Duration,
     quiet: Duration,
 ) -> Result<Option<Lease>, sqlx::Error> {
-    claim_where(pool, lease_for, quiet, Some(withdrawal_id), "FOR UPDATE").await
-}
-
-/// The claim both [`claim_due`] and [`claim_one`] make. A job whose previous lease was never
-/// given back (its holder stopped mid-attempt, or outlived the lease) may have had its request
-/// reach CoinsPaid: the claiming statement records that for good ([`MARK_MAYBE_SENT`]), so
-/// the new holder looks it up before sending anything.
-async fn claim_where(
-    pool: &PgPool,
-    lease_for: Duration,
-    quiet: Duration,
-    withdrawal_id: Option<Uuid>,
-    pick: &str,
-) -> Result<Option<Lease>, sqlx::Error> {
     let lease_id = Uuid::now_v7();
-    let row: Option<(Uuid, i32)> = sqlx::query_as(&format!(
-        "WITH due AS (
-             SELECT withdrawal_id, lease_id AS previous_lease FROM submission_jobs
-             WHERE run_at <= now() AND NOT parked AND {NOT_PAUSED}
-               AND ($4::uuid IS NULL OR withdrawal_id = $4)
-             {pick}),
-         claimed AS (
-             UPDATE submission_jobs j
-             SET lease_id = $3, attempts = j.attempts + 1,
-                 run_at = now() + make_interval(secs => $1)
-             FROM due WHERE j.withdrawal_id = due.withdrawal_id
-             RETURNING j.withdrawal_id, j.attempts, due.previous_lease),
-         marked AS ({MARK_MAYBE_SENT} FROM claimed
-             WHERE w.id = claimed.withdrawal_id AND claimed.previous_lease IS NOT NULL)
-         SELECT withdrawal_id, attempts FROM claimed"
-    ))
-    .bind(secs(lease_for))
-    .bind(secs(quiet))
-    .bind(lease_id)
-    .bind(withdrawal_id)
+    let row = claim_statement!(
+        "FOR UPDATE",
+        lease_for,
+        quiet,
+        lease_id,
+        Some(withdrawal_id)
+    )
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(withdrawal_id, attempts)| Lease {
-        withdrawal_id,
-        lease_id,
-        attempts,
-    }))
+    Ok(row.map(|row| row.lease(lease_id)))
 }
-
-/// The condition, on a `submission_jobs` row, that its withdrawal's submissions are not
-/// paused (see `operators::pause`): paused work stays queued and is skipped.
-pub const NOT_PAUSED: &str = "NOT EXISTS (SELECT 1 FROM submission_pauses p
-     WHERE p.scope = '*' OR p.scope = (SELECT w.currency FROM withdrawals w
-                                       WHERE w.id = submission_jobs.withdrawal_id))";
 
 /// Removes the job: the withdrawal reached CoinsPaid or was definitively refused. Runs in the
 /// transaction that records the outcome. False when the lease had already passed to another
 /// worker (which then finds the withdrawal settled and drops the job itself).
 pub async fn complete(conn: &mut PgConnection, lease: &Lease) -> Result<bool, sqlx::Error> {
-    let done =
-        sqlx::query("DELETE FROM submission_jobs WHERE withdrawal_id = $1 AND lease_id = $2")
-            .bind(lease.withdrawal_id)
-            .bind(lease.lease_id)
-            .execute(conn)
-            .await?;
+    let done = sqlx::query!(
+        "DELETE FROM submission_jobs WHERE withdrawal_id = $1 AND lease_id = $2",
+        lease.withdrawal_id,
+        lease.lease_id
+    )
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -155,10 +174,12 @@ pub type RemovedJob = Option<Option<Uuid>>;
 
 /// Drops the job whoever holds it: its withdrawal no longer needs submitting.
 pub async fn discard(conn: &mut PgConnection, withdrawal_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM submission_jobs WHERE withdrawal_id = $1")
-        .bind(withdrawal_id)
-        .execute(conn)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM submission_jobs WHERE withdrawal_id = $1",
+        withdrawal_id
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -189,13 +210,13 @@ impl ParkReason {
 /// up again before it is sent, and sent only after its quiet period. False if not parked, or
 /// parked for a person.
 pub async fn unpark(pool: &PgPool, withdrawal_id: Uuid) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE submission_jobs SET parked = false, park_reason = NULL, attempts = 0,
              run_at = now(), lease_id = NULL
          WHERE withdrawal_id = $1 AND parked
            AND COALESCE(park_reason, 'attempts_exhausted') = 'attempts_exhausted'",
+        withdrawal_id
     )
-    .bind(withdrawal_id)
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -207,7 +228,7 @@ pub enum Sent {
     /// No request was sent, or CoinsPaid's answer was definitive.
     NothingUnknown,
     /// The request may have reached CoinsPaid without a definitive answer: recorded for good
-    /// on the withdrawal ([`MARK_MAYBE_SENT`]), and no resend before `quiet` from now.
+    /// on the withdrawal (`marked` in `claim_statement!`), and no resend before `quiet` from now.
     MaybeCreated { quiet: Duration },
 }
 
@@ -266,33 +287,37 @@ async fn give_back(
     sent: Sent,
     counted: Counted,
 ) -> Result<bool, sqlx::Error> {
-    let sql = format!(
-        "WITH job AS (
-             UPDATE submission_jobs
-             SET attempts = attempts - $7, run_at = now() + make_interval(secs => $4),
-                 lease_id = NULL, last_error = $5, parked = $6 IS NOT NULL, park_reason = $6
-             WHERE withdrawal_id = $1 AND lease_id = $3
-             RETURNING withdrawal_id),
-         marked AS ({MARK_MAYBE_SENT} WHERE w.id = $1 AND $2 IS NOT NULL)
-         SELECT true FROM job"
-    );
     let quiet = match sent {
         Sent::NothingUnknown => None,
         Sent::MaybeCreated { quiet } => Some(secs(quiet)),
     };
-    let done = sqlx::query_scalar::<_, bool>(&sql)
-        .bind(lease.withdrawal_id)
-        .bind(quiet)
-        .bind(lease.lease_id)
-        .bind(secs(delay))
-        .bind(error)
-        .bind(park.map(ParkReason::as_str))
-        .bind(match counted {
+    // `marked`: as in `claim_statement!`.
+    let done = sqlx::query_scalar!(
+        r#"WITH job AS (
+               UPDATE submission_jobs
+               SET attempts = attempts - $7, run_at = now() + make_interval(secs => $4),
+                   lease_id = NULL, last_error = $5, parked = $6::text IS NOT NULL,
+                   park_reason = $6
+               WHERE withdrawal_id = $1 AND lease_id = $3
+               RETURNING withdrawal_id),
+           marked AS (
+               UPDATE withdrawals w SET outcome_unknown = true,
+                   resend_after = GREATEST(w.resend_after, now() + make_interval(secs => $2))
+               WHERE w.id = $1 AND $2::float8 IS NOT NULL)
+           SELECT true AS "done!" FROM job"#,
+        lease.withdrawal_id,
+        quiet,
+        lease.lease_id,
+        secs(delay),
+        error,
+        park.map(ParkReason::as_str),
+        match counted {
             Counted::Yes => 0i32,
             Counted::No => 1i32,
-        })
-        .fetch_optional(pool)
-        .await?;
+        }
+    )
+    .fetch_optional(pool)
+    .await?;
     Ok(done.is_some())
 }
 

@@ -2,9 +2,11 @@
 //! database does not grow for ever. Ledger entries and withdrawals are never deleted (they are
 //! the money's history); neither is a notification still waiting for delivery to a URL.
 
+use std::future::Future;
 use std::time::Duration;
 
 use serde::Deserialize;
+use sqlx::postgres::PgQueryResult;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
@@ -53,38 +55,59 @@ impl Retention {
     /// One pass over every table; each delete its own statement, in batches.
     pub async fn purge_once(&self) -> Result<Deleted, sqlx::Error> {
         let s = &self.settings;
+        let pool = &self.pool;
+        let callbacks_hours = s.callbacks_days as i32 * 24;
+        let notifications_hours = s.notifications_days as i32 * 24;
+        let idempotency_hours = s.idempotency_key_hours as i32;
         let deleted = Deleted {
-            callbacks: self
-                .in_batches(
+            callbacks: in_batches(|| {
+                sqlx::query!(
                     "DELETE FROM callbacks WHERE id IN (
                          SELECT id FROM callbacks
                          WHERE received_at < now() - make_interval(hours => $1) LIMIT $2)",
-                    s.callbacks_days as i32 * 24,
+                    callbacks_hours,
+                    BATCH
                 )
-                .await?,
-            notifications: self
-                .in_batches(
-                    if self.notify_configured {
+                .execute(pool)
+            })
+            .await?,
+            notifications: if self.notify_configured {
+                in_batches(|| {
+                    sqlx::query!(
                         "DELETE FROM notification_outbox WHERE id IN (
                              SELECT id FROM notification_outbox
                              WHERE delivered_at IS NOT NULL
-                               AND created_at < now() - make_interval(hours => $1) LIMIT $2)"
-                    } else {
+                               AND created_at < now() - make_interval(hours => $1) LIMIT $2)",
+                        notifications_hours,
+                        BATCH
+                    )
+                    .execute(pool)
+                })
+                .await?
+            } else {
+                in_batches(|| {
+                    sqlx::query!(
                         "DELETE FROM notification_outbox WHERE id IN (
                              SELECT id FROM notification_outbox
-                             WHERE created_at < now() - make_interval(hours => $1) LIMIT $2)"
-                    },
-                    s.notifications_days as i32 * 24,
-                )
-                .await?,
-            idempotency_keys: self
-                .in_batches(
+                             WHERE created_at < now() - make_interval(hours => $1) LIMIT $2)",
+                        notifications_hours,
+                        BATCH
+                    )
+                    .execute(pool)
+                })
+                .await?
+            },
+            idempotency_keys: in_batches(|| {
+                sqlx::query!(
                     "DELETE FROM idempotency_keys WHERE key IN (
                          SELECT key FROM idempotency_keys
                          WHERE created_at < now() - make_interval(hours => $1) LIMIT $2)",
-                    s.idempotency_key_hours as i32,
+                    idempotency_hours,
+                    BATCH
                 )
-                .await?,
+                .execute(pool)
+            })
+            .await?,
         };
         for (table, count) in [
             ("callbacks", deleted.callbacks),
@@ -99,27 +122,28 @@ impl Retention {
         Ok(deleted)
     }
 
-    async fn in_batches(&self, sql: &str, hours: i32) -> Result<u64, sqlx::Error> {
-        let mut total = 0;
-        loop {
-            let done = sqlx::query(sql)
-                .bind(hours)
-                .bind(BATCH)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-            total += done;
-            if done < BATCH as u64 {
-                return Ok(total);
-            }
-        }
-    }
-
     /// The retention loop, until `shutdown`.
     pub async fn run(self, every: Duration, shutdown: watch::Receiver<bool>) {
         crate::background::every("retention", every, shutdown, || async {
             crate::failover::step_done("retention", self.purge_once().await);
         })
         .await;
+    }
+}
+
+/// Runs `delete` (one statement deleting at most [`BATCH`] rows) until a run deletes fewer;
+/// returns how many rows went.
+async fn in_batches<F, Fut>(mut delete: F) -> Result<u64, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<PgQueryResult, sqlx::Error>>,
+{
+    let mut total = 0;
+    loop {
+        let done = delete().await?.rows_affected();
+        total += done;
+        if done < BATCH as u64 {
+            return Ok(total);
+        }
     }
 }

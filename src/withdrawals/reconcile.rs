@@ -71,7 +71,7 @@ impl Reconciler {
     /// Claims quiet withdrawals like a lease (their next check is pushed `recheck_secs` ahead
     /// in the claiming statement), so replicas never look up the same one at once.
     async fn claim(&self) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
-        sqlx::query_as(
+        let claimed = sqlx::query!(
             "UPDATE withdrawals SET reconcile_after = now() + make_interval(secs => $2)
              WHERE id IN (
                  SELECT id FROM withdrawals
@@ -82,12 +82,13 @@ impl Reconciler {
                  LIMIT $3
                  FOR UPDATE SKIP LOCKED)
              RETURNING id, foreign_id",
+            self.settings.min_age_secs as f64,
+            self.settings.recheck_secs as f64,
+            self.settings.batch
         )
-        .bind(self.settings.min_age_secs as f64)
-        .bind(self.settings.recheck_secs as f64)
-        .bind(self.settings.batch)
         .fetch_all(&self.pool)
-        .await
+        .await?;
+        Ok(claimed.into_iter().map(|w| (w.id, w.foreign_id)).collect())
     }
 
     /// Checks every due withdrawal once; returns what each check found. Tests call this
@@ -141,10 +142,12 @@ impl Reconciler {
         // the same write, whatever the submission attempts said.
         let applied = transition::apply_report(&mut tx, current, &details).await?;
         // CoinsPaid knows it (again): no longer missing.
-        sqlx::query("UPDATE withdrawals SET missing_since = NULL WHERE id = $1 AND missing_since IS NOT NULL")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "UPDATE withdrawals SET missing_since = NULL WHERE id = $1 AND missing_since IS NOT NULL",
+            id
+        )
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         tracing::info!(provider_status = %details.provider_status, status = %applied.withdrawal.status, "reconciler: looked up at CoinsPaid");
         let check = if applied.transition == Transition::Anomaly {
@@ -174,11 +177,11 @@ impl Reconciler {
                 "reconciler: CoinsPaid gives no record of a withdrawal it accepted; needs an operator"
             );
             // Shown in the operators' queue as `missing` until a look-up finds it again.
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE withdrawals SET missing_since = COALESCE(missing_since, now())
                  WHERE id = $1 AND status = 'processing'",
+                id
             )
-            .bind(id)
             .execute(&self.pool)
             .await?;
             return Ok(Check::Missing);

@@ -131,6 +131,8 @@ async fn accept_statement(
         .map(|(_, d)| d.received.as_ref().map(|a| a.currency.clone()))
         .collect();
     let event_ids: Vec<Uuid> = jobs.iter().map(|_| Uuid::now_v7()).collect();
+    // Built at run time: the payload is `notify::payload_sql`, the one expression every
+    // status-change notification is built from (`withdrawals::settle::write` uses it too).
     let sql = format!(
         "WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::numeric[],
