@@ -19,10 +19,11 @@ use crate::domain::travel_rule::Redactor;
 use crate::domain::withdrawal::Decision;
 use crate::domain::WithdrawalStatus;
 use crate::ledger::LedgerError;
-use crate::queue;
-use crate::withdrawals::reconcile::Reconciler;
+use crate::withdrawals::queue;
+use crate::withdrawals::settle::{matching, transition};
+use crate::withdrawals::submit::reconcile::Reconciler;
 use crate::withdrawals::submit::{Attempt, Submitter};
-use crate::withdrawals::{matching, store, transition, travel_rule, Withdrawal};
+use crate::withdrawals::{store, travel_rule, Withdrawal};
 
 /// The actor name of the website's own decisions (cancel, review flags) in the audit trail.
 pub const WEBSITE: &str = "website";

@@ -22,7 +22,7 @@ use crate::coinspaid::wire::{ExchangeCalculateRequest, ExchangeEstimate};
 use crate::coinspaid::{CoinsPaidClient, ProviderError};
 use crate::currencies::Currencies;
 use crate::domain::Amount;
-use crate::withdrawals::request::{validate_conversion, Refusal};
+use crate::withdrawals::create::request::{validate_conversion, Refusal};
 
 const CALCULATE: &str = "/v2/exchange/calculate";
 

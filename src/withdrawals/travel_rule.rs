@@ -257,7 +257,7 @@ impl Purger {
     /// The purge loop, until `shutdown` fires.
     pub async fn run(self, interval: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
         crate::background::every("travel-rule purge", interval, shutdown, || async {
-            crate::failover::step_done("travel-rule purge", self.purge_once().await);
+            crate::db::failover::step_done("travel-rule purge", self.purge_once().await);
         })
         .await;
     }

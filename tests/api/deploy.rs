@@ -266,12 +266,12 @@ fn selectors(expr: &str) -> Vec<Selector> {
 }
 
 /// The catalogue's entry for a series name, a histogram's `_bucket`/`_sum`/`_count` included.
-fn catalogued(name: &str) -> &'static payoutd::metrics_catalog::Metric {
+fn catalogued(name: &str) -> &'static payoutd::telemetry::catalog::Metric {
     ["", "_bucket", "_sum", "_count"]
         .iter()
         .filter_map(|suffix| name.strip_suffix(suffix))
-        .find_map(payoutd::metrics_catalog::find)
-        .unwrap_or_else(|| panic!("{name} is not in metrics_catalog::CATALOGUE"))
+        .find_map(payoutd::telemetry::catalog::find)
+        .unwrap_or_else(|| panic!("{name} is not in telemetry::catalog::CATALOGUE"))
 }
 
 /// Checks each selector's series and label values against the catalogue; returns them.

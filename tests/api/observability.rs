@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::helpers::*;
-use payoutd::metrics_catalog::{self, CATALOGUE, PROCESS_METRICS};
 use payoutd::simulator::SubmitBehavior;
+use payoutd::telemetry::catalog::{self, CATALOGUE, PROCESS_METRICS};
 
 fn value_of(metrics: &str, series: &str) -> Option<f64> {
     metrics.lines().find_map(|l| {
@@ -273,8 +273,8 @@ async fn every_exported_series_is_described_by_the_catalogue_and_passes_promtool
         if PROCESS_METRICS.contains(&family.as_str()) {
             continue;
         }
-        let metric = metrics_catalog::find(family).unwrap_or_else(|| {
-            panic!("{family} is exported but metrics_catalog::CATALOGUE does not describe it")
+        let metric = catalog::find(family).unwrap_or_else(|| {
+            panic!("{family} is exported but telemetry::catalog::CATALOGUE does not describe it")
         });
         assert_eq!(kind, metric.kind.as_str(), "{family}");
         assert_eq!(scrape.helps[family], metric.help, "{family}");
@@ -287,7 +287,7 @@ async fn every_exported_series_is_described_by_the_catalogue_and_passes_promtool
         );
     }
     for (family, labels) in &scrape.samples {
-        let Some(metric) = metrics_catalog::find(family) else {
+        let Some(metric) = catalog::find(family) else {
             continue;
         };
         let keys: BTreeSet<&str> = labels

@@ -37,7 +37,7 @@ pub struct TestApp {
     pub sim: SimulatorControl,
     pub signer: Signer,
     pub submitter: Submitter,
-    pub reconciler: payoutd::withdrawals::reconcile::Reconciler,
+    pub reconciler: payoutd::withdrawals::submit::reconcile::Reconciler,
     pub currencies: std::sync::Arc<payoutd::currencies::Currencies>,
     pub notifier: payoutd::notify::Notifier,
     /// The rate limits in force (their key count is the memory they hold).

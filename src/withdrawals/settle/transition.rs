@@ -11,14 +11,14 @@
 use sqlx::PgConnection;
 use tracing::Instrument;
 
-use super::matching;
-use super::settle::{self, Change, Settlement};
-use super::store::{Withdrawal, COLUMNS};
 use crate::coinspaid::callback::ProviderDetails;
 use crate::domain::withdrawal::ProviderStatus;
 use crate::domain::{Effect, ProviderEvent, Transition};
 use crate::ledger::LedgerError;
-use crate::queue::RemovedJob;
+use crate::withdrawals::queue::RemovedJob;
+use crate::withdrawals::settle::matching;
+use crate::withdrawals::settle::{self, Change, Settlement};
+use crate::withdrawals::store::{Withdrawal, COLUMNS};
 
 /// What applying an event did.
 #[derive(Debug)]
@@ -44,7 +44,7 @@ pub async fn apply_report(
     // Every report (a callback, a look-up) passes here before its text is stored, logged or
     // notified; CoinsPaid's free text may quote the request's travel-rule data.
     let scrubbed = if details.has_free_text() {
-        super::travel_rule::redactor(&mut *conn, current.id)
+        crate::withdrawals::travel_rule::redactor(&mut *conn, current.id)
             .await?
             .map(|r| details.scrubbed(&r))
     } else {

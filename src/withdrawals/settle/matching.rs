@@ -5,9 +5,9 @@
 //! Pure: compares a stored withdrawal with what the report says, where it says it. Blocks a
 //! documented version leaves out (`currency_sent` in the newer callbacks) are not required.
 
-use super::store::Withdrawal;
 use crate::coinspaid::callback::ProviderDetails;
 use crate::coinspaid::wire::{EXCHANGE_WITHDRAWAL_TYPES, PLAIN_WITHDRAWAL_TYPES};
+use crate::withdrawals::store::Withdrawal;
 
 /// Every way `report` disagrees with `withdrawal`, in words fit for a log line and for
 /// operators (no address or personal data is quoted). Empty: the report may be applied.

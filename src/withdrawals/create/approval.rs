@@ -16,7 +16,7 @@ pub struct ApprovalSettings {
     pub thresholds: HashMap<String, Decimal>,
 }
 
-/// What the database knows about the user, read by the create (`withdrawals::group`).
+/// What the database knows about the user, read by the create (`withdrawals::create`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserFacts {
     /// The reason of the user's review flag, if flagged.

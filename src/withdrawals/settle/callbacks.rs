@@ -8,15 +8,15 @@ use sqlx::PgPool;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::settle_batch::Settlements;
-use super::store;
-use super::transition;
 use crate::coinspaid::callback::{self, ParsedCallback, ProviderDetails};
 use crate::coinspaid::signing::VerifyError;
 use crate::coinspaid::Signer;
 use crate::domain::withdrawal::ProviderStatus;
 use crate::domain::Transition;
 use crate::ledger::LedgerError;
+use crate::withdrawals::settle::batch::Settlements;
+use crate::withdrawals::settle::transition;
+use crate::withdrawals::store;
 
 /// How much of an unverified callback body is shown in its (sampled) log line.
 const UNVERIFIED_SAMPLE_BYTES: usize = 96;
@@ -47,42 +47,7 @@ fn log_unverified(why: VerifyError, body: &[u8]) {
     );
 }
 
-/// What became of one callback. Also the `outcome` column and the metric label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallbackOutcome {
-    /// Moved the withdrawal (or recorded a non-final provider status).
-    Applied,
-    /// Repeated or stale: acknowledged, nothing moved.
-    Duplicate,
-    /// Not ours to act on: deposits, unknown foreign ids.
-    Ignored,
-    /// Contradicts a terminal status, or does not match the withdrawal it names: recorded,
-    /// shown on the withdrawal, alerted, nothing moved.
-    Anomaly,
-    /// A status word CoinsPaid does not document: recorded, flagged, looked up, nothing moved.
-    Unrecognized,
-    /// Verified JSON without a readable type or status: stored, flagged, nothing moved.
-    Unreadable,
-    /// Signature or key missing or wrong: refused, nothing moved.
-    Rejected(VerifyError),
-    /// Verified but not JSON: answered 400 (CoinsPaid retries), stored.
-    Invalid,
-}
-
-impl CallbackOutcome {
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Applied => "applied",
-            Self::Duplicate => "duplicate",
-            Self::Ignored => "ignored",
-            Self::Anomaly => "anomaly",
-            Self::Unrecognized => "unrecognized",
-            Self::Unreadable => "unreadable",
-            Self::Rejected(_) => "rejected",
-            Self::Invalid => "invalid",
-        }
-    }
-}
+pub use super::outcome::CallbackOutcome;
 
 async fn store_received(
     conn: impl sqlx::PgExecutor<'_>,
@@ -203,7 +168,10 @@ async fn receive_inner(
         } => (foreign_id, details),
     };
     crate::faults::crash_point("callback_before_apply");
-    settlements.settle(body, &foreign_id, &details).await
+    if let Some(outcome) = settlements.settle(body, &foreign_id, &details).await {
+        return Ok(outcome);
+    }
+    apply_alone(settlements.pool(), body, &foreign_id, &details).await
 }
 
 /// Applies and stores one withdrawal callback in its own transaction (see

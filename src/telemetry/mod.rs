@@ -1,6 +1,9 @@
 //! Logs and metrics. Logs: pretty in development, JSON in production, filtered by `RUST_LOG`
 //! or config. Metrics: one process-wide Prometheus recorder, rendered by `GET /metrics`.
 
+pub mod catalog;
+pub mod gauges;
+
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -95,7 +98,7 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .expect("bucket list is non-empty")
                 .install_recorder()
                 .expect("no other metrics recorder is installed");
-            crate::metrics_catalog::install();
+            crate::telemetry::catalog::install();
             handle
         })
         .clone()

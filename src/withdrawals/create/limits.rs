@@ -3,11 +3,20 @@
 //! `user_limits`. Judged by the create's batch (`group.rs`) on figures read under its locks.
 
 use rust_decimal::Decimal;
+use serde::Deserialize;
 use serde::Serialize;
 use sqlx::PgPool;
 
-use super::request::Refusal;
-use crate::config::CurrencyLimits;
+use crate::withdrawals::create::request::Refusal;
+
+/// Limits for one currency; absent means unlimited.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CurrencyLimits {
+    pub max_per_withdrawal: Option<Decimal>,
+    /// Over any rolling 24 hours, counting withdrawals that were not cancelled or rejected.
+    pub max_per_day: Option<Decimal>,
+}
 
 /// The limits in force for one user and currency.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]

@@ -125,7 +125,7 @@ impl Retention {
     /// The retention loop, until `shutdown`.
     pub async fn run(self, every: Duration, shutdown: watch::Receiver<bool>) {
         crate::background::every("retention", every, shutdown, || async {
-            crate::failover::step_done("retention", self.purge_once().await);
+            crate::db::failover::step_done("retention", self.purge_once().await);
         })
         .await;
     }

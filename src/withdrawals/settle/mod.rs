@@ -21,6 +21,12 @@
 //! their rows are locked in (user, currency) order by a statement of their own before the
 //! write; the creates lock balances in the same order, so none of them deadlock.
 
+pub mod batch;
+pub mod callbacks;
+pub mod matching;
+pub mod outcome;
+pub mod transition;
+
 use std::collections::{BTreeMap, HashSet};
 
 use rust_decimal::Decimal;
@@ -28,11 +34,11 @@ use serde_json::json;
 use sqlx::{FromRow, PgConnection, Row};
 use uuid::Uuid;
 
-use super::store::{Withdrawal, COLUMNS};
 use crate::coinspaid::callback::ProviderDetails;
 use crate::domain::{Effect, Transition, WithdrawalStatus};
 use crate::ledger::LedgerError;
-use crate::queue::RemovedJob;
+use crate::withdrawals::queue::RemovedJob;
+use crate::withdrawals::store::{Withdrawal, COLUMNS};
 
 /// One decided change to a withdrawal its caller holds locked.
 #[derive(Debug, Clone, Copy)]
@@ -435,7 +441,7 @@ mod tests {
             user_id: user.into(),
             amount: amount.parse().unwrap(),
             status,
-            ..super::super::matching::tests::withdrawal(None)
+            ..super::matching::tests::withdrawal(None)
         }
     }
 

@@ -5,7 +5,7 @@ use super::*;
 
 #[test]
 fn the_label_lists_match_the_code_that_counts() {
-    use crate::withdrawals::callbacks::CallbackOutcome;
+    use crate::withdrawals::settle::callbacks::CallbackOutcome;
     for outcome in [
         CallbackOutcome::Applied,
         CallbackOutcome::Duplicate,
@@ -18,8 +18,8 @@ fn the_label_lists_match_the_code_that_counts() {
         assert!(CALLBACK_OUTCOMES.contains(&outcome.label()), "{outcome:?}");
     }
     for reason in [
-        crate::queue::ParkReason::AttemptsExhausted,
-        crate::queue::ParkReason::NeedsOperator,
+        crate::withdrawals::queue::ParkReason::AttemptsExhausted,
+        crate::withdrawals::queue::ParkReason::NeedsOperator,
     ] {
         assert!(PARK_REASONS.contains(&reason.as_str()));
     }
@@ -44,7 +44,7 @@ fn the_label_lists_match_the_code_that_counts() {
     ] {
         assert!(LOOKUP_RESULTS.contains(&err.label()), "{err:?}");
     }
-    use crate::withdrawals::reconcile::Check;
+    use crate::withdrawals::submit::reconcile::Check;
     for check in [
         Check::Settled,
         Check::InProgress,
@@ -231,7 +231,7 @@ fn every_series_the_code_records_is_in_the_catalogue() {
     for path in files {
         let file = path.strip_prefix(&root).unwrap().display().to_string();
         // The catalogue registers its own series by name.
-        if file.starts_with("metrics_catalog") {
+        if file.starts_with("telemetry/catalog") {
             continue;
         }
         recorded.extend(recorded_in(&file, &std::fs::read_to_string(&path).unwrap()));
@@ -245,7 +245,7 @@ fn every_series_the_code_records_is_in_the_catalogue() {
     for r in &recorded {
         let Some(m) = find(&r.name) else {
             panic!(
-                "{}: {} is not in metrics_catalog::CATALOGUE",
+                "{}: {} is not in telemetry::catalog::CATALOGUE",
                 r.file, r.name
             );
         };

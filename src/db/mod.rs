@@ -2,6 +2,10 @@
 //! replicas start at once (a lost CREATE DATABASE race is fine; sqlx migrations take an
 //! advisory lock).
 
+pub mod batch;
+pub mod failover;
+pub mod retention;
+
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -79,7 +83,7 @@ enum Attempt {
 }
 
 fn classify(err: sqlx::Error, fatal: fn(sqlx::Error) -> DbSetupError) -> Attempt {
-    if crate::failover::is_unavailable(&err) {
+    if crate::db::failover::is_unavailable(&err) {
         Attempt::NotYet(err.to_string())
     } else {
         Attempt::Fatal(fatal(err))
@@ -107,7 +111,7 @@ async fn try_connect_and_migrate(
         // with 25006; once one did, every connection opened before is closed instead of
         // handed out (an atomic load, no round trip).
         .before_acquire(|_conn, meta| {
-            Box::pin(async move { Ok(!crate::failover::opened_before_read_only(meta.age)) })
+            Box::pin(async move { Ok(!crate::db::failover::opened_before_read_only(meta.age)) })
         })
         .connect_with(options.clone())
         .await
@@ -128,7 +132,7 @@ async fn try_connect_and_migrate(
         Ok(()) => Ok(pool),
         Err(sqlx::migrate::MigrateError::Execute(e))
         | Err(sqlx::migrate::MigrateError::ExecuteMigration(e, _))
-            if crate::failover::is_unavailable(&e) =>
+            if crate::db::failover::is_unavailable(&e) =>
         {
             pool.close().await;
             Err(Attempt::NotYet(e.to_string()))
@@ -147,7 +151,7 @@ pub async fn writable(pool: &PgPool) -> Result<bool, sqlx::Error> {
     .fetch_one(pool)
     .await?;
     if read_only {
-        crate::failover::note_read_only();
+        crate::db::failover::note_read_only();
     }
     Ok(!read_only)
 }
@@ -198,11 +202,11 @@ pub async fn readiness(pool: &PgPool) -> Readiness {
     .map(|row| (row.applied, row.read_only));
     match answer {
         Ok((_, true)) => {
-            crate::failover::note_read_only();
+            crate::db::failover::note_read_only();
             Readiness::ReadOnly
         }
         Ok((applied, false)) if applied.unwrap_or(0) >= latest => {
-            crate::failover::recovered();
+            crate::db::failover::recovered();
             Readiness::Ready
         }
         Ok(_) => Readiness::Migrating,

@@ -26,6 +26,10 @@
 //! Locks are taken in one order everywhere (keys, balances, caps; settlements take the
 //! withdrawal rows before their balances and no keys), so no two transactions deadlock.
 
+pub mod approval;
+pub mod limits;
+pub mod request;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,13 +38,13 @@ use rust_decimal::Decimal;
 use sqlx::{FromRow, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
-use super::approval::{self, ApprovalSettings, UserFacts};
-use super::request::{CreateError, CreateOutcome, Refusal, ValidWithdrawal};
-use super::store::{Withdrawal, COLUMNS};
-use crate::batch::{BatchSettings, Batcher};
-use crate::config::CurrencyLimits;
+use self::approval::{ApprovalSettings, UserFacts};
+use self::limits::CurrencyLimits;
+use crate::db::batch::{BatchSettings, Batcher};
 use crate::domain::{ForeignId, IdempotencyKey};
-use crate::queue::Lease;
+use crate::withdrawals::create::request::{CreateError, CreateOutcome, Refusal, ValidWithdrawal};
+use crate::withdrawals::queue::Lease;
+use crate::withdrawals::store::{Withdrawal, COLUMNS};
 
 /// One create, as the API hands it over.
 #[derive(Debug, Clone)]
@@ -109,7 +113,7 @@ impl Creates {
         };
         match batcher.submit(job.clone()).await {
             Ok(result) => result,
-            Err(crate::batch::Unavailable) => self.rules.alone(job).await,
+            Err(crate::db::batch::Unavailable) => self.rules.alone(job).await,
         }
     }
 }
@@ -171,8 +175,8 @@ impl Rules {
             Err(err) if jobs.len() == 1 => return vec![Some(Err(err.into()))],
             Err(err) => err,
         };
-        if crate::failover::MaybeUnavailable::database_unavailable(&err) {
-            crate::failover::report("create batch", &err);
+        if crate::db::failover::MaybeUnavailable::database_unavailable(&err) {
+            crate::db::failover::report("create batch", &err);
         } else {
             tracing::warn!(error = %err, requests = jobs.len(), "create batch failed as a whole; its requests run alone");
         }
@@ -823,7 +827,7 @@ pub fn decide(
                 return Verdict::Refused(Refusal::InsufficientFunds);
             }
             let limits = pairs.get(&pair).cloned().unwrap_or_default();
-            if let Err(refusal) = super::limits::judge(
+            if let Err(refusal) = crate::withdrawals::create::limits::judge(
                 r.amount,
                 r.currency,
                 limits.max_per_withdrawal,
@@ -833,9 +837,9 @@ pub fn decide(
                 return Verdict::Refused(refusal);
             }
             if let Some(&(cap, used)) = caps.get(r.currency) {
-                if let Err(refusal) =
-                    super::limits::judge_merchant_cap(r.amount, r.currency, cap, used)
-                {
+                if let Err(refusal) = crate::withdrawals::create::limits::judge_merchant_cap(
+                    r.amount, r.currency, cap, used,
+                ) {
                     return Verdict::Refused(refusal);
                 }
             }

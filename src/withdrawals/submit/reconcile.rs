@@ -4,20 +4,34 @@
 //! It covers lost callbacks (CoinsPaid stops retrying after about 24 hours) and submissions
 //! whose outcome stayed unknown (parked jobs). It never releases money on a missing answer.
 
+use serde::Deserialize;
 use std::time::Duration;
 
 use sqlx::PgPool;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::store;
-use super::transition;
 use crate::coinspaid::callback::ProviderDetails;
 use crate::coinspaid::{CoinsPaidClient, LookupError};
-use crate::config::ReconcilerSettings;
 use crate::domain::{Transition, WithdrawalStatus};
 use crate::ledger::LedgerError;
-use crate::queue;
+use crate::withdrawals::queue;
+use crate::withdrawals::settle::transition;
+use crate::withdrawals::store;
+
+/// Looks up withdrawals CoinsPaid has not called back about, well inside its ~24 h of
+/// callback retries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcilerSettings {
+    pub enabled: bool,
+    pub interval_secs: u64,
+    /// A pending or processing withdrawal this long without a change is looked up.
+    pub min_age_secs: u64,
+    /// Wait before looking the same withdrawal up again.
+    pub recheck_secs: u64,
+    pub batch: i64,
+}
 
 /// What one look-up achieved; also the metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +139,7 @@ impl Reconciler {
             Err(err) => {
                 // CoinsPaid's text may quote the withdrawal's travel-rule data.
                 let mut conn = self.pool.acquire().await?;
-                let err = match super::travel_rule::redactor(&mut conn, id).await? {
+                let err = match crate::withdrawals::travel_rule::redactor(&mut conn, id).await? {
                     Some(redactor) => err.scrubbed(&redactor),
                     None => err,
                 };
@@ -198,7 +212,7 @@ impl Reconciler {
     pub async fn run(self, shutdown: tokio::sync::watch::Receiver<bool>) {
         let interval = Duration::from_secs(self.settings.interval_secs);
         crate::background::every("reconciler", interval, shutdown, || async {
-            match crate::failover::step_done("reconciler", self.run_once().await) {
+            match crate::db::failover::step_done("reconciler", self.run_once().await) {
                 Some(checks) if !checks.is_empty() => {
                     tracing::info!(checked = checks.len(), "reconciler round done")
                 }

@@ -5,14 +5,14 @@
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
-use super::store::Withdrawal;
 use crate::domain::address;
 use crate::domain::money::AmountError;
 use crate::domain::travel_rule::{TravelRule, TravelRuleInput, TravelRulePolicy};
 use crate::domain::{Amount, Currency, CurrencyKind, UserId};
 use crate::domain::{CurrencyCatalog, CurrencyInfo};
 use crate::ledger::LedgerError;
-use crate::queue::Lease;
+use crate::withdrawals::queue::Lease;
+use crate::withdrawals::store::Withdrawal;
 
 /// The request body's fields, as the API extracted them (strings, unvalidated).
 #[derive(Debug, Clone, Default)]

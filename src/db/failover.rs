@@ -13,8 +13,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::ledger::LedgerError;
-
 /// SQLSTATE `read_only_sql_transaction`: a write reached a standby, or a primary that was
 /// demoted while the connection stayed open.
 pub const READ_ONLY: &str = "25006";
@@ -55,12 +53,6 @@ pub trait MaybeUnavailable: Display {
 impl MaybeUnavailable for sqlx::Error {
     fn database_unavailable(&self) -> bool {
         is_unavailable(self)
-    }
-}
-
-impl MaybeUnavailable for LedgerError {
-    fn database_unavailable(&self) -> bool {
-        matches!(self, LedgerError::Database(e) if is_unavailable(e))
     }
 }
 

@@ -8,7 +8,7 @@
 //! so many requests share one commit (one WAL flush) and one multi-row statement.
 //!
 //! What a batch does, and how one request's refusal stays its own, is the batch function's
-//! business (see `withdrawals::group`). The batcher guarantees only that every request gets
+//! business (see `withdrawals::create`). The batcher guarantees only that every request gets
 //! exactly one answer or, if the runner is gone, an error telling the caller to do the work
 //! itself.
 
@@ -73,7 +73,7 @@ impl<I, O> Clone for Batcher<I, O> {
 impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     /// Starts `runners` tasks answering batches with `run`, which must return one output per
     /// input, in the inputs' order. `name` labels the batch metrics (one of
-    /// `metrics_catalog::BATCHES`).
+    /// `telemetry::catalog::BATCHES`).
     pub fn spawn<F, Fut>(name: &'static str, settings: &BatchSettings, run: F) -> Self
     where
         F: Fn(Vec<I>) -> Fut + Send + Sync + 'static,

@@ -123,7 +123,7 @@ impl Notifier {
                     delivered += 1;
                 }
                 Err(error) => {
-                    let delay = crate::queue::backoff(
+                    let delay = crate::background::backoff(
                         attempts,
                         Duration::from_secs(1),
                         Duration::from_secs(self.settings.backoff_max_secs),
@@ -172,7 +172,7 @@ impl Notifier {
     pub async fn run(self, shutdown: tokio::sync::watch::Receiver<bool>) {
         let interval = Duration::from_millis(self.settings.poll_interval_ms);
         crate::background::every("notifier", interval, shutdown, || async {
-            crate::failover::step_done("notifier", self.deliver_once().await);
+            crate::db::failover::step_done("notifier", self.deliver_once().await);
         })
         .await;
     }

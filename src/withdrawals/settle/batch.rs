@@ -26,15 +26,15 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::PgPool;
 
-use super::callbacks::{self, CallbackOutcome};
-use super::matching;
-use super::settle::{self, Callback, Change, Settlement};
-use super::store::{Withdrawal, COLUMNS};
-use super::transition;
-use crate::batch::{BatchSettings, Batcher};
+use super::outcome::CallbackOutcome;
 use crate::coinspaid::callback::ProviderDetails;
+use crate::db::batch::{BatchSettings, Batcher};
 use crate::domain::{ProviderEvent, Transition};
 use crate::ledger::LedgerError;
+use crate::withdrawals::settle::matching;
+use crate::withdrawals::settle::transition;
+use crate::withdrawals::settle::{self, Callback, Change, Settlement};
+use crate::withdrawals::store::{Withdrawal, COLUMNS};
 
 /// One verified, parsed withdrawal callback, as the receiving path hands it over.
 #[derive(Debug, Clone)]
@@ -80,15 +80,16 @@ impl Settlements {
         &self.pool
     }
 
-    /// Applies and stores one withdrawal callback: in a batch with whatever else is being
-    /// settled right now, or alone (see `callbacks::apply_alone`). Either way one
-    /// transaction holds the callback's row and its effect; idempotent per withdrawal.
+    /// Applies and stores one withdrawal callback in a batch with whatever else is being
+    /// settled right now, if it is the batch's to settle ([`simple`]): `Some(outcome)` once
+    /// committed. `None`: the caller applies it alone (`callbacks::apply_alone`), as with
+    /// batching off. Either way one transaction holds the callback's row and its effect.
     pub async fn settle(
         &self,
         body: &[u8],
         foreign_id: &str,
         details: &ProviderDetails,
-    ) -> Result<CallbackOutcome, LedgerError> {
+    ) -> Option<CallbackOutcome> {
         if let Some(batcher) = &self.batcher {
             let job = SettleJob {
                 body: body.to_vec(),
@@ -97,10 +98,10 @@ impl Settlements {
             };
             // `Err(Unavailable)`: the runner is gone; `Ok(None)`: not the batch's to settle.
             if let Ok(Some(settled)) = batcher.submit(job).await {
-                return Ok(report(&settled, details));
+                return Some(report(&settled, details));
             }
         }
-        callbacks::apply_alone(&self.pool, body, foreign_id, details).await
+        None
     }
 }
 
@@ -137,8 +138,8 @@ async fn batch(pool: &PgPool, jobs: &[SettleJob]) -> Vec<Option<Settled>> {
     match commit(pool, jobs, &firsts).await {
         Ok(settled) => settled,
         Err(err) => {
-            if crate::failover::MaybeUnavailable::database_unavailable(&err) {
-                crate::failover::report("settle batch", &err);
+            if crate::db::failover::MaybeUnavailable::database_unavailable(&err) {
+                crate::db::failover::report("settle batch", &err);
             } else {
                 tracing::warn!(error = %err, callbacks = jobs.len(), "settle batch failed as a whole; its callbacks run alone");
             }

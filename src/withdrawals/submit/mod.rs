@@ -14,6 +14,10 @@
 //! Without the flag, every earlier attempt had a definitive answer, so a field refusal is proof
 //! that nothing was created and releases the hold.
 
+pub mod first_attempt;
+pub mod reconcile;
+
+use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,19 +25,45 @@ use sqlx::PgPool;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use super::store::{self, Withdrawal};
-use super::transition;
-use crate::batch::{BatchSettings, Batcher};
 use crate::coinspaid::callback::ProviderDetails;
 use crate::coinspaid::wire::{CurrencyAmount, TravelRuleFields, WithdrawalRequest};
 use crate::coinspaid::{CoinsPaidClient, SubmitOutcome};
-use crate::config::WorkerSettings;
+use crate::db::batch::{BatchSettings, Batcher};
 use crate::domain::travel_rule::Redactor;
 use crate::domain::{ProviderEvent, WithdrawalStatus};
 use crate::ledger::LedgerError;
-use crate::queue::{self, Lease, ParkReason, RemovedJob};
+use crate::withdrawals::queue::{self, Lease, ParkReason, RemovedJob};
+use crate::withdrawals::settle::transition;
+use crate::withdrawals::store::{self, Withdrawal};
 use std::collections::HashMap;
 use uuid::Uuid;
+
+/// `[worker]`: the submission worker and first attempts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// Run the submission worker in this process (turn off for API-only replicas).
+    pub enabled: bool,
+    pub poll_interval_ms: u64,
+    /// After this many failed attempts a submission parks: still held, visible in metrics.
+    pub max_attempts: i32,
+    /// How long a worker owns a submission; must exceed the provider timeout.
+    pub lease_secs: u64,
+    pub backoff_base_ms: u64,
+    pub backoff_max_secs: u64,
+    /// How long `POST /v1/withdrawals` waits for its first submission attempt before it
+    /// answers with the withdrawal as it stands (the attempt goes on in the background).
+    /// Absent: half of `server.request_timeout_secs`, so the answer usually says
+    /// `processing` or `rejected`. 0: answer `pending` as soon as the amount is held.
+    pub first_attempt_wait_ms: Option<u64>,
+    /// First submission attempts running at once in this process; more wait their turn.
+    pub max_in_flight: usize,
+    /// A withdrawal whose outcome is unknown is sent again only after a look-up finds no
+    /// record of it, and no sooner than `coinspaid.timeout_secs` plus this many seconds after
+    /// the last request that may have reached CoinsPaid: time for a slow create to show up in
+    /// the look-up.
+    pub resend_margin_secs: u64,
+}
 
 /// What to do when a look-up made after a refusal says CoinsPaid has no record. A look-up
 /// that fails is always retried later.
@@ -340,7 +370,7 @@ impl Submitter {
             return Ok(Attempt::Recorded(Box::new(withdrawal)));
         }
         let travel_rule = if may_have_travel_rule {
-            super::travel_rule::load(&self.pool, withdrawal.id).await?
+            crate::withdrawals::travel_rule::load(&self.pool, withdrawal.id).await?
         } else {
             None
         };
@@ -627,7 +657,7 @@ impl Submitter {
         sent: queue::Sent,
     ) -> Result<Attempt, LedgerError> {
         let park = lease.attempts >= self.settings.max_attempts;
-        let delay = queue::backoff(
+        let delay = crate::background::backoff(
             lease.attempts,
             Duration::from_millis(self.settings.backoff_base_ms),
             Duration::from_secs(self.settings.backoff_max_secs),
@@ -730,7 +760,7 @@ impl Submitter {
     pub async fn run(self, shutdown: tokio::sync::watch::Receiver<bool>) {
         let interval = Duration::from_millis(self.settings.poll_interval_ms);
         crate::background::every("submission worker", interval, shutdown, || async {
-            crate::failover::step_done("submission worker", self.drain_concurrently().await);
+            crate::db::failover::step_done("submission worker", self.drain_concurrently().await);
         })
         .await;
     }
@@ -739,9 +769,9 @@ impl Submitter {
 /// A submission attempt that failed before recording an outcome. While the database is away
 /// every due job fails this way in every round: that is one outage, reported once.
 pub(crate) fn attempt_failed(withdrawal_id: Uuid, err: &LedgerError) {
-    use crate::failover::MaybeUnavailable;
+    use crate::db::failover::MaybeUnavailable;
     if err.database_unavailable() {
-        crate::failover::report("submission attempt", err);
+        crate::db::failover::report("submission attempt", err);
     } else {
         tracing::error!(%withdrawal_id, error = %err, "submission attempt failed");
     }

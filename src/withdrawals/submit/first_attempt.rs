@@ -23,10 +23,10 @@ use sqlx::PgPool;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use super::store::{self, Withdrawal};
-use super::submit::{Attempt, Submitter};
 use crate::ledger::LedgerError;
-use crate::queue::{self, Lease};
+use crate::withdrawals::queue::{self, Lease};
+use crate::withdrawals::store::{self, Withdrawal};
+use crate::withdrawals::submit::{Attempt, Submitter};
 
 /// Attempts that may wait for a slot, per slot, before new ones go to the worker instead.
 pub const QUEUED_PER_SLOT: usize = 16;
@@ -143,7 +143,7 @@ impl FirstAttempts {
             Ok(Ok(Ok(Some(Attempt::Retrying | Attempt::Parked) | None))) => Ok(created),
             // Nothing is lost: the lease runs out and the worker tries again.
             Ok(Ok(Err(err))) => {
-                super::submit::attempt_failed(created.id, &err);
+                crate::withdrawals::submit::attempt_failed(created.id, &err);
                 read_back(created).await
             }
             Ok(Err(err)) => {
