@@ -1,5 +1,5 @@
 //! Notifications to the website backend: every status change writes its notification (payload
-//! from [`payload_sql`]) to an outbox in the same statement as the change, and the outbox is
+//! from [`status_change_query!`]) to an outbox in the same statement as the change, and the outbox is
 //! delivered at least once as a signed POST.
 //!
 //! Signed in the Standard Webhooks format ([`crate::standard_webhooks`]): `webhook-id` (the
@@ -7,9 +7,10 @@
 //! `webhook-timestamp` (this attempt, so the receiver refuses old, replayed requests) and
 //! `webhook-signature` with one `v1,<base64>` per configured secret.
 
+mod payload;
+
 use std::time::Duration;
 
-use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -17,6 +18,7 @@ use crate::config::NotifySettings;
 use crate::standard_webhooks::{self, WebhookSecret};
 
 pub use crate::standard_webhooks::{ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+pub(crate) use payload::status_change_query;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifierError {
@@ -25,31 +27,6 @@ pub enum NotifierError {
     /// Never quotes the secret.
     #[error("notify.secret (PAYOUTD_NOTIFY_SECRET): {0}")]
     Secret(String),
-}
-
-/// The payload of every status-change notification, built here only: a SQL expression over
-/// a row alias `row` holding the withdrawal as changed (all its columns), `previous` a SQL
-/// text expression (the status before) and `event_id` the outbox id's expression. The two
-/// statements that change a withdrawal's status write it in the same statement as the change:
-/// `withdrawals::settle::write` and the acceptance statement (`withdrawals::submit`).
-pub(crate) fn payload_sql(row: &str, previous: &str, event_id: &str) -> String {
-    format!(
-        "jsonb_build_object(
-             'id', {event_id}::uuid,
-             'type', 'withdrawal.status_changed',
-             'created_at', to_char({row}.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
-             'data', jsonb_build_object(
-                 'withdrawal_id', {row}.id,
-                 'foreign_id', {row}.foreign_id,
-                 'user_id', {row}.user_id,
-                 'status', {row}.status,
-                 'previous_status', {previous},
-                 'provider_status', {row}.provider_status,
-                 'amount', {row}.amount::text,
-                 'currency', {row}.currency,
-                 'convert_to', {row}.convert_to,
-                 'error', {row}.error))"
-    )
 }
 
 /// Delivers the outbox to `notify.url`.
@@ -96,7 +73,7 @@ impl Notifier {
         if !self.enabled() {
             return Ok(0);
         }
-        let due: Vec<(Uuid, Value, i32)> = sqlx::query_as(
+        let due = sqlx::query!(
             "UPDATE notification_outbox
              SET next_attempt_at = now() + make_interval(secs => $1), attempts = attempts + 1
              WHERE id IN (
@@ -105,19 +82,23 @@ impl Notifier {
                  ORDER BY created_at LIMIT $2
                  FOR UPDATE SKIP LOCKED)
              RETURNING id, payload, attempts",
+            LEASE.as_secs_f64(),
+            BATCH
         )
-        .bind(LEASE.as_secs_f64())
-        .bind(BATCH)
         .fetch_all(&self.pool)
         .await?;
         let mut delivered = 0;
-        for (id, payload, attempts) in due {
-            match self.post(id, &payload).await {
+        for event in due {
+            let (id, attempts) = (event.id, event.attempts);
+            match self.post(id, &event.payload).await {
                 Ok(()) => {
-                    sqlx::query("UPDATE notification_outbox SET delivered_at = now(), last_error = NULL WHERE id = $1")
-                        .bind(id)
-                        .execute(&self.pool)
-                        .await?;
+                    sqlx::query!(
+                        "UPDATE notification_outbox SET delivered_at = now(), last_error = NULL
+                         WHERE id = $1",
+                        id
+                    )
+                    .execute(&self.pool)
+                    .await?;
                     metrics::counter!("payoutd_notifications_total", "outcome" => "delivered")
                         .increment(1);
                     delivered += 1;
@@ -129,12 +110,16 @@ impl Notifier {
                         Duration::from_secs(self.settings.backoff_max_secs),
                     );
                     tracing::warn!(event_id = %id, attempts, %error, retry_in_s = delay.as_secs(), "notification not delivered; will retry");
-                    sqlx::query("UPDATE notification_outbox SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3 WHERE id = $1")
-                        .bind(id)
-                        .bind(delay.as_secs_f64())
-                        .bind(&error)
-                        .execute(&self.pool)
-                        .await?;
+                    sqlx::query!(
+                        "UPDATE notification_outbox
+                         SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3
+                         WHERE id = $1",
+                        id,
+                        delay.as_secs_f64(),
+                        error
+                    )
+                    .execute(&self.pool)
+                    .await?;
                     metrics::counter!("payoutd_notifications_total", "outcome" => "failed")
                         .increment(1);
                 }
@@ -143,7 +128,7 @@ impl Notifier {
         Ok(delivered)
     }
 
-    async fn post(&self, id: Uuid, payload: &Value) -> Result<(), String> {
+    async fn post(&self, id: Uuid, payload: &serde_json::Value) -> Result<(), String> {
         let url = self.settings.url.clone().ok_or("notify.url is not set")?;
         // Serialized once; those bytes are signed and sent.
         let body = serde_json::to_vec(payload).map_err(|e| e.to_string())?;

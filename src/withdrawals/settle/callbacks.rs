@@ -59,17 +59,17 @@ async fn store_received(
     detail: Option<&str>,
 ) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO callbacks (id, verified, raw_body, foreign_id, provider_status, outcome, detail)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        id,
+        verified,
+        body,
+        foreign_id,
+        provider_status,
+        outcome,
+        detail
     )
-    .bind(id)
-    .bind(verified)
-    .bind(body)
-    .bind(foreign_id)
-    .bind(provider_status)
-    .bind(outcome)
-    .bind(detail)
     .execute(conn)
     .await?;
     Ok(id)
@@ -264,12 +264,14 @@ async fn apply_and_store(
             (outcome, applied.anomaly)
         }
     };
-    sqlx::query("UPDATE callbacks SET outcome = $2, detail = $3 WHERE id = $1")
-        .bind(callback_id)
-        .bind(outcome.label())
-        .bind(detail)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE callbacks SET outcome = $2, detail = $3 WHERE id = $1",
+        callback_id,
+        outcome.label(),
+        detail
+    )
+    .execute(&mut *tx)
+    .await?;
     crate::faults::crash_point("callback_before_commit");
     tx.commit().await?;
     Ok(outcome)

@@ -18,7 +18,7 @@ use crate::ledger::LedgerError;
 use crate::withdrawals::queue::RemovedJob;
 use crate::withdrawals::settle::matching;
 use crate::withdrawals::settle::{self, Change, Settlement};
-use crate::withdrawals::store::{Withdrawal, COLUMNS};
+use crate::withdrawals::store::{withdrawal_query, Withdrawal};
 
 /// What applying an event did.
 #[derive(Debug)]
@@ -102,13 +102,17 @@ pub async fn record_anomaly(
     id: uuid::Uuid,
     reason: &str,
 ) -> Result<Withdrawal, LedgerError> {
-    Ok(sqlx::query_as(&format!(
-        "UPDATE withdrawals SET anomaly = $2, anomaly_seq = anomaly_seq + 1,
-             reconcile_after = now(), updated_at = now()
-         WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(reason)
+    Ok(withdrawal_query!(
+        query_as!(Withdrawal,),
+        [
+            "UPDATE withdrawals SET anomaly = $2, anomaly_seq = anomaly_seq + 1,
+              reconcile_after = now(), updated_at = now()
+          WHERE id = $1 RETURNING "
+        ],
+        [""],
+        id,
+        reason
+    )
     .fetch_one(conn)
     .await?)
 }

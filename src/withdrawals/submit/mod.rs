@@ -34,7 +34,7 @@ use crate::domain::{ProviderEvent, WithdrawalStatus};
 use crate::ledger::LedgerError;
 use crate::withdrawals::queue::{self, Lease, ParkReason, RemovedJob};
 use crate::withdrawals::settle::transition;
-use crate::withdrawals::store::{self, Withdrawal};
+use crate::withdrawals::store::{self, withdrawal_from_record, Withdrawal};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -161,10 +161,13 @@ async fn accept_statement(
         .map(|(_, d)| d.received.as_ref().map(|a| a.currency.clone()))
         .collect();
     let event_ids: Vec<Uuid> = jobs.iter().map(|_| Uuid::now_v7()).collect();
-    // Built at run time: the payload is `notify::payload_sql`, the one expression every
-    // status-change notification is built from (`withdrawals::settle::write` uses it too).
-    let sql = format!(
-        "WITH input AS (
+    // Its own transaction only for the batch settings (generic plan, no JIT; see
+    // `db::begin_batch_transaction`): still one statement and one commit.
+    let mut tx = crate::db::begin_batch_transaction(pool).await?;
+    crate::faults::crash_point("before_record_commit");
+    let rows = crate::notify::status_change_query!(
+        query!(),
+        ["WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::numeric[],
                                   $5::text[], $6::numeric[], $7::text[], $8::uuid[])
                  AS i(id, provider_id, provider_status, sent_amount, sent_currency,
@@ -186,45 +189,38 @@ async fn accept_statement(
                  updated_at = now()
              FROM locked l JOIN input i ON i.id = l.id
              WHERE w.id = l.id AND w.status = $9
-             RETURNING w.*, i.event_id),
+             RETURNING w.*, i.event_id, $9::text AS previous_status),
          job AS (
              DELETE FROM submission_jobs j USING moved m
              WHERE j.withdrawal_id = m.id
              RETURNING j.withdrawal_id, j.lease_id),
          outbox AS (
              INSERT INTO notification_outbox (id, withdrawal_id, payload)
-             SELECT moved.event_id, moved.id, {payload} FROM moved)
-         SELECT job.withdrawal_id IS NOT NULL AS had_job, job.lease_id AS job_lease, moved.*
-         FROM moved LEFT JOIN job ON job.withdrawal_id = moved.id",
-        payload = crate::notify::payload_sql("moved", "$9", "moved.event_id"),
-    );
-    // Its own transaction only for the batch settings (generic plan, no JIT; see
-    // `db::begin_batch_transaction`): still one statement and one commit.
-    let mut tx = crate::db::begin_batch_transaction(pool).await?;
-    crate::faults::crash_point("before_record_commit");
-    let rows = sqlx::query(&sql)
-        .bind(&ids)
-        .bind(&provider_ids)
-        .bind(&provider_statuses)
-        .bind(&sent_amounts)
-        .bind(&sent_currencies)
-        .bind(&received_amounts)
-        .bind(&received_currencies)
-        .bind(&event_ids)
-        .bind(from.as_str())
-        .bind(to.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
+             SELECT moved.event_id, moved.id, "],
+        [" FROM moved)
+         SELECT job.withdrawal_id IS NOT NULL AS \"had_job!\", job.lease_id AS job_lease, "],
+        [" FROM moved LEFT JOIN job ON job.withdrawal_id = moved.id"],
+        &ids,
+        &provider_ids as &[Option<i64>],
+        &provider_statuses as &[Option<String>],
+        &sent_amounts as &[Option<rust_decimal::Decimal>],
+        &sent_currencies as &[Option<String>],
+        &received_amounts as &[Option<rust_decimal::Decimal>],
+        &received_currencies as &[Option<String>],
+        &event_ids,
+        from.as_str(),
+        to.as_str()
+    )
+    .fetch_all(&mut *tx)
+    .await?;
     tx.commit().await?;
-    rows.iter()
+    Ok(rows
+        .into_iter()
         .map(|row| {
-            use sqlx::{FromRow, Row};
-            let w = Withdrawal::from_row(row)?;
-            let had_job: bool = row.try_get("had_job")?;
-            let job_lease: Option<Uuid> = row.try_get("job_lease")?;
-            Ok((had_job.then_some(job_lease), w))
+            let job = row.had_job.then_some(row.job_lease);
+            (job, withdrawal_from_record!(row))
         })
-        .collect()
+        .collect())
 }
 
 /// One acceptance in its own statement.
