@@ -4,7 +4,8 @@
 //! Each movement is written by one SQL statement that changes the balance row and writes the
 //! entry together, guarded by a condition (`available >= amount`, `held >= amount`) and by
 //! unique indexes (one hold and one settlement per withdrawal, one credit per reference), so a
-//! second hold or debit is impossible rather than merely checked.
+//! second hold or debit is impossible rather than merely checked. A write one of them refuses
+//! fails with the [`crate::error::Error`] variant naming it (`HeldTwice`, `SettledTwice`, ...).
 //!
 //! This module writes credits ([`credit`]). Holds and settlements are written in the
 //! statements that write their withdrawal, so a hold and its withdrawal, or a settlement and its
@@ -37,21 +38,6 @@ impl Balance {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum LedgerError {
-    /// The balance row does not hold what the movement needs: a broken invariant, never a
-    /// client mistake (the state machine only settles what it held).
-    #[error("balance {user_id}/{currency} cannot cover a {kind} of {amount}")]
-    Invariant {
-        user_id: String,
-        currency: String,
-        kind: &'static str,
-        amount: Decimal,
-    },
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-}
-
 /// The result of a credit request.
 #[derive(Debug)]
 pub enum CreditOutcome {
@@ -69,7 +55,7 @@ pub async fn credit(
     currency: &Currency,
     amount: Amount,
     reference: &str,
-) -> Result<(CreditOutcome, Balance), LedgerError> {
+) -> Result<(CreditOutcome, Balance), crate::error::Error> {
     let mut tx = pool.begin().await?;
     let inserted = sqlx::query_as!(
         LedgerEntry,
@@ -179,10 +165,4 @@ pub async fn lock_balances(
         .into_iter()
         .map(|r| (r.user_id, r.currency, r.available))
         .collect())
-}
-
-impl crate::db::failover::MaybeUnavailable for LedgerError {
-    fn database_unavailable(&self) -> bool {
-        matches!(self, LedgerError::Database(e) if crate::db::failover::is_unavailable(e))
-    }
 }

@@ -30,6 +30,7 @@ mod group_commit_fallback;
 mod harness;
 mod limits;
 mod logs;
+mod money_guards;
 mod notifications;
 mod observability;
 mod openapi;

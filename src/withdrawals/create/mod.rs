@@ -42,6 +42,7 @@ use self::approval::{ApprovalSettings, UserFacts};
 use self::limits::CurrencyLimits;
 use crate::db::batch::{BatchSettings, Batcher};
 use crate::domain::{ForeignId, IdempotencyKey};
+use crate::error::Error;
 use crate::withdrawals::create::request::{CreateError, CreateOutcome, Refusal, ValidWithdrawal};
 use crate::withdrawals::queue::Lease;
 use crate::withdrawals::store::{withdrawal_from_record, withdrawal_query, Withdrawal};
@@ -157,7 +158,7 @@ impl Rules {
             .into_iter()
             .map(|r| {
                 r.unwrap_or_else(|| {
-                    Err(sqlx::Error::Protocol(
+                    Err(Error::Inconsistent(
                         "the idempotency key kept vanishing before its replay".into(),
                     )
                     .into())
@@ -205,7 +206,7 @@ impl Rules {
 
     /// The batch's transaction, for requests with distinct keys. Per request: its answer, or
     /// `None` when its key vanished before it could be replayed.
-    async fn commit(&self, jobs: &[&CreateJob]) -> Result<Vec<Option<CreateResult>>, sqlx::Error> {
+    async fn commit(&self, jobs: &[&CreateJob]) -> Result<Vec<Option<CreateResult>>, Error> {
         let rows: Vec<Prepared> = jobs.iter().map(|job| Prepared::new(job)).collect();
         let mut tx = crate::db::begin_batch_transaction(&self.pool).await?;
 
@@ -286,7 +287,7 @@ impl Rules {
             .partition(|&i| claimed_keys.contains(rows[i].job.key.as_str()));
         if candidates.is_empty() {
             tx.rollback().await?;
-            return self.replay(&rows, &by_key, &by_reference).await;
+            return Ok(self.replay(&rows, &by_key, &by_reference).await?);
         }
         let mut facts = BatchFacts::default();
         let locked_users = claimed.users.unwrap_or_default();
@@ -637,7 +638,7 @@ async fn write(
     holds: &BTreeMap<(&str, &str), Decimal>,
     given_back: &GivenBack<'_>,
     lease_for: Duration,
-) -> Result<Vec<Withdrawal>, sqlx::Error> {
+) -> Result<Vec<Withdrawal>, Error> {
     let written: Vec<&Prepared> = accepted.iter().map(|&(i, _, _)| &rows[i]).collect();
     let ids: Vec<Uuid> = written.iter().map(|r| r.id).collect();
     let foreign_ids: Vec<&str> = written.iter().map(|r| r.foreign_id.as_str()).collect();
@@ -759,7 +760,7 @@ async fn write(
     for row in result {
         if row.holds_made != holds.len() as i64 {
             // Cannot happen under the balance locks; if it does, nothing of this batch stays.
-            return Err(sqlx::Error::Protocol(format!(
+            return Err(Error::Inconsistent(format!(
                 "create batch: {} of {} holds found their balance",
                 row.holds_made,
                 holds.len()
@@ -768,7 +769,7 @@ async fn write(
         stored.push(withdrawal_from_record!(row));
     }
     if stored.len() != accepted.len() {
-        return Err(sqlx::Error::Protocol(format!(
+        return Err(Error::Inconsistent(format!(
             "create batch: {} of {} withdrawals stored",
             stored.len(),
             accepted.len()

@@ -30,7 +30,7 @@ use super::outcome::CallbackOutcome;
 use crate::coinspaid::callback::ProviderDetails;
 use crate::db::batch::{BatchSettings, Batcher};
 use crate::domain::{ProviderEvent, Transition};
-use crate::ledger::LedgerError;
+use crate::error::Error;
 use crate::withdrawals::settle::matching;
 use crate::withdrawals::settle::transition;
 use crate::withdrawals::settle::{self, Callback, Change, Settlement};
@@ -160,7 +160,7 @@ async fn commit(
     pool: &PgPool,
     jobs: &[SettleJob],
     firsts: &[usize],
-) -> Result<Vec<Option<Settled>>, LedgerError> {
+) -> Result<Vec<Option<Settled>>, Error> {
     let mut tx = crate::db::begin_batch_transaction(pool).await?;
 
     // 1. The withdrawals, in id order (as every batch does, so two batches cannot deadlock).

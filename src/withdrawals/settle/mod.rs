@@ -36,7 +36,7 @@ use uuid::Uuid;
 
 use crate::coinspaid::callback::ProviderDetails;
 use crate::domain::{Effect, Transition, WithdrawalStatus};
-use crate::ledger::LedgerError;
+use crate::error::Error;
 use crate::withdrawals::queue::RemovedJob;
 use crate::withdrawals::store::{withdrawal_from_record, Withdrawal};
 
@@ -202,16 +202,17 @@ fn entry_kind(effect: Option<Effect>) -> Option<&'static str> {
 /// statement, after one locking the balances when more than one moves. The caller commits.
 ///
 /// Fails, and its transaction must then be rolled back, when a balance cannot cover its
-/// settlement ([`LedgerError::Invariant`]) or a withdrawal is no longer in the status it was
-/// locked in; a second debit or release of one withdrawal fails on the ledger's settlement
-/// index, so money moves at most once however often a settlement is decided.
+/// settlement ([`Error::Uncovered`]) or a withdrawal is no longer in the status it was
+/// locked in ([`Error::Inconsistent`]); a second debit or release of one withdrawal fails on
+/// the ledger's settlement index ([`Error::SettledTwice`]), so money moves at most once
+/// however often a settlement is decided.
 pub async fn write(
     conn: &mut PgConnection,
     settlements: &[Settlement<'_>],
-) -> Result<Vec<Written>, LedgerError> {
+) -> Result<Vec<Written>, Error> {
     let mut seen = HashSet::new();
     if !settlements.iter().all(|s| seen.insert(s.current.id)) {
-        return Err(protocol(
+        return Err(Error::Inconsistent(
             "a withdrawal settled twice in one statement".into(),
         ));
     }
@@ -384,7 +385,7 @@ pub async fn write(
         .zip(&balances)
         .find(|(ord, _)| !first.balanced.contains(ord));
     if let Some((_, (&(user_id, currency), &(taken, back)))) = uncovered {
-        return Err(LedgerError::Invariant {
+        return Err(Error::Uncovered {
             user_id: user_id.to_owned(),
             currency: currency.to_owned(),
             kind: match back {
@@ -415,7 +416,9 @@ pub async fn write(
     for (done, expected, what) in counts {
         if done != expected as i64 {
             // Cannot happen under the caller's locks; if it does, nothing of it may stay.
-            return Err(protocol(format!("settlement: {done} of {expected} {what}")));
+            return Err(Error::Inconsistent(format!(
+                "settlement: {done} of {expected} {what}"
+            )));
         }
     }
     settlements
@@ -427,7 +430,7 @@ pub async fn write(
                 Some(withdrawal) if written => withdrawal,
                 None if !written => s.current.clone(),
                 _ => {
-                    return Err(protocol(
+                    return Err(Error::Inconsistent(
                         "settlement: a row written but not returned".into(),
                     ))
                 }
@@ -444,15 +447,11 @@ pub async fn write(
 pub async fn write_one(
     conn: &mut PgConnection,
     settlement: Settlement<'_>,
-) -> Result<Written, LedgerError> {
+) -> Result<Written, Error> {
     write(conn, &[settlement])
         .await?
         .pop()
-        .ok_or_else(|| protocol("settlement: no row written".into()))
-}
-
-fn protocol(message: String) -> LedgerError {
-    LedgerError::Database(sqlx::Error::Protocol(message))
+        .ok_or_else(|| Error::Inconsistent("settlement: no row written".into()))
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ use crate::coinspaid::{CoinsPaidClient, SubmitOutcome};
 use crate::db::batch::{BatchSettings, Batcher};
 use crate::domain::travel_rule::Redactor;
 use crate::domain::{ProviderEvent, WithdrawalStatus};
-use crate::ledger::LedgerError;
+use crate::error::Error;
 use crate::withdrawals::queue::{self, Lease, ParkReason, RemovedJob};
 use crate::withdrawals::settle::transition;
 use crate::withdrawals::store::{self, withdrawal_from_record, Withdrawal};
@@ -314,9 +314,9 @@ impl Submitter {
 
     /// Makes one submission attempt under `lease`. No transaction is open during the provider
     /// call; the answer is recorded in its own transaction, under the withdrawal's row lock.
-    pub async fn attempt(&self, lease: Lease) -> Result<Attempt, LedgerError> {
+    pub async fn attempt(&self, lease: Lease) -> Result<Attempt, Error> {
         let Some(withdrawal) = store::get(&self.pool, lease.withdrawal_id).await? else {
-            return Err(LedgerError::Database(sqlx::Error::RowNotFound));
+            return Err(Error::Database(sqlx::Error::RowNotFound));
         };
         self.attempt_with(lease, withdrawal).await
     }
@@ -327,7 +327,7 @@ impl Submitter {
         &self,
         lease: Lease,
         withdrawal: Withdrawal,
-    ) -> Result<Attempt, LedgerError> {
+    ) -> Result<Attempt, Error> {
         // Not known whether travel-rule data was stored: read it back.
         self.attempt_created(lease, withdrawal, true).await
     }
@@ -340,7 +340,7 @@ impl Submitter {
         lease: Lease,
         withdrawal: Withdrawal,
         has_travel_rule: bool,
-    ) -> Result<Attempt, LedgerError> {
+    ) -> Result<Attempt, Error> {
         let span = tracing::info_span!(
             "withdrawal.submit",
             withdrawal_id = %withdrawal.id,
@@ -357,7 +357,7 @@ impl Submitter {
         lease: Lease,
         withdrawal: Withdrawal,
         may_have_travel_rule: bool,
-    ) -> Result<Attempt, LedgerError> {
+    ) -> Result<Attempt, Error> {
         if withdrawal.status != WithdrawalStatus::Pending {
             // A callback got here first: CoinsPaid has it, nothing left to submit.
             let mut conn = self.pool.acquire().await?;
@@ -459,7 +459,7 @@ impl Submitter {
         lease: &Lease,
         withdrawal: &Withdrawal,
         redactor: &Redactor,
-    ) -> Result<Option<Attempt>, LedgerError> {
+    ) -> Result<Option<Attempt>, Error> {
         let err = match self.client.transaction_info(&withdrawal.foreign_id).await {
             Ok(details) => {
                 metrics::counter!("payoutd_lookups_total", "result" => "found").increment(1);
@@ -504,7 +504,7 @@ impl Submitter {
         redactor: &Redactor,
         why: &str,
         if_no_record: IfNoRecord,
-    ) -> Result<Attempt, LedgerError> {
+    ) -> Result<Attempt, Error> {
         let details = match self.client.transaction_info(foreign_id).await {
             Ok(details) => details,
             Err(err) => {
@@ -533,7 +533,7 @@ impl Submitter {
         lease: &Lease,
         details: &ProviderDetails,
         why: &str,
-    ) -> Result<Attempt, LedgerError> {
+    ) -> Result<Attempt, Error> {
         let mut tx = self.pool.begin().await?;
         let current = store::lock_by_id(&mut tx, lease.withdrawal_id)
             .await?
@@ -559,7 +559,7 @@ impl Submitter {
         &self,
         lease: &Lease,
         events: &[(ProviderEvent, ProviderDetails)],
-    ) -> Result<Attempt, LedgerError> {
+    ) -> Result<Attempt, Error> {
         let mut tx = self.pool.begin().await?;
         let mut current = store::lock_by_id(&mut tx, lease.withdrawal_id)
             .await?
@@ -599,7 +599,7 @@ impl Submitter {
         &self,
         lease: &Lease,
         details: ProviderDetails,
-    ) -> Result<Attempt, LedgerError> {
+    ) -> Result<Attempt, Error> {
         let from = WithdrawalStatus::Pending;
         let to = WithdrawalStatus::Processing;
         let crate::domain::Transition::Move {
@@ -646,12 +646,7 @@ impl Submitter {
 
     /// Tries again later; parks after the last attempt. `sent` says whether this attempt's
     /// request may have reached CoinsPaid without a definitive answer.
-    async fn retry(
-        &self,
-        lease: &Lease,
-        error: &str,
-        sent: queue::Sent,
-    ) -> Result<Attempt, LedgerError> {
+    async fn retry(&self, lease: &Lease, error: &str, sent: queue::Sent) -> Result<Attempt, Error> {
         let park = lease.attempts >= self.settings.max_attempts;
         let delay = crate::background::backoff(
             lease.attempts,
@@ -678,7 +673,7 @@ impl Submitter {
     }
 
     /// Parks the job for a person now; the amount stays held.
-    async fn park(&self, lease: &Lease, error: &str) -> Result<Attempt, LedgerError> {
+    async fn park(&self, lease: &Lease, error: &str) -> Result<Attempt, Error> {
         queue::retry_later(
             &self.pool,
             lease,
@@ -696,7 +691,7 @@ impl Submitter {
     /// Runs every job that is due now, one after another; returns how many ran. Tests call
     /// this to drive the queue deterministically; the worker loop calls
     /// [`Self::drain_concurrently`].
-    pub async fn drain_once(&self) -> Result<usize, LedgerError> {
+    pub async fn drain_once(&self) -> Result<usize, Error> {
         let mut ran = 0;
         while let Some(lease) =
             queue::claim_due(&self.pool, self.lease_duration(), self.quiet).await?
@@ -715,7 +710,7 @@ impl Submitter {
     /// once, each under its own lease (so never two for one withdrawal). After an outage
     /// thousands of jobs fall due together; one at a time, each waiting for CoinsPaid's
     /// answer, they would take hours. Every attempt started ends before this returns.
-    pub async fn drain_concurrently(&self) -> Result<usize, LedgerError> {
+    pub async fn drain_concurrently(&self) -> Result<usize, Error> {
         // The process's shared bound: first attempts, look-ups and operators take the same slots.
         let slots = self.client.call_slots();
         let mut running = tokio::task::JoinSet::new();
@@ -764,7 +759,7 @@ impl Submitter {
 
 /// A submission attempt that failed before recording an outcome. While the database is away
 /// every due job fails this way in every round: that is one outage, reported once.
-pub(crate) fn attempt_failed(withdrawal_id: Uuid, err: &LedgerError) {
+pub(crate) fn attempt_failed(withdrawal_id: Uuid, err: &Error) {
     use crate::db::failover::MaybeUnavailable;
     if err.database_unavailable() {
         crate::db::failover::report("submission attempt", err);
