@@ -12,6 +12,7 @@ pub mod config;
 pub mod currencies;
 pub mod db;
 pub mod domain;
+pub mod events;
 pub mod failover;
 pub mod faults;
 pub mod gauges;

@@ -1,6 +1,7 @@
 //! Notifications to the website backend: every status change writes its notification (payload
 //! from [`payload_sql`]) to an outbox in the same statement as the change, and the outbox is
-//! delivered at least once as a signed POST.
+//! delivered at least once as a signed POST. The outbox is also the events feed
+//! ([`crate::events`]), which can ask for an event to be delivered again.
 //!
 //! Signed in the Standard Webhooks format ([`crate::standard_webhooks`]): `webhook-id` (the
 //! event's `id`, the same on every retry, so the receiver drops duplicates),
@@ -9,6 +10,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -33,12 +35,12 @@ pub enum NotifierError {
 /// statements that change a withdrawal's status write it in the same statement as the change:
 /// `withdrawals::settle::write` and the acceptance statement (`withdrawals::submit`).
 pub(crate) fn payload_sql(row: &str, previous: &str, event_id: &str) -> String {
-    format!(
-        "jsonb_build_object(
-             'id', {event_id}::uuid,
-             'type', 'withdrawal.status_changed',
-             'created_at', to_char({row}.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
-             'data', jsonb_build_object(
+    event_sql(
+        event_id,
+        STATUS_CHANGED,
+        &format!("{row}.updated_at"),
+        &format!(
+            "jsonb_build_object(
                  'withdrawal_id', {row}.id,
                  'foreign_id', {row}.foreign_id,
                  'user_id', {row}.user_id,
@@ -48,7 +50,29 @@ pub(crate) fn payload_sql(row: &str, previous: &str, event_id: &str) -> String {
                  'amount', {row}.amount::text,
                  'currency', {row}.currency,
                  'convert_to', {row}.convert_to,
-                 'error', {row}.error))"
+                 'error', {row}.error)"
+        ),
+    )
+}
+
+/// The payload of a `webhook.test` event (`POST /v1/webhooks/test`): no data, made now.
+pub(crate) fn test_payload_sql(event_id: &str) -> String {
+    event_sql(event_id, TEST, "now()", "'{}'::jsonb")
+}
+
+/// `type` of a status change's event.
+pub const STATUS_CHANGED: &str = "withdrawal.status_changed";
+/// `type` of the event `POST /v1/webhooks/test` sends.
+pub const TEST: &str = "webhook.test";
+
+/// The envelope every event shares: `id`, `type`, `created_at` (UTC, milliseconds) and `data`.
+fn event_sql(event_id: &str, kind: &str, created_at: &str, data: &str) -> String {
+    format!(
+        "jsonb_build_object(
+             'id', {event_id}::uuid,
+             'type', '{kind}',
+             'created_at', to_char({created_at} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
+             'data', {data})"
     )
 }
 
@@ -96,7 +120,10 @@ impl Notifier {
         if !self.enabled() {
             return Ok(0);
         }
-        let due: Vec<(Uuid, Value, i32)> = sqlx::query_as(
+        // The lease's end also names this claim: the outcome is recorded only while the row
+        // still holds it, so a redelivery asked for meanwhile is not marked done by an
+        // attempt that started before it.
+        let due: Vec<(Uuid, Value, i32, DateTime<Utc>)> = sqlx::query_as(
             "UPDATE notification_outbox
              SET next_attempt_at = now() + make_interval(secs => $1), attempts = attempts + 1
              WHERE id IN (
@@ -104,20 +131,24 @@ impl Notifier {
                  WHERE delivered_at IS NULL AND next_attempt_at <= now()
                  ORDER BY created_at LIMIT $2
                  FOR UPDATE SKIP LOCKED)
-             RETURNING id, payload, attempts",
+             RETURNING id, payload, attempts, next_attempt_at",
         )
         .bind(LEASE.as_secs_f64())
         .bind(BATCH)
         .fetch_all(&self.pool)
         .await?;
         let mut delivered = 0;
-        for (id, payload, attempts) in due {
+        for (id, payload, attempts, claim) in due {
             match self.post(id, &payload).await {
                 Ok(()) => {
-                    sqlx::query("UPDATE notification_outbox SET delivered_at = now(), last_error = NULL WHERE id = $1")
-                        .bind(id)
-                        .execute(&self.pool)
-                        .await?;
+                    sqlx::query(
+                        "UPDATE notification_outbox SET delivered_at = now(), last_error = NULL
+                         WHERE id = $1 AND next_attempt_at = $2",
+                    )
+                    .bind(id)
+                    .bind(claim)
+                    .execute(&self.pool)
+                    .await?;
                     metrics::counter!("payoutd_notifications_total", "outcome" => "delivered")
                         .increment(1);
                     delivered += 1;
@@ -129,12 +160,17 @@ impl Notifier {
                         Duration::from_secs(self.settings.backoff_max_secs),
                     );
                     tracing::warn!(event_id = %id, attempts, %error, retry_in_s = delay.as_secs(), "notification not delivered; will retry");
-                    sqlx::query("UPDATE notification_outbox SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3 WHERE id = $1")
-                        .bind(id)
-                        .bind(delay.as_secs_f64())
-                        .bind(&error)
-                        .execute(&self.pool)
-                        .await?;
+                    sqlx::query(
+                        "UPDATE notification_outbox
+                         SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3
+                         WHERE id = $1 AND next_attempt_at = $4",
+                    )
+                    .bind(id)
+                    .bind(delay.as_secs_f64())
+                    .bind(&error)
+                    .bind(claim)
+                    .execute(&self.pool)
+                    .await?;
                     metrics::counter!("payoutd_notifications_total", "outcome" => "failed")
                         .increment(1);
                 }
