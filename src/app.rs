@@ -14,7 +14,7 @@ use crate::currencies::Currencies;
 use crate::db::{self, DbSetupError};
 use crate::simulator::{Simulator, SimulatorSettings};
 use crate::usecases::{self, UseCases};
-use crate::withdrawals::reconcile::Reconciler;
+use crate::withdrawals::submit::reconcile::Reconciler;
 use crate::withdrawals::submit::Submitter;
 use crate::withdrawals::travel_rule::Purger;
 
@@ -49,7 +49,7 @@ pub struct Workers {
     pub notifier: crate::notify::Notifier,
     pub currencies: Arc<Currencies>,
     /// Finished at shutdown: creates may answer before their first attempt has ended.
-    pub first_attempts: crate::withdrawals::first_attempt::FirstAttempts,
+    pub first_attempts: crate::withdrawals::submit::first_attempt::FirstAttempts,
 }
 
 impl Application {
@@ -142,7 +142,7 @@ impl Application {
             client.clone(),
         );
         let limits = Arc::new(settings.limits.clone());
-        let creates = crate::withdrawals::group::Creates::new(
+        let creates = crate::withdrawals::create::Creates::new(
             pool.clone(),
             submitter.lease_duration(),
             limits.clone(),
@@ -150,7 +150,7 @@ impl Application {
             Arc::new(settings.approval.clone()),
             &settings.batching,
         );
-        let first_attempts = crate::withdrawals::first_attempt::FirstAttempts::new(
+        let first_attempts = crate::withdrawals::submit::first_attempt::FirstAttempts::new(
             pool.clone(),
             submitter.clone(),
             settings.first_attempt_wait(),
@@ -176,7 +176,7 @@ impl Application {
             ),
             operations: usecases::Operations::new(pool.clone(), operators),
             callbacks: usecases::Callbacks::new(
-                crate::withdrawals::settle_batch::Settlements::new(
+                crate::withdrawals::settle::batch::Settlements::new(
                     pool.clone(),
                     &settings.batching,
                 ),
@@ -198,7 +198,7 @@ impl Application {
             telemetry: api::Telemetry {
                 provider_mode,
                 metrics: crate::telemetry::metrics_handle(),
-                gauges: Arc::new(crate::gauges::Gauges::new(
+                gauges: Arc::new(crate::telemetry::gauges::Gauges::new(
                     pool.clone(),
                     Duration::from_secs(settings.metrics.db_gauges_interval_secs),
                     settings.notify.url.is_some(),
@@ -268,7 +268,7 @@ impl Application {
             tokio::spawn(purger.run(every, stop_rx.clone()))
         });
         let retention = (self.settings.retention.interval_secs > 0).then(|| {
-            let retention = crate::retention::Retention::new(
+            let retention = crate::db::retention::Retention::new(
                 self.workers.pool.clone(),
                 self.settings.retention.clone(),
                 self.settings.notify.url.is_some(),

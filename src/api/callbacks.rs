@@ -10,7 +10,7 @@ use super::body;
 use super::error::ApiError;
 use super::AppState;
 use crate::coinspaid::{KEY_HEADER, SIGNATURE_HEADER};
-use crate::withdrawals::callbacks::CallbackOutcome;
+use crate::withdrawals::settle::callbacks::CallbackOutcome;
 
 /// CoinsPaid's callback. Authenticated by `X-Processing-Key` and `X-Processing-Signature`
 /// (hex HMAC-SHA512 of the raw body), not by a bearer token.

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::ledger::LedgerError;
-use crate::withdrawals::request::{CreateError, Refusal};
+use crate::withdrawals::create::request::{CreateError, Refusal};
 
 /// `Retry-After` on a 503: long enough for a failover's first second, short enough that a
 /// client does not wait past a restart.
@@ -125,8 +125,8 @@ impl From<sqlx::Error> for ApiError {
         // Down, restarting, failing over, or no connection free in time: nothing was
         // half-written and a retry is safe (see `failover`), so clients are told to retry
         // instead of getting a 500 that hides whether their request happened.
-        if crate::failover::is_unavailable(&err) {
-            crate::failover::report("api", &err);
+        if crate::db::failover::is_unavailable(&err) {
+            crate::db::failover::report("api", &err);
             return Self::unavailable("the database is unavailable; retry later");
         }
         Self::internal(err)

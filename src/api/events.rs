@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::params::EventId;
 use super::views::EventPage;
 use super::{pagination, AppState};
-use crate::events::Position;
+use crate::notify::feed::Position;
 use crate::usecases::EventError;
 
 impl From<EventError> for ApiError {

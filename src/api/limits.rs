@@ -10,7 +10,7 @@ use super::params::LimitsOf;
 use super::requests::LimitsRequest;
 use super::AppState;
 use crate::domain::Amount;
-use crate::withdrawals::limits::EffectiveLimits;
+use crate::withdrawals::create::limits::EffectiveLimits;
 
 fn limit(text: Option<String>, name: &str) -> Result<Option<rust_decimal::Decimal>, ApiError> {
     text.map(|text| {

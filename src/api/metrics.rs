@@ -34,7 +34,7 @@ pub async fn track(request: Request, next: Next) -> Response {
 
 #[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 /// Prometheus text. Gauges that describe the database are read at most once per
-/// `metrics.db_gauges_interval_secs` (see `crate::gauges`); every replica reports the same
+/// `metrics.db_gauges_interval_secs` (see `crate::telemetry::gauges`); every replica reports the same
 /// value for them, so aggregate those with `max()`.
 pub async fn render(State(state): State<AppState>) -> Response {
     state.telemetry.gauges.refresh().await;

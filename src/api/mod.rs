@@ -100,7 +100,7 @@ pub struct Telemetry {
     pub provider_mode: &'static str,
     pub metrics: PrometheusHandle,
     /// Scrape-time gauges: database-derived (cached per interval), pool, process.
-    pub gauges: Arc<crate::gauges::Gauges>,
+    pub gauges: Arc<crate::telemetry::gauges::Gauges>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -16,7 +16,7 @@ use super::{pagination, AppState};
 use crate::domain::travel_rule::TravelRuleInput;
 use crate::domain::WithdrawalStatus;
 use crate::usecases::Requested;
-use crate::withdrawals::request::WithdrawalInput;
+use crate::withdrawals::create::request::WithdrawalInput;
 use crate::withdrawals::store::ListFilter;
 
 fn input_of(request: WithdrawalRequest) -> WithdrawalInput {

@@ -18,19 +18,21 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 pub use self::sections::{
-    AbuseSettings, CoinsPaidSettings, CurrencyLimits, CurrencySettings, MetricsSettings,
-    NotifySettings, ReconcilerSettings, ServerSettings, SimulatorConfig, TravelRuleSettings,
-    WorkerSettings,
+    AbuseSettings, CoinsPaidSettings, CurrencySettings, MetricsSettings, NotifySettings,
+    ServerSettings, SimulatorConfig, TravelRuleSettings,
 };
 pub use self::sources::DEFAULTS;
 use self::validate::parse_minimum;
 use crate::coinspaid::signing::SecretString;
+pub use crate::db::retention::RetentionSettings;
 pub use crate::db::DatabaseSettings;
 use crate::domain::Currency;
 use crate::operators::settings::{AdminSettings, Operator, DEV_ADMIN_TOKEN};
-pub use crate::retention::RetentionSettings;
 pub use crate::telemetry::{LogFormat, LogSettings};
-use crate::withdrawals::approval::ApprovalSettings;
+use crate::withdrawals::create::approval::ApprovalSettings;
+pub use crate::withdrawals::create::limits::CurrencyLimits;
+pub use crate::withdrawals::submit::reconcile::ReconcilerSettings;
+pub use crate::withdrawals::submit::WorkerSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -69,7 +71,7 @@ pub struct Settings {
     pub abuse: AbuseSettings,
     pub retention: RetentionSettings,
     /// Group commit of creates, CoinsPaid's acceptances and callbacks (`[batching]`).
-    pub batching: crate::batch::BatchSettings,
+    pub batching: crate::db::batch::BatchSettings,
     /// `POST /v1/quotes` within CoinsPaid's limit on `/v2/exchange/calculate`.
     pub quotes: crate::usecases::QuoteSettings,
 }

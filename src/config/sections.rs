@@ -4,7 +4,6 @@
 use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
-use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer};
 use url::Url;
 
@@ -46,46 +45,6 @@ pub struct CoinsPaidSettings {
     #[serde(default)]
     pub api_secret_previous: SecretString,
     pub timeout_secs: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorkerSettings {
-    /// Run the submission worker in this process (turn off for API-only replicas).
-    pub enabled: bool,
-    pub poll_interval_ms: u64,
-    /// After this many failed attempts a submission parks: still held, visible in metrics.
-    pub max_attempts: i32,
-    /// How long a worker owns a submission; must exceed the provider timeout.
-    pub lease_secs: u64,
-    pub backoff_base_ms: u64,
-    pub backoff_max_secs: u64,
-    /// How long `POST /v1/withdrawals` waits for its first submission attempt before it
-    /// answers with the withdrawal as it stands (the attempt goes on in the background).
-    /// Absent: half of `server.request_timeout_secs`, so the answer usually says
-    /// `processing` or `rejected`. 0: answer `pending` as soon as the amount is held.
-    pub first_attempt_wait_ms: Option<u64>,
-    /// First submission attempts running at once in this process; more wait their turn.
-    pub max_in_flight: usize,
-    /// A withdrawal whose outcome is unknown is sent again only after a look-up finds no
-    /// record of it, and no sooner than `coinspaid.timeout_secs` plus this many seconds after
-    /// the last request that may have reached CoinsPaid: time for a slow create to show up in
-    /// the look-up.
-    pub resend_margin_secs: u64,
-}
-
-/// Looks up withdrawals CoinsPaid has not called back about, well inside its ~24 h of
-/// callback retries.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReconcilerSettings {
-    pub enabled: bool,
-    pub interval_secs: u64,
-    /// A pending or processing withdrawal this long without a change is looked up.
-    pub min_age_secs: u64,
-    /// Wait before looking the same withdrawal up again.
-    pub recheck_secs: u64,
-    pub batch: i64,
 }
 
 /// Rate limits (0: off) and the callback route's allow-list.
@@ -237,13 +196,4 @@ pub struct NotifySettings {
     pub timeout_secs: u64,
     pub poll_interval_ms: u64,
     pub backoff_max_secs: u64,
-}
-
-/// Limits for one currency; absent means unlimited.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CurrencyLimits {
-    pub max_per_withdrawal: Option<Decimal>,
-    /// Over any rolling 24 hours, counting withdrawals that were not cancelled or rejected.
-    pub max_per_day: Option<Decimal>,
 }

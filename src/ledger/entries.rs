@@ -29,6 +29,8 @@ impl TryFrom<String> for EntryKind {
     }
 }
 
+crate::db::text_column!(EntryKind);
+
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct LedgerEntry {
     pub id: Uuid,
@@ -50,19 +52,21 @@ pub async fn list_entries(
     before: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<LedgerEntry>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, user_id, currency, kind, amount, withdrawal_id, reference, created_at
-         FROM ledger_entries
-         WHERE user_id = $1
-           AND ($2::text IS NULL OR currency = $2)
-           AND ($3::uuid IS NULL OR id < $3)
-         ORDER BY id DESC
-         LIMIT $4",
+    sqlx::query_as!(
+        LedgerEntry,
+        r#"SELECT id, user_id, currency, kind AS "kind: EntryKind", amount, withdrawal_id,
+                  reference, created_at
+           FROM ledger_entries
+           WHERE user_id = $1
+             AND ($2::text IS NULL OR currency = $2)
+             AND ($3::uuid IS NULL OR id < $3)
+           ORDER BY id DESC
+           LIMIT $4"#,
+        user_id,
+        currency,
+        before,
+        limit
     )
-    .bind(user_id)
-    .bind(currency)
-    .bind(before)
-    .bind(limit)
     .fetch_all(pool)
     .await
 }

@@ -8,7 +8,7 @@
 //!
 //! This module writes credits ([`credit`]). Holds and settlements are written in the
 //! statements that write their withdrawal, so a hold and its withdrawal, or a settlement and its
-//! status, commit as one: holds by the create statement (`withdrawals::group`, for one create
+//! status, commit as one: holds by the create statement (`withdrawals::create`, for one create
 //! or many), debits and releases by `withdrawals::settle::write` (for one withdrawal or many,
 //! balances aggregated per user and currency). They keep the guards and indexes above; a write that moves several balances locks them first through
 //! [`lock_balances`], in one order.
@@ -169,4 +169,10 @@ pub async fn lock_balances(
     .bind(currencies)
     .fetch_all(&mut *conn)
     .await
+}
+
+impl crate::db::failover::MaybeUnavailable for LedgerError {
+    fn database_unavailable(&self) -> bool {
+        matches!(self, LedgerError::Database(e) if crate::db::failover::is_unavailable(e))
+    }
 }

@@ -19,10 +19,11 @@ use crate::domain::travel_rule::Redactor;
 use crate::domain::withdrawal::Decision;
 use crate::domain::WithdrawalStatus;
 use crate::ledger::LedgerError;
-use crate::queue;
-use crate::withdrawals::reconcile::Reconciler;
+use crate::withdrawals::queue;
+use crate::withdrawals::settle::{matching, transition};
+use crate::withdrawals::submit::reconcile::Reconciler;
 use crate::withdrawals::submit::{Attempt, Submitter};
-use crate::withdrawals::{matching, store, transition, travel_rule, Withdrawal};
+use crate::withdrawals::{store, travel_rule, Withdrawal};
 
 /// The actor name of the website's own decisions (cancel, review flags) in the audit trail.
 pub const WEBSITE: &str = "website";
@@ -141,11 +142,11 @@ impl Operators {
             // The lock on the job row waits for a worker that is claiming it; a lease still
             // running means a provider call may be under way, whose answer would arrive after
             // our settlement: refuse rather than race it. The settlement removes the job.
-            let in_flight: Option<bool> = sqlx::query_scalar(
-                "SELECT lease_id IS NOT NULL AND run_at > now() AND NOT parked
-                 FROM submission_jobs WHERE withdrawal_id = $1 FOR UPDATE",
+            let in_flight = sqlx::query_scalar!(
+                r#"SELECT lease_id IS NOT NULL AND run_at > now() AND NOT parked AS "in_flight!"
+                   FROM submission_jobs WHERE withdrawal_id = $1 FOR UPDATE"#,
+                id
             )
-            .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
             if in_flight == Some(true) {
@@ -157,11 +158,11 @@ impl Operators {
             return Err(wrong_status);
         };
         if decision == Decision::Approve {
-            sqlx::query(
+            sqlx::query!(
                 "INSERT INTO submission_jobs (withdrawal_id) VALUES ($1)
                  ON CONFLICT (withdrawal_id) DO NOTHING",
+                id
             )
-            .bind(id)
             .execute(&mut *tx)
             .await?;
         }
@@ -327,7 +328,7 @@ impl Operators {
                 status: current.status,
             });
         }
-        let queued: Option<Uuid> = sqlx::query_scalar(
+        let queued = sqlx::query_scalar!(
             "INSERT INTO submission_jobs (withdrawal_id) VALUES ($1)
              ON CONFLICT (withdrawal_id) DO UPDATE
                  SET parked = false, park_reason = NULL, attempts = 0, run_at = now(),
@@ -335,8 +336,8 @@ impl Operators {
                  WHERE submission_jobs.parked OR submission_jobs.lease_id IS NULL
                     OR submission_jobs.run_at <= now()
              RETURNING withdrawal_id",
+            id
         )
-        .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
         if queued.is_none() {
@@ -419,14 +420,14 @@ impl Operators {
         let current = store::lock_by_id(&mut tx, id)
             .await?
             .ok_or(ActionError::NotFound)?;
-        let acknowledged: Option<i32> = sqlx::query_scalar(
+        let acknowledged = sqlx::query_scalar!(
             "UPDATE withdrawals SET anomaly_acknowledged_seq = anomaly_seq,
                  anomaly_acknowledged_at = now(), anomaly_acknowledged_by = $2
              WHERE id = $1 AND anomaly_seq > anomaly_acknowledged_seq
              RETURNING anomaly_seq",
+            id,
+            by
         )
-        .bind(id)
-        .bind(by)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(seq) = acknowledged else {
@@ -459,26 +460,26 @@ impl Operators {
         by: &str,
     ) -> Result<(), ActionError> {
         let mut tx = self.pool.begin().await?;
-        let before: Option<String> =
-            sqlx::query_scalar("SELECT reason FROM user_review_flags WHERE user_id = $1")
-                .bind(user_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let before = sqlx::query_scalar!(
+            "SELECT reason FROM user_review_flags WHERE user_id = $1",
+            user_id
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
         match reason {
             Some(reason) => {
-                sqlx::query(
+                sqlx::query!(
                     "INSERT INTO user_review_flags (user_id, reason, set_by) VALUES ($1, $2, $3)
                      ON CONFLICT (user_id) DO UPDATE SET reason = $2, set_by = $3, created_at = now()",
+                    user_id,
+                    reason,
+                    by
                 )
-                .bind(user_id)
-                .bind(reason)
-                .bind(by)
                 .execute(&mut *tx)
                 .await?;
             }
             None => {
-                sqlx::query("DELETE FROM user_review_flags WHERE user_id = $1")
-                    .bind(user_id)
+                sqlx::query!("DELETE FROM user_review_flags WHERE user_id = $1", user_id)
                     .execute(&mut *tx)
                     .await?;
             }

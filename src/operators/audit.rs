@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::withdrawals::Withdrawal;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct AuditEntry {
     pub id: Uuid,
     pub at: DateTime<Utc>,
@@ -40,17 +40,17 @@ pub async fn record(
     before: Option<Value>,
     after: Option<Value>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO audit_log (id, actor, action, withdrawal_id, reason, before, after)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        Uuid::now_v7(),
+        actor,
+        action,
+        withdrawal_id,
+        reason,
+        before,
+        after
     )
-    .bind(Uuid::now_v7())
-    .bind(actor)
-    .bind(action)
-    .bind(withdrawal_id)
-    .bind(reason)
-    .bind(before)
-    .bind(after)
     .execute(conn)
     .await?;
     Ok(())
@@ -63,14 +63,15 @@ pub async fn list(
     before: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<AuditEntry>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        AuditEntry,
         "SELECT id, at, actor, action, withdrawal_id, reason, before, after FROM audit_log
          WHERE ($1::uuid IS NULL OR withdrawal_id = $1) AND ($2::uuid IS NULL OR id < $2)
          ORDER BY id DESC LIMIT $3",
+        withdrawal_id,
+        before,
+        limit
     )
-    .bind(withdrawal_id)
-    .bind(before)
-    .bind(limit)
     .fetch_all(pool)
     .await
 }

@@ -2,7 +2,7 @@
 //! pause switch and the audit trail. The operator API (`/admin/v1`), the console (`/admin`)
 //! and `payoutd admin` all call these functions: one implementation, three ways in.
 //!
-//! Every decision that moves a withdrawal goes through `withdrawals::transition::decide`,
+//! Every decision that moves a withdrawal goes through `withdrawals::settle::transition::decide`,
 //! under the same row lock and ledger guards as a CoinsPaid callback.
 
 pub mod actions;

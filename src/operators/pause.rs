@@ -1,6 +1,6 @@
 //! The pause switch: submissions stop for every currency (`*`) or one currency. Stored in the
 //! database, so it holds across restarts and for every replica; the submission queue skips
-//! paused work (see `queue::NOT_PAUSED`). Withdrawals are still accepted, held and queued.
+//! paused work (see `queue::claim_due`). Withdrawals are still accepted, held and queued.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -10,7 +10,7 @@ use super::audit;
 /// The scope that pauses every currency.
 pub const ALL: &str = "*";
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Pause {
     pub scope: String,
     pub reason: String,
@@ -19,8 +19,9 @@ pub struct Pause {
 }
 
 pub async fn list(pool: &PgPool) -> Result<Vec<Pause>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT scope, reason, paused_by, paused_at FROM submission_pauses ORDER BY scope",
+    sqlx::query_as!(
+        Pause,
+        "SELECT scope, reason, paused_by, paused_at FROM submission_pauses ORDER BY scope"
     )
     .fetch_all(pool)
     .await
@@ -30,13 +31,13 @@ pub async fn list(pool: &PgPool) -> Result<Vec<Pause>, sqlx::Error> {
 /// first pause (and records the second attempt).
 pub async fn pause(pool: &PgPool, scope: &str, reason: &str, by: &str) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let inserted = sqlx::query(
+    let inserted = sqlx::query!(
         "INSERT INTO submission_pauses (scope, reason, paused_by) VALUES ($1, $2, $3)
          ON CONFLICT (scope) DO NOTHING",
+        scope,
+        reason,
+        by
     )
-    .bind(scope)
-    .bind(reason)
-    .bind(by)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -63,8 +64,7 @@ pub async fn resume(
     by: &str,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let removed = sqlx::query("DELETE FROM submission_pauses WHERE scope = $1")
-        .bind(scope)
+    let removed = sqlx::query!("DELETE FROM submission_pauses WHERE scope = $1", scope)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -85,8 +85,10 @@ pub async fn resume(
 
 /// Whether a withdrawal in `currency` may be sent now.
 pub async fn is_paused(pool: &PgPool, currency: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM submission_pauses WHERE scope IN ('*', $1))")
-        .bind(currency)
-        .fetch_one(pool)
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM submission_pauses WHERE scope IN ('*', $1)) AS "paused!""#,
+        currency
+    )
+    .fetch_one(pool)
+    .await
 }

@@ -1,5 +1,5 @@
 //! Whether an operator's resolution agrees with what CoinsPaid says. Pure; the look-up is the
-//! caller's. (Which new withdrawals wait for an operator is `withdrawals::approval`.)
+//! caller's. (Which new withdrawals wait for an operator is `withdrawals::create::approval`.)
 
 use crate::domain::withdrawal::ProviderStatus;
 

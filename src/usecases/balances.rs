@@ -9,7 +9,7 @@ use super::Page;
 use crate::currencies::Currencies;
 use crate::domain::{Amount, Currency, UserId};
 use crate::ledger::{self, Balance, CreditOutcome, LedgerEntry, LedgerError};
-use crate::withdrawals::request::Refusal;
+use crate::withdrawals::create::request::Refusal;
 
 #[derive(Clone)]
 pub struct Balances {

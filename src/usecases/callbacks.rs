@@ -2,8 +2,8 @@
 
 use crate::coinspaid::Signer;
 use crate::ledger::LedgerError;
-use crate::withdrawals::callbacks::{self, CallbackOutcome};
-use crate::withdrawals::settle_batch::Settlements;
+use crate::withdrawals::settle::batch::Settlements;
+use crate::withdrawals::settle::callbacks::{self, CallbackOutcome};
 
 #[derive(Clone)]
 pub struct Callbacks {
@@ -21,7 +21,7 @@ impl Callbacks {
     }
 
     /// Checks `key` and the HMAC `signature` over `body` before reading it, then applies what
-    /// it says (see `withdrawals::callbacks::receive`: idempotent, a duplicate changes nothing).
+    /// it says (see `withdrawals::settle::callbacks::receive`: idempotent, a duplicate changes nothing).
     pub async fn receive(
         &self,
         key: Option<&str>,

@@ -1,10 +1,10 @@
 //! The website's view of its notifications: the events feed, redelivery of one event, and a
-//! test event (see [`crate::events`]).
+//! test event (see [`crate::notify::feed`]).
 
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::events::{self, FeedPage, Position};
+use crate::notify::feed::{self, FeedPage, Position};
 
 #[derive(Clone)]
 pub struct Events {
@@ -31,7 +31,7 @@ impl Events {
 
     /// Up to `limit` events after `after`, oldest first in commit order.
     pub async fn feed(&self, after: Option<Position>, limit: i64) -> Result<FeedPage, sqlx::Error> {
-        events::page(&self.pool, after, limit).await
+        feed::page(&self.pool, after, limit).await
     }
 
     /// Sends the event again (same `webhook-id`, same body) on the notifier's next round.
@@ -40,7 +40,7 @@ impl Events {
         if !self.deliverable {
             return Err(EventError::NotDeliverable);
         }
-        if events::redeliver(&self.pool, id).await? {
+        if feed::redeliver(&self.pool, id).await? {
             tracing::info!(event_id = %id, "event to be delivered again");
             Ok(())
         } else {
@@ -54,7 +54,7 @@ impl Events {
         if !self.deliverable {
             return Err(EventError::NotDeliverable);
         }
-        let id = events::record_test(&self.pool).await?;
+        let id = feed::record_test(&self.pool).await?;
         tracing::info!(event_id = %id, "test event written");
         Ok(id)
     }

@@ -8,7 +8,7 @@ use sqlx::PgPool;
 
 use crate::config::CurrencyLimits;
 use crate::domain::{Currency, UserId};
-use crate::withdrawals::limits::{self, EffectiveLimits};
+use crate::withdrawals::create::limits::{self, EffectiveLimits};
 
 #[derive(Clone)]
 pub struct Limits {

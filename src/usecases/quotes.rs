@@ -22,7 +22,7 @@ use crate::coinspaid::wire::{ExchangeCalculateRequest, ExchangeEstimate};
 use crate::coinspaid::{CoinsPaidClient, ProviderError};
 use crate::currencies::Currencies;
 use crate::domain::Amount;
-use crate::withdrawals::request::{validate_conversion, Refusal};
+use crate::withdrawals::create::request::{validate_conversion, Refusal};
 
 const CALCULATE: &str = "/v2/exchange/calculate";
 
@@ -152,7 +152,7 @@ pub fn band(amount: Decimal) -> i32 {
 }
 
 /// A stored estimate, as `quote_estimates` keeps it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 struct Stored {
     sender_amount: Decimal,
     receiver_amount: Decimal,
@@ -175,8 +175,8 @@ enum Budget {
 /// together) if one is free. One statement: a replica that took a call first holds the row
 /// lock, and this one's condition is then checked against the row as that one left it.
 async fn take_call(pool: &PgPool, endpoint: &str, per_minute: u32) -> Result<Budget, sqlx::Error> {
-    let (taken, wait_secs): (bool, Option<i64>) = sqlx::query_as(
-        "WITH taken AS (
+    let budget = sqlx::query!(
+        r#"WITH taken AS (
              INSERT INTO provider_call_budgets AS b (endpoint, calls) VALUES ($1, ARRAY[now()])
              ON CONFLICT (endpoint) DO UPDATE
              SET calls = array_append(ARRAY(SELECT c FROM unnest(b.calls) c
@@ -184,15 +184,16 @@ async fn take_call(pool: &PgPool, endpoint: &str, per_minute: u32) -> Result<Bud
              WHERE (SELECT count(*) FROM unnest(b.calls) c
                     WHERE c > now() - interval '1 minute') < $2
              RETURNING 1)
-         SELECT EXISTS (SELECT 1 FROM taken),
+         SELECT EXISTS (SELECT 1 FROM taken) AS "taken!",
                 (SELECT ceil(extract(epoch FROM min(c) + interval '1 minute' - now()))::bigint
                  FROM provider_call_budgets b, unnest(b.calls) c
-                 WHERE b.endpoint = $1 AND c > now() - interval '1 minute')",
+                 WHERE b.endpoint = $1 AND c > now() - interval '1 minute') AS wait_secs"#,
+        endpoint,
+        i64::from(per_minute)
     )
-    .bind(endpoint)
-    .bind(i64::from(per_minute))
     .fetch_one(pool)
     .await?;
+    let (taken, wait_secs) = (budget.taken, budget.wait_secs);
     Ok(if taken {
         Budget::Taken
     } else {
@@ -347,24 +348,25 @@ impl Quotes {
         if max_age_secs == 0 {
             return Ok(None);
         }
-        sqlx::query_as(
+        sqlx::query_as!(
+            Stored,
             "SELECT sender_amount, receiver_amount, fee_amount, fee_currency, price, ts_fixed,
                     ts_release, fix_period, estimated_at
              FROM quote_estimates
              WHERE currency = $1 AND convert_to = $2 AND band = $3
                AND estimated_at > now() - make_interval(secs => $4)",
+            key.currency,
+            key.convert_to,
+            key.band,
+            max_age_secs as f64
         )
-        .bind(&key.currency)
-        .bind(&key.convert_to)
-        .bind(key.band)
-        .bind(max_age_secs as f64)
         .fetch_optional(&self.pool)
         .await
     }
 
     /// Keeps `stored` as `key`'s latest estimate, for every replica.
     async fn keep(&self, key: &EstimateKey, stored: &Stored) -> Result<(), sqlx::Error> {
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO quote_estimates
                  (currency, convert_to, band, sender_amount, receiver_amount, fee_amount,
                   fee_currency, price, ts_fixed, ts_release, fix_period, estimated_at)
@@ -376,18 +378,18 @@ impl Quotes {
                  price = EXCLUDED.price, ts_fixed = EXCLUDED.ts_fixed,
                  ts_release = EXCLUDED.ts_release, fix_period = EXCLUDED.fix_period,
                  estimated_at = EXCLUDED.estimated_at",
+            key.currency,
+            key.convert_to,
+            key.band,
+            stored.sender_amount,
+            stored.receiver_amount,
+            stored.fee_amount,
+            stored.fee_currency.as_deref(),
+            stored.price,
+            stored.ts_fixed,
+            stored.ts_release,
+            stored.fix_period
         )
-        .bind(&key.currency)
-        .bind(&key.convert_to)
-        .bind(key.band)
-        .bind(stored.sender_amount)
-        .bind(stored.receiver_amount)
-        .bind(stored.fee_amount)
-        .bind(stored.fee_currency.as_deref())
-        .bind(stored.price)
-        .bind(stored.ts_fixed)
-        .bind(stored.ts_release)
-        .bind(stored.fix_period)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -10,10 +10,10 @@ use crate::currencies::Currencies;
 use crate::domain::travel_rule::TravelRulePolicy;
 use crate::domain::IdempotencyKey;
 use crate::operators::{ActionError, Operators};
-use crate::withdrawals::first_attempt::FirstAttempts;
-use crate::withdrawals::group::Creates;
-use crate::withdrawals::request::{self, CreateError, CreateOutcome, WithdrawalInput};
+use crate::withdrawals::create::request::{self, CreateError, CreateOutcome, WithdrawalInput};
+use crate::withdrawals::create::Creates;
 use crate::withdrawals::store::{self, ListFilter};
+use crate::withdrawals::submit::first_attempt::FirstAttempts;
 use crate::withdrawals::Withdrawal;
 
 #[derive(Clone)]

@@ -17,6 +17,8 @@ impl TryFrom<String> for WithdrawalStatus {
     }
 }
 
+crate::db::text_column!(WithdrawalStatus);
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Withdrawal {
     pub id: Uuid,
@@ -49,18 +51,87 @@ pub struct Withdrawal {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The column list every query returns, in `Withdrawal`'s order.
+/// The column list every query returns, in `Withdrawal`'s order, for statements built at run
+/// time (read through `Withdrawal`'s `FromRow`). [`withdrawal_query!`] holds the same list for
+/// compile-checked ones.
 pub(crate) const COLUMNS: &str =
     "id, foreign_id, user_id, amount, currency, convert_to, address, tag, \
      end_user_reference, reference, status, provider_id, provider_status, sent_amount, sent_currency, \
      received_amount, received_currency, fees, txids, error, anomaly, outcome_unknown, \
      created_at, updated_at";
 
+/// A compile-checked statement over every `Withdrawal` column: `sqlx::$macro!` on `$head`,
+/// the columns (unqualified, in `Withdrawal`'s order, typed for the macros), `$tail`, then
+/// the arguments. `$head` and `$tail` are string literals joined by `+`:
+///
+/// ```text
+/// withdrawal_query!(query_as!(Withdrawal,), ["SELECT "], [" FROM withdrawals WHERE id = $1"], id)
+/// ```
+///
+/// With `query!()` and more columns in `$tail`, the record becomes a `Withdrawal` through
+/// [`withdrawal_from_record!`].
+macro_rules! withdrawal_query {
+    ($macro:ident!($($pre:tt)*), [$($head:tt)+], [$($tail:tt)+] $($args:tt)*) => {
+        sqlx::$macro!(
+            $($pre)* $($head)+
+                + "id, foreign_id, user_id, amount, currency, convert_to, address, tag,
+                   end_user_reference, reference,
+                   status AS \"status: crate::domain::WithdrawalStatus\",
+                   provider_id, provider_status, sent_amount, sent_currency, received_amount,
+                   received_currency,
+                   fees AS \"fees: sqlx::types::Json<Vec<crate::coinspaid::wire::Fee>>\",
+                   txids AS \"txids: sqlx::types::Json<Vec<String>>\",
+                   error, anomaly, outcome_unknown, created_at, updated_at"
+                + $($tail)+
+            $($args)*
+        )
+    };
+}
+pub(crate) use withdrawal_query;
+
+/// The `Withdrawal` in a record of [`withdrawal_query!`]`(query!() ..)`, moved out field by
+/// field (the record's other fields stay usable).
+macro_rules! withdrawal_from_record {
+    ($record:expr) => {
+        $crate::withdrawals::store::Withdrawal {
+            id: $record.id,
+            foreign_id: $record.foreign_id,
+            user_id: $record.user_id,
+            amount: $record.amount,
+            currency: $record.currency,
+            convert_to: $record.convert_to,
+            address: $record.address,
+            tag: $record.tag,
+            end_user_reference: $record.end_user_reference,
+            reference: $record.reference,
+            status: $record.status,
+            provider_id: $record.provider_id,
+            provider_status: $record.provider_status,
+            sent_amount: $record.sent_amount,
+            sent_currency: $record.sent_currency,
+            received_amount: $record.received_amount,
+            received_currency: $record.received_currency,
+            fees: $record.fees,
+            txids: $record.txids,
+            error: $record.error,
+            anomaly: $record.anomaly,
+            outcome_unknown: $record.outcome_unknown,
+            created_at: $record.created_at,
+            updated_at: $record.updated_at,
+        }
+    };
+}
+pub(crate) use withdrawal_from_record;
+
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<Withdrawal>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM withdrawals WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+    withdrawal_query!(
+        query_as!(Withdrawal,),
+        ["SELECT "],
+        [" FROM withdrawals WHERE id = $1"],
+        id
+    )
+    .fetch_optional(pool)
+    .await
 }
 
 /// Locks the withdrawal's row for the rest of the caller's transaction. Every change of
@@ -69,10 +140,12 @@ pub async fn lock_by_id(
     conn: &mut PgConnection,
     id: Uuid,
 ) -> Result<Option<Withdrawal>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM withdrawals WHERE id = $1 FOR UPDATE"
-    ))
-    .bind(id)
+    withdrawal_query!(
+        query_as!(Withdrawal,),
+        ["SELECT "],
+        [" FROM withdrawals WHERE id = $1 FOR UPDATE"],
+        id
+    )
     .fetch_optional(conn)
     .await
 }
@@ -81,10 +154,12 @@ pub async fn lock_by_foreign_id(
     conn: &mut PgConnection,
     foreign_id: &str,
 ) -> Result<Option<Withdrawal>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM withdrawals WHERE foreign_id = $1 FOR UPDATE"
-    ))
-    .bind(foreign_id)
+    withdrawal_query!(
+        query_as!(Withdrawal,),
+        ["SELECT "],
+        [" FROM withdrawals WHERE foreign_id = $1 FOR UPDATE"],
+        foreign_id
+    )
     .fetch_optional(conn)
     .await
 }
@@ -103,17 +178,19 @@ pub async fn list(
     filter: &ListFilter,
     limit: i64,
 ) -> Result<Vec<Withdrawal>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM withdrawals
-         WHERE ($1::text IS NULL OR user_id = $1)
-           AND ($2::text IS NULL OR status = $2)
-           AND ($3::uuid IS NULL OR id < $3)
-         ORDER BY id DESC LIMIT $4"
-    ))
-    .bind(filter.user_id.as_deref())
-    .bind(filter.status.map(|s| s.as_str()))
-    .bind(filter.before)
-    .bind(limit)
+    withdrawal_query!(
+        query_as!(Withdrawal,),
+        ["SELECT "],
+        [" FROM withdrawals
+             WHERE ($1::text IS NULL OR user_id = $1)
+               AND ($2::text IS NULL OR status = $2)
+               AND ($3::uuid IS NULL OR id < $3)
+             ORDER BY id DESC LIMIT $4"],
+        filter.user_id.as_deref(),
+        filter.status.map(|s| s.as_str()),
+        filter.before,
+        limit
+    )
     .fetch_all(pool)
     .await
 }

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -20,11 +21,13 @@ pub async fn load(
     pool: &PgPool,
     withdrawal_id: Uuid,
 ) -> Result<Option<TravelRuleFields>, sqlx::Error> {
-    let data: Option<sqlx::types::Json<TravelRuleFields>> =
-        sqlx::query_scalar("SELECT data FROM withdrawal_travel_rules WHERE withdrawal_id = $1")
-            .bind(withdrawal_id)
-            .fetch_optional(pool)
-            .await?;
+    let data = sqlx::query_scalar!(
+        r#"SELECT data AS "data: Json<TravelRuleFields>" FROM withdrawal_travel_rules
+           WHERE withdrawal_id = $1"#,
+        withdrawal_id
+    )
+    .fetch_optional(pool)
+    .await?;
     Ok(data.map(|json| json.0))
 }
 
@@ -34,11 +37,13 @@ pub async fn redactor(
     conn: &mut PgConnection,
     withdrawal_id: Uuid,
 ) -> Result<Option<Redactor>, sqlx::Error> {
-    let data: Option<sqlx::types::Json<TravelRuleFields>> =
-        sqlx::query_scalar("SELECT data FROM withdrawal_travel_rules WHERE withdrawal_id = $1")
-            .bind(withdrawal_id)
-            .fetch_optional(conn)
-            .await?;
+    let data = sqlx::query_scalar!(
+        r#"SELECT data AS "data: Json<TravelRuleFields>" FROM withdrawal_travel_rules
+           WHERE withdrawal_id = $1"#,
+        withdrawal_id
+    )
+    .fetch_optional(conn)
+    .await?;
     Ok(data.map(|json| json.0.redactor()).filter(|r| !r.is_empty()))
 }
 
@@ -58,11 +63,13 @@ pub async fn scrub_stored(
     if redactor.is_empty() {
         return Ok(());
     }
-    let (error, anomaly): (Option<String>, Option<String>) =
-        sqlx::query_as("SELECT error, anomaly FROM withdrawals WHERE id = $1 FOR UPDATE")
-            .bind(withdrawal_id)
-            .fetch_one(&mut *tx)
-            .await?;
+    let row = sqlx::query!(
+        "SELECT error, anomaly FROM withdrawals WHERE id = $1 FOR UPDATE",
+        withdrawal_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let (error, anomaly) = (row.error, row.anomaly);
     let (new_error, new_anomaly) = (
         redactor.scrub_opt(error.as_deref()),
         redactor.scrub_opt(anomaly.as_deref()),
@@ -70,72 +77,82 @@ pub async fn scrub_stored(
     if (&new_error, &new_anomaly) != (&error, &anomaly) {
         // The same anomaly, scrubbed, is not a new one for operators: counted (so the
         // migration's trigger leaves it alone) with its acknowledgement, if it had one.
-        sqlx::query(
+        sqlx::query!(
             "UPDATE withdrawals SET error = $2, anomaly = $3,
                  anomaly_seq = anomaly_seq + 1,
                  anomaly_acknowledged_seq = CASE WHEN anomaly_acknowledged_seq = anomaly_seq
                      THEN anomaly_seq + 1 ELSE anomaly_acknowledged_seq END
              WHERE id = $1",
+            withdrawal_id,
+            new_error,
+            new_anomaly
         )
-        .bind(withdrawal_id)
-        .bind(new_error)
-        .bind(new_anomaly)
         .execute(&mut *tx)
         .await?;
     }
-    let job: Option<Option<String>> = sqlx::query_scalar(
+    let job = sqlx::query_scalar!(
         "SELECT last_error FROM submission_jobs WHERE withdrawal_id = $1 FOR UPDATE",
+        withdrawal_id
     )
-    .bind(withdrawal_id)
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(Some(last_error)) = job {
         let scrubbed = redactor.scrub(&last_error);
         if scrubbed != last_error {
-            sqlx::query("UPDATE submission_jobs SET last_error = $2 WHERE withdrawal_id = $1")
-                .bind(withdrawal_id)
-                .bind(scrubbed)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query!(
+                "UPDATE submission_jobs SET last_error = $2 WHERE withdrawal_id = $1",
+                withdrawal_id,
+                scrubbed
+            )
+            .execute(&mut *tx)
+            .await?;
         }
     }
-    let callbacks: Vec<(Uuid, Vec<u8>, Option<String>)> = sqlx::query_as(
+    let callbacks = sqlx::query!(
         "SELECT id, raw_body, detail FROM callbacks WHERE foreign_id = $1 FOR UPDATE",
+        foreign_id
     )
-    .bind(foreign_id)
     .fetch_all(&mut *tx)
     .await?;
-    for (id, body, detail) in callbacks {
+    for callback in callbacks {
+        let (id, body, detail) = (callback.id, callback.raw_body, callback.detail);
         let new_body = redactor.scrub(&String::from_utf8_lossy(&body)).into_bytes();
         let new_detail = redactor.scrub_opt(detail.as_deref());
         // A body that was not UTF-8 changes under a lossy read even without a value in it.
         let body_changed = std::str::from_utf8(&body).is_ok() && new_body != body;
         if body_changed || new_detail != detail {
-            sqlx::query("UPDATE callbacks SET raw_body = $2, detail = $3 WHERE id = $1")
-                .bind(id)
-                .bind(if body_changed { new_body } else { body })
-                .bind(new_detail)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query!(
+                "UPDATE callbacks SET raw_body = $2, detail = $3 WHERE id = $1",
+                id,
+                if body_changed { new_body } else { body },
+                new_detail
+            )
+            .execute(&mut *tx)
+            .await?;
         }
     }
-    let notifications: Vec<(Uuid, serde_json::Value, Option<String>)> = sqlx::query_as(
+    let notifications = sqlx::query!(
         "SELECT id, payload, last_error FROM notification_outbox
          WHERE withdrawal_id = $1 FOR UPDATE",
+        withdrawal_id
     )
-    .bind(withdrawal_id)
     .fetch_all(&mut *tx)
     .await?;
-    for (id, payload, last_error) in notifications {
+    for notification in notifications {
+        let (id, payload, last_error) = (
+            notification.id,
+            notification.payload,
+            notification.last_error,
+        );
         let new_payload = scrub_json(redactor, &payload);
         let new_last_error = redactor.scrub_opt(last_error.as_deref());
         if new_payload != payload || new_last_error != last_error {
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE notification_outbox SET payload = $2, last_error = $3 WHERE id = $1",
+                id,
+                new_payload,
+                new_last_error
             )
-            .bind(id)
-            .bind(new_payload)
-            .bind(new_last_error)
             .execute(&mut *tx)
             .await?;
         }
@@ -189,29 +206,38 @@ impl Purger {
         let mut total = 0;
         loop {
             let mut tx = self.pool.begin().await?;
-            let due: Vec<(Uuid, String, sqlx::types::Json<TravelRuleFields>)> = sqlx::query_as(
-                "SELECT t.withdrawal_id, w.foreign_id, t.data FROM withdrawal_travel_rules t
-                 JOIN withdrawals w ON w.id = t.withdrawal_id
-                 WHERE w.status IN ('confirmed', 'cancelled', 'rejected')
-                   AND w.updated_at < now() - make_interval(days => $1)
-                 LIMIT $2
-                 FOR UPDATE OF t SKIP LOCKED",
+            let due = sqlx::query!(
+                r#"SELECT t.withdrawal_id, w.foreign_id,
+                          t.data AS "data: Json<TravelRuleFields>"
+                   FROM withdrawal_travel_rules t
+                   JOIN withdrawals w ON w.id = t.withdrawal_id
+                   WHERE w.status IN ('confirmed', 'cancelled', 'rejected')
+                     AND w.updated_at < now() - make_interval(days => $1)
+                   LIMIT $2
+                   FOR UPDATE OF t SKIP LOCKED"#,
+                self.retention_days as i32,
+                PURGE_BATCH
             )
-            .bind(self.retention_days as i32)
-            .bind(PURGE_BATCH)
             .fetch_all(&mut *tx)
             .await?;
             let mut ids = Vec::with_capacity(due.len());
-            for (id, foreign_id, data) in &due {
-                scrub_stored(&mut tx, *id, foreign_id, &data.0.redactor()).await?;
-                ids.push(*id);
+            for row in &due {
+                scrub_stored(
+                    &mut tx,
+                    row.withdrawal_id,
+                    &row.foreign_id,
+                    &row.data.0.redactor(),
+                )
+                .await?;
+                ids.push(row.withdrawal_id);
             }
-            let deleted =
-                sqlx::query("DELETE FROM withdrawal_travel_rules WHERE withdrawal_id = ANY($1)")
-                    .bind(&ids)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+            let deleted = sqlx::query!(
+                "DELETE FROM withdrawal_travel_rules WHERE withdrawal_id = ANY($1)",
+                &ids
+            )
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
             tx.commit().await?;
             total += deleted;
             if (due.len() as i64) < PURGE_BATCH {
@@ -231,7 +257,7 @@ impl Purger {
     /// The purge loop, until `shutdown` fires.
     pub async fn run(self, interval: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
         crate::background::every("travel-rule purge", interval, shutdown, || async {
-            crate::failover::step_done("travel-rule purge", self.purge_once().await);
+            crate::db::failover::step_done("travel-rule purge", self.purge_once().await);
         })
         .await;
     }

@@ -5,7 +5,7 @@ use crate::helpers::*;
 use payoutd::coinspaid::callback;
 use payoutd::domain::Amount;
 use payoutd::domain::CurrencyCatalog;
-use payoutd::withdrawals::request::{validate, WithdrawalInput};
+use payoutd::withdrawals::create::request::{validate, WithdrawalInput};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use rust_decimal::Decimal;

@@ -48,7 +48,7 @@ async fn a_batch_mixing_refusals_replays_and_successes_answers_each_on_its_own()
     app.fund("limited", "EUR", "1000.00").await;
     app.fund("shared", "EUR", "25.00").await;
     app.fund("vip", "EUR", "10000.00").await;
-    payoutd::withdrawals::limits::set_user_limits(
+    payoutd::withdrawals::create::limits::set_user_limits(
         &app.pool,
         "limited",
         "EUR",

@@ -515,6 +515,124 @@ async fn provider_text_quoting_travel_rule_data_never_reaches_logs_or_notificati
     }
 }
 
+/// A request that fails is one ERROR line, payoutd's own, with the cause and the request id:
+/// a 500's cause is logged where it happens and tower-http's failure line is off. A 503 asks
+/// the client to retry and is no ERROR: a request past its time budget is one WARN (a database
+/// outage is one WARN for all its 503s: database_failover.rs).
+#[tokio::test]
+async fn a_failed_request_is_one_error_line_with_its_cause_and_a_timeout_none() {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let database = format!("payoutd_test_{}", uuid::Uuid::now_v7().simple());
+    let _drop_database = DropDatabase::new(&database);
+    let config_dir =
+        std::env::temp_dir().join(format!("payoutd-test-config-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::write(
+        config_dir.join("development.toml"),
+        "[server]\nrequest_timeout_secs = 1\n[reconciler]\nenabled = false\n",
+    )
+    .unwrap();
+    let mut child = payoutd_command(port, &database)
+        .env("PAYOUTD_CONFIG_DIR", &config_dir)
+        .env("PAYOUTD_LOG_FORMAT", "json")
+        .env("PAYOUTD_API_TOKENS", API_TOKEN)
+        .env("PAYOUTD_WORKER_ENABLED", "false")
+        .env(
+            "PAYOUTD_SIMULATOR_LISTEN_ADDR",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = tokio::spawn(read_all(child.stdout.take().unwrap()));
+    let stderr = tokio::spawn(read_all(child.stderr.take().unwrap()));
+    wait_ready(&base).await;
+    let pool = sqlx::PgPool::connect(&format!(
+        "{}/{database}",
+        crate::helpers::base_database_url()
+    ))
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let balances = |request_id: &'static str| {
+        http.get(format!("{base}/v1/users/u1/balances"))
+            .bearer_auth(API_TOKEN)
+            .header("x-request-id", request_id)
+            .send()
+    };
+
+    // A 500: a table the request reads is missing (a hand-made change to the schema).
+    sqlx::query("ALTER TABLE balances RENAME TO balances_elsewhere")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(balances("failing-request-1").await.unwrap().status(), 500);
+    sqlx::query("ALTER TABLE balances_elsewhere RENAME TO balances")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // A 503: the request waits behind a lock past its one-second budget.
+    let mut lock = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE balances IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    assert_eq!(balances("timed-out-request-2").await.unwrap().status(), 503);
+    lock.rollback().await.unwrap();
+    pool.close().await;
+
+    let (_, _) = stop_gracefully(&mut child).await;
+    let logs = stdout.await.unwrap() + &stderr.await.unwrap();
+    let _ = std::fs::remove_dir_all(&config_dir);
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let errors: Vec<&Value> = lines.iter().filter(|l| l["level"] == "ERROR").collect();
+    assert_eq!(errors.len(), 1, "one ERROR line: {errors:#?}");
+    let error = errors[0];
+    assert_eq!(error["message"], "internal error", "{error}");
+    assert!(
+        error["error"]
+            .as_str()
+            .is_some_and(|e| e.contains(r#"relation "balances" does not exist"#)),
+        "the cause: {error}"
+    );
+    assert!(in_span(error, "http.request"), "{error}");
+    assert_eq!(field(error, "request_id"), Some("failing-request-1"));
+    assert!(
+        !lines.iter().any(|l| l["target"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("tower_http"))
+            && l["level"] != "DEBUG"
+            && l["level"] != "TRACE"),
+        "tower-http logs no failure line of its own"
+    );
+
+    let timed_out: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "request timed out")
+        .collect();
+    assert_eq!(timed_out.len(), 1, "{timed_out:#?}");
+    assert_eq!(timed_out[0]["level"], "WARN");
+    assert_eq!(
+        field(timed_out[0], "request_id"),
+        Some("timed-out-request-2")
+    );
+    // Both are in the access log with their status.
+    for (request_id, status) in [("failing-request-1", 500), ("timed-out-request-2", 503)] {
+        let access = lines
+            .iter()
+            .find(|l| l["message"] == "request" && l["request_id"] == request_id)
+            .unwrap_or_else(|| panic!("no access line for {request_id}"));
+        assert_eq!(access["status"], status, "{access}");
+        assert_eq!(access["level"], "INFO", "{access}");
+    }
+}
+
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 

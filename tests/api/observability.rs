@@ -1,8 +1,11 @@
 //! What an operator sees: every series present from the first scrape, gauges that mean what
 //! they say, and an access log line per request.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::helpers::*;
 use payoutd::simulator::SubmitBehavior;
+use payoutd::telemetry::catalog::{self, CATALOGUE, PROCESS_METRICS};
 
 fn value_of(metrics: &str, series: &str) -> Option<f64> {
     metrics.lines().find_map(|l| {
@@ -29,7 +32,7 @@ async fn a_fresh_instance_exports_every_series_with_its_known_labels() {
         r#"payoutd_submissions_parked_total{reason="attempts_exhausted"}"#,
         r#"payoutd_submissions_parked_total{reason="needs_operator"}"#,
         r#"payoutd_submissions_total{outcome="configuration_error"}"#,
-        r#"payoutd_lookups_total{result="no_record"}"#,
+        r#"payoutd_lookups_total{result="no_usable_record"}"#,
         r#"payoutd_rate_limited_total{scope="callback"}"#,
         r#"payoutd_retention_deleted_total{table="idempotency_keys"}"#,
         "payoutd_submission_jobs_parked",
@@ -182,4 +185,136 @@ async fn a_long_or_odd_request_id_is_replaced_and_a_plain_one_echoed() {
     assert!(uuid::Uuid::parse_str(&replaced).is_ok(), "{replaced}");
     let odd = echo("x\"}{\"level\":\"ERROR\"".into()).await;
     assert!(uuid::Uuid::parse_str(&odd).is_ok(), "{odd}");
+}
+
+/// A scrape, read line by line: each family's `# TYPE` and `# HELP`, and every sample's
+/// family and labels.
+#[derive(Default)]
+struct Scrape {
+    types: BTreeMap<String, String>,
+    helps: BTreeMap<String, String>,
+    samples: Vec<(String, Vec<(String, String)>)>,
+}
+
+/// `k="v",k2="v2"}` (escapes as the text format has them), up to the closing brace.
+fn labels_of(text: &str) -> Vec<(String, String)> {
+    let mut labels = Vec::new();
+    let mut rest = text;
+    while let Some((key, after)) = rest.split_once("=\"") {
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let end = loop {
+            match chars.next().expect("a label value ends") {
+                (_, '\\') => value.push(chars.next().unwrap().1),
+                (i, '"') => break i,
+                (_, c) => value.push(c),
+            }
+        };
+        labels.push((key.trim_start_matches(',').to_owned(), value));
+        rest = &after[end + 1..];
+        if rest.starts_with('}') {
+            break;
+        }
+    }
+    labels
+}
+
+fn read_scrape(text: &str) -> Scrape {
+    let mut scrape = Scrape::default();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            scrape.types.insert(name.into(), kind.into());
+        } else if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap();
+            scrape.helps.insert(name.into(), help.into());
+        } else {
+            assert!(!line.starts_with('#'), "unexpected line {line}");
+            let (name, labels) = match line.split_once('{') {
+                Some((name, rest)) => (name, labels_of(rest)),
+                None => (line.split_once(' ').unwrap().0, Vec::new()),
+            };
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .filter_map(|suffix| name.strip_suffix(suffix))
+                .find(|f| scrape.types.get(*f).is_some_and(|t| t == "histogram"))
+                .unwrap_or(name);
+            assert!(
+                scrape.types.contains_key(family),
+                "{name} has no # TYPE before it"
+            );
+            scrape.samples.push((family.to_owned(), labels));
+        }
+    }
+    scrape
+}
+
+#[tokio::test]
+async fn every_exported_series_is_described_by_the_catalogue_and_passes_promtool() {
+    let app = spawn_app().await;
+    // The series created by their first recording: HTTP requests (one of them unmatched) and
+    // calls to CoinsPaid.
+    let w = app.processing_withdrawal("10.00").await;
+    app.post_callback(&app.callback_for(&w, "confirmed")).await;
+    app.post_callback_raw(b"{}", Some(KEY), Some("forged"))
+        .await;
+    assert_eq!(
+        app.get_json("/v1/no-such-route").await.0,
+        reqwest::StatusCode::NOT_FOUND
+    );
+    let text = app.metrics_text().await;
+    let scrape = read_scrape(&text);
+
+    for (family, kind) in &scrape.types {
+        assert!(
+            scrape.helps.contains_key(family),
+            "# TYPE {family} has no # HELP"
+        );
+        if PROCESS_METRICS.contains(&family.as_str()) {
+            continue;
+        }
+        let metric = catalog::find(family).unwrap_or_else(|| {
+            panic!("{family} is exported but telemetry::catalog::CATALOGUE does not describe it")
+        });
+        assert_eq!(kind, metric.kind.as_str(), "{family}");
+        assert_eq!(scrape.helps[family], metric.help, "{family}");
+    }
+    for metric in CATALOGUE {
+        assert!(
+            scrape.types.contains_key(metric.name),
+            "{} is not exported:\n{text}",
+            metric.name
+        );
+    }
+    for (family, labels) in &scrape.samples {
+        let Some(metric) = catalog::find(family) else {
+            continue;
+        };
+        let keys: BTreeSet<&str> = labels
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| *k != "le")
+            .collect();
+        let listed: BTreeSet<&str> = metric.labels.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, listed, "labels of {family}");
+        for (key, value) in labels {
+            if let Some((_, values)) = metric.labels.iter().find(|(k, _)| k == key) {
+                assert!(
+                    values.is_empty() || values.contains(&value.as_str()),
+                    "{family}{{{key}=\"{value}\"}} is not in the catalogue"
+                );
+            }
+        }
+    }
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .any(|(f, _)| f == "payoutd_provider_call_duration_seconds"),
+        "the exercise reached CoinsPaid"
+    );
+
+    if let Some(promtool) = promtool() {
+        run_promtool(&promtool, &["check", "metrics"], &text);
+    }
 }

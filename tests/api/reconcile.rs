@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::helpers::*;
 use payoutd::simulator::SubmitBehavior;
-use payoutd::withdrawals::reconcile::Check;
+use payoutd::withdrawals::submit::reconcile::Check;
 
 #[tokio::test]
 async fn lost_callbacks_are_settled_by_looking_the_withdrawal_up() {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::helpers::*;
 use payoutd::simulator::SubmitBehavior;
-use payoutd::withdrawals::reconcile::Check;
+use payoutd::withdrawals::submit::reconcile::Check;
 use serde_json::{json, Value};
 
 async fn job(app: &TestApp, w: &Value) -> Option<(bool, Option<String>, Option<String>)> {

@@ -4,7 +4,7 @@
 
 use crate::helpers::*;
 use payoutd::config::Settings;
-use payoutd::retention::{Deleted, Retention};
+use payoutd::db::retention::{Deleted, Retention};
 
 async fn count(app: &TestApp, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(&app.pool).await.unwrap()

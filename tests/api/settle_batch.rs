@@ -1,4 +1,4 @@
-//! Group commit of CoinsPaid callbacks (`withdrawals::settle_batch`): a batch settles as
+//! Group commit of CoinsPaid callbacks (`withdrawals::settle::batch`): a batch settles as
 //! documented (with batching off too), concurrent callbacks across replicas settle each hold
 //! once while sharing transactions, and a crash between gathering a batch and its commit
 //! leaves nothing that CoinsPaid's retry cannot settle once.

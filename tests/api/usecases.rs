@@ -5,7 +5,7 @@ use crate::helpers::*;
 use payoutd::domain::travel_rule::TravelRuleInput;
 use payoutd::domain::{IdempotencyKey, UserId, WithdrawalStatus};
 use payoutd::usecases::{Credit, Requested};
-use payoutd::withdrawals::request::{CreateError, Refusal, WithdrawalInput};
+use payoutd::withdrawals::create::request::{CreateError, Refusal, WithdrawalInput};
 use rust_decimal::Decimal;
 
 fn eur_to_btc(amount: &str) -> WithdrawalInput {

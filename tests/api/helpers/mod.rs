@@ -38,7 +38,7 @@ pub struct TestApp {
     pub sim: SimulatorControl,
     pub signer: Signer,
     pub submitter: Submitter,
-    pub reconciler: payoutd::withdrawals::reconcile::Reconciler,
+    pub reconciler: payoutd::withdrawals::submit::reconcile::Reconciler,
     pub currencies: std::sync::Arc<payoutd::currencies::Currencies>,
     pub notifier: payoutd::notify::Notifier,
     /// The rate limits in force (their key count is the memory they hold).
@@ -874,4 +874,54 @@ impl TestApp {
         assert!(after["anomaly"].is_string(), "{after}");
         after
     }
+}
+
+/// Prometheus's `promtool` (Debian's `prometheus` package, which `.ci/run` installs), or `None`
+/// outside CI when it is not on `PATH`, and the caller skips; under CI a missing one fails.
+pub fn promtool() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("promtool"))
+            .find(|p| p.is_file())
+    });
+    match found {
+        Some(path) => Some(path),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but promtool is missing: .ci/run installs it (apt-get install prometheus)")
+        }
+        None => {
+            eprintln!(
+                "SKIPPED: promtool not on PATH (apt-get install prometheus); CI fails instead"
+            );
+            None
+        }
+    }
+}
+
+/// Runs `promtool args...` from the repository root, with `stdin` as its input; fails the
+/// test with promtool's output unless it succeeds.
+pub fn run_promtool(promtool: &std::path::Path, args: &[&str], stdin: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(promtool)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool {} failed:\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -60,19 +60,20 @@ pub async fn create(
     operator: &str,
     token_digest: &[u8; 32],
 ) -> Result<String, sqlx::Error> {
-    sqlx::query("DELETE FROM console_sessions WHERE expires_at < now()")
+    sqlx::query!("DELETE FROM console_sessions WHERE expires_at < now()")
         .execute(pool)
         .await?;
     let id = random_hex();
-    sqlx::query(
+    let binding = token_binding(&id, token_digest);
+    sqlx::query!(
         "INSERT INTO console_sessions (id_hash, operator, csrf, expires_at, token_binding)
          VALUES ($1, $2, $3, now() + make_interval(secs => $4), $5)",
+        hash(&id),
+        operator,
+        random_hex(),
+        LIFETIME.as_secs_f64(),
+        binding.as_slice()
     )
-    .bind(hash(&id))
-    .bind(operator)
-    .bind(random_hex())
-    .bind(LIFETIME.as_secs_f64())
-    .bind(token_binding(&id, token_digest).as_slice())
     .execute(pool)
     .await?;
     Ok(id)
@@ -89,13 +90,14 @@ pub async fn find(
         return Ok(None);
     };
     let id_hash = hash(id);
-    let row: Option<(String, String, Vec<u8>)> = sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT operator, csrf, token_binding FROM console_sessions
          WHERE id_hash = $1 AND expires_at > now()",
+        id_hash
     )
-    .bind(&id_hash)
     .fetch_optional(pool)
-    .await?;
+    .await?
+    .map(|row| (row.operator, row.csrf, row.token_binding));
     Ok(row
         .filter(|(operator, _, binding)| {
             tokens.any_token_of(operator, |digest| {
@@ -111,10 +113,12 @@ pub async fn find(
 
 /// Logout: the row goes, so the cookie is worthless on every replica.
 pub async fn end(pool: &PgPool, session: &Session) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1")
-        .bind(&session.id_hash)
-        .execute(pool)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM console_sessions WHERE id_hash = $1",
+        session.id_hash
+    )
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
