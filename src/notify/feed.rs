@@ -62,21 +62,24 @@ pub async fn page(
         tx: 0,
         id: Uuid::nil(),
     });
-    let rows: Vec<(i64, Uuid, Value)> = sqlx::query_as(
-        "SELECT tx_id::text::bigint, id, payload FROM notification_outbox
-         WHERE (tx_id, id) > ($1::bigint::text::xid8, $2)
-           AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-         ORDER BY tx_id, id
-         LIMIT $3",
+    let rows = sqlx::query!(
+        r#"SELECT tx_id::text::bigint AS "tx!", id, payload FROM notification_outbox
+           WHERE (tx_id, id) > ($1::bigint::text::xid8, $2)
+             AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+           ORDER BY tx_id, id
+           LIMIT $3"#,
+        after.tx,
+        after.id,
+        limit
     )
-    .bind(after.tx)
-    .bind(after.id)
-    .bind(limit)
     .fetch_all(pool)
     .await?;
-    let next = rows.last().map(|(tx, id, _)| Position { tx: *tx, id: *id });
+    let next = rows.last().map(|row| Position {
+        tx: row.tx,
+        id: row.id,
+    });
     Ok(FeedPage {
-        events: rows.into_iter().map(|(_, _, payload)| payload).collect(),
+        events: rows.into_iter().map(|row| row.payload).collect(),
         next,
     })
 }
@@ -85,12 +88,12 @@ pub async fn page(
 /// `webhook-id`) and body unchanged, and its backoff started afresh. One statement; `false`
 /// when no such event is kept.
 pub async fn redeliver(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE notification_outbox
          SET delivered_at = NULL, next_attempt_at = now(), attempts = 0, last_error = NULL
          WHERE id = $1",
+        id
     )
-    .bind(id)
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -100,6 +103,8 @@ pub async fn redeliver(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
 /// feed. Returns its id.
 pub async fn record_test(pool: &PgPool) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
+    // Built at run time: the payload is `notify::test_payload_sql`, the envelope every event
+    // shares.
     sqlx::query(&format!(
         "INSERT INTO notification_outbox (id, payload) VALUES ($1, {})",
         super::test_payload_sql("$1")

@@ -12,7 +12,6 @@ pub mod feed;
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -125,7 +124,7 @@ impl Notifier {
         // The lease's end also names this claim: the outcome is recorded only while the row
         // still holds it, so a redelivery asked for meanwhile is not marked done by an
         // attempt that started before it.
-        let due: Vec<(Uuid, Value, i32, DateTime<Utc>)> = sqlx::query_as(
+        let due = sqlx::query!(
             "UPDATE notification_outbox
              SET next_attempt_at = now() + make_interval(secs => $1), attempts = attempts + 1
              WHERE id IN (
@@ -134,21 +133,23 @@ impl Notifier {
                  ORDER BY created_at LIMIT $2
                  FOR UPDATE SKIP LOCKED)
              RETURNING id, payload, attempts, next_attempt_at",
+            LEASE.as_secs_f64(),
+            BATCH
         )
-        .bind(LEASE.as_secs_f64())
-        .bind(BATCH)
         .fetch_all(&self.pool)
         .await?;
         let mut delivered = 0;
-        for (id, payload, attempts, claim) in due {
+        for row in due {
+            let (id, attempts, claim) = (row.id, row.attempts, row.next_attempt_at);
+            let payload = row.payload;
             match self.post(id, &payload).await {
                 Ok(()) => {
-                    sqlx::query(
+                    sqlx::query!(
                         "UPDATE notification_outbox SET delivered_at = now(), last_error = NULL
                          WHERE id = $1 AND next_attempt_at = $2",
+                        id,
+                        claim
                     )
-                    .bind(id)
-                    .bind(claim)
                     .execute(&self.pool)
                     .await?;
                     metrics::counter!("payoutd_notifications_total", "outcome" => "delivered")
@@ -162,15 +163,15 @@ impl Notifier {
                         Duration::from_secs(self.settings.backoff_max_secs),
                     );
                     tracing::warn!(event_id = %id, attempts, %error, retry_in_s = delay.as_secs(), "notification not delivered; will retry");
-                    sqlx::query(
+                    sqlx::query!(
                         "UPDATE notification_outbox
                          SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3
                          WHERE id = $1 AND next_attempt_at = $4",
+                        id,
+                        delay.as_secs_f64(),
+                        error,
+                        claim
                     )
-                    .bind(id)
-                    .bind(delay.as_secs_f64())
-                    .bind(&error)
-                    .bind(claim)
                     .execute(&self.pool)
                     .await?;
                     metrics::counter!("payoutd_notifications_total", "outcome" => "failed")
