@@ -22,6 +22,7 @@ mod db_restart;
 mod deploy;
 mod docs_offline;
 mod edge;
+mod events;
 mod fewer_commits;
 mod first_attempt;
 mod fuzz;

@@ -52,6 +52,9 @@ async fn a_settlement_of_a_settled_withdrawal_is_refused_as_settled_twice() {
     assert_eq!(app.ledger_kinds(&id_of(&w)).await, ["hold", "release"]);
 }
 
+/// A constraint's name, the statements that break it, and the variant it must map to.
+type GuardCase = (&'static str, Vec<String>, fn(&Error) -> bool);
+
 #[tokio::test]
 async fn each_money_guard_maps_to_the_variant_naming_what_it_refused() {
     let app = spawn_app().await;
@@ -89,7 +92,7 @@ async fn each_money_guard_maps_to_the_variant_naming_what_it_refused() {
         "INSERT INTO audit_log (id, actor, action) VALUES ('{}', 'test', 'note')",
         Uuid::now_v7()
     );
-    let cases: Vec<(&str, Vec<String>, fn(&Error) -> bool)> = vec![
+    let cases: Vec<GuardCase> = vec![
         (
             "ledger_entries_withdrawal_settlement_key",
             vec![entry("debit", "10.00"), entry("release", "10.00")],

@@ -2,6 +2,7 @@
 //! port, and the CoinsPaid simulator on another, wired to each other over real HTTP.
 
 pub mod pg_cluster;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -298,6 +299,19 @@ impl TestApp {
         let r = self
             .http
             .get(self.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `POST` without a body, as the website.
+    pub async fn post_empty(&self, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
             .bearer_auth(TOKEN)
             .send()
             .await
