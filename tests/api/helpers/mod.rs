@@ -679,6 +679,8 @@ pub fn payoutd_command(port: u16, database: &str) -> tokio::process::Command {
         "COINSPAID_API_SECRET",
         "COINSPAID_API_KEY_PREVIOUS",
         "COINSPAID_API_SECRET_PREVIOUS",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_SERVICE_NAME",
         "PAYOUTD_API_TOKENS",
         "PAYOUTD_CONFIG_DIR",
         "PAYOUTD_CRASH_AT",
