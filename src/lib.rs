@@ -11,6 +11,7 @@ pub mod config;
 pub mod currencies;
 pub mod db;
 pub mod domain;
+pub mod error;
 pub mod faults;
 pub mod ledger;
 pub mod notify;

@@ -5,7 +5,6 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::ledger::LedgerError;
 use crate::withdrawals::create::request::{CreateError, Refusal};
 
 /// `Retry-After` on a 503: long enough for a failover's first second, short enough that a
@@ -133,11 +132,13 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-impl From<LedgerError> for ApiError {
-    fn from(err: LedgerError) -> Self {
+impl From<crate::error::Error> for ApiError {
+    fn from(err: crate::error::Error) -> Self {
         match err {
-            LedgerError::Database(e) => e.into(),
-            invariant => Self::internal(invariant),
+            crate::error::Error::Database(e) => e.into(),
+            // A money guard fired or a statement broke its locks' promise: a bug, never the
+            // client's; the write was rolled back.
+            breach => Self::internal(breach),
         }
     }
 }
@@ -166,7 +167,7 @@ impl From<CreateError> for ApiError {
                 "reference_conflict",
                 "this reference names a withdrawal requested with a different body",
             ),
-            CreateError::Ledger(e) => e.into(),
+            CreateError::Failed(e) => e.into(),
         }
     }
 }
@@ -179,7 +180,7 @@ impl From<crate::usecases::CreditError> for ApiError {
             CreditError::ReferenceConflict => {
                 Self::new(StatusCode::CONFLICT, "reference_conflict", err.to_string())
             }
-            CreditError::Ledger(e) => e.into(),
+            CreditError::Failed(e) => e.into(),
         }
     }
 }

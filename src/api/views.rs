@@ -177,7 +177,7 @@ pub struct WithdrawalPage {
 }
 
 /// An event of the feed, exactly the body POSTed to the notification URL (signed in the
-/// Standard Webhooks format, `webhook-id` = `id`). Written in SQL (`notify::payload_sql`);
+/// Standard Webhooks format, `webhook-id` = `id`). Written in SQL (`notify::status_change_query!`);
 /// this type describes it, and reads it back in tests.
 #[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type")]

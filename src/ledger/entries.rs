@@ -31,12 +31,11 @@ impl TryFrom<String> for EntryKind {
 
 crate::db::text_column!(EntryKind);
 
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LedgerEntry {
     pub id: Uuid,
     pub user_id: String,
     pub currency: String,
-    #[sqlx(try_from = "String")]
     pub kind: EntryKind,
     pub amount: Decimal,
     pub withdrawal_id: Option<Uuid>,

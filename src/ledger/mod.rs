@@ -4,7 +4,8 @@
 //! Each movement is written by one SQL statement that changes the balance row and writes the
 //! entry together, guarded by a condition (`available >= amount`, `held >= amount`) and by
 //! unique indexes (one hold and one settlement per withdrawal, one credit per reference), so a
-//! second hold or debit is impossible rather than merely checked.
+//! second hold or debit is impossible rather than merely checked. A write one of them refuses
+//! fails with the [`crate::error::Error`] variant naming it (`HeldTwice`, `SettledTwice`, ...).
 //!
 //! This module writes credits ([`credit`]). Holds and settlements are written in the
 //! statements that write their withdrawal, so a hold and its withdrawal, or a settlement and its
@@ -24,7 +25,7 @@ use uuid::Uuid;
 use crate::domain::{Amount, Currency, UserId};
 
 /// One currency of one user's balance.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Balance {
     pub currency: String,
     pub available: Decimal,
@@ -35,21 +36,6 @@ impl Balance {
     pub fn total(&self) -> Decimal {
         self.available + self.held
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum LedgerError {
-    /// The balance row does not hold what the movement needs: a broken invariant, never a
-    /// client mistake (the state machine only settles what it held).
-    #[error("balance {user_id}/{currency} cannot cover a {kind} of {amount}")]
-    Invariant {
-        user_id: String,
-        currency: String,
-        kind: &'static str,
-        amount: Decimal,
-    },
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
 }
 
 /// The result of a credit request.
@@ -69,43 +55,47 @@ pub async fn credit(
     currency: &Currency,
     amount: Amount,
     reference: &str,
-) -> Result<(CreditOutcome, Balance), LedgerError> {
+) -> Result<(CreditOutcome, Balance), crate::error::Error> {
     let mut tx = pool.begin().await?;
-    let inserted: Option<LedgerEntry> = sqlx::query_as(
-        "INSERT INTO ledger_entries (id, user_id, currency, kind, amount, reference)
-         VALUES ($1, $2, $3, 'credit', $4, $5)
-         ON CONFLICT (user_id, reference) WHERE kind = 'credit' DO NOTHING
-         RETURNING id, user_id, currency, kind, amount, withdrawal_id, reference, created_at",
+    let inserted = sqlx::query_as!(
+        LedgerEntry,
+        r#"INSERT INTO ledger_entries (id, user_id, currency, kind, amount, reference)
+           VALUES ($1, $2, $3, 'credit', $4, $5)
+           ON CONFLICT (user_id, reference) WHERE kind = 'credit' DO NOTHING
+           RETURNING id, user_id, currency, kind AS "kind: EntryKind", amount, withdrawal_id,
+                     reference, created_at"#,
+        Uuid::now_v7(),
+        user_id.as_str(),
+        currency.as_str(),
+        amount.value(),
+        reference
     )
-    .bind(Uuid::now_v7())
-    .bind(user_id.as_str())
-    .bind(currency.as_str())
-    .bind(amount.value())
-    .bind(reference)
     .fetch_optional(&mut *tx)
     .await?;
 
     let outcome = match inserted {
         Some(entry) => {
-            sqlx::query(
+            sqlx::query!(
                 "INSERT INTO balances (user_id, currency, available) VALUES ($1, $2, $3)
                  ON CONFLICT (user_id, currency)
                  DO UPDATE SET available = balances.available + EXCLUDED.available, updated_at = now()",
+                user_id.as_str(),
+                currency.as_str(),
+                amount.value()
             )
-            .bind(user_id.as_str())
-            .bind(currency.as_str())
-            .bind(amount.value())
             .execute(&mut *tx)
             .await?;
             CreditOutcome::Created(entry)
         }
         None => {
-            let existing: LedgerEntry = sqlx::query_as(
-                "SELECT id, user_id, currency, kind, amount, withdrawal_id, reference, created_at
-                 FROM ledger_entries WHERE user_id = $1 AND reference = $2 AND kind = 'credit'",
+            let existing = sqlx::query_as!(
+                LedgerEntry,
+                r#"SELECT id, user_id, currency, kind AS "kind: EntryKind", amount, withdrawal_id,
+                          reference, created_at
+                   FROM ledger_entries WHERE user_id = $1 AND reference = $2 AND kind = 'credit'"#,
+                user_id.as_str(),
+                reference
             )
-            .bind(user_id.as_str())
-            .bind(reference)
             .fetch_one(&mut *tx)
             .await?;
             if existing.currency == currency.as_str() && existing.amount == amount.value() {
@@ -131,21 +121,23 @@ async fn balance_of(
     user_id: &str,
     currency: &str,
 ) -> Result<Option<Balance>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Balance,
         "SELECT currency, available, held FROM balances WHERE user_id = $1 AND currency = $2",
+        user_id,
+        currency
     )
-    .bind(user_id)
-    .bind(currency)
     .fetch_optional(conn)
     .await
 }
 
 /// Every balance of a user, by currency code.
 pub async fn balances(pool: &PgPool, user_id: &UserId) -> Result<Vec<Balance>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Balance,
         "SELECT currency, available, held FROM balances WHERE user_id = $1 ORDER BY currency",
+        user_id.as_str()
     )
-    .bind(user_id.as_str())
     .fetch_all(pool)
     .await
 }
@@ -159,20 +151,18 @@ pub async fn lock_balances(
     users: &[&str],
     currencies: &[&str],
 ) -> Result<Vec<(String, String, Decimal)>, sqlx::Error> {
-    sqlx::query_as(
+    let rows = sqlx::query!(
         "SELECT user_id, currency, available FROM balances
          WHERE (user_id, currency) IN (SELECT * FROM unnest($1::text[], $2::text[]))
          ORDER BY user_id, currency
          FOR UPDATE",
+        users as &[&str],
+        currencies as &[&str]
     )
-    .bind(users)
-    .bind(currencies)
     .fetch_all(&mut *conn)
-    .await
-}
-
-impl crate::db::failover::MaybeUnavailable for LedgerError {
-    fn database_unavailable(&self) -> bool {
-        matches!(self, LedgerError::Database(e) if crate::db::failover::is_unavailable(e))
-    }
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.user_id, r.currency, r.available))
+        .collect())
 }

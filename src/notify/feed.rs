@@ -103,13 +103,16 @@ pub async fn redeliver(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
 /// feed. Returns its id.
 pub async fn record_test(pool: &PgPool) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
-    // Built at run time: the payload is `notify::test_payload_sql`, the envelope every event
-    // shares.
-    sqlx::query(&format!(
-        "INSERT INTO notification_outbox (id, payload) VALUES ($1, {})",
-        super::test_payload_sql("$1")
-    ))
-    .bind(id)
+    // The envelope of every event (`payload.rs`), with no data.
+    sqlx::query!(
+        r#"INSERT INTO notification_outbox (id, payload)
+           VALUES ($1, jsonb_build_object(
+               'id', $1::uuid,
+               'type', 'webhook.test',
+               'created_at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+               'data', '{}'::jsonb))"#,
+        id
+    )
     .execute(pool)
     .await?;
     Ok(id)

@@ -1,5 +1,5 @@
 //! Notifications to the website backend: every status change writes its notification (payload
-//! from [`payload_sql`]) to an outbox in the same statement as the change, and the outbox is
+//! from [`status_change_query!`]) to an outbox in the same statement as the change, and the outbox is
 //! delivered at least once as a signed POST. The outbox is also the events feed
 //! ([`feed`]), which can ask for an event to be delivered again.
 //!
@@ -9,10 +9,10 @@
 //! `webhook-signature` with one `v1,<base64>` per configured secret.
 
 pub mod feed;
+mod payload;
 
 use std::time::Duration;
 
-use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -20,6 +20,7 @@ use crate::config::NotifySettings;
 use crate::standard_webhooks::{self, WebhookSecret};
 
 pub use crate::standard_webhooks::{ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+pub(crate) use payload::status_change_query;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifierError {
@@ -28,53 +29,6 @@ pub enum NotifierError {
     /// Never quotes the secret.
     #[error("notify.secret (PAYOUTD_NOTIFY_SECRET): {0}")]
     Secret(String),
-}
-
-/// The payload of every status-change notification, built here only: a SQL expression over
-/// a row alias `row` holding the withdrawal as changed (all its columns), `previous` a SQL
-/// text expression (the status before) and `event_id` the outbox id's expression. The two
-/// statements that change a withdrawal's status write it in the same statement as the change:
-/// `withdrawals::settle::write` and the acceptance statement (`withdrawals::submit`).
-pub(crate) fn payload_sql(row: &str, previous: &str, event_id: &str) -> String {
-    event_sql(
-        event_id,
-        STATUS_CHANGED,
-        &format!("{row}.updated_at"),
-        &format!(
-            "jsonb_build_object(
-                 'withdrawal_id', {row}.id,
-                 'foreign_id', {row}.foreign_id,
-                 'user_id', {row}.user_id,
-                 'status', {row}.status,
-                 'previous_status', {previous},
-                 'provider_status', {row}.provider_status,
-                 'amount', {row}.amount::text,
-                 'currency', {row}.currency,
-                 'convert_to', {row}.convert_to,
-                 'error', {row}.error)"
-        ),
-    )
-}
-
-/// The payload of a `webhook.test` event (`POST /v1/webhooks/test`): no data, made now.
-pub(crate) fn test_payload_sql(event_id: &str) -> String {
-    event_sql(event_id, TEST, "now()", "'{}'::jsonb")
-}
-
-/// `type` of a status change's event.
-pub const STATUS_CHANGED: &str = "withdrawal.status_changed";
-/// `type` of the event `POST /v1/webhooks/test` sends.
-pub const TEST: &str = "webhook.test";
-
-/// The envelope every event shares: `id`, `type`, `created_at` (UTC, milliseconds) and `data`.
-fn event_sql(event_id: &str, kind: &str, created_at: &str, data: &str) -> String {
-    format!(
-        "jsonb_build_object(
-             'id', {event_id}::uuid,
-             'type', '{kind}',
-             'created_at', to_char({created_at} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
-             'data', {data})"
-    )
 }
 
 /// Delivers the outbox to `notify.url`.
@@ -182,7 +136,7 @@ impl Notifier {
         Ok(delivered)
     }
 
-    async fn post(&self, id: Uuid, payload: &Value) -> Result<(), String> {
+    async fn post(&self, id: Uuid, payload: &serde_json::Value) -> Result<(), String> {
         let url = self.settings.url.clone().ok_or("notify.url is not set")?;
         // Serialized once; those bytes are signed and sent.
         let body = serde_json::to_vec(payload).map_err(|e| e.to_string())?;

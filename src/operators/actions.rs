@@ -18,7 +18,7 @@ use crate::coinspaid::CoinsPaidClient;
 use crate::domain::travel_rule::Redactor;
 use crate::domain::withdrawal::Decision;
 use crate::domain::WithdrawalStatus;
-use crate::ledger::LedgerError;
+use crate::error::Error;
 use crate::withdrawals::queue;
 use crate::withdrawals::settle::{matching, transition};
 use crate::withdrawals::submit::reconcile::Reconciler;
@@ -48,13 +48,14 @@ pub enum ActionError {
     /// Nothing to acknowledge: no anomaly was recorded, or every one has been acknowledged.
     #[error("the withdrawal has no unacknowledged anomaly")]
     NoAnomaly,
+    /// The database is away, or one of its money guards refused the write (`crate::error`).
     #[error(transparent)]
-    Ledger(#[from] LedgerError),
+    Failed(#[from] Error),
 }
 
 impl From<sqlx::Error> for ActionError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Ledger(LedgerError::Database(e))
+        Self::Failed(e.into())
     }
 }
 

@@ -8,7 +8,8 @@ use uuid::Uuid;
 use super::Page;
 use crate::currencies::Currencies;
 use crate::domain::{Amount, Currency, UserId};
-use crate::ledger::{self, Balance, CreditOutcome, LedgerEntry, LedgerError};
+use crate::error::Error;
+use crate::ledger::{self, Balance, CreditOutcome, LedgerEntry};
 use crate::withdrawals::create::request::Refusal;
 
 #[derive(Clone)]
@@ -39,8 +40,9 @@ pub enum CreditError {
     Refused(#[from] Refusal),
     #[error("this reference was already credited with another currency or amount")]
     ReferenceConflict,
+    /// The database is away, or one of its money guards refused the write (`crate::error`).
     #[error(transparent)]
-    Ledger(#[from] LedgerError),
+    Failed(#[from] Error),
 }
 
 impl Balances {

@@ -1,7 +1,7 @@
 //! CoinsPaid's callbacks: verified over their raw bytes, then applied.
 
 use crate::coinspaid::Signer;
-use crate::ledger::LedgerError;
+use crate::error::Error;
 use crate::withdrawals::settle::batch::Settlements;
 use crate::withdrawals::settle::callbacks::{self, CallbackOutcome};
 
@@ -27,7 +27,7 @@ impl Callbacks {
         key: Option<&str>,
         signature: Option<&str>,
         body: &[u8],
-    ) -> Result<CallbackOutcome, LedgerError> {
+    ) -> Result<CallbackOutcome, Error> {
         callbacks::receive(&self.settlements, &self.signer, key, signature, body).await
     }
 }

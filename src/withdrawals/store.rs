@@ -19,7 +19,7 @@ impl TryFrom<String> for WithdrawalStatus {
 
 crate::db::text_column!(WithdrawalStatus);
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Withdrawal {
     pub id: Uuid,
     pub foreign_id: String,
@@ -32,7 +32,6 @@ pub struct Withdrawal {
     pub end_user_reference: String,
     /// The website's own permanent id for the payout, if it gave one.
     pub reference: Option<String>,
-    #[sqlx(try_from = "String")]
     pub status: WithdrawalStatus,
     pub provider_id: Option<i64>,
     pub provider_status: Option<String>,
@@ -51,15 +50,6 @@ pub struct Withdrawal {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The column list every query returns, in `Withdrawal`'s order, for statements built at run
-/// time (read through `Withdrawal`'s `FromRow`). [`withdrawal_query!`] holds the same list for
-/// compile-checked ones.
-pub(crate) const COLUMNS: &str =
-    "id, foreign_id, user_id, amount, currency, convert_to, address, tag, \
-     end_user_reference, reference, status, provider_id, provider_status, sent_amount, sent_currency, \
-     received_amount, received_currency, fees, txids, error, anomaly, outcome_unknown, \
-     created_at, updated_at";
-
 /// A compile-checked statement over every `Withdrawal` column: `sqlx::$macro!` on `$head`,
 /// the columns (unqualified, in `Withdrawal`'s order, typed for the macros), `$tail`, then
 /// the arguments. `$head` and `$tail` are string literals joined by `+`:
@@ -69,8 +59,26 @@ pub(crate) const COLUMNS: &str =
 /// ```
 ///
 /// With `query!()` and more columns in `$tail`, the record becomes a `Withdrawal` through
-/// [`withdrawal_from_record!`].
+/// [`withdrawal_from_record!`]. With `optional,` first, every column may be NULL (a row of an
+/// outer join that found no withdrawal): read it with `withdrawal_from_record!(optional ..)`.
 macro_rules! withdrawal_query {
+    (optional, $macro:ident!($($pre:tt)*), [$($head:tt)+], [$($tail:tt)+] $($args:tt)*) => {
+        sqlx::$macro!(
+            $($pre)* $($head)+
+                + r#"id AS "id?", foreign_id AS "foreign_id?", user_id AS "user_id?",
+                     amount AS "amount?", currency AS "currency?", convert_to, address AS "address?",
+                     tag, end_user_reference AS "end_user_reference?", reference,
+                     status AS "status?: crate::domain::WithdrawalStatus",
+                     provider_id, provider_status, sent_amount, sent_currency, received_amount,
+                     received_currency,
+                     fees AS "fees?: sqlx::types::Json<Vec<crate::coinspaid::wire::Fee>>",
+                     txids AS "txids?: sqlx::types::Json<Vec<String>>",
+                     error, anomaly, outcome_unknown AS "outcome_unknown?",
+                     created_at AS "created_at?", updated_at AS "updated_at?""#
+                + $($tail)+
+            $($args)*
+        )
+    };
     ($macro:ident!($($pre:tt)*), [$($head:tt)+], [$($tail:tt)+] $($args:tt)*) => {
         sqlx::$macro!(
             $($pre)* $($head)+
@@ -90,8 +98,70 @@ macro_rules! withdrawal_query {
 pub(crate) use withdrawal_query;
 
 /// The `Withdrawal` in a record of [`withdrawal_query!`]`(query!() ..)`, moved out field by
-/// field (the record's other fields stay usable).
+/// field (the record's other fields stay usable). `optional` reads a record of
+/// `withdrawal_query!(optional, ..)`: `Some` when the row holds a withdrawal, `None` when its
+/// columns are NULL.
 macro_rules! withdrawal_from_record {
+    (optional $record:expr) => {{
+        let r = $record;
+        match (
+            r.id,
+            r.foreign_id,
+            r.user_id,
+            r.amount,
+            r.currency,
+            r.address,
+            r.end_user_reference,
+            r.status,
+            r.fees,
+            r.txids,
+            r.outcome_unknown,
+            r.created_at,
+            r.updated_at,
+        ) {
+            (
+                Some(id),
+                Some(foreign_id),
+                Some(user_id),
+                Some(amount),
+                Some(currency),
+                Some(address),
+                Some(end_user_reference),
+                Some(status),
+                Some(fees),
+                Some(txids),
+                Some(outcome_unknown),
+                Some(created_at),
+                Some(updated_at),
+            ) => Some($crate::withdrawals::store::Withdrawal {
+                id,
+                foreign_id,
+                user_id,
+                amount,
+                currency,
+                convert_to: r.convert_to,
+                address,
+                tag: r.tag,
+                end_user_reference,
+                reference: r.reference,
+                status,
+                provider_id: r.provider_id,
+                provider_status: r.provider_status,
+                sent_amount: r.sent_amount,
+                sent_currency: r.sent_currency,
+                received_amount: r.received_amount,
+                received_currency: r.received_currency,
+                fees,
+                txids,
+                error: r.error,
+                anomaly: r.anomaly,
+                outcome_unknown,
+                created_at,
+                updated_at,
+            }),
+            _ => None,
+        }
+    }};
     ($record:expr) => {
         $crate::withdrawals::store::Withdrawal {
             id: $record.id,

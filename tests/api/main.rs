@@ -32,6 +32,7 @@ mod harness;
 mod limits;
 mod list_filters;
 mod logs;
+mod money_guards;
 mod notifications;
 mod observability;
 mod openapi;

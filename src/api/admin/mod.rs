@@ -51,7 +51,7 @@ impl From<ActionError> for ApiError {
                 "nothing_to_acknowledge",
                 err.to_string(),
             ),
-            ActionError::Ledger(e) => e.into(),
+            ActionError::Failed(e) => e.into(),
         }
     }
 }

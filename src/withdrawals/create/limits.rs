@@ -19,7 +19,7 @@ pub struct CurrencyLimits {
 }
 
 /// The limits in force for one user and currency.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EffectiveLimits {
     pub currency: String,
     #[serde(with = "crate::domain::money::decimal_string_opt")]
@@ -76,22 +76,24 @@ pub async fn set_user_limits(
     max_per_day: Option<Decimal>,
 ) -> Result<(), sqlx::Error> {
     if max_per_withdrawal.is_none() && max_per_day.is_none() {
-        sqlx::query("DELETE FROM user_limits WHERE user_id = $1 AND currency = $2")
-            .bind(user_id)
-            .bind(currency)
-            .execute(pool)
-            .await?;
+        sqlx::query!(
+            "DELETE FROM user_limits WHERE user_id = $1 AND currency = $2",
+            user_id,
+            currency
+        )
+        .execute(pool)
+        .await?;
         return Ok(());
     }
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO user_limits (user_id, currency, max_per_withdrawal, max_per_day) VALUES ($1, $2, $3, $4)
          ON CONFLICT (user_id, currency) DO UPDATE
          SET max_per_withdrawal = EXCLUDED.max_per_withdrawal, max_per_day = EXCLUDED.max_per_day, updated_at = now()",
+        user_id,
+        currency,
+        max_per_withdrawal,
+        max_per_day
     )
-    .bind(user_id)
-    .bind(currency)
-    .bind(max_per_withdrawal)
-    .bind(max_per_day)
     .execute(pool)
     .await?;
     Ok(())
@@ -104,17 +106,18 @@ pub async fn effective(
     currency: &str,
     defaults: &CurrencyLimits,
 ) -> Result<EffectiveLimits, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT $2::text AS currency,
-                COALESCE(l.max_per_withdrawal, $3) AS max_per_withdrawal,
-                COALESCE(l.max_per_day, $4) AS max_per_day
-         FROM (SELECT 1) AS one
-         LEFT JOIN user_limits l ON l.user_id = $1 AND l.currency = $2",
+    sqlx::query_as!(
+        EffectiveLimits,
+        r#"SELECT $2::text AS "currency!",
+                  COALESCE(l.max_per_withdrawal, $3) AS max_per_withdrawal,
+                  COALESCE(l.max_per_day, $4) AS max_per_day
+           FROM (SELECT 1) AS one
+           LEFT JOIN user_limits l ON l.user_id = $1 AND l.currency = $2"#,
+        user_id,
+        currency,
+        defaults.max_per_withdrawal,
+        defaults.max_per_day
     )
-    .bind(user_id)
-    .bind(currency)
-    .bind(defaults.max_per_withdrawal)
-    .bind(defaults.max_per_day)
     .fetch_one(pool)
     .await
 }

@@ -35,16 +35,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
-use sqlx::{FromRow, PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use self::approval::{ApprovalSettings, UserFacts};
 use self::limits::CurrencyLimits;
 use crate::db::batch::{BatchSettings, Batcher};
 use crate::domain::{ForeignId, IdempotencyKey};
+use crate::error::Error;
 use crate::withdrawals::create::request::{CreateError, CreateOutcome, Refusal, ValidWithdrawal};
 use crate::withdrawals::queue::Lease;
-use crate::withdrawals::store::{Withdrawal, COLUMNS};
+use crate::withdrawals::store::{withdrawal_from_record, withdrawal_query, Withdrawal};
 
 /// One create, as the API hands it over.
 #[derive(Debug, Clone)]
@@ -157,7 +158,7 @@ impl Rules {
             .into_iter()
             .map(|r| {
                 r.unwrap_or_else(|| {
-                    Err(sqlx::Error::Protocol(
+                    Err(Error::Inconsistent(
                         "the idempotency key kept vanishing before its replay".into(),
                     )
                     .into())
@@ -205,7 +206,7 @@ impl Rules {
 
     /// The batch's transaction, for requests with distinct keys. Per request: its answer, or
     /// `None` when its key vanished before it could be replayed.
-    async fn commit(&self, jobs: &[&CreateJob]) -> Result<Vec<Option<CreateResult>>, sqlx::Error> {
+    async fn commit(&self, jobs: &[&CreateJob]) -> Result<Vec<Option<CreateResult>>, Error> {
         let rows: Vec<Prepared> = jobs.iter().map(|job| Prepared::new(job)).collect();
         let mut tx = crate::db::begin_batch_transaction(&self.pool).await?;
 
@@ -214,7 +215,16 @@ impl Rules {
         //    balance rows of the requests that claimed both, in (user, currency) order. Each
         //    step reads the one before through an aggregate, which reads it whole first: no
         //    reference is claimed while a key is, no balance row locked while either is.
-        let claimed = sqlx::query(
+        let keys: Vec<&str> = rows.iter().map(|r| r.job.key.as_str()).collect();
+        let fingerprints: Vec<Vec<u8>> = rows.iter().map(|r| r.fingerprint.clone()).collect();
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let users: Vec<&str> = rows.iter().map(|r| r.user_id()).collect();
+        let currencies: Vec<&str> = rows.iter().map(|r| r.currency()).collect();
+        let references: Vec<Option<&str>> = rows
+            .iter()
+            .map(|r| r.job.request.reference.as_deref())
+            .collect();
+        let claimed = sqlx::query!(
             "WITH claim AS (
                  INSERT INTO idempotency_keys (key, request_hash, withdrawal_id)
                  SELECT * FROM unnest($1::text[], $2::bytea[], $3::uuid[]) ORDER BY 1
@@ -255,33 +265,17 @@ impl Rules {
                         AS currencies,
                     (SELECT array_agg(available ORDER BY user_id, currency) FROM locked)
                         AS available",
-        )
-        .bind(rows.iter().map(|r| r.job.key.as_str()).collect::<Vec<_>>())
-        .bind(
-            rows.iter()
-                .map(|r| r.fingerprint.clone())
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.user_id()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.currency()).collect::<Vec<_>>())
-        .bind(
-            rows.iter()
-                .map(|r| r.job.request.reference.as_deref())
-                .collect::<Vec<_>>(),
+            &keys as &[&str],
+            &fingerprints,
+            &ids,
+            &users as &[&str],
+            &currencies as &[&str],
+            &references as &[Option<&str>]
         )
         .fetch_one(&mut *tx)
         .await?;
-        let claimed_keys: HashSet<String> = claimed
-            .try_get::<Option<Vec<String>>, _>("keys")?
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        let claimed_ids: HashSet<Uuid> = claimed
-            .try_get::<Option<Vec<Uuid>>, _>("ids")?
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let claimed_keys: HashSet<String> = claimed.keys.unwrap_or_default().into_iter().collect();
+        let claimed_ids: HashSet<Uuid> = claimed.ids.unwrap_or_default().into_iter().collect();
         // Claimed both key and reference: judged here. Only the key: its reference names
         // another withdrawal, so its key is given back and it is answered from that one.
         // Neither: answered from the withdrawal its key names.
@@ -293,18 +287,12 @@ impl Rules {
             .partition(|&i| claimed_keys.contains(rows[i].job.key.as_str()));
         if candidates.is_empty() {
             tx.rollback().await?;
-            return self.replay(&rows, &by_key, &by_reference).await;
+            return Ok(self.replay(&rows, &by_key, &by_reference).await?);
         }
         let mut facts = BatchFacts::default();
-        let locked_users: Vec<String> = claimed
-            .try_get::<Option<_>, _>("users")?
-            .unwrap_or_default();
-        let locked_currencies: Vec<String> = claimed
-            .try_get::<Option<_>, _>("currencies")?
-            .unwrap_or_default();
-        let locked_available: Vec<Decimal> = claimed
-            .try_get::<Option<_>, _>("available")?
-            .unwrap_or_default();
+        let locked_users = claimed.users.unwrap_or_default();
+        let locked_currencies = claimed.currencies.unwrap_or_default();
+        let locked_available = claimed.available.unwrap_or_default();
         for ((user, currency), available) in locked_users
             .into_iter()
             .zip(locked_currencies)
@@ -325,10 +313,10 @@ impl Rules {
             .filter(|c| self.merchant_caps.contains_key(*c))
             .collect();
         for currency in &capped {
-            sqlx::query(
+            sqlx::query!(
                 "SELECT pg_advisory_xact_lock(hashtextextended('payoutd.merchant_cap.' || $1, 0))",
+                currency
             )
-            .bind(*currency)
             .execute(&mut *tx)
             .await?;
         }
@@ -337,18 +325,21 @@ impl Rules {
         let defaults: Vec<CurrencyLimits> =
             pair_currencies.iter().map(|c| self.limits_of(c)).collect();
         let capped: Vec<&str> = capped.into_iter().collect();
-        let facts_rows = sqlx::query(
+        let default_max: Vec<Option<Decimal>> =
+            defaults.iter().map(|d| d.max_per_withdrawal).collect();
+        let default_day: Vec<Option<Decimal>> = defaults.iter().map(|d| d.max_per_day).collect();
+        let facts_rows = sqlx::query!(
             // Each look-up is a LATERAL subquery whose condition on the outer row or a
             // parameter becomes a one-time filter: it runs only when its rule applies. (As
             // CASE/EXISTS expressions, the generic plan this statement runs with may hash a
             // whole table, e.g. every confirmed withdrawal, on every batch.)
-            "SELECT i.user_id, i.currency,
+            r#"SELECT i.user_id AS "user_id!", i.currency AS "currency!",
                     COALESCE(l.max_per_withdrawal, i.default_max) AS max_per_withdrawal,
                     COALESCE(l.max_per_day, i.default_day) AS max_per_day,
-                    COALESCE(day.used, 0) AS used,
+                    COALESCE(day.used, 0) AS "used!",
                     f.reason AS flagged,
-                    NOT $5 OR confirmed.found IS NOT NULL AS has_confirmed,
-                    pause.found IS NOT NULL AS paused,
+                    NOT $5 OR confirmed.found IS NOT NULL AS "has_confirmed!",
+                    pause.found IS NOT NULL AS "paused!",
                     cap.used AS cap_used
              FROM unnest($1::text[], $2::text[], $3::numeric[], $4::numeric[])
                   AS i(user_id, currency, default_max, default_day)
@@ -374,43 +365,37 @@ impl Rules {
                    AND w.currency = i.currency
                    AND w.created_at > now() - interval '24 hours'
                    AND w.status NOT IN ('cancelled', 'rejected')
-                 HAVING i.currency = ANY($6)) cap ON true",
+                 HAVING i.currency = ANY($6)) cap ON true"#,
+            &pair_users as &[&str],
+            &pair_currencies as &[&str],
+            &default_max as &[Option<Decimal>],
+            &default_day as &[Option<Decimal>],
+            self.approval.first_withdrawal,
+            &capped as &[&str]
         )
-        .bind(&pair_users)
-        .bind(&pair_currencies)
-        .bind(
-            defaults
-                .iter()
-                .map(|d| d.max_per_withdrawal)
-                .collect::<Vec<_>>(),
-        )
-        .bind(defaults.iter().map(|d| d.max_per_day).collect::<Vec<_>>())
-        .bind(self.approval.first_withdrawal)
-        .bind(&capped)
         .fetch_all(&mut *tx)
         .await?;
         for row in facts_rows {
-            let user: String = row.try_get("user_id")?;
-            let currency: String = row.try_get("currency")?;
+            let (user, currency) = (row.user_id, row.currency);
             facts.pairs.insert(
                 (user.clone(), currency.clone()),
                 PairFacts {
-                    max_per_withdrawal: row.try_get("max_per_withdrawal")?,
-                    max_per_day: row.try_get("max_per_day")?,
-                    used: row.try_get("used")?,
+                    max_per_withdrawal: row.max_per_withdrawal,
+                    max_per_day: row.max_per_day,
+                    used: row.used,
                 },
             );
             facts.users.insert(
                 user,
                 UserFacts {
-                    flagged: row.try_get("flagged")?,
-                    has_confirmed: row.try_get("has_confirmed")?,
+                    flagged: row.flagged,
+                    has_confirmed: row.has_confirmed,
                 },
             );
-            if row.try_get::<bool, _>("paused")? {
+            if row.paused {
                 facts.paused.insert(currency.clone());
             }
-            if let Some(used) = row.try_get::<Option<Decimal>, _>("cap_used")? {
+            if let Some(used) = row.cap_used {
                 if let Some(cap) = self.merchant_caps.get(&currency) {
                     facts.caps.insert(currency, (*cap, used));
                 }
@@ -526,24 +511,7 @@ impl Rules {
             }
             let name = |i: usize| claim.name(&rows[i]);
             let names: Vec<&str> = replaying.iter().filter_map(|&i| name(i)).collect();
-            let (table, column) = claim.table_and_column();
-            // One of two fixed statements: the names come from `Claim`, never from a request.
-            let found = sqlx::query(&format!(
-                "SELECT c.{column} AS claimed, c.request_hash, w.*
-                 FROM {table} c
-                 CROSS JOIN LATERAL (SELECT {COLUMNS} FROM withdrawals WHERE id = c.withdrawal_id) w
-                 WHERE c.{column} = ANY($1)"
-            ))
-            .bind(&names)
-            .fetch_all(&self.pool)
-            .await?;
-            let mut stored: HashMap<String, (Vec<u8>, Withdrawal)> = HashMap::new();
-            for row in &found {
-                stored.insert(
-                    row.try_get("claimed")?,
-                    (row.try_get("request_hash")?, Withdrawal::from_row(row)?),
-                );
-            }
+            let stored = claim.stored(&self.pool, &names).await?;
             for &i in replaying {
                 answers[i] = name(i)
                     .and_then(|n| stored.get(n))
@@ -568,11 +536,45 @@ enum Claim {
 }
 
 impl Claim {
-    fn table_and_column(self) -> (&'static str, &'static str) {
-        match self {
-            Self::Key => ("idempotency_keys", "key"),
-            Self::Reference => ("withdrawal_references", "reference"),
-        }
+    /// The withdrawals stored under `names` (keys or references), each with the fingerprint
+    /// of the request that claimed it.
+    async fn stored(
+        self,
+        pool: &PgPool,
+        names: &[&str],
+    ) -> Result<HashMap<String, (Vec<u8>, Withdrawal)>, sqlx::Error> {
+        // The claim's own columns are renamed in a subquery, so that the withdrawal's
+        // (`reference`, `created_at`) are unambiguous.
+        Ok(match self {
+            Self::Key => withdrawal_query!(
+                query!(),
+                ["SELECT c.claimed, c.claimed_hash, "],
+                [
+                    " FROM (SELECT key AS claimed, request_hash AS claimed_hash, withdrawal_id
+                         FROM idempotency_keys WHERE key = ANY($1)) c
+                   JOIN withdrawals w ON w.id = c.withdrawal_id"
+                ],
+                names as &[&str]
+            )
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|r| (r.claimed, (r.claimed_hash, withdrawal_from_record!(r))))
+            .collect(),
+            Self::Reference => withdrawal_query!(
+                query!(),
+                ["SELECT c.claimed, c.claimed_hash, "],
+                [" FROM (SELECT reference AS claimed, request_hash AS claimed_hash, withdrawal_id
+                         FROM withdrawal_references WHERE reference = ANY($1)) c
+                   JOIN withdrawals w ON w.id = c.withdrawal_id"],
+                names as &[&str]
+            )
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|r| (r.claimed, (r.claimed_hash, withdrawal_from_record!(r))))
+            .collect(),
+        })
     }
 
     fn name<'a>(self, row: &Prepared<'a>) -> Option<&'a str> {
@@ -636,17 +638,53 @@ async fn write(
     holds: &BTreeMap<(&str, &str), Decimal>,
     given_back: &GivenBack<'_>,
     lease_for: Duration,
-) -> Result<Vec<Withdrawal>, sqlx::Error> {
-    let take = |f: &dyn Fn(&Prepared) -> Option<String>| -> Vec<Option<String>> {
-        accepted.iter().map(|&(i, _, _)| f(&rows[i])).collect()
-    };
-    let ids_of = |f: &dyn Fn(&Prepared) -> Uuid| -> Vec<Uuid> {
-        accepted.iter().map(|&(i, _, _)| f(&rows[i])).collect()
-    };
-    let ids: Vec<Uuid> = ids_of(&|r| r.id);
-    let request = |i: usize| &rows[i].job.request;
-    let result = sqlx::query(&format!(
-        "WITH input AS (
+) -> Result<Vec<Withdrawal>, Error> {
+    let written: Vec<&Prepared> = accepted.iter().map(|&(i, _, _)| &rows[i]).collect();
+    let ids: Vec<Uuid> = written.iter().map(|r| r.id).collect();
+    let foreign_ids: Vec<&str> = written.iter().map(|r| r.foreign_id.as_str()).collect();
+    let users: Vec<&str> = written.iter().map(|r| r.user_id()).collect();
+    let amounts: Vec<Decimal> = written
+        .iter()
+        .map(|r| r.job.request.amount.value())
+        .collect();
+    let currencies: Vec<&str> = written.iter().map(|r| r.currency()).collect();
+    let convert_to: Vec<Option<&str>> = written
+        .iter()
+        .map(|r| r.job.request.convert_to.as_ref().map(|c| c.as_str()))
+        .collect();
+    let addresses: Vec<&str> = written
+        .iter()
+        .map(|r| r.job.request.address.as_str())
+        .collect();
+    let tags: Vec<Option<&str>> = written
+        .iter()
+        .map(|r| r.job.request.tag.as_deref())
+        .collect();
+    let end_user_references: Vec<&str> = written
+        .iter()
+        .map(|r| r.job.request.end_user_reference.as_str())
+        .collect();
+    let reviews: Vec<Option<&str>> = accepted
+        .iter()
+        .map(|&(_, review, _)| review.as_deref())
+        .collect();
+    let paused: Vec<bool> = accepted.iter().map(|&(_, _, paused)| paused).collect();
+    let travel: Vec<Option<serde_json::Value>> = written
+        .iter()
+        .map(|r| r.job.request.travel_rule.to_json())
+        .collect();
+    let entry_ids: Vec<Uuid> = written.iter().map(|_| Uuid::now_v7()).collect();
+    let audit_ids: Vec<Uuid> = written.iter().map(|_| Uuid::now_v7()).collect();
+    let (hold_users, hold_currencies): (Vec<&str>, Vec<&str>) = holds.keys().copied().unzip();
+    let hold_totals: Vec<Decimal> = holds.values().copied().collect();
+    let lease_ids: Vec<Uuid> = written.iter().map(|r| r.lease_id).collect();
+    let references: Vec<Option<&str>> = written
+        .iter()
+        .map(|r| r.job.request.reference.as_deref())
+        .collect();
+    let result = withdrawal_query!(
+        query!(),
+        ["WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::numeric[], $5::text[],
                                   $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
                                   $11::bool[], $12::jsonb[], $13::uuid[], $14::uuid[],
@@ -668,7 +706,7 @@ async fn write(
                     end_user_reference, reference,
                     CASE WHEN review IS NULL THEN 'pending' ELSE 'awaiting_approval' END, review
              FROM input
-             RETURNING {COLUMNS}),
+             RETURNING *),
          hold_entry AS (
              INSERT INTO ledger_entries (id, user_id, currency, kind, amount, withdrawal_id)
              SELECT entry_id, user_id, currency, 'hold', amount, id FROM input),
@@ -691,73 +729,47 @@ async fn write(
              DELETE FROM idempotency_keys WHERE key = ANY($18::text[])),
          references_freed AS (
              DELETE FROM withdrawal_references WHERE reference = ANY($21::text[]))
-         SELECT (SELECT count(*) FROM moved) AS holds_made, stored.*
-         FROM stored"
-    ))
-    .bind(&ids)
-    .bind(take(&|r| Some(r.foreign_id.as_str().to_owned())))
-    .bind(take(&|r| Some(r.user_id().to_owned())))
-    .bind(
-        accepted
-            .iter()
-            .map(|&(i, _, _)| request(i).amount.value())
-            .collect::<Vec<_>>(),
+         SELECT (SELECT count(*) FROM moved) AS \"holds_made!\", "],
+        [" FROM stored"],
+        &ids,
+        &foreign_ids as &[&str],
+        &users as &[&str],
+        &amounts,
+        &currencies as &[&str],
+        &convert_to as &[Option<&str>],
+        &addresses as &[&str],
+        &tags as &[Option<&str>],
+        &end_user_references as &[&str],
+        &reviews as &[Option<&str>],
+        &paused,
+        &travel as &[Option<serde_json::Value>],
+        &entry_ids,
+        &audit_ids,
+        &hold_users as &[&str],
+        &hold_currencies as &[&str],
+        &hold_totals,
+        &given_back.keys as &[&str],
+        &lease_ids,
+        lease_for.as_secs_f64(),
+        &given_back.references as &[&str],
+        &references as &[Option<&str>]
     )
-    .bind(take(&|r| Some(r.currency().to_owned())))
-    .bind(take(&|r| {
-        r.job
-            .request
-            .convert_to
-            .as_ref()
-            .map(|c| c.as_str().to_owned())
-    }))
-    .bind(take(&|r| Some(r.job.request.address.clone())))
-    .bind(take(&|r| r.job.request.tag.clone()))
-    .bind(take(&|r| Some(r.job.request.end_user_reference.clone())))
-    .bind(
-        accepted
-            .iter()
-            .map(|&(_, review, _)| review.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        accepted
-            .iter()
-            .map(|&(_, _, paused)| paused)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        accepted
-            .iter()
-            .map(|&(i, _, _)| request(i).travel_rule.to_json())
-            .collect::<Vec<_>>(),
-    )
-    .bind(accepted.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .bind(accepted.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .bind(holds.keys().map(|(u, _)| *u).collect::<Vec<_>>())
-    .bind(holds.keys().map(|(_, c)| *c).collect::<Vec<_>>())
-    .bind(holds.values().copied().collect::<Vec<_>>())
-    .bind(&given_back.keys)
-    .bind(ids_of(&|r| r.lease_id))
-    .bind(lease_for.as_secs_f64())
-    .bind(&given_back.references)
-    .bind(take(&|r| r.job.request.reference.clone()))
     .fetch_all(&mut *conn)
     .await?;
     let mut stored = Vec::with_capacity(result.len());
-    for row in &result {
-        let holds_made: i64 = row.try_get("holds_made")?;
-        if holds_made != holds.len() as i64 {
+    for row in result {
+        if row.holds_made != holds.len() as i64 {
             // Cannot happen under the balance locks; if it does, nothing of this batch stays.
-            return Err(sqlx::Error::Protocol(format!(
-                "create batch: {holds_made} of {} holds found their balance",
+            return Err(Error::Inconsistent(format!(
+                "create batch: {} of {} holds found their balance",
+                row.holds_made,
                 holds.len()
             )));
         }
-        stored.push(Withdrawal::from_row(row)?);
+        stored.push(withdrawal_from_record!(row));
     }
     if stored.len() != accepted.len() {
-        return Err(sqlx::Error::Protocol(format!(
+        return Err(Error::Inconsistent(format!(
             "create batch: {} of {} withdrawals stored",
             stored.len(),
             accepted.len()

@@ -10,7 +10,7 @@ use crate::domain::money::AmountError;
 use crate::domain::travel_rule::{TravelRule, TravelRuleInput, TravelRulePolicy};
 use crate::domain::{Amount, Currency, CurrencyKind, UserId};
 use crate::domain::{CurrencyCatalog, CurrencyInfo};
-use crate::ledger::LedgerError;
+use crate::error::Error;
 use crate::withdrawals::queue::Lease;
 use crate::withdrawals::store::Withdrawal;
 
@@ -303,13 +303,14 @@ pub enum CreateError {
     KeyReused,
     #[error("this reference names a withdrawal requested with a different body")]
     ReferenceConflict,
+    /// The database is away, or one of its money guards refused the write (`crate::error`).
     #[error(transparent)]
-    Ledger(#[from] LedgerError),
+    Failed(#[from] Error),
 }
 
 impl From<sqlx::Error> for CreateError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Ledger(LedgerError::Database(e))
+        Self::Failed(e.into())
     }
 }
 

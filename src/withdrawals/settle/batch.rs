@@ -30,11 +30,11 @@ use super::outcome::CallbackOutcome;
 use crate::coinspaid::callback::ProviderDetails;
 use crate::db::batch::{BatchSettings, Batcher};
 use crate::domain::{ProviderEvent, Transition};
-use crate::ledger::LedgerError;
+use crate::error::Error;
 use crate::withdrawals::settle::matching;
 use crate::withdrawals::settle::transition;
 use crate::withdrawals::settle::{self, Callback, Change, Settlement};
-use crate::withdrawals::store::{Withdrawal, COLUMNS};
+use crate::withdrawals::store::{withdrawal_query, Withdrawal};
 
 /// One verified, parsed withdrawal callback, as the receiving path hands it over.
 #[derive(Debug, Clone)]
@@ -160,7 +160,7 @@ async fn commit(
     pool: &PgPool,
     jobs: &[SettleJob],
     firsts: &[usize],
-) -> Result<Vec<Option<Settled>>, LedgerError> {
+) -> Result<Vec<Option<Settled>>, Error> {
     let mut tx = crate::db::begin_batch_transaction(pool).await?;
 
     // 1. The withdrawals, in id order (as every batch does, so two batches cannot deadlock).
@@ -168,10 +168,12 @@ async fn commit(
         .iter()
         .map(|&i| jobs[i].foreign_id.as_str())
         .collect();
-    let locked: Vec<Withdrawal> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM withdrawals WHERE foreign_id = ANY($1) ORDER BY id FOR UPDATE"
-    ))
-    .bind(&foreign_ids)
+    let locked = withdrawal_query!(
+        query_as!(Withdrawal,),
+        ["SELECT "],
+        [" FROM withdrawals WHERE foreign_id = ANY($1) ORDER BY id FOR UPDATE"],
+        &foreign_ids as &[&str]
+    )
     .fetch_all(&mut *tx)
     .await?;
     let by_foreign_id: HashMap<&str, &Withdrawal> =

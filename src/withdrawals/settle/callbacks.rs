@@ -13,7 +13,7 @@ use crate::coinspaid::signing::VerifyError;
 use crate::coinspaid::Signer;
 use crate::domain::withdrawal::ProviderStatus;
 use crate::domain::Transition;
-use crate::ledger::LedgerError;
+use crate::error::Error;
 use crate::withdrawals::settle::batch::Settlements;
 use crate::withdrawals::settle::transition;
 use crate::withdrawals::store;
@@ -59,17 +59,17 @@ async fn store_received(
     detail: Option<&str>,
 ) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO callbacks (id, verified, raw_body, foreign_id, provider_status, outcome, detail)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        id,
+        verified,
+        body,
+        foreign_id,
+        provider_status,
+        outcome,
+        detail
     )
-    .bind(id)
-    .bind(verified)
-    .bind(body)
-    .bind(foreign_id)
-    .bind(provider_status)
-    .bind(outcome)
-    .bind(detail)
     .execute(conn)
     .await?;
     Ok(id)
@@ -87,7 +87,7 @@ pub async fn receive(
     key: Option<&str>,
     signature: Option<&str>,
     body: &[u8],
-) -> Result<CallbackOutcome, LedgerError> {
+) -> Result<CallbackOutcome, Error> {
     let outcome = receive_inner(settlements, signer, key, signature, body).await?;
     metrics::counter!("payoutd_callbacks_total", "outcome" => outcome.label()).increment(1);
     Ok(outcome)
@@ -99,7 +99,7 @@ async fn receive_inner(
     key: Option<&str>,
     signature: Option<&str>,
     body: &[u8],
-) -> Result<CallbackOutcome, LedgerError> {
+) -> Result<CallbackOutcome, Error> {
     match signer.verify_which(key, signature, body) {
         Ok(used) => {
             metrics::counter!("payoutd_callback_signatures_verified_total", "secret" => used.label())
@@ -183,7 +183,7 @@ pub(super) async fn apply_alone(
     body: &[u8],
     foreign_id: &str,
     details: &ProviderDetails,
-) -> Result<CallbackOutcome, LedgerError> {
+) -> Result<CallbackOutcome, Error> {
     match apply_and_store(pool, body, foreign_id, details).await {
         Ok(outcome) => Ok(outcome),
         Err(err) => {
@@ -215,7 +215,7 @@ async fn apply_and_store(
     body: &[u8],
     foreign_id: &str,
     details: &ProviderDetails,
-) -> Result<CallbackOutcome, LedgerError> {
+) -> Result<CallbackOutcome, Error> {
     let mut tx = pool.begin().await?;
     let callback_id = store_received(
         &mut *tx,
@@ -264,12 +264,14 @@ async fn apply_and_store(
             (outcome, applied.anomaly)
         }
     };
-    sqlx::query("UPDATE callbacks SET outcome = $2, detail = $3 WHERE id = $1")
-        .bind(callback_id)
-        .bind(outcome.label())
-        .bind(detail)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "UPDATE callbacks SET outcome = $2, detail = $3 WHERE id = $1",
+        callback_id,
+        outcome.label(),
+        detail
+    )
+    .execute(&mut *tx)
+    .await?;
     crate::faults::crash_point("callback_before_commit");
     tx.commit().await?;
     Ok(outcome)
@@ -285,7 +287,7 @@ async fn flag(
     foreign_id: Option<&str>,
     outcome: CallbackOutcome,
     reason: &str,
-) -> Result<CallbackOutcome, LedgerError> {
+) -> Result<CallbackOutcome, Error> {
     store_received(
         pool,
         true,

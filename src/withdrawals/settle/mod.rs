@@ -10,7 +10,7 @@
 //!   anomaly);
 //! - the balances, aggregated per user and currency, guarded by `held >= amount`;
 //! - the debit or release entries, at most one per withdrawal (the ledger's settlement index);
-//! - a notification for each change of status, its payload from `notify::payload_sql`;
+//! - a notification for each change of status, its payload from `notify::status_change_query!`;
 //! - the submission job of every withdrawal it leaves past `pending`: nothing is left to send;
 //! - the callbacks that reported the settlements, with their outcomes, when a batch stores them.
 //!
@@ -31,14 +31,14 @@ use std::collections::{BTreeMap, HashSet};
 
 use rust_decimal::Decimal;
 use serde_json::json;
-use sqlx::{FromRow, PgConnection, Row};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::coinspaid::callback::ProviderDetails;
 use crate::domain::{Effect, Transition, WithdrawalStatus};
-use crate::ledger::LedgerError;
+use crate::error::Error;
 use crate::withdrawals::queue::RemovedJob;
-use crate::withdrawals::store::{Withdrawal, COLUMNS};
+use crate::withdrawals::store::{withdrawal_from_record, Withdrawal};
 
 /// One decided change to a withdrawal its caller holds locked.
 #[derive(Debug, Clone, Copy)]
@@ -202,16 +202,17 @@ fn entry_kind(effect: Option<Effect>) -> Option<&'static str> {
 /// statement, after one locking the balances when more than one moves. The caller commits.
 ///
 /// Fails, and its transaction must then be rolled back, when a balance cannot cover its
-/// settlement ([`LedgerError::Invariant`]) or a withdrawal is no longer in the status it was
-/// locked in; a second debit or release of one withdrawal fails on the ledger's settlement
-/// index, so money moves at most once however often a settlement is decided.
+/// settlement ([`Error::Uncovered`]) or a withdrawal is no longer in the status it was
+/// locked in ([`Error::Inconsistent`]); a second debit or release of one withdrawal fails on
+/// the ledger's settlement index ([`Error::SettledTwice`]), so money moves at most once
+/// however often a settlement is decided.
 pub async fn write(
     conn: &mut PgConnection,
     settlements: &[Settlement<'_>],
-) -> Result<Vec<Written>, LedgerError> {
+) -> Result<Vec<Written>, Error> {
     let mut seen = HashSet::new();
     if !settlements.iter().all(|s| seen.insert(s.current.id)) {
-        return Err(protocol(
+        return Err(Error::Inconsistent(
             "a withdrawal settled twice in one statement".into(),
         ));
     }
@@ -221,8 +222,65 @@ pub async fn write(
         crate::ledger::lock_balances(&mut *conn, &users, &currencies).await?;
     }
     let callbacks: Vec<Callback> = settlements.iter().filter_map(|s| s.callback).collect();
-    let rows = sqlx::query(&format!(
-        "WITH input AS (
+    let ids = each(settlements, |s| s.current.id);
+    let writes = each(settlements, |s| s.effect().is_some());
+    let previous = each(settlements, |s| s.current.status.as_str());
+    let statuses = each(settlements, |s| s.status_after().as_str());
+    let provider_ids = each(settlements, |s| s.report().and_then(|d| d.provider_id));
+    let provider_statuses = each(settlements, |s| match s.change {
+        Change::Write {
+            provider_status, ..
+        } => provider_status,
+        Change::Nothing => None,
+    });
+    let sent_amounts = each(settlements, |s| {
+        s.report().and_then(|d| d.sent.as_ref()).map(|a| a.amount)
+    });
+    let sent_currencies = each(settlements, |s| {
+        s.report()
+            .and_then(|d| d.sent.as_ref())
+            .map(|a| a.currency.as_str())
+    });
+    let received_amounts = each(settlements, |s| {
+        s.report()
+            .and_then(|d| d.received.as_ref())
+            .map(|a| a.amount)
+    });
+    let received_currencies = each(settlements, |s| {
+        s.report()
+            .and_then(|d| d.received.as_ref())
+            .map(|a| a.currency.as_str())
+    });
+    let fees = each(settlements, |s| {
+        s.report().map_or_else(|| json!([]), |d| json!(d.fees))
+    });
+    let txids = each(settlements, |s| {
+        s.report().map_or_else(|| json!([]), |d| json!(d.txids))
+    });
+    let errors = each(settlements, |s| match s.change {
+        Change::Write { error, .. } => error,
+        Change::Nothing => None,
+    });
+    let anomalies = each(settlements, |s| match s.change {
+        Change::Write { anomaly, .. } => anomaly,
+        Change::Nothing => None,
+    });
+    let event_ids = each(settlements, |_| Uuid::now_v7());
+    let entry_kinds = each(settlements, |s| entry_kind(s.effect()));
+    let entry_ids = each(settlements, |_| Uuid::now_v7());
+    let (balance_users, balance_currencies): (Vec<&str>, Vec<&str>) =
+        balances.keys().copied().unzip();
+    let taken: Vec<Decimal> = balances.values().map(|(out, _)| *out).collect();
+    let back: Vec<Decimal> = balances.values().map(|(_, back)| *back).collect();
+    let callback_ids: Vec<Uuid> = callbacks.iter().map(|_| Uuid::now_v7()).collect();
+    let callback_bodies: Vec<&[u8]> = callbacks.iter().map(|c| c.body).collect();
+    let callback_foreign_ids: Vec<&str> = callbacks.iter().map(|c| c.foreign_id).collect();
+    let callback_statuses: Vec<&str> = callbacks.iter().map(|c| c.provider_status).collect();
+    let callback_outcomes: Vec<&str> = callbacks.iter().map(|c| c.outcome).collect();
+    let rows = crate::notify::status_change_query!(
+        optional,
+        query!(),
+        ["WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::bool[], $3::text[], $4::text[], $5::int8[],
                                   $6::text[], $7::numeric[], $8::text[], $9::numeric[],
                                   $10::text[], $11::jsonb[], $12::jsonb[], $13::text[],
@@ -250,7 +308,8 @@ pub async fn write(
                  updated_at = now()
              FROM input
              WHERE id = in_id AND in_write AND status = in_previous
-             RETURNING {COLUMNS}, in_previous, in_event_id, in_entry_id, in_entry_kind),
+             RETURNING withdrawals.*, in_previous AS previous_status, in_event_id AS event_id,
+                       in_entry_id, in_entry_kind),
          balanced AS (
              UPDATE balances b
              SET held = b.held - s.taken, available = b.available + s.back, updated_at = now()
@@ -265,8 +324,9 @@ pub async fn write(
              RETURNING id),
          outbox AS (
              INSERT INTO notification_outbox (id, withdrawal_id, payload)
-             SELECT in_event_id, moved.id, {payload} FROM moved
-             WHERE moved.status <> in_previous),
+             SELECT moved.event_id, moved.id, "],
+        [" FROM moved
+             WHERE moved.status <> moved.previous_status),
          jobs AS (
              DELETE FROM submission_jobs j USING input
              WHERE j.withdrawal_id = in_id AND in_status <> $22
@@ -277,84 +337,55 @@ pub async fn write(
              FROM unnest($23::uuid[], $24::bytea[], $25::text[], $26::text[], $27::text[])
                   AS c(id, raw_body, foreign_id, provider_status, outcome)
              RETURNING id)
-         SELECT moved.*, moved.id IS NOT NULL AS written,
-                jobs.withdrawal_id IS NOT NULL AS had_job, jobs.lease_id AS job_lease,
-                ARRAY(SELECT ord FROM balanced) AS balanced,
-                (SELECT count(*) FROM settled) AS settled,
-                (SELECT count(*) FROM stored) AS stored
-         FROM input
+         SELECT moved.id IS NOT NULL AS \"written!\",
+                jobs.withdrawal_id IS NOT NULL AS \"had_job!\", jobs.lease_id AS job_lease,
+                ARRAY(SELECT ord FROM balanced) AS \"balanced!\",
+                (SELECT count(*) FROM settled) AS \"settled!\",
+                (SELECT count(*) FROM stored) AS \"stored!\", "],
+        [" FROM input
          LEFT JOIN moved ON moved.id = input.in_id
          LEFT JOIN jobs ON jobs.withdrawal_id = input.in_id
-         ORDER BY input.in_ord",
-        payload = crate::notify::payload_sql("moved", "in_previous", "in_event_id"),
-    ))
-    .bind(each(settlements, |s| s.current.id))
-    .bind(each(settlements, |s| s.effect().is_some()))
-    .bind(each(settlements, |s| s.current.status.as_str()))
-    .bind(each(settlements, |s| s.status_after().as_str()))
-    .bind(each(settlements, |s| s.report().and_then(|d| d.provider_id)))
-    .bind(each(settlements, |s| match s.change {
-        Change::Write {
-            provider_status, ..
-        } => provider_status,
-        Change::Nothing => None,
-    }))
-    .bind(each(settlements, |s| {
-        s.report().and_then(|d| d.sent.as_ref()).map(|a| a.amount)
-    }))
-    .bind(each(settlements, |s| {
-        s.report()
-            .and_then(|d| d.sent.as_ref())
-            .map(|a| a.currency.as_str())
-    }))
-    .bind(each(settlements, |s| {
-        s.report().and_then(|d| d.received.as_ref()).map(|a| a.amount)
-    }))
-    .bind(each(settlements, |s| {
-        s.report()
-            .and_then(|d| d.received.as_ref())
-            .map(|a| a.currency.as_str())
-    }))
-    .bind(each(settlements, |s| {
-        s.report().map_or_else(|| json!([]), |d| json!(d.fees))
-    }))
-    .bind(each(settlements, |s| {
-        s.report().map_or_else(|| json!([]), |d| json!(d.txids))
-    }))
-    .bind(each(settlements, |s| match s.change {
-        Change::Write { error, .. } => error,
-        Change::Nothing => None,
-    }))
-    .bind(each(settlements, |s| match s.change {
-        Change::Write { anomaly, .. } => anomaly,
-        Change::Nothing => None,
-    }))
-    .bind(each(settlements, |_| Uuid::now_v7()))
-    .bind(each(settlements, |s| entry_kind(s.effect())))
-    .bind(each(settlements, |_| Uuid::now_v7()))
-    .bind(balances.keys().map(|(u, _)| *u).collect::<Vec<_>>())
-    .bind(balances.keys().map(|(_, c)| *c).collect::<Vec<_>>())
-    .bind(balances.values().map(|(out, _)| *out).collect::<Vec<_>>())
-    .bind(balances.values().map(|(_, back)| *back).collect::<Vec<_>>())
-    .bind(WithdrawalStatus::Pending.as_str())
-    .bind(callbacks.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .bind(callbacks.iter().map(|c| c.body).collect::<Vec<_>>())
-    .bind(callbacks.iter().map(|c| c.foreign_id).collect::<Vec<_>>())
-    .bind(callbacks.iter().map(|c| c.provider_status).collect::<Vec<_>>())
-    .bind(callbacks.iter().map(|c| c.outcome).collect::<Vec<_>>())
+         ORDER BY input.in_ord"],
+        &ids,
+        &writes,
+        &previous as &[&str],
+        &statuses as &[&str],
+        &provider_ids as &[Option<i64>],
+        &provider_statuses as &[Option<&str>],
+        &sent_amounts as &[Option<Decimal>],
+        &sent_currencies as &[Option<&str>],
+        &received_amounts as &[Option<Decimal>],
+        &received_currencies as &[Option<&str>],
+        &fees,
+        &txids,
+        &errors as &[Option<&str>],
+        &anomalies as &[Option<&str>],
+        &event_ids,
+        &entry_kinds as &[Option<&str>],
+        &entry_ids,
+        &balance_users as &[&str],
+        &balance_currencies as &[&str],
+        &taken,
+        &back,
+        WithdrawalStatus::Pending.as_str(),
+        &callback_ids,
+        &callback_bodies as &[&[u8]],
+        &callback_foreign_ids as &[&str],
+        &callback_statuses as &[&str],
+        &callback_outcomes as &[&str]
+    )
     .fetch_all(&mut *conn)
     .await?;
 
     let Some(first) = rows.first() else {
         return Ok(Vec::new());
     };
-    let balanced: Vec<i64> = first.try_get("balanced")?;
     // The first balance (in order) that did not move, if one did not.
     let uncovered = (1..)
         .zip(&balances)
-        .find(|(ord, _)| !balanced.contains(ord));
+        .find(|(ord, _)| !first.balanced.contains(ord));
     if let Some((_, (&(user_id, currency), &(taken, back)))) = uncovered {
-        return Err(LedgerError::Invariant {
+        return Err(Error::Uncovered {
             user_id: user_id.to_owned(),
             currency: currency.to_owned(),
             kind: match back {
@@ -365,10 +396,7 @@ pub async fn write(
             amount: taken,
         });
     }
-    let mut written = 0;
-    for row in &rows {
-        written += usize::from(row.try_get::<bool, _>("written")?);
-    }
+    let written = rows.iter().filter(|row| row.written).count();
     let counts: [(i64, usize, &str); 3] = [
         (
             written as i64,
@@ -376,36 +404,37 @@ pub async fn write(
             "withdrawals written",
         ),
         (
-            first.try_get("settled")?,
+            first.settled,
             settlements
                 .iter()
                 .filter(|s| entry_kind(s.effect()).is_some())
                 .count(),
             "ledger entries",
         ),
-        (
-            first.try_get("stored")?,
-            callbacks.len(),
-            "callbacks stored",
-        ),
+        (first.stored, callbacks.len(), "callbacks stored"),
     ];
     for (done, expected, what) in counts {
         if done != expected as i64 {
             // Cannot happen under the caller's locks; if it does, nothing of it may stay.
-            return Err(protocol(format!("settlement: {done} of {expected} {what}")));
+            return Err(Error::Inconsistent(format!(
+                "settlement: {done} of {expected} {what}"
+            )));
         }
     }
     settlements
         .iter()
-        .zip(&rows)
+        .zip(rows)
         .map(|(s, row)| {
-            let withdrawal = if row.try_get("written")? {
-                Withdrawal::from_row(row)?
-            } else {
-                s.current.clone()
+            let (written, had_job, job_lease) = (row.written, row.had_job, row.job_lease);
+            let withdrawal = match withdrawal_from_record!(optional row) {
+                Some(withdrawal) if written => withdrawal,
+                None if !written => s.current.clone(),
+                _ => {
+                    return Err(Error::Inconsistent(
+                        "settlement: a row written but not returned".into(),
+                    ))
+                }
             };
-            let had_job: bool = row.try_get("had_job")?;
-            let job_lease: Option<Uuid> = row.try_get("job_lease")?;
             Ok(Written {
                 withdrawal,
                 job: had_job.then_some(job_lease),
@@ -418,15 +447,11 @@ pub async fn write(
 pub async fn write_one(
     conn: &mut PgConnection,
     settlement: Settlement<'_>,
-) -> Result<Written, LedgerError> {
+) -> Result<Written, Error> {
     write(conn, &[settlement])
         .await?
         .pop()
-        .ok_or_else(|| protocol("settlement: no row written".into()))
-}
-
-fn protocol(message: String) -> LedgerError {
-    LedgerError::Database(sqlx::Error::Protocol(message))
+        .ok_or_else(|| Error::Inconsistent("settlement: no row written".into()))
 }
 
 #[cfg(test)]

@@ -14,11 +14,11 @@ use tracing::Instrument;
 use crate::coinspaid::callback::ProviderDetails;
 use crate::domain::withdrawal::ProviderStatus;
 use crate::domain::{Effect, ProviderEvent, Transition};
-use crate::ledger::LedgerError;
+use crate::error::Error;
 use crate::withdrawals::queue::RemovedJob;
 use crate::withdrawals::settle::matching;
 use crate::withdrawals::settle::{self, Change, Settlement};
-use crate::withdrawals::store::{Withdrawal, COLUMNS};
+use crate::withdrawals::store::{withdrawal_query, Withdrawal};
 
 /// What applying an event did.
 #[derive(Debug)]
@@ -40,7 +40,7 @@ pub async fn apply_report(
     conn: &mut PgConnection,
     current: Withdrawal,
     details: &ProviderDetails,
-) -> Result<Applied, LedgerError> {
+) -> Result<Applied, Error> {
     // Every report (a callback, a look-up) passes here before its text is stored, logged or
     // notified; CoinsPaid's free text may quote the request's travel-rule data.
     let scrubbed = if details.has_free_text() {
@@ -101,14 +101,18 @@ pub async fn record_anomaly(
     conn: &mut PgConnection,
     id: uuid::Uuid,
     reason: &str,
-) -> Result<Withdrawal, LedgerError> {
-    Ok(sqlx::query_as(&format!(
-        "UPDATE withdrawals SET anomaly = $2, anomaly_seq = anomaly_seq + 1,
-             reconcile_after = now(), updated_at = now()
-         WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(reason)
+) -> Result<Withdrawal, Error> {
+    Ok(withdrawal_query!(
+        query_as!(Withdrawal,),
+        [
+            "UPDATE withdrawals SET anomaly = $2, anomaly_seq = anomaly_seq + 1,
+              reconcile_after = now(), updated_at = now()
+          WHERE id = $1 RETURNING "
+        ],
+        [""],
+        id,
+        reason
+    )
     .fetch_one(conn)
     .await?)
 }
@@ -124,7 +128,7 @@ pub async fn apply(
     current: Withdrawal,
     event: ProviderEvent,
     details: &ProviderDetails,
-) -> Result<Applied, LedgerError> {
+) -> Result<Applied, Error> {
     let span = tracing::info_span!(
         "withdrawal.transition",
         withdrawal_id = %current.id,
@@ -143,7 +147,7 @@ async fn apply_in_span(
     current: Withdrawal,
     event: ProviderEvent,
     details: &ProviderDetails,
-) -> Result<Applied, LedgerError> {
+) -> Result<Applied, Error> {
     let transition = current.status.apply(&event);
     let anomaly = matches!(transition, Transition::Anomaly).then(|| {
         format!(
@@ -210,7 +214,7 @@ pub async fn decide(
     current: Withdrawal,
     decision: crate::domain::withdrawal::Decision,
     error: Option<&str>,
-) -> Result<Option<Withdrawal>, LedgerError> {
+) -> Result<Option<Withdrawal>, Error> {
     let Some((to, effect)) = current.status.decide(decision) else {
         return Ok(None);
     };

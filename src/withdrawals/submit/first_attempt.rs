@@ -23,7 +23,7 @@ use sqlx::PgPool;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use crate::ledger::LedgerError;
+use crate::error::Error;
 use crate::withdrawals::queue::{self, Lease};
 use crate::withdrawals::store::{self, Withdrawal};
 use crate::withdrawals::submit::{Attempt, Submitter};
@@ -81,7 +81,7 @@ impl FirstAttempts {
         lease: Lease,
         created: Withdrawal,
         has_travel_rule: bool,
-    ) -> Result<Withdrawal, LedgerError> {
+    ) -> Result<Withdrawal, Error> {
         let leased_at = Instant::now();
         let latest_start = self.latest_start;
         let Ok(started) = self.started.clone().try_acquire_owned() else {

@@ -31,10 +31,10 @@ use crate::coinspaid::{CoinsPaidClient, SubmitOutcome};
 use crate::db::batch::{BatchSettings, Batcher};
 use crate::domain::travel_rule::Redactor;
 use crate::domain::{ProviderEvent, WithdrawalStatus};
-use crate::ledger::LedgerError;
+use crate::error::Error;
 use crate::withdrawals::queue::{self, Lease, ParkReason, RemovedJob};
 use crate::withdrawals::settle::transition;
-use crate::withdrawals::store::{self, Withdrawal};
+use crate::withdrawals::store::{self, withdrawal_from_record, Withdrawal};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -161,10 +161,13 @@ async fn accept_statement(
         .map(|(_, d)| d.received.as_ref().map(|a| a.currency.clone()))
         .collect();
     let event_ids: Vec<Uuid> = jobs.iter().map(|_| Uuid::now_v7()).collect();
-    // Built at run time: the payload is `notify::payload_sql`, the one expression every
-    // status-change notification is built from (`withdrawals::settle::write` uses it too).
-    let sql = format!(
-        "WITH input AS (
+    // Its own transaction only for the batch settings (generic plan, no JIT; see
+    // `db::begin_batch_transaction`): still one statement and one commit.
+    let mut tx = crate::db::begin_batch_transaction(pool).await?;
+    crate::faults::crash_point("before_record_commit");
+    let rows = crate::notify::status_change_query!(
+        query!(),
+        ["WITH input AS (
              SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::numeric[],
                                   $5::text[], $6::numeric[], $7::text[], $8::uuid[])
                  AS i(id, provider_id, provider_status, sent_amount, sent_currency,
@@ -186,45 +189,38 @@ async fn accept_statement(
                  updated_at = now()
              FROM locked l JOIN input i ON i.id = l.id
              WHERE w.id = l.id AND w.status = $9
-             RETURNING w.*, i.event_id),
+             RETURNING w.*, i.event_id, $9::text AS previous_status),
          job AS (
              DELETE FROM submission_jobs j USING moved m
              WHERE j.withdrawal_id = m.id
              RETURNING j.withdrawal_id, j.lease_id),
          outbox AS (
              INSERT INTO notification_outbox (id, withdrawal_id, payload)
-             SELECT moved.event_id, moved.id, {payload} FROM moved)
-         SELECT job.withdrawal_id IS NOT NULL AS had_job, job.lease_id AS job_lease, moved.*
-         FROM moved LEFT JOIN job ON job.withdrawal_id = moved.id",
-        payload = crate::notify::payload_sql("moved", "$9", "moved.event_id"),
-    );
-    // Its own transaction only for the batch settings (generic plan, no JIT; see
-    // `db::begin_batch_transaction`): still one statement and one commit.
-    let mut tx = crate::db::begin_batch_transaction(pool).await?;
-    crate::faults::crash_point("before_record_commit");
-    let rows = sqlx::query(&sql)
-        .bind(&ids)
-        .bind(&provider_ids)
-        .bind(&provider_statuses)
-        .bind(&sent_amounts)
-        .bind(&sent_currencies)
-        .bind(&received_amounts)
-        .bind(&received_currencies)
-        .bind(&event_ids)
-        .bind(from.as_str())
-        .bind(to.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
+             SELECT moved.event_id, moved.id, "],
+        [" FROM moved)
+         SELECT job.withdrawal_id IS NOT NULL AS \"had_job!\", job.lease_id AS job_lease, "],
+        [" FROM moved LEFT JOIN job ON job.withdrawal_id = moved.id"],
+        &ids,
+        &provider_ids as &[Option<i64>],
+        &provider_statuses as &[Option<String>],
+        &sent_amounts as &[Option<rust_decimal::Decimal>],
+        &sent_currencies as &[Option<String>],
+        &received_amounts as &[Option<rust_decimal::Decimal>],
+        &received_currencies as &[Option<String>],
+        &event_ids,
+        from.as_str(),
+        to.as_str()
+    )
+    .fetch_all(&mut *tx)
+    .await?;
     tx.commit().await?;
-    rows.iter()
+    Ok(rows
+        .into_iter()
         .map(|row| {
-            use sqlx::{FromRow, Row};
-            let w = Withdrawal::from_row(row)?;
-            let had_job: bool = row.try_get("had_job")?;
-            let job_lease: Option<Uuid> = row.try_get("job_lease")?;
-            Ok((had_job.then_some(job_lease), w))
+            let job = row.had_job.then_some(row.job_lease);
+            (job, withdrawal_from_record!(row))
         })
-        .collect()
+        .collect())
 }
 
 /// One acceptance in its own statement.
@@ -318,9 +314,9 @@ impl Submitter {
 
     /// Makes one submission attempt under `lease`. No transaction is open during the provider
     /// call; the answer is recorded in its own transaction, under the withdrawal's row lock.
-    pub async fn attempt(&self, lease: Lease) -> Result<Attempt, LedgerError> {
+    pub async fn attempt(&self, lease: Lease) -> Result<Attempt, Error> {
         let Some(withdrawal) = store::get(&self.pool, lease.withdrawal_id).await? else {
-            return Err(LedgerError::Database(sqlx::Error::RowNotFound));
+            return Err(Error::Database(sqlx::Error::RowNotFound));
         };
         self.attempt_with(lease, withdrawal).await
     }
@@ -331,7 +327,7 @@ impl Submitter {
         &self,
         lease: Lease,
         withdrawal: Withdrawal,
-    ) -> Result<Attempt, LedgerError> {
+    ) -> Result<Attempt, Error> {
         // Not known whether travel-rule data was stored: read it back.
         self.attempt_created(lease, withdrawal, true).await
     }
@@ -344,7 +340,7 @@ impl Submitter {
         lease: Lease,
         withdrawal: Withdrawal,
         has_travel_rule: bool,
-    ) -> Result<Attempt, LedgerError> {
+    ) -> Result<Attempt, Error> {
         let span = tracing::info_span!(
             "withdrawal.submit",
             withdrawal_id = %withdrawal.id,
@@ -361,7 +357,7 @@ impl Submitter {
         lease: Lease,
         withdrawal: Withdrawal,
         may_have_travel_rule: bool,
-    ) -> Result<Attempt, LedgerError> {
+    ) -> Result<Attempt, Error> {
         if withdrawal.status != WithdrawalStatus::Pending {
             // A callback got here first: CoinsPaid has it, nothing left to submit.
             let mut conn = self.pool.acquire().await?;
@@ -463,7 +459,7 @@ impl Submitter {
         lease: &Lease,
         withdrawal: &Withdrawal,
         redactor: &Redactor,
-    ) -> Result<Option<Attempt>, LedgerError> {
+    ) -> Result<Option<Attempt>, Error> {
         let err = match self.client.transaction_info(&withdrawal.foreign_id).await {
             Ok(details) => {
                 metrics::counter!("payoutd_lookups_total", "result" => "found").increment(1);
@@ -508,7 +504,7 @@ impl Submitter {
         redactor: &Redactor,
         why: &str,
         if_no_record: IfNoRecord,
-    ) -> Result<Attempt, LedgerError> {
+    ) -> Result<Attempt, Error> {
         let details = match self.client.transaction_info(foreign_id).await {
             Ok(details) => details,
             Err(err) => {
@@ -537,7 +533,7 @@ impl Submitter {
         lease: &Lease,
         details: &ProviderDetails,
         why: &str,
-    ) -> Result<Attempt, LedgerError> {
+    ) -> Result<Attempt, Error> {
         let mut tx = self.pool.begin().await?;
         let current = store::lock_by_id(&mut tx, lease.withdrawal_id)
             .await?
@@ -563,7 +559,7 @@ impl Submitter {
         &self,
         lease: &Lease,
         events: &[(ProviderEvent, ProviderDetails)],
-    ) -> Result<Attempt, LedgerError> {
+    ) -> Result<Attempt, Error> {
         let mut tx = self.pool.begin().await?;
         let mut current = store::lock_by_id(&mut tx, lease.withdrawal_id)
             .await?
@@ -603,7 +599,7 @@ impl Submitter {
         &self,
         lease: &Lease,
         details: ProviderDetails,
-    ) -> Result<Attempt, LedgerError> {
+    ) -> Result<Attempt, Error> {
         let from = WithdrawalStatus::Pending;
         let to = WithdrawalStatus::Processing;
         let crate::domain::Transition::Move {
@@ -650,12 +646,7 @@ impl Submitter {
 
     /// Tries again later; parks after the last attempt. `sent` says whether this attempt's
     /// request may have reached CoinsPaid without a definitive answer.
-    async fn retry(
-        &self,
-        lease: &Lease,
-        error: &str,
-        sent: queue::Sent,
-    ) -> Result<Attempt, LedgerError> {
+    async fn retry(&self, lease: &Lease, error: &str, sent: queue::Sent) -> Result<Attempt, Error> {
         let park = lease.attempts >= self.settings.max_attempts;
         let delay = crate::background::backoff(
             lease.attempts,
@@ -682,7 +673,7 @@ impl Submitter {
     }
 
     /// Parks the job for a person now; the amount stays held.
-    async fn park(&self, lease: &Lease, error: &str) -> Result<Attempt, LedgerError> {
+    async fn park(&self, lease: &Lease, error: &str) -> Result<Attempt, Error> {
         queue::retry_later(
             &self.pool,
             lease,
@@ -700,7 +691,7 @@ impl Submitter {
     /// Runs every job that is due now, one after another; returns how many ran. Tests call
     /// this to drive the queue deterministically; the worker loop calls
     /// [`Self::drain_concurrently`].
-    pub async fn drain_once(&self) -> Result<usize, LedgerError> {
+    pub async fn drain_once(&self) -> Result<usize, Error> {
         let mut ran = 0;
         while let Some(lease) =
             queue::claim_due(&self.pool, self.lease_duration(), self.quiet).await?
@@ -719,7 +710,7 @@ impl Submitter {
     /// once, each under its own lease (so never two for one withdrawal). After an outage
     /// thousands of jobs fall due together; one at a time, each waiting for CoinsPaid's
     /// answer, they would take hours. Every attempt started ends before this returns.
-    pub async fn drain_concurrently(&self) -> Result<usize, LedgerError> {
+    pub async fn drain_concurrently(&self) -> Result<usize, Error> {
         // The process's shared bound: first attempts, look-ups and operators take the same slots.
         let slots = self.client.call_slots();
         let mut running = tokio::task::JoinSet::new();
@@ -768,7 +759,7 @@ impl Submitter {
 
 /// A submission attempt that failed before recording an outcome. While the database is away
 /// every due job fails this way in every round: that is one outage, reported once.
-pub(crate) fn attempt_failed(withdrawal_id: Uuid, err: &LedgerError) {
+pub(crate) fn attempt_failed(withdrawal_id: Uuid, err: &Error) {
     use crate::db::failover::MaybeUnavailable;
     if err.database_unavailable() {
         crate::db::failover::report("submission attempt", err);

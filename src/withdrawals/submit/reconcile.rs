@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::coinspaid::callback::ProviderDetails;
 use crate::coinspaid::{CoinsPaidClient, LookupError};
 use crate::domain::{Transition, WithdrawalStatus};
-use crate::ledger::LedgerError;
+use crate::error::Error;
 use crate::withdrawals::queue;
 use crate::withdrawals::settle::transition;
 use crate::withdrawals::store;
@@ -107,7 +107,7 @@ impl Reconciler {
 
     /// Checks every due withdrawal once; returns what each check found. Tests call this
     /// directly; the loop calls it every `interval_secs`.
-    pub async fn run_once(&self) -> Result<Vec<Check>, LedgerError> {
+    pub async fn run_once(&self) -> Result<Vec<Check>, Error> {
         let mut checks = Vec::new();
         for (id, foreign_id) in self.claim().await? {
             let span = tracing::info_span!("withdrawal.reconcile", withdrawal_id = %id, foreign_id = %foreign_id);
@@ -119,7 +119,7 @@ impl Reconciler {
         Ok(checks)
     }
 
-    async fn check(&self, id: Uuid, foreign_id: &str) -> Result<Check, LedgerError> {
+    async fn check(&self, id: Uuid, foreign_id: &str) -> Result<Check, Error> {
         Ok(self.look_up(id, foreign_id).await?.0)
     }
 
@@ -129,7 +129,7 @@ impl Reconciler {
         &self,
         id: Uuid,
         foreign_id: &str,
-    ) -> Result<(Check, Result<ProviderDetails, String>), LedgerError> {
+    ) -> Result<(Check, Result<ProviderDetails, String>), Error> {
         let looked_up = {
             let _slot = self.client.call_slot().await;
             self.client.transaction_info(foreign_id).await
@@ -178,7 +178,7 @@ impl Reconciler {
     /// timeout, redirect, or a 2xx without our record) is tried again next round, and even
     /// CoinsPaid saying it has no record only puts a parked submission back in line, which looks
     /// the withdrawal up again before it sends anything (see `submit.rs`).
-    async fn no_record(&self, id: Uuid, err: LookupError) -> Result<Check, LedgerError> {
+    async fn no_record(&self, id: Uuid, err: LookupError) -> Result<Check, Error> {
         if !err.is_no_record() {
             tracing::warn!(error = %err, "reconciler: look-up failed; will retry");
             return Ok(Check::LookupFailed);
