@@ -1,8 +1,6 @@
 //! `/v1/events` and `/v1/webhooks/test`: the events feed, a redelivery, a test event.
 
-use std::collections::HashMap;
-
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -10,7 +8,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::params::EventId;
+use super::params::{known_params, EventId, QueryParams};
 use super::views::EventPage;
 use super::{pagination, AppState};
 use crate::notify::feed::Position;
@@ -28,6 +26,8 @@ impl From<EventError> for ApiError {
     }
 }
 
+known_params!(FeedParams: "after", "limit");
+
 /// `GET /v1/events?after=&limit=`: oldest first, in commit order.
 #[utoipa::path(
     get, path = "/v1/events", operation_id = "listEvents", tag = "events",
@@ -43,13 +43,11 @@ impl From<EventError> for ApiError {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    params: QueryParams<FeedParams>,
 ) -> Result<Json<EventPage>, ApiError> {
-    pagination::only_known(&params, &["after", "limit"])?;
-    let limit = pagination::limit(params.get("limit").map(String::as_str))?;
+    let limit = pagination::limit(params.get("limit"))?;
     let after = params
         .get("after")
-        .filter(|a| !a.is_empty())
         .map(|a| {
             Position::decode(a)
                 .ok_or_else(|| ApiError::validation("after", "is not a cursor this API returned"))

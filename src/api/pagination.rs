@@ -1,7 +1,5 @@
 //! Keyset pagination parameters shared by the listings.
 
-use std::collections::HashMap;
-
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -39,22 +37,4 @@ pub fn limit(limit: Option<&str>) -> Result<i64, ApiError> {
 /// The `next_cursor` of a page: the id the next page starts after.
 pub fn cursor(next: Option<Uuid>) -> Option<String> {
     next.map(|id| id.to_string())
-}
-
-/// Refuses query parameters a listing does not know, naming them: a misspelt filter must not
-/// silently answer the unfiltered list.
-pub fn only_known(params: &HashMap<String, String>, known: &[&str]) -> Result<(), ApiError> {
-    let mut unknown: Vec<&str> = params
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !known.contains(k))
-        .collect();
-    if unknown.is_empty() {
-        return Ok(());
-    }
-    unknown.sort_unstable();
-    Err(ApiError::validation(
-        &unknown.join(", "),
-        format!("unknown query parameter; known: {}", known.join(", ")),
-    ))
 }

@@ -1,7 +1,12 @@
-//! Path parameters and the `Idempotency-Key` header, parsed into their types before the body
-//! is read (extractors of the request's parts run first), so a bad path or key is refused as
-//! it always was (a withdrawal id that is not a UUID is `404`, a bad user id `422`, a missing
-//! key `400 idempotency_key_required`), ahead of anything wrong with the body.
+//! Path parameters, query strings and the `Idempotency-Key` header, parsed into their types
+//! before the body is read (extractors of the request's parts run first), so a bad path or key
+//! is refused as it always was (a withdrawal id that is not a UUID is `404`, a bad user id
+//! `422`, a missing key `400 idempotency_key_required`), ahead of anything wrong with the body.
+//! A query string is refused whole when it names a parameter its endpoint does not know
+//! ([`QueryParams`]).
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
@@ -12,6 +17,84 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::AppState;
 use crate::domain::{Currency, IdempotencyKey, UserId};
+
+/// The query parameters an endpoint knows, named by a type of its own.
+pub trait KnownParams {
+    const KNOWN: &'static [&'static str];
+}
+
+/// The query string of an endpoint that knows `K::KNOWN`: a parameter it does not know, or one
+/// given twice, is `422 validation_failed` naming it, so that a misspelt filter never answers
+/// the unfiltered list. An empty value counts as absent.
+pub struct QueryParams<K> {
+    values: HashMap<String, String>,
+    known: PhantomData<K>,
+}
+
+impl<K> QueryParams<K> {
+    /// The parameter's value; `None` when absent or empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// Declares a [`KnownParams`] type: `known_params!(Name: "a", "b");`.
+macro_rules! known_params {
+    ($name:ident: $($param:literal),+ $(,)?) => {
+        pub struct $name;
+
+        impl $crate::api::params::KnownParams for $name {
+            const KNOWN: &'static [&'static str] = &[$($param),+];
+        }
+    };
+}
+pub(crate) use known_params;
+
+/// The pairs of a query string, refused when one names a parameter outside `known` (every such
+/// name, sorted) or comes twice.
+fn known_only(
+    pairs: Vec<(String, String)>,
+    known: &[&str],
+) -> Result<HashMap<String, String>, ApiError> {
+    let mut unknown: Vec<&str> = pairs
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !known.contains(k))
+        .collect();
+    if !unknown.is_empty() {
+        unknown.sort_unstable();
+        unknown.dedup();
+        return Err(ApiError::validation(
+            &unknown.join(", "),
+            format!("unknown query parameter; known: {}", known.join(", ")),
+        ));
+    }
+    let mut values = HashMap::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        if values.contains_key(&name) {
+            return Err(ApiError::validation(&name, "given more than once"));
+        }
+        values.insert(name, value);
+    }
+    Ok(values)
+}
+
+impl<S: Send + Sync, K: KnownParams> FromRequestParts<S> for QueryParams<K> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let pairs = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+        Ok(Self {
+            values: known_only(pairs, K::KNOWN)?,
+            known: PhantomData,
+        })
+    }
+}
 
 /// The `Idempotency-Key` header of a withdrawal request.
 pub struct Idempotency(pub IdempotencyKey);
@@ -140,5 +223,32 @@ impl<S: Send + Sync> FromRequestParts<S> for Idempotency {
                     "an Idempotency-Key header of 1 to 255 visible ASCII characters is required",
                 )
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(query: &str) -> Vec<(String, String)> {
+        form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    #[test]
+    fn known_parameters_pass_and_others_are_named() {
+        let known = ["limit", "cursor"];
+        let values = known_only(pairs("limit=5&cursor="), &known).unwrap();
+        assert_eq!(values["limit"], "5");
+        assert!(known_only(pairs(""), &known).unwrap().is_empty());
+        let refused = known_only(pairs("limt=5&zeta=1&cursor=x&zeta=2"), &known).unwrap_err();
+        assert_eq!(refused.code, "validation_failed");
+        assert_eq!(
+            refused.detail,
+            "limt, zeta: unknown query parameter; known: limit, cursor"
+        );
+        let twice = known_only(pairs("limit=5&limit=6"), &known).unwrap_err();
+        assert_eq!(twice.detail, "limit: given more than once");
     }
 }

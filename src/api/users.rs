@@ -1,15 +1,13 @@
 //! `/v1/users/{user_id}/...`: credits, balances, ledger.
 
-use std::collections::HashMap;
-
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 
 use super::error::ApiError;
 use super::json::ApiJson;
-use super::params::User;
+use super::params::{known_params, QueryParams, User};
 use super::requests::CreditRequest;
 use super::views::{BalanceView, LedgerEntryView, LedgerPage};
 use super::{pagination, AppState};
@@ -89,6 +87,8 @@ pub async fn balances(
     }))
 }
 
+known_params!(LedgerParams: "currency", "limit", "cursor");
+
 /// `GET /v1/users/{user_id}/ledger?currency=&limit=&cursor=`: newest first.
 #[utoipa::path(
     get, path = "/v1/users/{user_id}/ledger", operation_id = "listUserLedgerEntries", tag = "balances",
@@ -104,13 +104,10 @@ pub async fn balances(
 pub async fn ledger_entries(
     State(state): State<AppState>,
     User(user): User,
-    Query(params): Query<HashMap<String, String>>,
+    params: QueryParams<LedgerParams>,
 ) -> Result<Json<LedgerPage>, ApiError> {
-    let (limit, cursor) = pagination::parse(
-        params.get("limit").map(String::as_str),
-        params.get("cursor").map(String::as_str),
-    )?;
-    let currency = params.get("currency").filter(|c| !c.is_empty());
+    let (limit, cursor) = pagination::parse(params.get("limit"), params.get("cursor"))?;
+    let currency = params.get("currency");
     if let Some(code) = currency {
         Currency::parse(code)
             .ok_or_else(|| ApiError::validation("currency", "is not a currency code"))?;
@@ -118,7 +115,7 @@ pub async fn ledger_entries(
     let page = state
         .usecases
         .balances
-        .ledger(&user, currency.map(String::as_str), cursor, limit)
+        .ledger(&user, currency, cursor, limit)
         .await?;
     let catalog = state.currencies.catalog();
     Ok(Json(LedgerPage {

@@ -1,20 +1,19 @@
 //! `/v1/withdrawals`: request, read, list.
 
-use std::collections::HashMap;
-
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chrono::{DateTime, Utc};
 
 use super::error::ApiError;
 use super::json::ApiJson;
-use super::params::{Idempotency, WithdrawalId};
+use super::params::{known_params, Idempotency, QueryParams, WithdrawalId};
 use super::requests::WithdrawalRequest;
 use super::views::{WithdrawalPage, WithdrawalView};
 use super::{pagination, AppState};
 use crate::domain::travel_rule::TravelRuleInput;
-use crate::domain::WithdrawalStatus;
+use crate::domain::{UserId, WithdrawalStatus};
 use crate::usecases::Requested;
 use crate::withdrawals::create::request::WithdrawalInput;
 use crate::withdrawals::store::ListFilter;
@@ -107,29 +106,39 @@ pub async fn get(
     )))
 }
 
-/// `GET /v1/withdrawals?user_id=&status=&limit=&cursor=`: newest first.
+known_params!(ListParams: "user_id", "status", "foreign_id", "reference", "idempotency_key", "updated_after", "limit", "cursor");
+
+/// `text` if it is 1 to `max` visible ASCII characters (what every id and key is made of).
+fn visible(name: &str, text: &str, max: usize) -> Result<String, ApiError> {
+    let ok = text.len() <= max && text.bytes().all(|b| b.is_ascii_graphic());
+    ok.then(|| text.to_owned())
+        .ok_or_else(|| ApiError::validation(name, format!("1 to {max} visible ASCII characters")))
+}
+
+/// `GET /v1/withdrawals?user_id=&status=&foreign_id=&reference=&idempotency_key=&updated_after=&limit=&cursor=`:
+/// newest first, the filters combined.
 #[utoipa::path(
     get, path = "/v1/withdrawals", operation_id = "listWithdrawals", tag = "withdrawals",
     params(
         ("user_id" = Option<String>, Query, description = "Only this user's"),
         ("status" = Option<String>, Query, description = "awaiting_approval, pending, processing, confirmed, cancelled or rejected"),
+        ("foreign_id" = Option<String>, Query, description = "Only the one with this foreign_id (the id CoinsPaid knows it by)"),
+        ("reference" = Option<String>, Query, description = "Only the one requested with this reference"),
+        ("idempotency_key" = Option<String>, Query, description = "Only the one created with this Idempotency-Key, while the key is kept (retention.idempotency_key_hours)"),
+        ("updated_after" = Option<String>, Query, description = "RFC 3339 (a + in an offset sent as %2B): only those whose updated_at is later. updated_at is when the changing transaction began, so a change can become visible after a later one: re-read with an overlap (docs/CONTRACT-ADDITIONS.md section 17), or follow /v1/events"),
         ("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),
-    responses((status = 200, description = "Withdrawals, newest first", body = super::views::WithdrawalPage), (status = 422, description = "validation_failed", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown bearer token", body = super::openapi::Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "Withdrawals, newest first", body = super::views::WithdrawalPage), (status = 422, description = "validation_failed: a bad filter, limit or cursor, or an unknown query parameter (named)", body = super::openapi::Problem, content_type = "application/problem+json"), (status = 401, description = "Missing or unknown bearer token", body = super::openapi::Problem, content_type = "application/problem+json")),
     security(("bearer" = []))
 )]
 pub async fn list(
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    params: QueryParams<ListParams>,
 ) -> Result<Json<WithdrawalPage>, ApiError> {
-    let (limit, before) = pagination::parse(
-        params.get("limit").map(String::as_str),
-        params.get("cursor").map(String::as_str),
-    )?;
+    let (limit, before) = pagination::parse(params.get("limit"), params.get("cursor"))?;
     let status = params
         .get("status")
-        .filter(|s| !s.is_empty())
         .map(|s| {
             WithdrawalStatus::parse(s).ok_or_else(|| {
                 ApiError::validation(
@@ -139,9 +148,35 @@ pub async fn list(
             })
         })
         .transpose()?;
+    let user_id = params
+        .get("user_id")
+        .map(|u| {
+            UserId::parse(u)
+                .map(|u| u.as_str().to_owned())
+                .ok_or_else(|| ApiError::validation("user_id", "1 to 128 visible ASCII characters"))
+        })
+        .transpose()?;
+    let updated_after = params
+        .get("updated_after")
+        .map(|t| {
+            DateTime::parse_from_rfc3339(t)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| {
+                    ApiError::validation(
+                        "updated_after",
+                        "an RFC 3339 time such as 2026-12-06T09:00:00Z (a + in an offset sent as %2B)",
+                    )
+                })
+        })
+        .transpose()?;
+    let text = |name: &str| params.get(name).map(|t| visible(name, t, 255)).transpose();
     let filter = ListFilter {
-        user_id: params.get("user_id").filter(|u| !u.is_empty()).cloned(),
+        user_id,
         status,
+        foreign_id: text("foreign_id")?,
+        reference: text("reference")?,
+        idempotency_key: text("idempotency_key")?,
+        updated_after,
         before,
     };
     let page = state.usecases.withdrawals.list(&filter, limit).await?;

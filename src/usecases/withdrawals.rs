@@ -110,6 +110,42 @@ impl Withdrawals {
         Ok(Page::of(rows, limit, |w| w.id))
     }
 
+    /// What one search box finds for `text`, as the API would: the withdrawal
+    /// `GET /v1/withdrawals/{text}` gives (when `text` is a UUID), then the one
+    /// `?foreign_id={text}` lists, then the user's, `?user_id={text}` (newest first, a page of
+    /// `limit` after `before`; the first two only on the first page). Each withdrawal once.
+    pub async fn find(
+        &self,
+        text: &str,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Page<Withdrawal>, sqlx::Error> {
+        let mut exact = Vec::new();
+        if before.is_none() {
+            if let Ok(id) = Uuid::parse_str(text) {
+                exact.extend(self.get(id).await?);
+            }
+            let by_foreign_id = ListFilter {
+                foreign_id: Some(text.to_owned()),
+                ..ListFilter::default()
+            };
+            exact.extend(self.list(&by_foreign_id, 1).await?.items);
+        }
+        let by_user = ListFilter {
+            user_id: Some(text.to_owned()),
+            before,
+            ..ListFilter::default()
+        };
+        let mut page = self.list(&by_user, limit).await?;
+        page.items.retain(|w| !exact.iter().any(|e| e.id == w.id));
+        exact.append(&mut page.items);
+        exact.dedup_by_key(|w| w.id);
+        Ok(Page {
+            items: exact,
+            next: page.next,
+        })
+    }
+
     /// Cancels a withdrawal awaiting approval and releases its hold (one transaction; a second
     /// cancel finds it cancelled and changes nothing). Audited as the website's decision.
     pub async fn cancel(&self, id: Uuid, reason: Option<&str>) -> Result<Withdrawal, ActionError> {

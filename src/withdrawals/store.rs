@@ -234,11 +234,19 @@ pub async fn lock_by_foreign_id(
     .await
 }
 
-/// Filters for listing; `before` is the keyset cursor (the last id of the previous page).
+/// Filters for listing, all optional and combined; `before` is the keyset cursor (the last id
+/// of the previous page).
 #[derive(Debug, Default, Clone)]
 pub struct ListFilter {
     pub user_id: Option<String>,
     pub status: Option<WithdrawalStatus>,
+    pub foreign_id: Option<String>,
+    /// The website's permanent `reference`.
+    pub reference: Option<String>,
+    /// The `Idempotency-Key` it was created with, while the key is kept.
+    pub idempotency_key: Option<String>,
+    /// Only those whose `updated_at` is later.
+    pub updated_after: Option<DateTime<Utc>>,
     pub before: Option<Uuid>,
 }
 
@@ -255,11 +263,20 @@ pub async fn list(
              WHERE ($1::text IS NULL OR user_id = $1)
                AND ($2::text IS NULL OR status = $2)
                AND ($3::uuid IS NULL OR id < $3)
+               AND ($5::text IS NULL OR foreign_id = $5)
+               AND ($6::text IS NULL OR reference = $6)
+               AND ($7::text IS NULL
+                    OR id = (SELECT withdrawal_id FROM idempotency_keys WHERE key = $7))
+               AND ($8::timestamptz IS NULL OR updated_at > $8)
              ORDER BY id DESC LIMIT $4"],
         filter.user_id.as_deref(),
         filter.status.map(|s| s.as_str()),
         filter.before,
-        limit
+        limit,
+        filter.foreign_id.as_deref(),
+        filter.reference.as_deref(),
+        filter.idempotency_key.as_deref(),
+        filter.updated_after
     )
     .fetch_all(pool)
     .await

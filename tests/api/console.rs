@@ -317,7 +317,9 @@ async fn user_controlled_values_are_escaped_on_every_page() {
     console.login(ADMIN_TOKEN).await;
     let queue = console.get("/admin").await;
     let page = console.get(&format!("/admin/withdrawals/{id}")).await;
-    for html in [&queue.html, &page.html] {
+    let search = console.get(&format!("/admin/search?q={encoded}")).await;
+    assert_eq!(found_in(&search.html), [id]);
+    for html in [&queue.html, &page.html, &search.html] {
         assert!(
             !html.contains("<script>") && !html.contains("<img"),
             "{html}"
@@ -469,4 +471,85 @@ async fn a_console_session_ends_when_the_token_that_opened_it_changes_or_goes() 
     }
     // Where the token is unchanged, the same session still works.
     assert_eq!(console.get("/admin").await.status, StatusCode::OK);
+}
+
+/// The withdrawals a search results page lists, in order.
+fn found_in(html: &str) -> Vec<String> {
+    let Some(start) = html.find(r#"<table id="search-results">"#) else {
+        return Vec::new();
+    };
+    let table = &html[start..start + html[start..].find("</table>").unwrap()];
+    table
+        .split(r#"<a href="/admin/withdrawals/"#)
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_search_box_finds_by_id_foreign_id_or_user_as_the_api_does() {
+    let app = spawn_app_with(with_operator).await;
+    app.fund("u1", "EUR", "100.00").await;
+    app.fund("u2", "EUR", "100.00").await;
+    let w1 = app.withdraw_ok(&eur_to_btc("u1", "10.00")).await;
+    let w2 = app.withdraw_ok(&eur_to_btc("u1", "10.00")).await;
+    let w3 = app.withdraw_ok(&eur_to_btc("u2", "10.00")).await;
+    let api = |query: String| {
+        let app = &app;
+        async move {
+            let (status, page) = app.get_json(&format!("/v1/withdrawals?{query}")).await;
+            assert_eq!(status, StatusCode::OK);
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(id_of)
+                .collect::<Vec<_>>()
+        }
+    };
+
+    let mut console = Console::new(&app);
+    let signed_out = console.get("/admin/search?q=u1").await;
+    assert_eq!(signed_out.location.as_deref(), Some("/admin/login"));
+    console.login(ADMIN_TOKEN).await;
+    // The box is on every page.
+    let queue = console.get("/admin").await;
+    assert!(queue.html.contains(r#"action="/admin/search""#));
+
+    let search = |q: &str| {
+        let path = format!("/admin/search?q={q}");
+        let console = &console;
+        async move { console.get(&path).await }
+    };
+    for w in [&w1, &w2, &w3] {
+        let by_id = search(&id_of(w)).await;
+        assert_eq!(by_id.status, StatusCode::OK);
+        assert_eq!(found_in(&by_id.html), [id_of(w)]);
+        let (status, _) = app.get_json(&format!("/v1/withdrawals/{}", id_of(w))).await;
+        assert_eq!(status, StatusCode::OK, "the API gives it too");
+        let by_foreign_id = search(&fid_of(w)).await;
+        assert_eq!(found_in(&by_foreign_id.html), [id_of(w)]);
+        assert_eq!(
+            found_in(&by_foreign_id.html),
+            api(format!("foreign_id={}", fid_of(w))).await
+        );
+    }
+    for user in ["u1", "u2"] {
+        let by_user = search(user).await;
+        assert_eq!(
+            found_in(&by_user.html),
+            api(format!("user_id={user}")).await,
+            "the user's, newest first, as the API lists them"
+        );
+    }
+    assert_eq!(found_in(&search("u1").await.html), [id_of(&w2), id_of(&w1)]);
+    // Surrounding spaces are dropped; nothing matching is said so.
+    assert_eq!(found_in(&search("%20u2%20").await.html), [id_of(&w3)]);
+    let nothing = search("nobody").await;
+    assert_eq!(nothing.status, StatusCode::OK);
+    assert!(found_in(&nothing.html).is_empty());
+    assert!(nothing.html.contains("Nothing found for"));
+    assert!(api("user_id=nobody".into()).await.is_empty());
+    let empty = console.get("/admin/search").await;
+    assert!(empty.html.contains("Type a withdrawal"), "{}", empty.html);
 }

@@ -1,6 +1,6 @@
 //! The operator console in a real browser: headless Chromium, driven over the W3C WebDriver
-//! protocol by chromedriver, signs in, approves one withdrawal and resolves another (with the
-//! override ticked); then the database shows the statuses, the ledger entries and the audit
+//! protocol by chromedriver, signs in, approves one withdrawal, finds another with the search
+//! box and resolves it (with the override ticked); then the database shows the statuses, the ledger entries and the audit
 //! rows under the operator's name.
 //!
 //! Needs `chromium` and `chromedriver` on PATH (Debian: `apt-get install chromium
@@ -218,7 +218,7 @@ async fn operate(
     browser: std::sync::Arc<webdriver::Browser>,
     base: String,
     held_id: String,
-    sent_id: String,
+    (sent_id, sent_foreign_id): (String, String),
     anomaly_id: String,
 ) {
     // Signed out, the console sends the browser to its login form.
@@ -240,9 +240,15 @@ async fn operate(
     browser.click("#confirm").await;
     browser.wait_for_text("Approved: sent to CoinsPaid").await;
 
-    // Resolve the sent one as paid; CoinsPaid still says processing, so override is ticked.
+    // Find the sent one with the search box by the foreign_id CoinsPaid knows it by; resolve
+    // it as paid (CoinsPaid still says processing, so override is ticked).
+    browser.type_into("#search", &sent_foreign_id).await;
+    browser.click("form.search button[type=submit]").await;
+    browser.wait_for_text("Found for").await;
     browser
-        .goto(&format!("{base}/admin/withdrawals/{sent_id}"))
+        .click(&format!(
+            "#search-results a[href='/admin/withdrawals/{sent_id}']"
+        ))
         .await;
     browser.click("#outcome-paid").await;
     browser
@@ -321,7 +327,7 @@ async fn an_operator_approves_one_withdrawal_and_resolves_another_in_a_real_brow
         browser.clone(),
         app.address.clone(),
         held_id.to_owned(),
-        sent_id.to_owned(),
+        (sent_id.to_owned(), fid_of(&sent)),
         anomaly_id.clone(),
     ))
     .await;

@@ -31,6 +31,7 @@ mod group_commit;
 mod group_commit_fallback;
 mod harness;
 mod limits;
+mod list_filters;
 mod logs;
 mod money_guards;
 mod notifications;

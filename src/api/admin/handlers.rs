@@ -1,9 +1,7 @@
 //! `/admin/v1`: the stuck queue, a withdrawal's page, the actions, the pause switch, review
 //! flags and the audit trail. Handlers only translate; `crate::operators` decides.
 
-use std::collections::HashMap;
-
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use uuid::Uuid;
@@ -14,7 +12,7 @@ use super::views::*;
 use crate::api::error::ApiError;
 use crate::api::json::ApiJsonOrEmpty;
 use crate::api::openapi::Problem;
-use crate::api::params::{Scope, User, WithdrawalId};
+use crate::api::params::{known_params, QueryParams, Scope, User, WithdrawalId};
 use crate::api::views::LedgerEntryView;
 use crate::api::{pagination, AppState};
 use crate::domain::UserId;
@@ -29,6 +27,8 @@ fn result(state: &AppState, w: &Withdrawal, lookup: Option<LookupView>) -> Json<
         lookup,
     })
 }
+
+known_params!(PageParams: "limit", "cursor");
 
 /// `GET /admin/v1/stuck?limit=&cursor=`: everything that needs a person, oldest first: open
 /// withdrawals awaiting approval, parked or missing, and every withdrawal, finished or not,
@@ -45,13 +45,9 @@ fn result(state: &AppState, w: &Withdrawal, lookup: Option<LookupView>) -> Json<
     security(("operator" = [])))]
 pub async fn stuck_list(
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    params: QueryParams<PageParams>,
 ) -> Result<Json<StuckPage>, ApiError> {
-    pagination::only_known(&params, &["limit", "cursor"])?;
-    let (limit, after) = pagination::parse(
-        params.get("limit").map(String::as_str),
-        params.get("cursor").map(String::as_str),
-    )?;
+    let (limit, after) = pagination::parse(params.get("limit"), params.get("cursor"))?;
     let page = state.usecases.operations.stuck(after, limit).await?;
     let catalog = state.currencies.catalog();
     Ok(Json(StuckPage {
@@ -299,21 +295,19 @@ pub async fn set_flag(
     Ok(StatusCode::NO_CONTENT)
 }
 
+known_params!(AuditParams: "withdrawal_id", "limit", "cursor");
+
 /// `GET /admin/v1/audit?withdrawal_id=&limit=&cursor=`: the audit trail, newest first.
 #[utoipa::path(get, path = "/admin/v1/audit", operation_id = "adminListAudit", tag = "operators",
     params(("withdrawal_id" = Option<String>, Query), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = AuditPage)), security(("operator" = [])))]
 pub async fn audit_list(
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    params: QueryParams<AuditParams>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let (limit, before) = pagination::parse(
-        params.get("limit").map(String::as_str),
-        params.get("cursor").map(String::as_str),
-    )?;
+    let (limit, before) = pagination::parse(params.get("limit"), params.get("cursor"))?;
     let withdrawal_id = params
         .get("withdrawal_id")
-        .filter(|s| !s.is_empty())
         .map(|s| Uuid::parse_str(s).map_err(|_| ApiError::validation("withdrawal_id", "a UUID")))
         .transpose()?;
     let page = state

@@ -21,6 +21,7 @@ use crate::api::admin::handlers::detail_view;
 use crate::api::admin::views::{AuditView, PauseView, StuckView};
 use crate::api::error::ApiError;
 use crate::api::params::scope_of;
+use crate::api::views::WithdrawalView;
 use crate::api::{pagination, AppState};
 
 fn page(status: StatusCode, markup: Markup) -> Response {
@@ -406,6 +407,44 @@ pub async fn audit(
             pages::audit(&views, next.as_deref()),
         ),
     )
+}
+
+/// `GET /admin/search?q=&cursor=`: the withdrawal whose id or foreign_id is `q`, and the
+/// user `q`'s withdrawals, newest first, 50 a page: what the API lists for the same text.
+pub async fn search(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let text = params.get("q").map(|q| q.trim()).unwrap_or_default();
+    let (limit, before) = match pagination::parse(None, params.get("cursor").map(String::as_str)) {
+        Ok(parsed) => parsed,
+        Err(e) => return error_page(&session, e),
+    };
+    let found = if text.is_empty() {
+        None
+    } else {
+        match state.usecases.withdrawals.find(text, before, limit).await {
+            Ok(found) => Some(found),
+            Err(e) => return error_page(&session, ApiError::internal(e)),
+        }
+    };
+    let catalog = state.currencies.catalog();
+    let views: Option<Vec<WithdrawalView>> = found.as_ref().map(|f| {
+        f.items
+            .iter()
+            .map(|w| WithdrawalView::new(&catalog, w))
+            .collect()
+    });
+    let next = found.and_then(|f| f.next).map(|cursor| {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("q", text)
+            .append_pair("cursor", &cursor.to_string())
+            .finish();
+        format!("/admin/search?{query}")
+    });
+    let body = pages::search(text, views.as_deref(), before.is_some(), next.as_deref());
+    page(StatusCode::OK, framed(&session, "Search", None, body))
 }
 
 pub async fn css() -> Response {

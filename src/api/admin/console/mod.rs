@@ -26,6 +26,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/pauses", get(handlers::pauses).post(handlers::pause))
         .route("/admin/pauses/resume", post(handlers::resume))
         .route("/admin/audit", get(handlers::audit))
+        .route("/admin/search", get(handlers::search))
         .route("/admin/logout", post(handlers::logout))
         .route_layer(middleware::from_fn_with_state(state, require_session));
     Router::new()

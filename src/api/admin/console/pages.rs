@@ -13,6 +13,42 @@ pub enum Flash {
     Failed { title: String, detail: String },
 }
 
+/// Search results: the withdrawals found for `text` (`None`: nothing asked yet), each linking
+/// to its page, and a link to the next page of the user's withdrawals.
+pub fn search(
+    text: &str,
+    found: Option<&[WithdrawalView]>,
+    later_page: bool,
+    next: Option<&str>,
+) -> Markup {
+    html! {
+        @match found {
+            None => { p.hint { "Type a withdrawal's id, its foreign_id (pd-…) or a user id in the search box." } }
+            Some([]) => { p.empty #search-results { "Nothing found for " code { (text) } "." } }
+            Some(found) => {
+                p.hint { "Found for " code { (text) } ": the withdrawal with this id or foreign_id, then the user's, newest first." }
+                table #search-results {
+                    tr { th { "withdrawal" } th { "foreign_id" } th { "user" } th { "amount" } th { "status" } th { "created" } }
+                    @for w in found {
+                        tr {
+                            td { (withdrawal_link(w)) }
+                            td { code { (w.foreign_id) } }
+                            td { (w.user_id) }
+                            td.num { (money(w)) }
+                            td { (w.status) }
+                            td { (w.created_at) }
+                        }
+                    }
+                }
+            }
+        }
+        p.pages {
+            @if later_page { a #first-page href=(format!("/admin/search?q={}", form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>())) { "← First page" } " " }
+            @if let Some(href) = next { a #next-page href=(href) { "Next page →" } }
+        }
+    }
+}
+
 /// The stuck queue's kinds, in the order an operator works through them, with a heading.
 pub const KINDS: [(&str, &str); 5] = [
     ("awaiting_approval", "Awaiting approval"),
@@ -46,6 +82,11 @@ pub fn layout(
                             a href="/admin" { "Stuck queue" }
                             a href="/admin/pauses" { "Pause switch" }
                             a href="/admin/audit" { "Audit trail" }
+                        }
+                        form.search role="search" method="get" action="/admin/search" {
+                            input #search type="search" name="q" aria-label="Search withdrawals"
+                                placeholder="withdrawal id, foreign_id or user id" required;
+                            button type="submit" { "Search" }
                         }
                         form.logout method="post" action="/admin/logout" {
                             span { "Signed in as " strong #operator { (operator) } }
