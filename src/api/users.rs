@@ -110,15 +110,18 @@ pub async fn ledger_entries(
         params.get("limit").map(String::as_str),
         params.get("cursor").map(String::as_str),
     )?;
-    let currency = params.get("currency").filter(|c| !c.is_empty());
-    if let Some(code) = currency {
-        Currency::parse(code)
-            .ok_or_else(|| ApiError::validation("currency", "is not a currency code"))?;
-    }
+    let currency = params
+        .get("currency")
+        .filter(|c| !c.is_empty())
+        .map(|code| {
+            Currency::parse(code)
+                .ok_or_else(|| ApiError::validation("currency", "is not a currency code"))
+        })
+        .transpose()?;
     let page = state
         .usecases
         .balances
-        .ledger(&user, currency.map(String::as_str), cursor, limit)
+        .ledger(&user, currency.as_ref(), cursor, limit)
         .await?;
     let catalog = state.currencies.catalog();
     Ok(Json(LedgerPage {

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use uuid::Uuid;
@@ -276,10 +276,10 @@ pub async fn flag_user(
 pub async fn unflag_user(
     State(state): State<AppState>,
     Extension(OperatorName(by)): Extension<OperatorName>,
-    Path(user_id): Path<String>,
+    User(user): User,
 ) -> Result<StatusCode, ApiError> {
     let operations = &state.usecases.operations;
-    operations.set_review_flag(&user_id, None, &by).await?;
+    operations.set_review_flag(&user, None, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -294,7 +294,7 @@ pub async fn set_flag(
     state
         .usecases
         .operations
-        .set_review_flag(user.as_str(), Some(&reason), by)
+        .set_review_flag(user, Some(&reason), by)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
