@@ -10,6 +10,9 @@ use payoutd::withdrawals::settle::transition;
 use payoutd::withdrawals::store;
 use uuid::Uuid;
 
+/// Whether an error is the variant a case expects.
+type IsExpected = fn(&Error) -> bool;
+
 /// Runs `statements` in one transaction, rolled back: every one but the last must succeed;
 /// the last one's error, as the money path sees it.
 async fn refused(pool: &sqlx::PgPool, statements: &[String]) -> Error {
@@ -90,7 +93,7 @@ async fn each_money_guard_maps_to_the_variant_naming_what_it_refused() {
         "INSERT INTO audit_log (id, actor, action) VALUES ('{}', 'test', 'note')",
         Uuid::now_v7()
     );
-    let cases: Vec<(&str, Vec<String>, fn(&Error) -> bool)> = vec![
+    let cases: Vec<(&str, Vec<String>, IsExpected)> = vec![
         (
             "ledger_entries_withdrawal_settlement_key",
             vec![entry("debit", "10.00"), entry("release", "10.00")],
