@@ -182,6 +182,7 @@ impl Application {
                 ),
                 signer,
             ),
+            events: usecases::Events::new(pool.clone(), settings.notify.url.is_some()),
         };
         let state = AppState::new(api::Services {
             usecases,

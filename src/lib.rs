@@ -6,6 +6,7 @@
 pub mod api;
 pub mod app;
 pub mod background;
+pub mod cli;
 pub mod coinspaid;
 pub mod config;
 pub mod currencies;

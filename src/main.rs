@@ -3,10 +3,13 @@
 //! `payoutd migrate`: applies the migrations and exits (a pre-deploy job).
 //! `payoutd healthcheck`: exits 0 when the local service is ready (for images without curl).
 //! `payoutd openapi`: prints the OpenAPI document.
+//! `payoutd --help` and `payoutd <command> --help` describe them (see `payoutd::cli`).
 
 use std::process::ExitCode;
 
+use clap::Parser;
 use payoutd::app::Application;
+use payoutd::cli::{Cli, Command};
 use payoutd::config::{Settings, DEV_API_TOKEN};
 use payoutd::operators::settings::DEV_ADMIN_TOKEN;
 use payoutd::telemetry;
@@ -19,18 +22,16 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let command = std::env::args().nth(1).unwrap_or_else(|| "serve".into());
-    match command.as_str() {
-        "serve" => serve().await,
-        "simulator" => payoutd::simulator::cli::run().await,
-        "admin" => {
-            let args: Vec<String> = std::env::args().skip(2).collect();
-            payoutd::operators::cli::run(&args).await
-        }
-        "migrate" => migrate().await,
-        "healthcheck" => healthcheck().await,
+    // A usage error exits 2 here, naming the argument; --help and --version exit 0.
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::Simulator => payoutd::simulator::cli::run().await,
+        Command::Admin { command } => payoutd::operators::cli::run(command).await,
+        Command::Migrate => migrate().await,
+        Command::Healthcheck => healthcheck().await,
         // The OpenAPI document on stdout, without a database: for CI's validator and clients.
-        "openapi" => {
+        Command::Openapi => {
             let document = payoutd::api::openapi_document();
             match serde_json::to_string_pretty(&document) {
                 Ok(text) => {
@@ -43,10 +44,6 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        other => {
-            eprintln!("unknown command {other:?}; usage: payoutd [serve|simulator|admin|migrate|healthcheck|openapi]");
-            ExitCode::from(2)
-        }
     }
 }
 
@@ -55,8 +52,13 @@ async fn serve() -> ExitCode {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    // Held to the end of the function: the lines still queued are written on return.
-    let _log = telemetry::init(settings.log_format(), &settings.log.filter);
+    // Held to the end of the function: the lines still queued are written and the spans still
+    // queued exported on return.
+    let _log = telemetry::init(
+        settings.log_format(),
+        &settings.log.filter,
+        Some(&settings.traces),
+    );
     // Crash points and the dev tokens exist only in development against the simulator with
     // its own credentials: with any other they stay off whatever PAYOUTD_ENV says.
     if settings.development_features() {
@@ -103,8 +105,9 @@ async fn migrate() -> ExitCode {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    // Held to the end of the function: the lines still queued are written on return.
-    let _log = telemetry::init(settings.log_format(), &settings.log.filter);
+    // Held to the end of the function: the lines still queued are written on return. A
+    // one-shot job: no traces.
+    let _log = telemetry::init(settings.log_format(), &settings.log.filter, None);
     match payoutd::db::connect_and_migrate(&settings.database).await {
         Ok(pool) => {
             pool.close().await;

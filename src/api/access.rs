@@ -10,6 +10,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::REQUEST_ID;
+use crate::telemetry;
 
 /// The route template a request matched, left on the response by `metrics::track` for the
 /// access log, which runs outside the router and cannot see `MatchedPath` itself.
@@ -50,6 +51,8 @@ pub async fn sanitize_request_id(mut request: Request) -> Request {
 pub struct TraceParent<'a> {
     pub trace_id: &'a str,
     pub parent_id: &'a str,
+    /// Two hex digits; bit 0: the caller sampled (records) the trace.
+    pub flags: &'a str,
 }
 
 /// Parses a `traceparent` header; `None` for anything not in the W3C format (an all-zero
@@ -73,22 +76,34 @@ pub fn parse_traceparent(value: &str) -> Option<TraceParent<'_>> {
     valid.then_some(TraceParent {
         trace_id,
         parent_id,
+        flags,
     })
 }
 
-/// The span every line of a request is logged in.
+/// The span every line of a request is logged in, and exported as when traces are: the
+/// caller's trace continued, so the `trace_id` of its lines is the exported one.
 pub fn request_span(request: &Request) -> tracing::Span {
     let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
     let request_id = header(REQUEST_ID.as_str()).unwrap_or("");
     let trace = header("traceparent").and_then(parse_traceparent);
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "http.request",
         method = %request.method(),
         path = %request.uri().path(),
         request_id = %request_id,
         trace_id = trace.as_ref().map(|t| t.trace_id),
         parent_span_id = trace.as_ref().map(|t| t.parent_id),
-    )
+    );
+    match &trace {
+        Some(t) => telemetry::traces::continue_trace(&span, t.trace_id, t.parent_id, t.flags),
+        // A trace begun here: its lines name it too (only while traces are exported).
+        None => {
+            if let Some(trace_id) = telemetry::traces::trace_id_of(&span) {
+                span.record("trace_id", trace_id.as_str());
+            }
+        }
+    }
+    span
 }
 
 /// One INFO line per request, inside its span: method, route template, status, latency in
@@ -144,7 +159,8 @@ mod tests {
             parse_traceparent(ok),
             Some(TraceParent {
                 trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
-                parent_id: "00f067aa0ba902b7"
+                parent_id: "00f067aa0ba902b7",
+                flags: "01",
             })
         );
         for bad in [

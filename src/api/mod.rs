@@ -11,6 +11,7 @@ mod callbacks;
 mod currencies;
 mod docs;
 pub mod error;
+mod events;
 mod health;
 mod json;
 mod limits;
@@ -139,6 +140,9 @@ fn documented_routes(
         .routes(routes!(limits::get, limits::put))
         .routes(routes!(approvals::cancel))
         .routes(routes!(approvals::flag_user, approvals::unflag_user))
+        .routes(routes!(events::list))
+        .routes(routes!(events::redeliver))
+        .routes(routes!(events::send_test))
         // Innermost first: the per-token limit runs once the token is known; a refused
         // token counts against its source address instead.
         .route_layer(middleware::from_fn_with_state(guard.clone(), abuse::api))

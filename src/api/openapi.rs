@@ -63,6 +63,7 @@ impl Modify for BearerAuth {
     tags(
         (name = "balances", description = "Credits, balances and the ledger"),
         (name = "withdrawals", description = "Payouts through CoinsPaid"),
+        (name = "events", description = "What the website is notified of: the events feed, a redelivery, a test event. Each event is also POSTed to the notification URL (see `webhooks`)"),
         (name = "callbacks", description = "CoinsPaid's signed callbacks"),
         (name = "operations", description = "Health, readiness, metrics"),
         (name = "operators", description = "The operator interface: approvals, stuck withdrawals, pauses, audit (operator tokens only)"),
@@ -98,6 +99,7 @@ pub const ERROR_CODES: &[&str] = &[
     "submission_in_flight",
     "lookup_disagrees",
     "nothing_to_acknowledge",
+    "notify_url_not_set",
 ];
 
 /// A withdrawal's `status`, as `WithdrawalStatus` serializes it.
@@ -182,7 +184,46 @@ pub fn complete(document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi 
     if schemas.get("LedgerEntryView").is_some() {
         schemas["LedgerEntryView"]["properties"]["kind"]["enum"] = json!(ENTRY_KINDS);
     }
-    serde_json::from_value(doc).expect("the completed document is still an OpenAPI document")
+    if schemas.get("StatusChange").is_some() {
+        schemas["StatusChange"]["properties"]["status"]["enum"] = json!(WITHDRAWAL_STATUSES);
+        schemas["StatusChange"]["properties"]["previous_status"]["enum"] =
+            json!(WITHDRAWAL_STATUSES);
+    }
+    let mut document: utoipa::openapi::OpenApi =
+        serde_json::from_value(doc).expect("the completed document is still an OpenAPI document");
+    // utoipa has no field for OpenAPI 3.1's top-level `webhooks`; its extensions map is
+    // serialized flat into the document, so the section goes in there.
+    document
+        .extensions
+        .get_or_insert_with(Default::default)
+        .insert("webhooks".into(), webhooks());
+    document
+}
+
+/// The notifications payoutd POSTs to `notify.url`: OpenAPI 3.1 `webhooks`, one per event type.
+fn webhooks() -> serde_json::Value {
+    use serde_json::json;
+    let header = |name: &str, description: &str| json!({"name": name, "in": "header", "required": true, "description": description, "schema": {"type": "string"}});
+    let delivery = |summary: &str| {
+        json!({"post": {
+            "summary": summary,
+            "description": "Signed in the Standard Webhooks format; verify over the raw body before parsing. Delivered at least once and in no particular order: drop a webhook-id seen before. The same body is listed in GET /v1/events.",
+            "tags": ["events"],
+            "parameters": [
+                header("webhook-id", "The event's id, the same on every delivery of it"),
+                header("webhook-timestamp", "This attempt, unix seconds"),
+                header("webhook-signature", "`v1,<base64 HMAC-SHA256 of \"<webhook-id>.<webhook-timestamp>.<body>\">`, one per configured secret, space-separated"),
+            ],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Event"}}}},
+            "responses": {
+                "2XX": {"description": "Stored. Anything else, or no answer within notify.timeout_secs, is retried with backoff"}
+            }
+        }})
+    };
+    json!({
+        "withdrawal.status_changed": delivery("A withdrawal's status changed"),
+        "webhook.test": delivery("POST /v1/webhooks/test asked for it"),
+    })
 }
 
 /// The constraints the handlers check, stated on the parameters they check them on.

@@ -11,16 +11,7 @@ pub const MAX_LIMIT: i64 = 200;
 
 /// Parses `limit` (1..=200, default 50) and `cursor` (the id the previous page ended on).
 pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<(i64, Option<Uuid>), ApiError> {
-    let limit = match limit {
-        None => DEFAULT_LIMIT,
-        Some(text) => text
-            .parse::<i64>()
-            .ok()
-            .filter(|l| (1..=MAX_LIMIT).contains(l))
-            .ok_or_else(|| {
-                ApiError::validation("limit", format!("must be an integer from 1 to {MAX_LIMIT}"))
-            })?,
-    };
+    let limit = self::limit(limit)?;
     let cursor = cursor
         .filter(|c| !c.is_empty())
         .map(|c| {
@@ -29,6 +20,20 @@ pub fn parse(limit: Option<&str>, cursor: Option<&str>) -> Result<(i64, Option<U
         })
         .transpose()?;
     Ok((limit, cursor))
+}
+
+/// Parses `limit`: 1..=200, default 50.
+pub fn limit(limit: Option<&str>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| {
+                ApiError::validation("limit", format!("must be an integer from 1 to {MAX_LIMIT}"))
+            }),
+    }
 }
 
 /// The `next_cursor` of a page: the id the next page starts after.

@@ -19,6 +19,9 @@ pub struct Idempotency(pub IdempotencyKey);
 /// `{id}` of a withdrawal: anything not a UUID names no withdrawal.
 pub struct WithdrawalId(pub Uuid);
 
+/// `{id}` of an event: anything not a UUID names no event.
+pub struct EventId(pub Uuid);
+
 /// `{user_id}`: 1 to 128 visible ASCII characters.
 pub struct User(pub UserId);
 
@@ -54,14 +57,29 @@ where
         .map_err(IntoResponse::into_response)
 }
 
+/// `{id}` as a UUID; anything else names no `what`: `404`.
+async fn uuid_naming<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+    what: &str,
+) -> Result<Uuid, Response> {
+    let raw: String = raw(parts, state).await?;
+    Uuid::parse_str(&raw).map_err(|_| ApiError::not_found(what).into_response())
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for WithdrawalId {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
-        let raw: String = raw(parts, state).await?;
-        Uuid::parse_str(&raw)
-            .map(Self)
-            .map_err(|_| ApiError::not_found("withdrawal").into_response())
+        uuid_naming(parts, state, "withdrawal").await.map(Self)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for EventId {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        uuid_naming(parts, state, "event").await.map(Self)
     }
 }
 

@@ -175,3 +175,68 @@ pub struct WithdrawalPage {
     /// Pass as `cursor` for the next page; null on the last page.
     pub next_cursor: Option<String>,
 }
+
+/// An event of the feed, exactly the body POSTed to the notification URL (signed in the
+/// Standard Webhooks format, `webhook-id` = `id`). Written in SQL (`notify::status_change_query!`);
+/// this type describes it, and reads it back in tests.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type")]
+pub enum Event {
+    /// A withdrawal's status changed.
+    #[serde(rename = "withdrawal.status_changed")]
+    StatusChanged {
+        /// The event's id: the same on every delivery, the receiver's duplicate key.
+        id: Uuid,
+        /// When the change was made, UTC, to the millisecond.
+        #[schema(format = DateTime, example = "2026-11-24T09:00:00.000Z")]
+        created_at: String,
+        data: Box<StatusChange>,
+    },
+    /// Sent by `POST /v1/webhooks/test`.
+    #[serde(rename = "webhook.test")]
+    Test {
+        id: Uuid,
+        #[schema(format = DateTime, example = "2026-11-24T09:00:00.000Z")]
+        created_at: String,
+        data: TestData,
+    },
+}
+
+/// A status change: the withdrawal as changed.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChange {
+    pub withdrawal_id: Uuid,
+    #[schema(example = "pd-0193...")]
+    pub foreign_id: String,
+    pub user_id: String,
+    #[schema(example = "confirmed")]
+    pub status: String,
+    #[schema(example = "processing")]
+    pub previous_status: String,
+    /// CoinsPaid's own word, as it reported it.
+    pub provider_status: Option<String>,
+    /// A decimal string, as requested.
+    #[schema(example = "100.00")]
+    pub amount: String,
+    #[schema(example = "EUR")]
+    pub currency: String,
+    pub convert_to: Option<String>,
+    pub error: Option<String>,
+}
+
+/// No data: the event only shows that delivery works.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestData {}
+
+/// A page of the events feed, oldest first in commit order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventPage {
+    /// Events exactly as notified.
+    #[schema(value_type = Vec<Event>)]
+    pub data: Vec<serde_json::Value>,
+    /// Pass as `after` for the next page: the position after the last event here. Null when
+    /// this page is empty: ask again later with the same `after`.
+    pub next_cursor: Option<String>,
+}

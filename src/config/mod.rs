@@ -17,6 +17,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+pub(crate) use self::sections::optional_url;
 pub use self::sections::{
     AbuseSettings, CoinsPaidSettings, CurrencySettings, MetricsSettings, NotifySettings,
     ServerSettings, SimulatorConfig, TravelRuleSettings,
@@ -28,7 +29,7 @@ pub use crate::db::retention::RetentionSettings;
 pub use crate::db::DatabaseSettings;
 use crate::domain::Currency;
 use crate::operators::settings::{AdminSettings, Operator, DEV_ADMIN_TOKEN};
-pub use crate::telemetry::{LogFormat, LogSettings};
+pub use crate::telemetry::{LogFormat, LogSettings, TraceSettings};
 use crate::withdrawals::create::approval::ApprovalSettings;
 pub use crate::withdrawals::create::limits::CurrencyLimits;
 pub use crate::withdrawals::submit::reconcile::ReconcilerSettings;
@@ -50,6 +51,8 @@ pub struct Settings {
     pub coinspaid: CoinsPaidSettings,
     pub worker: WorkerSettings,
     pub log: LogSettings,
+    /// OpenTelemetry traces over OTLP (`[traces]`); off without an endpoint.
+    pub traces: TraceSettings,
     pub simulator: SimulatorConfig,
     pub reconciler: ReconcilerSettings,
     pub notify: NotifySettings,

@@ -160,7 +160,9 @@ fn url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Url, D::Error> {
     Url::parse(&text).map_err(|e| serde::de::Error::custom(format!("not a URL: {e}")))
 }
 
-fn optional_url<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Url>, D::Error> {
+pub(crate) fn optional_url<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Url>, D::Error> {
     url(deserializer).map(Some)
 }
 

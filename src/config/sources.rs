@@ -30,8 +30,9 @@ enum Kind {
     List,
 }
 
-/// Every environment variable payoutd reads for its settings: the contract's names (section 1)
-/// and ours (CONTRACT-ADDITIONS section 1), each with the TOML key it sets.
+/// Every environment variable payoutd reads for its settings: the contract's names (section 1),
+/// ours (CONTRACT-ADDITIONS section 1) and OpenTelemetry's standard ones, each with the TOML
+/// key it sets.
 const ENV: &[(&str, &str, Kind)] = &[
     ("PAYOUTD_ENV", "env", Kind::Text),
     ("DATABASE_URL", "database.url", Kind::Text),
@@ -70,6 +71,17 @@ const ENV: &[(&str, &str, Kind)] = &[
         "PAYOUTD_SIMULATOR_CALLBACK_DELAY_MS",
         "simulator.callback_delay_ms",
         Kind::Whole,
+    ),
+    // Empty means unset, as the OpenTelemetry specification reads them.
+    (
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "traces.otlp_endpoint",
+        Kind::OptionalText,
+    ),
+    (
+        "OTEL_SERVICE_NAME",
+        "traces.service_name",
+        Kind::OptionalText,
     ),
 ];
 

@@ -638,3 +638,56 @@ fn a_bad_url_is_named_without_its_text() {
     );
     assert!(!err.contains("hunter2"), "{err}");
 }
+
+#[test]
+fn traces_are_off_by_default_and_set_by_the_standard_opentelemetry_variables() {
+    let s = load(&[], &[]).unwrap();
+    assert!(s.traces.otlp_endpoint.is_none());
+    assert_eq!(s.traces.traces_url(), None);
+    assert_eq!(s.traces.service_name, "payoutd");
+    let s = load(
+        &[],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            ("OTEL_SERVICE_NAME", "payoutd-eu"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        s.traces.traces_url().as_deref(),
+        Some("http://collector:4318/v1/traces")
+    );
+    assert_eq!(s.traces.service_name, "payoutd-eu");
+    // Empty is unset, as the OpenTelemetry specification reads them.
+    let s = load(
+        &[],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", " "),
+            ("OTEL_SERVICE_NAME", ""),
+        ],
+    )
+    .unwrap();
+    assert!(s.traces.otlp_endpoint.is_none());
+    assert_eq!(s.traces.service_name, "payoutd");
+}
+
+#[test]
+fn a_traces_endpoint_must_be_http() {
+    let err = load(
+        &[],
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", "grpc://collector:4317")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("traces.otlp_endpoint (OTEL_EXPORTER_OTLP_ENDPOINT): must be an http(s) URL"),
+        "{err}"
+    );
+    let err = load(&[], &[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("traces.otlp_endpoint (OTEL_EXPORTER_OTLP_ENDPOINT)"),
+        "{err}"
+    );
+}

@@ -37,6 +37,23 @@ impl Settings {
                 describe("coinspaid.api_url")
             ));
         }
+        if self
+            .traces
+            .otlp_endpoint
+            .as_ref()
+            .is_some_and(|url| !http(url))
+        {
+            invalid(format!(
+                "{}: must be an http(s) URL with a host (OTLP over HTTP)",
+                describe("traces.otlp_endpoint")
+            ));
+        }
+        if self.traces.service_name.trim().is_empty() {
+            invalid(format!(
+                "{}: must not be empty",
+                describe("traces.service_name")
+            ));
+        }
         for (key, url) in [
             ("notify.url", self.notify.url.as_ref()),
             ("simulator.callback_url", Some(&self.simulator.callback_url)),

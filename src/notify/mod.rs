@@ -1,12 +1,14 @@
 //! Notifications to the website backend: every status change writes its notification (payload
 //! from [`status_change_query!`]) to an outbox in the same statement as the change, and the outbox is
-//! delivered at least once as a signed POST.
+//! delivered at least once as a signed POST. The outbox is also the events feed
+//! ([`feed`]), which can ask for an event to be delivered again.
 //!
 //! Signed in the Standard Webhooks format ([`crate::standard_webhooks`]): `webhook-id` (the
 //! event's `id`, the same on every retry, so the receiver drops duplicates),
 //! `webhook-timestamp` (this attempt, so the receiver refuses old, replayed requests) and
 //! `webhook-signature` with one `v1,<base64>` per configured secret.
 
+pub mod feed;
 mod payload;
 
 use std::time::Duration;
@@ -73,6 +75,9 @@ impl Notifier {
         if !self.enabled() {
             return Ok(0);
         }
+        // The lease's end also names this claim: the outcome is recorded only while the row
+        // still holds it, so a redelivery asked for meanwhile is not marked done by an
+        // attempt that started before it.
         let due = sqlx::query!(
             "UPDATE notification_outbox
              SET next_attempt_at = now() + make_interval(secs => $1), attempts = attempts + 1
@@ -81,21 +86,23 @@ impl Notifier {
                  WHERE delivered_at IS NULL AND next_attempt_at <= now()
                  ORDER BY created_at LIMIT $2
                  FOR UPDATE SKIP LOCKED)
-             RETURNING id, payload, attempts",
+             RETURNING id, payload, attempts, next_attempt_at",
             LEASE.as_secs_f64(),
             BATCH
         )
         .fetch_all(&self.pool)
         .await?;
         let mut delivered = 0;
-        for event in due {
-            let (id, attempts) = (event.id, event.attempts);
-            match self.post(id, &event.payload).await {
+        for row in due {
+            let (id, attempts, claim) = (row.id, row.attempts, row.next_attempt_at);
+            let payload = row.payload;
+            match self.post(id, &payload).await {
                 Ok(()) => {
                     sqlx::query!(
                         "UPDATE notification_outbox SET delivered_at = now(), last_error = NULL
-                         WHERE id = $1",
-                        id
+                         WHERE id = $1 AND next_attempt_at = $2",
+                        id,
+                        claim
                     )
                     .execute(&self.pool)
                     .await?;
@@ -113,10 +120,11 @@ impl Notifier {
                     sqlx::query!(
                         "UPDATE notification_outbox
                          SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3
-                         WHERE id = $1",
+                         WHERE id = $1 AND next_attempt_at = $4",
                         id,
                         delay.as_secs_f64(),
-                        error
+                        error,
+                        claim
                     )
                     .execute(&self.pool)
                     .await?;

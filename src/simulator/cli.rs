@@ -17,6 +17,13 @@ use crate::config::{Environment, Settings};
 
 pub use super::{DEFAULT_KEY, DEFAULT_SECRET};
 
+/// Under `payoutd simulator --help`.
+pub const HELP: &str = "Settings: [simulator] in the configuration files, or \
+PAYOUTD_SIMULATOR_LISTEN_ADDR, PAYOUTD_SIMULATOR_CALLBACK_URL and \
+PAYOUTD_SIMULATOR_CALLBACK_DELAY_MS; the key pair COINSPAID_API_KEY and COINSPAID_API_SECRET \
+(simulator-key and simulator-secret when unset) must match the service's. Refuses to run with \
+PAYOUTD_ENV=production.";
+
 pub async fn run() -> ExitCode {
     let settings = match Settings::load() {
         Ok(s) => s,
@@ -26,7 +33,7 @@ pub async fn run() -> ExitCode {
         }
     };
     // Held to the end of the function: the lines still queued are written on return.
-    let _log = crate::telemetry::init(settings.log_format(), &settings.log.filter);
+    let _log = crate::telemetry::init(settings.log_format(), &settings.log.filter, None);
     if settings.env == Environment::Production {
         eprintln!("payoutd simulator: refusing to run with PAYOUTD_ENV=production");
         return ExitCode::from(2);

@@ -7,6 +7,7 @@
 
 mod balances;
 mod callbacks;
+mod events;
 mod limits;
 mod operations;
 mod quotes;
@@ -16,6 +17,7 @@ use uuid::Uuid;
 
 pub use balances::{Balances, Credit, CreditError, Credited};
 pub use callbacks::Callbacks;
+pub use events::{EventError, Events};
 pub use limits::Limits;
 pub use operations::{Detail, Operations};
 pub use quotes::{Quote, QuoteError, QuoteSettings, QuoteSource, Quotes};
@@ -31,6 +33,8 @@ pub struct UseCases {
     /// What operators do and read: actions, the stuck queue, pauses, review flags, audit.
     pub operations: Operations,
     pub callbacks: Callbacks,
+    /// The events feed and deliveries on request.
+    pub events: Events,
 }
 
 /// One page of a keyset-paginated listing.

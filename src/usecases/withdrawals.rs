@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use sqlx::PgPool;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::Page;
@@ -65,16 +66,34 @@ impl Withdrawals {
     ) -> Result<Requested, CreateError> {
         let valid = request::validate(&input, &self.currencies.catalog(), &self.travel_rule)?;
         let has_travel_rule = !valid.travel_rule.is_empty();
-        Ok(match self.creates.create(key, valid).await? {
-            CreateOutcome::Replayed(withdrawal) => Requested::Replayed(withdrawal),
-            // Awaiting approval, or its currency is paused: held and queued, nothing sent.
-            CreateOutcome::Held(withdrawal) => Requested::New(withdrawal),
-            CreateOutcome::Created { withdrawal, lease } => Requested::New(
-                self.first_attempts
-                    .run(lease, withdrawal, has_travel_rule)
-                    .await?,
-            ),
-        })
+        // The ids exist once the withdrawal is stored: recorded then, so the span (exported
+        // with them when traces are) and every line after name the withdrawal.
+        let span = tracing::info_span!(
+            "withdrawal.create",
+            user_id = %valid.user_id,
+            withdrawal_id = tracing::field::Empty,
+            foreign_id = tracing::field::Empty,
+        );
+        let created = async move {
+            let outcome = self.creates.create(key, valid).await?;
+            let (CreateOutcome::Replayed(w)
+            | CreateOutcome::Held(w)
+            | CreateOutcome::Created { withdrawal: w, .. }) = &outcome;
+            let span = tracing::Span::current();
+            span.record("withdrawal_id", tracing::field::display(w.id));
+            span.record("foreign_id", w.foreign_id.as_str());
+            Ok(match outcome {
+                CreateOutcome::Replayed(withdrawal) => Requested::Replayed(withdrawal),
+                // Awaiting approval, or its currency is paused: held and queued, nothing sent.
+                CreateOutcome::Held(withdrawal) => Requested::New(withdrawal),
+                CreateOutcome::Created { withdrawal, lease } => Requested::New(
+                    self.first_attempts
+                        .run(lease, withdrawal, has_travel_rule)
+                        .await?,
+                ),
+            })
+        };
+        created.instrument(span).await
     }
 
     pub async fn get(&self, id: Uuid) -> Result<Option<Withdrawal>, sqlx::Error> {

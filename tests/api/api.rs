@@ -418,6 +418,10 @@ async fn openapi_document_covers_every_route_and_is_consistent() {
         ("put", "/admin/v1/users/{user_id}/review-flag"),
         ("delete", "/admin/v1/users/{user_id}/review-flag"),
         ("get", "/admin/v1/audit"),
+        // Staying in sync (contract section 8).
+        ("get", "/v1/events"),
+        ("post", "/v1/events/{id}/redeliver"),
+        ("post", "/v1/webhooks/test"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let mut documented = Vec::new();

@@ -10,9 +10,6 @@ use payoutd::withdrawals::settle::transition;
 use payoutd::withdrawals::store;
 use uuid::Uuid;
 
-/// Whether an error is the variant a case expects.
-type IsExpected = fn(&Error) -> bool;
-
 /// Runs `statements` in one transaction, rolled back: every one but the last must succeed;
 /// the last one's error, as the money path sees it.
 async fn refused(pool: &sqlx::PgPool, statements: &[String]) -> Error {
@@ -56,6 +53,9 @@ async fn a_settlement_of_a_settled_withdrawal_is_refused_as_settled_twice() {
     assert_eq!(app.ledger_kinds(&id_of(&w)).await, ["hold", "release"]);
 }
 
+/// A constraint's name, the statements that break it, and the variant it must map to.
+type GuardCase = (&'static str, Vec<String>, fn(&Error) -> bool);
+
 #[tokio::test]
 async fn each_money_guard_maps_to_the_variant_naming_what_it_refused() {
     let app = spawn_app().await;
@@ -93,7 +93,7 @@ async fn each_money_guard_maps_to_the_variant_naming_what_it_refused() {
         "INSERT INTO audit_log (id, actor, action) VALUES ('{}', 'test', 'note')",
         Uuid::now_v7()
     );
-    let cases: Vec<(&str, Vec<String>, IsExpected)> = vec![
+    let cases: Vec<GuardCase> = vec![
         (
             "ledger_entries_withdrawal_settlement_key",
             vec![entry("debit", "10.00"), entry("release", "10.00")],

@@ -28,15 +28,8 @@ async fn audit_actions(app: &TestApp, id: &str) -> Vec<(String, String)> {
 }
 
 async fn cancel(app: &TestApp, id: &str) -> (StatusCode, Value) {
-    let r = app
-        .http
-        .post(app.url(&format!("/v1/withdrawals/{id}/cancel")))
-        .bearer_auth(TOKEN)
-        .send()
+    app.post_empty(&format!("/v1/withdrawals/{id}/cancel"))
         .await
-        .unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 fn threshold(s: &mut payoutd::config::Settings) {

@@ -2,6 +2,7 @@
 //! port, and the CoinsPaid simulator on another, wired to each other over real HTTP.
 
 pub mod pg_cluster;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -298,6 +299,19 @@ impl TestApp {
         let r = self
             .http
             .get(self.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `POST` without a body, as the website.
+    pub async fn post_empty(&self, path: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
             .bearer_auth(TOKEN)
             .send()
             .await
@@ -665,6 +679,8 @@ pub fn payoutd_command(port: u16, database: &str) -> tokio::process::Command {
         "COINSPAID_API_SECRET",
         "COINSPAID_API_KEY_PREVIOUS",
         "COINSPAID_API_SECRET_PREVIOUS",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_SERVICE_NAME",
         "PAYOUTD_API_TOKENS",
         "PAYOUTD_CONFIG_DIR",
         "PAYOUTD_CRASH_AT",
