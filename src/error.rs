@@ -78,8 +78,11 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+/// What a violation of a named guard means, given the guard's name.
+type Meaning = fn(&'static str) -> Error;
+
 /// The named constraints that guard money, each with what its violation means.
-const GUARDS: &[(&str, fn(&'static str) -> Error)] = &[
+const GUARDS: &[(&str, Meaning)] = &[
     ("ledger_entries_withdrawal_settlement_key", |_| {
         Error::SettledTwice
     }),
