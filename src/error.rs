@@ -78,37 +78,47 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+/// What a violation of a named guard means, given the guard's name.
+type Meaning = fn(&'static str) -> Error;
+
+/// The named constraints that guard money, each with what its violation means.
+const GUARDS: &[(&str, Meaning)] = &[
+    ("ledger_entries_withdrawal_settlement_key", |_| {
+        Error::SettledTwice
+    }),
+    ("ledger_entries_withdrawal_hold_key", |_| Error::HeldTwice),
+    ("ledger_entries_credit_reference_key", |_| {
+        Error::CreditedTwice
+    }),
+    ("withdrawals_foreign_id_key", |_| Error::ForeignIdReused),
+    ("idempotency_keys_pkey", |_| Error::KeyClaimedTwice),
+    ("withdrawal_references_pkey", |constraint| {
+        Error::ReferenceClaimedTwice { constraint }
+    }),
+    ("withdrawals_reference_key", |constraint| {
+        Error::ReferenceClaimedTwice { constraint }
+    }),
+    ("balances_available_not_negative", |constraint| {
+        Error::Overdrawn { constraint }
+    }),
+    ("balances_held_not_negative", |constraint| {
+        Error::Overdrawn { constraint }
+    }),
+    ("withdrawals_amount_positive", |constraint| {
+        Error::AmountNotPositive { constraint }
+    }),
+    ("ledger_entries_amount_positive", |constraint| {
+        Error::AmountNotPositive { constraint }
+    }),
+];
+
 /// The money guard `err` is a violation of, if it is one: by constraint name, or for the
 /// triggers (which name no constraint) by SQLSTATE and their own message.
 fn guard_of(err: &sqlx::Error) -> Option<Error> {
     let db = err.as_database_error()?;
     if let Some(constraint) = db.constraint() {
-        return Some(match constraint {
-            "ledger_entries_withdrawal_settlement_key" => Error::SettledTwice,
-            "ledger_entries_withdrawal_hold_key" => Error::HeldTwice,
-            "ledger_entries_credit_reference_key" => Error::CreditedTwice,
-            "withdrawals_foreign_id_key" => Error::ForeignIdReused,
-            "idempotency_keys_pkey" => Error::KeyClaimedTwice,
-            "withdrawal_references_pkey" => Error::ReferenceClaimedTwice {
-                constraint: "withdrawal_references_pkey",
-            },
-            "withdrawals_reference_key" => Error::ReferenceClaimedTwice {
-                constraint: "withdrawals_reference_key",
-            },
-            "balances_available_not_negative" => Error::Overdrawn {
-                constraint: "balances_available_not_negative",
-            },
-            "balances_held_not_negative" => Error::Overdrawn {
-                constraint: "balances_held_not_negative",
-            },
-            "withdrawals_amount_positive" => Error::AmountNotPositive {
-                constraint: "withdrawals_amount_positive",
-            },
-            "ledger_entries_amount_positive" => Error::AmountNotPositive {
-                constraint: "ledger_entries_amount_positive",
-            },
-            _ => return None,
-        });
+        let (name, guard) = GUARDS.iter().find(|(name, _)| *name == constraint)?;
+        return Some(guard(name));
     }
     let message = db.message();
     match db.code().as_deref()? {

@@ -1,7 +1,7 @@
 //! The website's side of approvals: cancelling a withdrawal while it awaits approval, and
 //! flagging a user whose withdrawals an operator must approve.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
@@ -62,12 +62,12 @@ pub async fn flag_user(
     params(("user_id" = String, Path)), responses((status = 204, description = "Unflagged")), security(("bearer" = [])))]
 pub async fn unflag_user(
     State(state): State<AppState>,
-    Path(user_id): Path<String>,
+    User(user): User,
 ) -> Result<StatusCode, ApiError> {
     state
         .usecases
         .operations
-        .set_review_flag(&user_id, None, WEBSITE)
+        .set_review_flag(&user, None, WEBSITE)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

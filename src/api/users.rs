@@ -107,15 +107,17 @@ pub async fn ledger_entries(
     params: QueryParams<LedgerParams>,
 ) -> Result<Json<LedgerPage>, ApiError> {
     let (limit, cursor) = pagination::parse(params.get("limit"), params.get("cursor"))?;
-    let currency = params.get("currency");
-    if let Some(code) = currency {
-        Currency::parse(code)
-            .ok_or_else(|| ApiError::validation("currency", "is not a currency code"))?;
-    }
+    let currency = params
+        .get("currency")
+        .map(|code| {
+            Currency::parse(code)
+                .ok_or_else(|| ApiError::validation("currency", "is not a currency code"))
+        })
+        .transpose()?;
     let page = state
         .usecases
         .balances
-        .ledger(&user, currency, cursor, limit)
+        .ledger(&user, currency.as_ref(), cursor, limit)
         .await?;
     let catalog = state.currencies.catalog();
     Ok(Json(LedgerPage {

@@ -128,11 +128,11 @@ impl WithdrawalView {
         };
         Self {
             id: w.id,
-            foreign_id: w.foreign_id.clone(),
-            user_id: w.user_id.clone(),
-            amount: money(catalog, &w.currency, w.amount),
-            currency: w.currency.clone(),
-            convert_to: w.convert_to.clone(),
+            foreign_id: w.foreign_id.to_string(),
+            user_id: w.user_id.to_string(),
+            amount: money(catalog, w.currency.as_str(), w.amount),
+            currency: w.currency.to_string(),
+            convert_to: w.convert_to.as_ref().map(|c| c.to_string()),
             address: w.address.clone(),
             tag: w.tag.clone(),
             end_user_reference: w.end_user_reference.clone(),

@@ -26,6 +26,14 @@ impl Currency {
     }
 }
 
+impl TryFrom<String> for Currency {
+    type Error = String;
+
+    fn try_from(code: String) -> Result<Self, Self::Error> {
+        Self::parse(&code).ok_or_else(|| format!("not a currency code: {code:?}"))
+    }
+}
+
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -70,5 +78,6 @@ mod tests {
         assert!(Currency::parse("E").is_none());
         assert!(Currency::parse("EU R").is_none());
         assert!(Currency::parse("ABCDEFGHIJKLM").is_none());
+        assert!(Currency::try_from(String::from("eur")).is_err());
     }
 }

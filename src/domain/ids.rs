@@ -21,6 +21,14 @@ impl UserId {
     }
 }
 
+impl TryFrom<String> for UserId {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(&text).ok_or_else(|| format!("not a user id: {text:?}"))
+    }
+}
+
 impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -38,13 +46,23 @@ impl ForeignId {
         Self(format!("pd-{}", Uuid::now_v7().simple()))
     }
 
-    /// Wraps a foreign id read from our own database or a verified callback.
-    pub fn from_stored(text: String) -> Self {
-        Self(text)
+    /// Accepts what [`Self::generate`] makes: `pd-` and 32 lowercase hex digits.
+    pub fn parse(text: &str) -> Option<Self> {
+        let hex = text.strip_prefix("pd-")?;
+        let ok = hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        ok.then(|| Self(text.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl TryFrom<String> for ForeignId {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::parse(&text).ok_or_else(|| format!("not a foreign_id of ours: {text:?}"))
     }
 }
 
@@ -79,6 +97,17 @@ mod tests {
         let b = ForeignId::generate();
         assert_ne!(a, b);
         assert!(a.as_str().starts_with("pd-"));
+        assert_eq!(ForeignId::parse(a.as_str()), Some(a));
+    }
+
+    #[test]
+    fn foreign_ids_parse_only_in_the_generated_form() {
+        assert!(ForeignId::parse("pd-0190a1b2c3d4e5f60718293a4b5c6d7e").is_some());
+        assert!(ForeignId::parse("pd-0190A1B2C3D4E5F60718293A4B5C6D7E").is_none());
+        assert!(ForeignId::parse("pd-0190a1b2").is_none());
+        assert!(ForeignId::parse("xx-0190a1b2c3d4e5f60718293a4b5c6d7e").is_none());
+        assert!(ForeignId::try_from(String::from("f1")).is_err());
+        assert!(UserId::try_from(String::from("a b")).is_err());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::coinspaid::callback::ProviderDetails;
 use crate::coinspaid::CoinsPaidClient;
 use crate::domain::travel_rule::Redactor;
 use crate::domain::withdrawal::Decision;
-use crate::domain::WithdrawalStatus;
+use crate::domain::{UserId, WithdrawalStatus};
 use crate::error::Error;
 use crate::withdrawals::queue;
 use crate::withdrawals::settle::{matching, transition};
@@ -265,7 +265,9 @@ impl Operators {
         let redactor = self.redactor_of(id).await?;
         let lookup = {
             let _slot = self.client.call_slot().await;
-            self.client.transaction_info(&current.foreign_id).await
+            self.client
+                .transaction_info(current.foreign_id.as_str())
+                .await
         };
         let lookup = lookup
             .map(|details| details.scrubbed(&redactor))
@@ -375,7 +377,10 @@ impl Operators {
                 status: current.status,
             });
         }
-        let (check, record) = self.reconciler.look_up(id, &current.foreign_id).await?;
+        let (check, record) = self
+            .reconciler
+            .look_up(id, current.foreign_id.as_str())
+            .await?;
         let redactor = self.redactor_of(id).await?;
         let report = LookupReport {
             result: check.label().into(),
@@ -456,10 +461,11 @@ impl Operators {
     /// waits for approval. One transaction with its audit row.
     pub async fn set_review_flag(
         &self,
-        user_id: &str,
+        user: &UserId,
         reason: Option<&str>,
         by: &str,
     ) -> Result<(), ActionError> {
+        let user_id = user.as_str();
         let mut tx = self.pool.begin().await?;
         let before = sqlx::query_scalar!(
             "SELECT reason FROM user_review_flags WHERE user_id = $1",

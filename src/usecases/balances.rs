@@ -99,10 +99,11 @@ impl Balances {
     pub async fn ledger(
         &self,
         user: &UserId,
-        currency: Option<&str>,
+        currency: Option<&Currency>,
         before: Option<Uuid>,
         limit: i64,
     ) -> Result<Page<LedgerEntry>, sqlx::Error> {
+        let currency = currency.map(Currency::as_str);
         let rows =
             ledger::list_entries(&self.pool, user.as_str(), currency, before, limit + 1).await?;
         Ok(Page::of(rows, limit, |e| e.id))

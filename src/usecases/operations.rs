@@ -6,6 +6,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::Page;
+use crate::domain::UserId;
 use crate::ledger::LedgerEntry;
 use crate::operators::actions::LookupReport;
 use crate::operators::audit::{self, AuditEntry};
@@ -56,7 +57,7 @@ impl Operations {
             .ok_or(ActionError::NotFound)?;
         Ok(Detail {
             ledger: stuck::ledger(&self.pool, id).await?,
-            callbacks: stuck::callbacks(&self.pool, &item.withdrawal.foreign_id).await?,
+            callbacks: stuck::callbacks(&self.pool, item.withdrawal.foreign_id.as_str()).await?,
             audit: audit::list(&self.pool, Some(id), None, 200).await?,
             item,
         })
@@ -122,7 +123,7 @@ impl Operations {
     /// Flags (`Some(reason)`) or unflags a user; `by` is an operator or the website.
     pub async fn set_review_flag(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         reason: Option<&str>,
         by: &str,
     ) -> Result<(), ActionError> {

@@ -7,7 +7,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::coinspaid::wire::Fee;
-use crate::domain::WithdrawalStatus;
+use crate::domain::{Currency, ForeignId, UserId, WithdrawalStatus};
 
 impl TryFrom<String> for WithdrawalStatus {
     type Error = String;
@@ -18,15 +18,19 @@ impl TryFrom<String> for WithdrawalStatus {
 }
 
 crate::db::text_column!(WithdrawalStatus);
+// Decoded by parsing: a row holding anything else fails to read rather than passing for one.
+crate::db::text_column!(ForeignId);
+crate::db::text_column!(UserId);
+crate::db::text_column!(Currency);
 
 #[derive(Debug, Clone)]
 pub struct Withdrawal {
     pub id: Uuid,
-    pub foreign_id: String,
-    pub user_id: String,
+    pub foreign_id: ForeignId,
+    pub user_id: UserId,
     pub amount: Decimal,
-    pub currency: String,
-    pub convert_to: Option<String>,
+    pub currency: Currency,
+    pub convert_to: Option<Currency>,
     pub address: String,
     pub tag: Option<String>,
     pub end_user_reference: String,
@@ -36,6 +40,7 @@ pub struct Withdrawal {
     pub provider_id: Option<i64>,
     pub provider_status: Option<String>,
     pub sent_amount: Option<Decimal>,
+    /// As CoinsPaid reported it (not parsed: its text, whatever it says).
     pub sent_currency: Option<String>,
     pub received_amount: Option<Decimal>,
     pub received_currency: Option<String>,
@@ -65,8 +70,10 @@ macro_rules! withdrawal_query {
     (optional, $macro:ident!($($pre:tt)*), [$($head:tt)+], [$($tail:tt)+] $($args:tt)*) => {
         sqlx::$macro!(
             $($pre)* $($head)+
-                + r#"id AS "id?", foreign_id AS "foreign_id?", user_id AS "user_id?",
-                     amount AS "amount?", currency AS "currency?", convert_to, address AS "address?",
+                + r#"id AS "id?", foreign_id AS "foreign_id?: crate::domain::ForeignId",
+                     user_id AS "user_id?: crate::domain::UserId", amount AS "amount?",
+                     currency AS "currency?: crate::domain::Currency",
+                     convert_to AS "convert_to: crate::domain::Currency", address AS "address?",
                      tag, end_user_reference AS "end_user_reference?", reference,
                      status AS "status?: crate::domain::WithdrawalStatus",
                      provider_id, provider_status, sent_amount, sent_currency, received_amount,
@@ -82,7 +89,10 @@ macro_rules! withdrawal_query {
     ($macro:ident!($($pre:tt)*), [$($head:tt)+], [$($tail:tt)+] $($args:tt)*) => {
         sqlx::$macro!(
             $($pre)* $($head)+
-                + "id, foreign_id, user_id, amount, currency, convert_to, address, tag,
+                + "id, foreign_id AS \"foreign_id: crate::domain::ForeignId\",
+                   user_id AS \"user_id: crate::domain::UserId\", amount,
+                   currency AS \"currency: crate::domain::Currency\",
+                   convert_to AS \"convert_to: crate::domain::Currency\", address, tag,
                    end_user_reference, reference,
                    status AS \"status: crate::domain::WithdrawalStatus\",
                    provider_id, provider_status, sent_amount, sent_currency, received_amount,

@@ -1,6 +1,7 @@
 //! The database's money guards (the named constraints and guard triggers of migrations/) and
 //! the `payoutd::error::Error` each violation becomes. The code never relies on one firing;
-//! these tests make each fire and check that the error says what it refused.
+//! these tests make each fire and check that the error says what it refused. And the guard on
+//! reading: a withdrawal's ids and currencies are parsed as they are decoded.
 
 use crate::helpers::*;
 use payoutd::domain::withdrawal::Decision;
@@ -230,4 +231,40 @@ async fn each_money_guard_maps_to_the_variant_naming_what_it_refused() {
     }
     // Every refusal was rolled back.
     app.assert_invariants().await;
+}
+
+#[tokio::test]
+async fn a_withdrawal_whose_stored_ids_do_not_parse_fails_to_read() {
+    let app = spawn_app().await;
+    let w = app.processing_withdrawal("10.00").await;
+    let id: Uuid = id_of(&w).parse().unwrap();
+    let read = store::get(&app.pool, id).await.unwrap().unwrap();
+    assert_eq!(read.foreign_id.as_str(), fid_of(&w));
+    assert_eq!(
+        (read.user_id.as_str(), read.currency.as_str()),
+        ("u1", "EUR")
+    );
+    assert_eq!(read.convert_to.as_ref().map(|c| c.as_str()), Some("BTC"));
+    for (column, text) in [
+        ("user_id", "u 1"),
+        ("currency", "eur"),
+        ("convert_to", "btc"),
+        ("foreign_id", "f1"),
+    ] {
+        let mut tx = app.pool.begin().await.unwrap();
+        sqlx::query(&format!(
+            "UPDATE withdrawals SET {column} = $2 WHERE id = $1"
+        ))
+        .bind(id)
+        .bind(text)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        let err = store::lock_by_id(&mut tx, id).await.unwrap_err();
+        assert!(
+            matches!(err, sqlx::Error::ColumnDecode { ref source, .. }
+                if source.to_string().contains(&format!("{text:?}"))),
+            "{column}: {err:?}"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! `/admin/v1`: the stuck queue, a withdrawal's page, the actions, the pause switch, review
 //! flags and the audit trail. Handlers only translate; `crate::operators` decides.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use uuid::Uuid;
@@ -272,10 +272,10 @@ pub async fn flag_user(
 pub async fn unflag_user(
     State(state): State<AppState>,
     Extension(OperatorName(by)): Extension<OperatorName>,
-    Path(user_id): Path<String>,
+    User(user): User,
 ) -> Result<StatusCode, ApiError> {
     let operations = &state.usecases.operations;
-    operations.set_review_flag(&user_id, None, &by).await?;
+    operations.set_review_flag(&user, None, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -290,7 +290,7 @@ pub async fn set_flag(
     state
         .usecases
         .operations
-        .set_review_flag(user.as_str(), Some(&reason), by)
+        .set_review_flag(user, Some(&reason), by)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -545,35 +545,30 @@ impl Claim {
     ) -> Result<HashMap<String, (Vec<u8>, Withdrawal)>, sqlx::Error> {
         // The claim's own columns are renamed in a subquery, so that the withdrawal's
         // (`reference`, `created_at`) are unambiguous.
+        macro_rules! stored_under {
+            ($claims:literal) => {
+                withdrawal_query!(
+                    query!(),
+                    ["SELECT c.claimed, c.claimed_hash, "],
+                    [" FROM (" + $claims + ") c JOIN withdrawals w ON w.id = c.withdrawal_id"],
+                    names as &[&str]
+                )
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|r| (r.claimed, (r.claimed_hash, withdrawal_from_record!(r))))
+                .collect()
+            };
+        }
         Ok(match self {
-            Self::Key => withdrawal_query!(
-                query!(),
-                ["SELECT c.claimed, c.claimed_hash, "],
-                [
-                    " FROM (SELECT key AS claimed, request_hash AS claimed_hash, withdrawal_id
-                         FROM idempotency_keys WHERE key = ANY($1)) c
-                   JOIN withdrawals w ON w.id = c.withdrawal_id"
-                ],
-                names as &[&str]
-            )
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .map(|r| (r.claimed, (r.claimed_hash, withdrawal_from_record!(r))))
-            .collect(),
-            Self::Reference => withdrawal_query!(
-                query!(),
-                ["SELECT c.claimed, c.claimed_hash, "],
-                [" FROM (SELECT reference AS claimed, request_hash AS claimed_hash, withdrawal_id
-                         FROM withdrawal_references WHERE reference = ANY($1)) c
-                   JOIN withdrawals w ON w.id = c.withdrawal_id"],
-                names as &[&str]
-            )
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .map(|r| (r.claimed, (r.claimed_hash, withdrawal_from_record!(r))))
-            .collect(),
+            Self::Key => stored_under!(
+                "SELECT key AS claimed, request_hash AS claimed_hash, withdrawal_id
+                 FROM idempotency_keys WHERE key = ANY($1)"
+            ),
+            Self::Reference => stored_under!(
+                "SELECT reference AS claimed, request_hash AS claimed_hash, withdrawal_id
+                 FROM withdrawal_references WHERE reference = ANY($1)"
+            ),
         })
     }
 

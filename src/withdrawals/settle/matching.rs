@@ -19,8 +19,9 @@ pub fn mismatches(withdrawal: &Withdrawal, report: &ProviderDetails) -> Vec<Stri
     }
     let receiving = withdrawal
         .convert_to
-        .as_deref()
-        .unwrap_or(&withdrawal.currency);
+        .as_ref()
+        .unwrap_or(&withdrawal.currency)
+        .as_str();
     if let Some(kind) = &report.kind {
         let expected = if withdrawal.convert_to.is_some() {
             &EXCHANGE_WITHDRAWAL_TYPES
@@ -46,7 +47,7 @@ pub fn mismatches(withdrawal: &Withdrawal, report: &ProviderDetails) -> Vec<Stri
         }
     }
     if let Some(sent) = &report.sent {
-        if sent.currency != withdrawal.currency {
+        if sent.currency != withdrawal.currency.as_str() {
             found.push(format!(
                 "currency_sent is in {}, the withdrawal pays {}",
                 sent.currency, withdrawal.currency
@@ -68,7 +69,7 @@ pub fn mismatches(withdrawal: &Withdrawal, report: &ProviderDetails) -> Vec<Stri
     }
     if let Some(address) = &report.address {
         if let Some(currency) = &address.currency {
-            if currency != &withdrawal.currency && currency != receiving {
+            if currency != withdrawal.currency.as_str() && currency != receiving {
                 found.push(format!(
                     "crypto_address is in {currency}, the withdrawal is {} to {receiving}",
                     withdrawal.currency
@@ -76,10 +77,13 @@ pub fn mismatches(withdrawal: &Withdrawal, report: &ProviderDetails) -> Vec<Stri
             }
         }
         if let Some(convert_to) = &address.convert_to {
-            if Some(convert_to) != withdrawal.convert_to.as_ref() {
+            if Some(convert_to.as_str()) != withdrawal.convert_to.as_ref().map(|c| c.as_str()) {
                 found.push(format!(
                     "crypto_address converts to {convert_to}, the withdrawal to {}",
-                    withdrawal.convert_to.as_deref().unwrap_or("nothing")
+                    withdrawal
+                        .convert_to
+                        .as_ref()
+                        .map_or("nothing", |c| c.as_str())
                 ));
             }
         }
@@ -119,17 +123,17 @@ pub(super) mod tests {
 
     use super::*;
     use crate::coinspaid::wire::{CurrencyAmount, ReportedAddress};
-    use crate::domain::WithdrawalStatus;
+    use crate::domain::{Currency, ForeignId, UserId, WithdrawalStatus};
 
     /// A processing 100.00 EUR withdrawal with CoinsPaid id 7 (also `settle_batch`'s fixture).
     pub(in crate::withdrawals) fn withdrawal(convert_to: Option<&str>) -> Withdrawal {
         Withdrawal {
             id: Uuid::now_v7(),
-            foreign_id: "pd-1".into(),
-            user_id: "u1".into(),
+            foreign_id: ForeignId::generate(),
+            user_id: UserId::parse("u1").unwrap(),
             amount: "100.00".parse().unwrap(),
-            currency: "EUR".into(),
-            convert_to: convert_to.map(str::to_owned),
+            currency: Currency::parse("EUR").unwrap(),
+            convert_to: convert_to.map(|c| Currency::parse(c).unwrap()),
             address: "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq".into(),
             tag: None,
             end_user_reference: "u1".into(),

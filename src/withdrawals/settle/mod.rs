@@ -463,7 +463,7 @@ mod tests {
     fn withdrawal(user: &str, amount: &str, status: WithdrawalStatus) -> Withdrawal {
         Withdrawal {
             id: Uuid::now_v7(),
-            user_id: user.into(),
+            user_id: crate::domain::UserId::parse(user).unwrap(),
             amount: amount.parse().unwrap(),
             status,
             ..super::matching::tests::withdrawal(None)

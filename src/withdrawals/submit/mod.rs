@@ -114,10 +114,10 @@ pub enum Attempt {
 /// same bytes.
 fn request_of(w: &Withdrawal, travel_rule: Option<TravelRuleFields>) -> WithdrawalRequest {
     WithdrawalRequest {
-        foreign_id: w.foreign_id.clone(),
+        foreign_id: w.foreign_id.to_string(),
         amount: w.amount.to_string(),
-        currency: w.currency.clone(),
-        convert_to: w.convert_to.clone(),
+        currency: w.currency.to_string(),
+        convert_to: w.convert_to.as_ref().map(|c| c.to_string()),
         address: w.address.clone(),
         tag: w.tag.clone(),
         end_user_reference: Some(w.end_user_reference.clone()),
@@ -417,7 +417,7 @@ impl Submitter {
                 tracing::warn!(http_status = status, %reason, "CoinsPaid refused a withdrawal it may already have; looking it up, nothing is released");
                 self.settle_by_lookup(
                     &lease,
-                    &withdrawal.foreign_id,
+                    withdrawal.foreign_id.as_str(),
                     &redactor,
                     &format!("refused after an unknown outcome ({reason})"),
                     IfNoRecord::Park,
@@ -428,7 +428,7 @@ impl Submitter {
                 tracing::warn!(%reason, "CoinsPaid already knows this foreign_id; looking it up");
                 self.settle_by_lookup(
                     &lease,
-                    &withdrawal.foreign_id,
+                    withdrawal.foreign_id.as_str(),
                     &redactor,
                     &format!("foreign_id refused as used ({reason})"),
                     IfNoRecord::Retry,
@@ -460,7 +460,11 @@ impl Submitter {
         withdrawal: &Withdrawal,
         redactor: &Redactor,
     ) -> Result<Option<Attempt>, Error> {
-        let err = match self.client.transaction_info(&withdrawal.foreign_id).await {
+        let err = match self
+            .client
+            .transaction_info(withdrawal.foreign_id.as_str())
+            .await
+        {
             Ok(details) => {
                 metrics::counter!("payoutd_lookups_total", "result" => "found").increment(1);
                 tracing::info!(provider_status = %details.provider_status, "CoinsPaid has the withdrawal; not sending it again");
