@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::AppState;
 use crate::domain::{Currency, IdempotencyKey, UserId};
 
@@ -197,7 +197,7 @@ impl FromRequestParts<AppState> for LimitsOf {
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    "unsupported_currency",
+                    ErrorCode::UnsupportedCurrency,
                     format!("{currency:?} is not a supported currency"),
                 )
                 .into_response()
@@ -219,7 +219,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Idempotency {
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "idempotency_key_required",
+                    ErrorCode::IdempotencyKeyRequired,
                     "an Idempotency-Key header of 1 to 255 visible ASCII characters is required",
                 )
             })
