@@ -124,11 +124,10 @@ fn documented_routes(
         .routes(routes!(op::pauses))
         .routes(routes!(op::pause_scope, op::resume_scope))
         .routes(routes!(op::flag_user, op::unflag_user))
-        .routes(routes!(op::audit_list))
-        .route_layer(middleware::from_fn_with_state(
-            operator_tokens,
-            admin::auth::require_operator,
-        ));
+        .routes(routes!(op::audit_list));
+    let operator = params::refusing_stray_queries(operator).route_layer(
+        middleware::from_fn_with_state(operator_tokens, admin::auth::require_operator),
+    );
     let authenticated = OpenApiRouter::new()
         .routes(routes!(users::credit))
         .routes(routes!(users::balances))
@@ -142,7 +141,8 @@ fn documented_routes(
         .routes(routes!(approvals::flag_user, approvals::unflag_user))
         .routes(routes!(events::list))
         .routes(routes!(events::redeliver))
-        .routes(routes!(events::send_test))
+        .routes(routes!(events::send_test));
+    let authenticated = params::refusing_stray_queries(authenticated)
         // Innermost first: the per-token limit runs once the token is known; a refused
         // token counts against its source address instead.
         .route_layer(middleware::from_fn_with_state(guard.clone(), abuse::api))

@@ -50,10 +50,11 @@ pub(super) fn complete(path: &str, operation: &mut Value) {
         })
     };
     // The path's `{id}` parser answers 404 for what is not a UUID; the others, and the query's
-    // and the body's readers, answer 422 naming the parameter or field.
+    // and the body's readers, answer 422 naming the parameter or field. Every secured
+    // operation refuses a query parameter it does not take (`params::refusing_stray_queries`).
     let names_a_withdrawal = has("path", &["id"]);
     let validated =
-        json_body || has("query", &[]) || has("path", &["user_id", "currency", "scope"]);
+        secured || json_body || has("query", &[]) || has("path", &["user_id", "currency", "scope"]);
     let responses = operation["responses"]
         .as_object_mut()
         .expect("every operation has responses");
