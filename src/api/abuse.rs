@@ -25,7 +25,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::config::AbuseSettings;
 
 /// Source addresses tracked per table before new ones share one bucket.
@@ -159,7 +159,7 @@ fn too_many(scope: &'static str, wait: std::time::Duration) -> Response {
     let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
+        ErrorCode::RateLimited,
         format!("too many requests; retry in {} s", seconds.max(1)),
     )
     .with_retry_after(wait)
@@ -188,7 +188,7 @@ pub async fn callback(State(guard): State<Arc<Guard>>, request: Request, next: N
         tracing::warn!(source = %ip, "callback refused: source not in abuse.callback_allow");
         return ApiError::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             "callbacks are not accepted from this address",
         )
         .into_response();

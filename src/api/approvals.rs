@@ -7,7 +7,7 @@ use axum::Json;
 
 use super::admin::check_reason;
 use super::admin::views::{NoteRequest, ReasonRequest};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::json::ApiJsonOrEmpty;
 use super::params::{User, WithdrawalId};
 use super::views::WithdrawalView;
@@ -15,7 +15,12 @@ use super::AppState;
 use crate::operators::actions::WEBSITE;
 use crate::operators::ActionError;
 
-/// `POST /v1/withdrawals/{id}/cancel`
+/// Cancel a withdrawal awaiting approval
+///
+/// Releases the hold; the withdrawal becomes `cancelled`. Only a withdrawal still
+/// `awaiting_approval` can be cancelled: once approved and sent it is `409 not_cancellable`.
+/// Cancelling one already cancelled answers it again. The optional `reason` goes to the audit
+/// trail.
 #[utoipa::path(post, path = "/v1/withdrawals/{id}/cancel", operation_id = "cancelWithdrawal", tag = "withdrawals",
     params(("id" = String, Path)), request_body = super::admin::views::NoteRequest,
     responses(
@@ -37,7 +42,7 @@ pub async fn cancel(
         .map_err(|err| match err {
             ActionError::WrongStatus { status, .. } => ApiError::new(
                 StatusCode::CONFLICT,
-                "not_cancellable",
+                ErrorCode::NotCancellable,
                 format!("the withdrawal is {status}: only one awaiting approval can be cancelled"),
             ),
             other => other.into(),
@@ -45,7 +50,10 @@ pub async fn cancel(
     Ok(Json(WithdrawalView::new(&state.currencies.catalog(), &w)))
 }
 
-/// `PUT /v1/users/{user_id}/review-flag`: every new withdrawal of the user waits for an operator.
+/// Flag a user for review
+///
+/// While the flag is set, every new withdrawal of the user waits `awaiting_approval` until an
+/// operator approves or rejects it. The `reason` is audited and shown to operators.
 #[utoipa::path(put, path = "/v1/users/{user_id}/review-flag", operation_id = "flagUserForReview", tag = "withdrawals",
     params(("user_id" = String, Path)), request_body = super::admin::views::ReasonRequest,
     responses((status = 204, description = "Flagged")), security(("bearer" = [])))]
@@ -57,7 +65,10 @@ pub async fn flag_user(
     super::admin::handlers::set_flag(&state, &user, request, WEBSITE).await
 }
 
-/// `DELETE /v1/users/{user_id}/review-flag`
+/// Remove a user's review flag
+///
+/// New withdrawals of the user follow the approval policy again; those already awaiting approval
+/// keep waiting for an operator. Removing a flag that is not set changes nothing.
 #[utoipa::path(delete, path = "/v1/users/{user_id}/review-flag", operation_id = "unflagUser", tag = "withdrawals",
     params(("user_id" = String, Path)), responses((status = 204, description = "Unflagged")), security(("bearer" = [])))]
 pub async fn unflag_user(

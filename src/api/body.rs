@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 
 /// The raw body, or the right problem when it could not be read (over 64 KiB: 413).
 pub fn bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
@@ -21,11 +21,11 @@ pub fn bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 status,
-                "payload_too_large",
+                ErrorCode::PayloadTooLarge,
                 "request bodies are limited to 64 KiB",
             )
         } else {
-            ApiError::new(status, "invalid_body", rejection.body_text())
+            ApiError::new(status, ErrorCode::InvalidBody, rejection.body_text())
         }
     })
 }
@@ -73,7 +73,7 @@ fn refusal(error: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     if message == field::NOT_A_DECIMAL_STRING {
         return ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_amount",
+            ErrorCode::InvalidAmount,
             format!("{path} must be a decimal string such as \"100.50\", not a JSON number"),
         );
     }
@@ -169,12 +169,15 @@ mod tests {
         let twice = refused(r#"{"amount":"1","a":"x","o":{"k":"a","k":"b"}}"#);
         assert_eq!(
             (twice.code, twice.detail.as_str()),
-            ("invalid_json", "the body has the key o.k more than once")
+            (
+                ErrorCode::InvalidJson,
+                "the body has the key o.k more than once"
+            )
         );
         let number = refused(r#"{"amount":1.5,"a":"x"}"#);
         assert_eq!(
             (number.code, number.detail.starts_with("amount ")),
-            ("invalid_amount", true)
+            (ErrorCode::InvalidAmount, true)
         );
         for (body, detail) in [
             (r#"{"amount":"1"}"#, "a: is required"),
@@ -206,7 +209,7 @@ mod tests {
             let problem = refused(body);
             assert_eq!(
                 (problem.code, problem.detail.as_str()),
-                ("validation_failed", detail),
+                (ErrorCode::ValidationFailed, detail),
                 "{body}"
             );
             assert!(!problem.detail.contains("secret"));

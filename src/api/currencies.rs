@@ -55,6 +55,7 @@ pub struct CurrenciesResponse {
     data: Vec<CurrencyView>,
     /// `coinspaid` (loaded from /v2/currencies/list) or `builtin` (CoinsPaid not reached yet).
     source: &'static str,
+    #[schema(format = DateTime)]
     refreshed_at: Option<String>,
     /// Where the allowed conversions come from: `coinspaid_rates` (/v2/currencies/rates),
     /// `coinspaid_pairs` (/v2/currencies/pairs, where rates answers 404) or `builtin` (no
@@ -65,7 +66,12 @@ pub struct CurrenciesResponse {
     pairs: Option<Vec<PairView>>,
 }
 
-/// `GET /v1/currencies`
+/// List currencies and conversions
+///
+/// What can be paid out: each currency's precision, withdrawal minimum (and CoinsPaid's deposit
+/// minimum, for information), whether a destination tag is required, and the conversions CoinsPaid
+/// allows (`pairs`) with their minimums. Loaded from CoinsPaid and refreshed; `source` and
+/// `pairs_source` say where each list came from.
 #[utoipa::path(
     get, path = "/v1/currencies", operation_id = "listCurrencies", tag = "withdrawals",
     responses(
@@ -144,6 +150,7 @@ pub struct QuoteResponse {
     #[schema(example = 60)]
     fix_period: Option<i64>,
     /// `ts_fixed` as RFC 3339, or the time of the answer when CoinsPaid gives none.
+    #[schema(format = DateTime)]
     quoted_at: String,
     /// `fresh`: CoinsPaid's estimate for this quote. `recent`: its estimate made at `quoted_at`
     /// for an amount within a factor of two of this one, scaled to this amount (CoinsPaid
@@ -152,7 +159,15 @@ pub struct QuoteResponse {
     source: &'static str,
 }
 
-/// `POST /v1/quotes`
+/// Quote a conversion
+///
+/// CoinsPaid's estimate of what the user would receive for `amount` of `currency` paid out as
+/// `convert_to`, with its price and fee, to show before the user confirms. Not binding: a
+/// withdrawal converts at the rate of the moment CoinsPaid processes it.
+///
+/// CoinsPaid allows 30 estimates a minute, shared by every replica: beyond that, a recent estimate
+/// of the same pair is scaled to the amount (`source: recent`), or, with none, the answer is `429`
+/// with `Retry-After`.
 #[utoipa::path(
     post, path = "/v1/quotes", operation_id = "createQuote", tag = "withdrawals",
     request_body = super::requests::QuoteRequest,

@@ -7,7 +7,7 @@ use axum::Json;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::params::{known_params, EventId, QueryParams};
 use super::views::EventPage;
 use super::{pagination, AppState};
@@ -18,9 +18,11 @@ impl From<EventError> for ApiError {
     fn from(err: EventError) -> Self {
         match err {
             EventError::NotFound => ApiError::not_found("event"),
-            EventError::NotDeliverable => {
-                ApiError::new(StatusCode::CONFLICT, "notify_url_not_set", err.to_string())
-            }
+            EventError::NotDeliverable => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::NotifyUrlNotSet,
+                err.to_string(),
+            ),
             EventError::Database(e) => e.into(),
         }
     }
@@ -28,7 +30,12 @@ impl From<EventError> for ApiError {
 
 known_params!(FeedParams: "after", "limit");
 
-/// `GET /v1/events?after=&limit=`: oldest first, in commit order.
+/// List events
+///
+/// Every notification payoutd sent or is sending, exactly as POSTed to the notification URL,
+/// oldest first in commit order: a reader that passes `next_cursor` as `after` never skips one.
+/// Events of transactions still running are held back until they end. For a website that
+/// missed deliveries, or that reads events instead of receiving them.
 #[utoipa::path(
     get, path = "/v1/events", operation_id = "listEvents", tag = "events",
     params(
@@ -60,7 +67,10 @@ pub async fn list(
     }))
 }
 
-/// `POST /v1/events/{id}/redeliver`
+/// Redeliver an event
+///
+/// POSTs the event to the notification URL again: the same body with the same `webhook-id`,
+/// freshly signed. The receiver's duplicate check sees it as the event it already knows.
 #[utoipa::path(
     post, path = "/v1/events/{id}/redeliver", operation_id = "redeliverEvent", tag = "events",
     params(("id" = String, Path, description = "The event's id (its webhook-id)")),
@@ -86,7 +96,10 @@ pub struct TestEventSent {
     pub id: Uuid,
 }
 
-/// `POST /v1/webhooks/test`
+/// Send a test event
+///
+/// Writes a `webhook.test` event, delivered to the notification URL like any other and listed
+/// in the events feed: a way to check the receiver's signature verification end to end.
 #[utoipa::path(
     post, path = "/v1/webhooks/test", operation_id = "sendTestEvent", tag = "events",
     responses(

@@ -8,12 +8,20 @@ use serde_json::{json, Value};
 use super::AppState;
 use crate::db;
 
-/// `GET /healthz`: 200 while the process runs.
+/// Check liveness
+///
+/// `200` while the process runs; checks nothing else.
 #[utoipa::path(get, path = "/healthz", operation_id = "getHealth", tag = "operations", responses((status = 200, description = "The process runs")))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// Check readiness
+///
+/// `200` when a writable database primary answers and the migrations are applied, else `503`, so
+/// that a load balancer sends traffic elsewhere during a failover. The body names the provider mode
+/// (`coinspaid`, or `simulator` with a warning) and the scopes whose submissions operators have
+/// paused.
 #[utoipa::path(
     get, path = "/readyz", operation_id = "getReadiness", tag = "operations",
     responses(
@@ -21,9 +29,6 @@ pub async fn healthz() -> Json<Value> {
         (status = 503, description = "Not ready: `database` says why (`unavailable`, `read_only` during a failover, `migrations_pending`)"),
     )
 )]
-/// `GET /readyz`: 200 when a writable primary answers and migrations are applied, else 503
-/// (a load balancer then sends traffic elsewhere while a failover runs).
-/// The body names the provider mode, and warns when it is the simulator.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let database = db::readiness(&state.pool).await;
     let database_ready = database == db::Readiness::Ready;

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::json::ApiJson;
 use super::params::LimitsOf;
 use super::requests::LimitsRequest;
@@ -17,7 +17,7 @@ fn limit(text: Option<String>, name: &str) -> Result<Option<rust_decimal::Decima
         Amount::parse(&text).map(Amount::value).map_err(|e| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_amount",
+                ErrorCode::InvalidAmount,
                 format!("{name}: {e}"),
             )
         })
@@ -25,7 +25,10 @@ fn limit(text: Option<String>, name: &str) -> Result<Option<rust_decimal::Decima
     .transpose()
 }
 
-/// `GET /v1/users/{user_id}/limits/{currency}`
+/// Get a user's withdrawal limits
+///
+/// The limits in force on withdrawals paid from `currency`: the user's own, else the configured
+/// default. `null` is unlimited.
 #[utoipa::path(
     get, path = "/v1/users/{user_id}/limits/{currency}", operation_id = "getUserLimits", tag = "withdrawals",
     params(("user_id" = String, Path, description = "The merchant's user id"), ("currency" = String, Path, description = "The paying currency")),
@@ -43,7 +46,12 @@ pub async fn get(
     Ok(Json(state.usecases.limits.get(&user, &currency).await?))
 }
 
-/// `PUT /v1/users/{user_id}/limits/{currency}`
+/// Set a user's withdrawal limits
+///
+/// Overrides the configured default for this user and currency: `max_per_withdrawal`, and
+/// `max_per_day` over any rolling 24 hours, counting withdrawals not cancelled or rejected. `null`
+/// or absent: the configured default. A withdrawal over a limit is refused with `422
+/// limit_exceeded`.
 #[utoipa::path(
     put, path = "/v1/users/{user_id}/limits/{currency}", operation_id = "setUserLimits", tag = "withdrawals",
     params(("user_id" = String, Path, description = "The merchant's user id"), ("currency" = String, Path, description = "The paying currency")),

@@ -32,10 +32,12 @@ pub async fn track(request: Request, next: Next) -> Response {
     response
 }
 
-#[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+/// Scrape the metrics
+///
 /// Prometheus text. Gauges that describe the database are read at most once per
-/// `metrics.db_gauges_interval_secs` (see `crate::telemetry::gauges`); every replica reports the same
-/// value for them, so aggregate those with `max()`.
+/// `metrics.db_gauges_interval_secs`; every replica reports the same value for them, so aggregate
+/// those with `max()`.
+#[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn render(State(state): State<AppState>) -> Response {
     state.telemetry.gauges.refresh().await;
     (

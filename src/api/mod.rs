@@ -43,7 +43,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use auth::ApiTokens;
-use error::ApiError;
+use error::{ApiError, ErrorCode};
 
 use crate::currencies::Currencies;
 use crate::usecases::UseCases;
@@ -124,11 +124,10 @@ fn documented_routes(
         .routes(routes!(op::pauses))
         .routes(routes!(op::pause_scope, op::resume_scope))
         .routes(routes!(op::flag_user, op::unflag_user))
-        .routes(routes!(op::audit_list))
-        .route_layer(middleware::from_fn_with_state(
-            operator_tokens,
-            admin::auth::require_operator,
-        ));
+        .routes(routes!(op::audit_list));
+    let operator = params::refusing_stray_queries(operator).route_layer(
+        middleware::from_fn_with_state(operator_tokens, admin::auth::require_operator),
+    );
     let authenticated = OpenApiRouter::new()
         .routes(routes!(users::credit))
         .routes(routes!(users::balances))
@@ -142,7 +141,8 @@ fn documented_routes(
         .routes(routes!(approvals::flag_user, approvals::unflag_user))
         .routes(routes!(events::list))
         .routes(routes!(events::redeliver))
-        .routes(routes!(events::send_test))
+        .routes(routes!(events::send_test));
+    let authenticated = params::refusing_stray_queries(authenticated)
         // Innermost first: the per-token limit runs once the token is known; a refused
         // token counts against its source address instead.
         .route_layer(middleware::from_fn_with_state(guard.clone(), abuse::api))
@@ -164,7 +164,7 @@ fn documented_routes(
 }
 
 /// The OpenAPI document of the API, as `/openapi.json` serves it.
-pub fn openapi_document() -> utoipa::openapi::OpenApi {
+pub fn openapi_document() -> serde_json::Value {
     openapi::complete(
         documented_routes(
             Arc::new(ApiTokens::new(&[])),
@@ -221,13 +221,13 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
 }
 
 async fn not_found() -> Response {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route").into_response()
+    ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such route").into_response()
 }
 
 async fn method_not_allowed() -> Response {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "method not allowed on this route",
     )
     .into_response()

@@ -1,8 +1,17 @@
-//! The OpenAPI 3 document, generated from the handlers' annotations and the response types,
-//! and served at `/openapi.json` with a browsable page at `/docs` (docs.rs). The request bodies'
-//! schemas come from the types the handlers deserialize (`requests.rs`).
+//! The OpenAPI 3.1 document, generated from the handlers' annotations (each handler's doc
+//! comment gives its operation's summary, first line, and description, the rest) and the
+//! request and response types, and served at `/openapi.json` with a browsable page at `/docs`
+//! (docs.rs). The request bodies' schemas come from the types the handlers deserialize
+//! (`requests.rs`). [`complete`] adds what the annotations cannot say once per route; its
+//! parts are in `openapi/`.
+
+mod constraints;
+mod responses;
+mod schemas;
+pub mod travel_rule;
 
 use serde::Serialize;
+use serde_json::{json, Value};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
@@ -20,8 +29,10 @@ pub struct Problem {
     pub title: String,
     #[schema(example = 422)]
     pub status: u16,
+    /// What went wrong, for a person; names the field at fault. Never repeats a value.
     pub detail: String,
-    /// One of the stable codes of the contract.
+    /// One of the `ErrorCode`s, for a program to branch on. A later version may add codes:
+    /// treat one you do not know by the answer's HTTP status.
     #[schema(example = "insufficient_funds")]
     pub code: String,
 }
@@ -31,7 +42,9 @@ pub struct Problem {
 pub struct LimitsView {
     #[schema(example = "EUR")]
     pub currency: String,
+    #[schema(example = "1000.00")]
     pub max_per_withdrawal: Option<String>,
+    #[schema(example = "5000.00")]
     pub max_per_day: Option<String>,
 }
 
@@ -56,7 +69,7 @@ impl Modify for BearerAuth {
 #[openapi(
     info(
         title = "payoutd",
-        description = "Merchant-side CoinsPaid withdrawal service: holds, submits, settles exactly once."
+        description = "Merchant-side CoinsPaid withdrawal service: holds a user's balance, sends the payout to CoinsPaid with a never-reused `foreign_id`, and settles the hold exactly once when CoinsPaid's signed callback says what happened.\n\nErrors are `application/problem+json` with a stable `code` (`ErrorCode`). Amounts are decimal strings, never JSON numbers. Times are RFC 3339 UTC. Any operation may answer `429` with `Retry-After`, and `503` (always with `Retry-After`) while the database fails over."
     ),
     modifiers(&BearerAuth),
     components(schemas(Problem, CreditRequest, WithdrawalRequest, TravelRuleParty, QuoteRequest, LimitsRequest, LimitsView)),
@@ -71,66 +84,18 @@ impl Modify for BearerAuth {
 )]
 pub struct ApiDoc;
 
-/// Every `code` a problem can carry, as the contract names them.
-pub const ERROR_CODES: &[&str] = &[
-    "invalid_json",
-    "invalid_body",
-    "payload_too_large",
-    "unauthorized",
-    "not_found",
-    "method_not_allowed",
-    "idempotency_key_required",
-    "idempotency_key_reused",
-    "reference_conflict",
-    "invalid_amount",
-    "unsupported_currency",
-    "unsupported_pair",
-    "invalid_address",
-    "below_minimum",
-    "insufficient_funds",
-    "limit_exceeded",
-    "validation_failed",
-    "provider_unavailable",
-    "internal_error",
-    "unavailable",
-    "timeout",
-    "not_cancellable",
-    "status_conflict",
-    "submission_in_flight",
-    "lookup_disagrees",
-    "nothing_to_acknowledge",
-    "notify_url_not_set",
-];
-
-/// A withdrawal's `status`, as `WithdrawalStatus` serializes it.
-pub const WITHDRAWAL_STATUSES: &[&str] = &[
-    "awaiting_approval",
-    "pending",
-    "processing",
-    "confirmed",
-    "cancelled",
-    "rejected",
-];
-
-/// A ledger entry's `kind`, as `EntryKind` serializes it.
-pub const ENTRY_KINDS: &[&str] = &["credit", "hold", "release", "debit"];
-
 /// What the annotations cannot say once per route: the servers, `security: []` on public
-/// routes, the problems every route can answer (500, 503 timeout/unavailable; 400 and 413
-/// where a body is read), the enums of codes, statuses and kinds, and the constraints on ids,
-/// keys and page sizes. Applied to the generated document before it is served.
-pub fn complete(document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    use serde_json::{json, Value};
+/// routes, the answers every route can give (`responses`), the enums of codes, statuses and
+/// kinds, open to values a later version adds, the constraints the handlers check on ids,
+/// keys, amounts and page sizes (`constraints`), which response fields are always present,
+/// request examples and links (`schemas`). Applied to the generated document before it is
+/// served; a JSON value, as it uses JSON Schema keywords utoipa's types do not carry.
+pub fn complete(document: utoipa::openapi::OpenApi) -> Value {
     let mut doc = serde_json::to_value(&document).expect("the document serializes");
-    let problem = |description: &str| {
-        json!({
-            "description": description,
-            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-        })
-    };
     doc["servers"] = json!([{"url": "/", "description": "This payoutd instance (the origin serving this document)"}]);
+    schemas::complete(&mut doc["components"]["schemas"]);
     if let Some(paths) = doc["paths"].as_object_mut() {
-        for item in paths.values_mut() {
+        for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else {
                 continue;
             };
@@ -138,71 +103,23 @@ pub fn complete(document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi 
                 if !matches!(method.as_str(), "get" | "put" | "post" | "delete" | "patch") {
                     continue;
                 }
-                let public = operation.get("security").is_none();
-                if public {
+                if operation.get("security").is_none() {
                     operation["security"] = json!([]);
                 }
-                let has_body = operation.get("requestBody").is_some();
-                let secured = !public;
-                let responses = operation["responses"]
-                    .as_object_mut()
-                    .expect("every operation has responses");
-                let mut add = |status: &str, value: Value| {
-                    responses.entry(status.to_owned()).or_insert(value);
-                };
-                if secured {
-                    add(
-                        "401",
-                        problem("unauthorized: the bearer token is missing or not one of this interface's"),
-                    );
-                }
-                if has_body {
-                    add("400", problem("invalid_json or invalid_body: the body is not a JSON object of the documented shape, or has an object key twice"));
-                    add("413", problem("payload_too_large: the body is over 64 KiB"));
-                }
-                add(
-                    "500",
-                    problem("internal_error: the cause is logged under the x-request-id"),
-                );
-                add("503", problem("timeout: the request ran out of its time budget (server.request_timeout_secs); or unavailable: the database is"));
-                if let Some(parameters) = operation
-                    .get_mut("parameters")
-                    .and_then(Value::as_array_mut)
-                {
-                    for parameter in parameters {
-                        constrain(parameter);
-                    }
-                }
+                constraints::parameters(operation);
+                responses::complete(path, operation);
             }
         }
     }
-    let schemas = &mut doc["components"]["schemas"];
-    schemas["Problem"]["properties"]["code"]["enum"] = json!(ERROR_CODES);
-    if schemas.get("WithdrawalView").is_some() {
-        schemas["WithdrawalView"]["properties"]["status"]["enum"] = json!(WITHDRAWAL_STATUSES);
-    }
-    if schemas.get("LedgerEntryView").is_some() {
-        schemas["LedgerEntryView"]["properties"]["kind"]["enum"] = json!(ENTRY_KINDS);
-    }
-    if schemas.get("StatusChange").is_some() {
-        schemas["StatusChange"]["properties"]["status"]["enum"] = json!(WITHDRAWAL_STATUSES);
-        schemas["StatusChange"]["properties"]["previous_status"]["enum"] =
-            json!(WITHDRAWAL_STATUSES);
-    }
-    let mut document: utoipa::openapi::OpenApi =
-        serde_json::from_value(doc).expect("the completed document is still an OpenAPI document");
-    // utoipa has no field for OpenAPI 3.1's top-level `webhooks`; its extensions map is
-    // serialized flat into the document, so the section goes in there.
-    document
-        .extensions
-        .get_or_insert_with(Default::default)
-        .insert("webhooks".into(), webhooks());
-    document
+    schemas::request_bodies(&mut doc);
+    schemas::links(&mut doc);
+    schemas::require_response_fields(&mut doc);
+    doc["webhooks"] = webhooks();
+    doc
 }
 
 /// The notifications payoutd POSTs to `notify.url`: OpenAPI 3.1 `webhooks`, one per event type.
-fn webhooks() -> serde_json::Value {
-    use serde_json::json;
+fn webhooks() -> Value {
     let header = |name: &str, description: &str| json!({"name": name, "in": "header", "required": true, "description": description, "schema": {"type": "string"}});
     let delivery = |summary: &str| {
         json!({"post": {
@@ -224,24 +141,4 @@ fn webhooks() -> serde_json::Value {
         "withdrawal.status_changed": delivery("A withdrawal's status changed"),
         "webhook.test": delivery("POST /v1/webhooks/test asked for it"),
     })
-}
-
-/// The constraints the handlers check, stated on the parameters they check them on.
-fn constrain(parameter: &mut serde_json::Value) {
-    use serde_json::json;
-    let visible_ascii = |max: u32| json!({"type": "string", "minLength": 1, "maxLength": max, "pattern": "^[!-~]+$"});
-    let schema = match (parameter["in"].as_str(), parameter["name"].as_str()) {
-        (Some("path"), Some("user_id")) | (Some("query"), Some("user_id")) => visible_ascii(128),
-        (Some("path"), Some("currency")) | (Some("query"), Some("currency")) => {
-            json!({"type": "string", "pattern": "^[A-Z0-9]{2,12}$"})
-        }
-        (Some("path"), Some("id")) => json!({"type": "string", "format": "uuid"}),
-        (Some("header"), Some("Idempotency-Key")) => visible_ascii(255),
-        (Some("query"), Some("limit")) => {
-            json!({"type": "integer", "minimum": 1, "maximum": 200, "default": 50})
-        }
-        (Some("query"), Some("status")) => json!({"type": "string", "enum": WITHDRAWAL_STATUSES}),
-        _ => return,
-    };
-    parameter["schema"] = schema;
 }

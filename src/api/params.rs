@@ -3,18 +3,23 @@
 //! is refused as it always was (a withdrawal id that is not a UUID is `404`, a bad user id
 //! `422`, a missing key `400 idempotency_key_required`), ahead of anything wrong with the body.
 //! A query string is refused whole when it names a parameter its endpoint does not know
-//! ([`QueryParams`]).
+//! ([`QueryParams`] where the endpoint takes some, [`refusing_stray_queries`] where it takes
+//! none).
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::{FromRequestParts, MatchedPath, Path, Request, State};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use super::AppState;
 use crate::domain::{Currency, IdempotencyKey, UserId};
 
@@ -94,6 +99,84 @@ impl<S: Send + Sync, K: KnownParams> FromRequestParts<S> for QueryParams<K> {
             known: PhantomData,
         })
     }
+}
+
+/// The operations of a router that take no query parameter, by path template (as axum's
+/// [`MatchedPath`] gives it) and method, read from the router's own OpenAPI description: what
+/// the document says an operation takes is what it accepts.
+struct QueryFree(HashMap<String, Vec<Method>>);
+
+impl QueryFree {
+    fn of(document: &utoipa::openapi::OpenApi) -> Self {
+        let takes_none = |operation: &Operation| {
+            !operation
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| p.parameter_in == ParameterIn::Query)
+        };
+        let mut free: HashMap<String, Vec<Method>> = HashMap::new();
+        for (path, item) in &document.paths.paths {
+            let operations = [
+                (Method::GET, &item.get),
+                (Method::PUT, &item.put),
+                (Method::POST, &item.post),
+                (Method::DELETE, &item.delete),
+                (Method::PATCH, &item.patch),
+            ];
+            for (method, operation) in operations {
+                if operation.as_ref().is_some_and(takes_none) {
+                    free.entry(path.clone()).or_default().push(method);
+                }
+            }
+        }
+        Self(free)
+    }
+
+    fn contains(&self, path: &str, method: &Method) -> bool {
+        self.0
+            .get(path)
+            .is_some_and(|methods| methods.contains(method))
+    }
+}
+
+/// `router` with every operation that takes no query parameter refusing one:
+/// `422 validation_failed` naming each, so that a parameter a client believes does something
+/// (a misspelt filter, one from another endpoint) is never silently ignored. Added before the
+/// router's authentication, so it runs after it, as [`QueryParams`] does.
+pub fn refusing_stray_queries<S>(router: OpenApiRouter<S>) -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let free = Arc::new(QueryFree::of(router.get_openapi()));
+    router.route_layer(middleware::from_fn_with_state(free, refuse_stray_query))
+}
+
+async fn refuse_stray_query(
+    State(free): State<Arc<QueryFree>>,
+    matched: Option<MatchedPath>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let stray = match (request.uri().query(), &matched) {
+        (Some(query), Some(path)) if free.contains(path.as_str(), request.method()) => {
+            let mut names: Vec<String> = form_urlencoded::parse(query.as_bytes())
+                .map(|(name, _)| name.into_owned())
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            names
+        }
+        _ => Vec::new(),
+    };
+    if stray.is_empty() {
+        return next.run(request).await;
+    }
+    ApiError::validation(
+        &stray.join(", "),
+        "unknown query parameter; this operation takes none",
+    )
+    .into_response()
 }
 
 /// The `Idempotency-Key` header of a withdrawal request.
@@ -197,7 +280,7 @@ impl FromRequestParts<AppState> for LimitsOf {
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    "unsupported_currency",
+                    ErrorCode::UnsupportedCurrency,
                     format!("{currency:?} is not a supported currency"),
                 )
                 .into_response()
@@ -219,7 +302,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Idempotency {
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "idempotency_key_required",
+                    ErrorCode::IdempotencyKeyRequired,
                     "an Idempotency-Key header of 1 to 255 visible ASCII characters is required",
                 )
             })

@@ -5,6 +5,7 @@
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use utoipa::openapi::{RefOr, Schema};
 use utoipa::ToSchema;
 
 use super::body::field;
@@ -12,6 +13,7 @@ use super::body::field;
 /// `POST /v1/users/{user_id}/credits` body.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"currency": "EUR", "amount": "250.00", "reference": "dep-991"}))]
 pub struct CreditRequest {
     #[serde(deserialize_with = "field::string")]
     #[schema(example = "EUR")]
@@ -29,6 +31,19 @@ pub struct CreditRequest {
 /// `POST /v1/withdrawals` body.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "user_id": "u1",
+    "amount": "100.00",
+    "currency": "EUR",
+    "convert_to": "BTC",
+    "address": "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+    "tag": null,
+    "end_user_reference": "u1",
+    "reference": "payout-2026-000123",
+    "sender_type": "natural",
+    "sender_data": {"first_name": "Friedrich", "last_name": "Müller", "date_of_birth": "1995-08-17", "email": "friedrich@example.com"},
+    "receiver_type": "self"
+}))]
 pub struct WithdrawalRequest {
     #[serde(deserialize_with = "field::string")]
     #[schema(example = "u1")]
@@ -77,31 +92,42 @@ pub struct WithdrawalRequest {
 
 /// `sender_data` / `receiver_data`, passed to CoinsPaid unchanged and never shown back. A
 /// natural person: `first_name`, `last_name`, `date_of_birth`; a legal entity: `legal_name`,
-/// `country_of_registration`; `email` optional for both. No other key is accepted.
-#[derive(Deserialize, ToSchema)]
+/// `country_of_registration`; `email` optional for both. No other key is accepted. Read as
+/// the union of the two, so that a refusal names the field; the travel-rule parser checks the
+/// keys against the party's type, and the document describes the two shapes
+/// (`openapi::travel_rule`).
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TravelRuleParty {
     /// Natural person; 1-100 characters.
     #[serde(default, deserialize_with = "field::opt_string")]
-    #[schema(example = "Friedrich")]
     pub first_name: Option<String>,
     /// Natural person; 1-100 characters.
     #[serde(default, deserialize_with = "field::opt_string")]
-    #[schema(example = "Müller")]
     pub last_name: Option<String>,
     /// Natural person; a past date, `YYYY-MM-DD`.
     #[serde(default, deserialize_with = "field::opt_string")]
-    #[schema(example = "1995-08-17")]
     pub date_of_birth: Option<String>,
     /// Legal entity; 1-200 characters.
     #[serde(default, deserialize_with = "field::opt_string")]
     pub legal_name: Option<String>,
     /// Legal entity; ISO 3166-1 alpha-3.
     #[serde(default, deserialize_with = "field::opt_string")]
-    #[schema(example = "DEU")]
     pub country_of_registration: Option<String>,
     #[serde(default, deserialize_with = "field::opt_string")]
     pub email: Option<String>,
+}
+
+impl utoipa::PartialSchema for TravelRuleParty {
+    fn schema() -> RefOr<Schema> {
+        super::openapi::travel_rule::party_schema()
+    }
+}
+
+impl ToSchema for TravelRuleParty {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.extend(super::openapi::travel_rule::parties());
+    }
 }
 
 impl TravelRuleParty {
@@ -125,6 +151,7 @@ impl TravelRuleParty {
 /// `POST /v1/quotes` body.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"amount": "100.00", "currency": "EUR", "convert_to": "BTC"}))]
 pub struct QuoteRequest {
     #[serde(deserialize_with = "field::amount")]
     #[schema(example = "100.00")]
@@ -140,6 +167,7 @@ pub struct QuoteRequest {
 /// `PUT /v1/users/{user_id}/limits/{currency}` body: null or absent uses the configured default.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"max_per_withdrawal": "1000.00", "max_per_day": "5000.00"}))]
 pub struct LimitsRequest {
     #[serde(default, deserialize_with = "field::opt_string")]
     #[schema(example = "1000.00")]
@@ -231,13 +259,78 @@ mod tests {
         );
     }
 
+    /// `TravelRuleParty` is `oneOf` two closed shapes: serde reads the union of their keys, and
+    /// the travel-rule parser accepts a shape with exactly its required keys and refuses it
+    /// without any one of them.
+    fn check_parties(schemas: &Value) {
+        use crate::domain::travel_rule::{TravelRule, TravelRuleInput};
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let shapes: Vec<(&str, &Value)> = schemas["TravelRuleParty"]["oneOf"]
+            .as_array()
+            .expect("TravelRuleParty is oneOf")
+            .iter()
+            .map(|r| {
+                let name = r["$ref"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("#/components/schemas/");
+                (name, &schemas[name])
+            })
+            .collect();
+        assert_eq!(
+            shapes.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            ["NaturalPerson", "LegalEntity"]
+        );
+        let mut union: Vec<String> = shapes
+            .iter()
+            .flat_map(|(_, s)| s["properties"].as_object().unwrap().keys().cloned())
+            .collect();
+        union.sort();
+        union.dedup();
+        assert_eq!(
+            union,
+            serde_fields::<TravelRuleParty>(),
+            "TravelRuleParty: properties"
+        );
+        for ((name, shape), kind) in shapes.iter().zip(["natural", "legal"]) {
+            assert_eq!(
+                shape["additionalProperties"], false,
+                "{name}: unknown fields"
+            );
+            let parses = |data: &serde_json::Map<String, Value>| {
+                let input = TravelRuleInput {
+                    sender_type: Some(kind.to_owned()),
+                    sender_data: Some(data.clone()),
+                    ..TravelRuleInput::default()
+                };
+                TravelRule::parse(&input, today).is_ok()
+            };
+            let required: Vec<&str> = shape["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap())
+                .collect();
+            let minimal: serde_json::Map<String, Value> = required
+                .iter()
+                .map(|k| ((*k).to_owned(), shape["properties"][*k]["example"].clone()))
+                .collect();
+            assert!(parses(&minimal), "{name}: its required keys are enough");
+            for k in &required {
+                let mut without = minimal.clone();
+                without.remove(*k);
+                assert!(!parses(&without), "{name}: {k} is required");
+            }
+        }
+    }
+
     #[test]
     fn the_document_lists_exactly_the_fields_the_handlers_accept() {
         let document = serde_json::to_value(crate::api::openapi_document()).unwrap();
         let schemas = &document["components"]["schemas"];
         check::<CreditRequest>(schemas, "CreditRequest");
         check::<WithdrawalRequest>(schemas, "WithdrawalRequest");
-        check::<TravelRuleParty>(schemas, "TravelRuleParty");
+        check_parties(schemas);
         check::<QuoteRequest>(schemas, "QuoteRequest");
         check::<LimitsRequest>(schemas, "LimitsRequest");
         check::<NoteRequest>(schemas, "NoteRequest");

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 
 pub async fn answer_within(
     State(budget): State<Duration>,
@@ -21,7 +21,7 @@ pub async fn answer_within(
             tracing::warn!(budget_secs = budget.as_secs_f64(), "request timed out");
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "timeout",
+                ErrorCode::Timeout,
                 "the request did not finish in time; it may still take effect, retry with the same Idempotency-Key",
             )
             .into_response()

@@ -20,7 +20,14 @@ pub struct CreditResponse {
     balance: BalanceView,
 }
 
-/// `POST /v1/users/{user_id}/credits`: idempotent on the reference.
+/// Credit a user's balance
+///
+/// Adds `amount` of `currency` to the user's available balance: the website calls it when the user
+/// funds their account. One ledger entry, written with the balance in one transaction.
+///
+/// Idempotent on `reference`, unique per user: the same request again answers `200` with the same
+/// entry and credits nothing; the same reference with another currency or amount is `409
+/// reference_conflict`.
 #[utoipa::path(
     post, path = "/v1/users/{user_id}/credits", operation_id = "creditUser", tag = "balances",
     params(("user_id" = String, Path, description = "The merchant's user id")),
@@ -65,7 +72,10 @@ pub struct BalancesResponse {
     balances: Vec<BalanceView>,
 }
 
-/// `GET /v1/users/{user_id}/balances`: an unknown user has an empty list.
+/// Get a user's balances
+///
+/// Per currency: `available`, `held` by withdrawals not yet settled, and their `total`. A user
+/// never credited has an empty list.
 #[utoipa::path(
     get, path = "/v1/users/{user_id}/balances", operation_id = "getUserBalances", tag = "balances",
     params(("user_id" = String, Path, description = "The merchant's user id")),
@@ -89,7 +99,11 @@ pub async fn balances(
 
 known_params!(LedgerParams: "currency", "limit", "cursor");
 
-/// `GET /v1/users/{user_id}/ledger?currency=&limit=&cursor=`: newest first.
+/// List a user's ledger entries
+///
+/// Every change to the user's balances, newest first: `credit`, `hold`, `release` and `debit`, each
+/// naming the withdrawal it belongs to. Optionally one currency only. Keyset pages: pass
+/// `next_cursor` as `cursor`.
 #[utoipa::path(
     get, path = "/v1/users/{user_id}/ledger", operation_id = "listUserLedgerEntries", tag = "balances",
     params(

@@ -54,6 +54,7 @@ pub struct LedgerEntryView {
     pub amount: String,
     pub withdrawal_id: Option<Uuid>,
     pub reference: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -112,7 +113,9 @@ pub struct WithdrawalView {
     /// contradicted a final status, or it used an undocumented status word). No money moved
     /// because of it; an operator should look.
     pub anomaly: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 

@@ -37,6 +37,22 @@ fn input_of(request: WithdrawalRequest) -> WithdrawalInput {
     }
 }
 
+/// Request a withdrawal
+///
+/// Holds `amount` of the user's `currency` balance and stores the withdrawal with a fresh
+/// `foreign_id`, in one transaction; then sends it to CoinsPaid and waits for the answer up to
+/// `worker.first_attempt_wait_ms`, so the answer usually says `processing` already (`pending` when
+/// CoinsPaid has not answered yet, `rejected` when it refused the request and the hold was
+/// released). A withdrawal the approval policy holds is `awaiting_approval` until an operator
+/// decides.
+///
+/// An `Idempotency-Key` is required: the same key and body again answer `200` with the same
+/// withdrawal and `Idempotent-Replayed: true`, nothing new held or sent; the same key with another
+/// body is `409 idempotency_key_reused`. `reference`, if given, is your own permanent id for the
+/// payout and replays the same way, without expiring.
+///
+/// A refusal holds and sends nothing: `422` with a `code` saying why. Travel-rule data (MiCA) is
+/// passed to CoinsPaid as given and never shown back.
 #[utoipa::path(
     post, path = "/v1/withdrawals", operation_id = "createWithdrawal", tag = "withdrawals",
     params(("Idempotency-Key" = String, Header, description = "1 to 255 visible ASCII characters; the same key and body replays")),
@@ -52,9 +68,6 @@ fn input_of(request: WithdrawalRequest) -> WithdrawalInput {
     ),
     security(("bearer" = []))
 )]
-/// `POST /v1/withdrawals`: holds and stores in one transaction, then starts the first
-/// submission attempt and waits for it up to `worker.first_attempt_wait_ms`, so by default
-/// the answer usually says `processing` already.
 pub async fn create(
     State(state): State<AppState>,
     Idempotency(key): Idempotency,
@@ -83,7 +96,11 @@ pub async fn create(
     Ok(response)
 }
 
-/// `GET /v1/withdrawals/{id}`
+/// Get a withdrawal
+///
+/// Its status, what CoinsPaid reported (`provider_status`, the amounts `sent` and `received`, fees,
+/// transaction ids, `error`) and any `anomaly`. An id that is not a UUID names no withdrawal:
+/// `404`.
 #[utoipa::path(
     get, path = "/v1/withdrawals/{id}", operation_id = "getWithdrawal", tag = "withdrawals",
     params(("id" = String, Path, description = "The withdrawal's id (UUID)")),
@@ -115,8 +132,11 @@ fn visible(name: &str, text: &str, max: usize) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::validation(name, format!("1 to {max} visible ASCII characters")))
 }
 
-/// `GET /v1/withdrawals?user_id=&status=&foreign_id=&reference=&idempotency_key=&updated_after=&limit=&cursor=`:
-/// newest first, the filters combined.
+/// List withdrawals
+///
+/// Newest first. The filters combine: one user's, one status, the one with a `foreign_id`,
+/// `reference` or `Idempotency-Key`, or those changed after a time. Keyset pages: pass
+/// `next_cursor` as `cursor`.
 #[utoipa::path(
     get, path = "/v1/withdrawals", operation_id = "listWithdrawals", tag = "withdrawals",
     params(

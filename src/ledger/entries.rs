@@ -15,17 +15,27 @@ pub enum EntryKind {
     Debit,
 }
 
+impl EntryKind {
+    pub const ALL: [EntryKind; 4] = [Self::Credit, Self::Hold, Self::Release, Self::Debit];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Credit => "credit",
+            Self::Hold => "hold",
+            Self::Release => "release",
+            Self::Debit => "debit",
+        }
+    }
+}
+
 impl TryFrom<String> for EntryKind {
     type Error = String;
 
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        match value.as_str() {
-            "credit" => Ok(Self::Credit),
-            "hold" => Ok(Self::Hold),
-            "release" => Ok(Self::Release),
-            "debit" => Ok(Self::Debit),
-            other => Err(format!("unknown ledger entry kind {other:?}")),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == value)
+            .ok_or_else(|| format!("unknown ledger entry kind {value:?}"))
     }
 }
 

@@ -1,6 +1,6 @@
 //! `GET /v1/withdrawals` filters, each choosing among several withdrawals and combined with the
 //! others, and the query strings of every endpoint that takes one: an unknown or repeated
-//! parameter is refused by name.
+//! parameter is refused by name, and an endpoint that takes none refuses any.
 
 use crate::helpers::*;
 use reqwest::StatusCode;
@@ -212,4 +212,79 @@ async fn every_endpoint_with_a_query_refuses_unknown_or_repeated_parameters_by_n
             "/v1/withdrawals",
         ]
     );
+}
+
+#[tokio::test]
+async fn every_endpoint_without_a_query_refuses_one_and_does_nothing() {
+    let app = spawn_app_with(with_operator).await;
+    let doc = serde_json::to_value(payoutd::api::openapi_document()).unwrap();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let takes_query = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| p["in"] == "query");
+            let public = op["security"].as_array().is_some_and(Vec::is_empty);
+            if takes_query || public {
+                continue;
+            }
+            let concrete = path
+                .replace("{user_id}", "u1")
+                .replace("{currency}", "EUR")
+                .replace("{scope}", "all")
+                .replace("{id}", &uuid::Uuid::now_v7().to_string());
+            let token = if path.starts_with("/admin/") {
+                ADMIN_TOKEN
+            } else {
+                TOKEN
+            };
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            // A body the operation accepts, so that only the query can be refused.
+            let body = op["requestBody"]["content"]["application/json"]["example"].clone();
+            let mut request = app
+                .http
+                .request(
+                    method.clone(),
+                    app.url(&format!("{concrete}?user_id=u2&b=1&a=")),
+                )
+                .bearer_auth(token)
+                .header("Idempotency-Key", format!("stray-{checked}"));
+            if !body.is_null() {
+                request = request.json(&body);
+            }
+            let r = request.send().await.unwrap();
+            assert_eq!(
+                r.status(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{method} {path}"
+            );
+            let problem: Value = r.json().await.unwrap();
+            assert_eq!(problem["code"], "validation_failed", "{method} {path}");
+            assert_eq!(
+                problem["detail"],
+                "a, b, user_id: unknown query parameter; this operation takes none",
+                "{method} {path}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 25, "{checked} operations checked");
+    // Refused before anything was done: no credit, no withdrawal, no event.
+    for table in [
+        "ledger_entries",
+        "withdrawals",
+        "notification_outbox",
+        "audit_log",
+        "user_review_flags",
+        "submission_pauses",
+        "user_limits",
+    ] {
+        let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        assert_eq!(rows, 0, "{table}");
+    }
 }

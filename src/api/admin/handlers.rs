@@ -30,17 +30,19 @@ fn result(state: &AppState, w: &Withdrawal, lookup: Option<LookupView>) -> Json<
 
 known_params!(PageParams: "limit", "cursor");
 
-/// `GET /admin/v1/stuck?limit=&cursor=`: everything that needs a person, oldest first: open
-/// withdrawals awaiting approval, parked or missing, and every withdrawal, finished or not,
-/// with an unacknowledged anomaly.
+/// List the withdrawals that need a person
+///
+/// Oldest first: withdrawals awaiting approval, parked (their attempts ran out, or they need an
+/// operator), missing at CoinsPaid, and every withdrawal, finished or not, with an unacknowledged
+/// anomaly; `kind` says which. Keyset pages: pass `next_cursor` as `cursor`.
 #[utoipa::path(get, path = "/admin/v1/stuck", operation_id = "adminListStuck", tag = "operators",
     params(
         ("limit" = Option<i64>, Query, description = "1 to 200, default 50"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),
     responses(
-        (status = 200, body = StuckPage),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "Withdrawals that need a person, oldest first", body = StuckPage),
+        (status = 401, description = "unauthorized: the operator token is missing or unknown", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "validation_failed: a bad limit or cursor, or an unknown query parameter (named)", body = Problem, content_type = "application/problem+json")),
     security(("operator" = [])))]
 pub async fn stuck_list(
@@ -81,10 +83,13 @@ fn pauses_view(pauses: &[Pause]) -> Json<PausesView> {
     })
 }
 
-/// `GET /admin/v1/withdrawals/{id}`: why it needs a person, its ledger entries, callbacks and audit rows.
+/// Get a withdrawal's operator page
+///
+/// Why it needs a person (`kind`, `none` when nothing is wrong), its submission job, ledger
+/// entries, the callbacks received and its audit rows.
 #[utoipa::path(get, path = "/admin/v1/withdrawals/{id}", operation_id = "adminGetWithdrawal", tag = "operators",
     params(("id" = String, Path)),
-    responses((status = 200, body = WithdrawalDetail), (status = 404, body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "The withdrawal's page", body = WithdrawalDetail), (status = 404, body = Problem, content_type = "application/problem+json")),
     security(("operator" = [])))]
 pub async fn withdrawal(
     State(state): State<AppState>,
@@ -94,10 +99,13 @@ pub async fn withdrawal(
     Ok(Json(detail_view(&state, &detail)))
 }
 
-/// `POST /admin/v1/withdrawals/{id}/approve`: sent at once with its foreign_id (unless paused).
+/// Approve a withdrawal
+///
+/// A withdrawal `awaiting_approval` becomes `pending` and is sent to CoinsPaid at once with its
+/// `foreign_id`, unless its currency's submissions are paused. Audited, with the optional `reason`.
 #[utoipa::path(post, path = "/admin/v1/withdrawals/{id}/approve", operation_id = "adminApproveWithdrawal", tag = "operators",
     params(("id" = String, Path)), request_body = NoteRequest,
-    responses((status = 200, body = ActionResult), (status = 409, description = "status_conflict: not awaiting approval (cancelled, rejected or approved first)", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "Done: the withdrawal as it now stands", body = ActionResult), (status = 409, description = "status_conflict: not awaiting approval (cancelled, rejected or approved first)", body = Problem, content_type = "application/problem+json")),
     security(("operator" = [])))]
 pub async fn approve(
     State(state): State<AppState>,
@@ -114,10 +122,13 @@ pub async fn approve(
     Ok(result(&state, &w, None))
 }
 
-/// `POST /admin/v1/withdrawals/{id}/reject`: `rejected`, the hold released; the reason becomes its `error`.
+/// Reject a withdrawal
+///
+/// A withdrawal `awaiting_approval` becomes `rejected` and its hold is released; the `reason`
+/// becomes its `error`. Audited.
 #[utoipa::path(post, path = "/admin/v1/withdrawals/{id}/reject", operation_id = "adminRejectWithdrawal", tag = "operators",
     params(("id" = String, Path)), request_body = ReasonRequest,
-    responses((status = 200, body = ActionResult), (status = 409, description = "status_conflict", body = Problem, content_type = "application/problem+json"), (status = 422, description = "validation_failed: reason missing", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "Done: the withdrawal as it now stands", body = ActionResult), (status = 409, description = "status_conflict", body = Problem, content_type = "application/problem+json"), (status = 422, description = "validation_failed: reason missing", body = Problem, content_type = "application/problem+json")),
     security(("operator" = [])))]
 pub async fn reject(
     State(state): State<AppState>,
@@ -130,10 +141,13 @@ pub async fn reject(
     Ok(result(&state, &w, None))
 }
 
-/// `POST /admin/v1/withdrawals/{id}/retry`: send a pending withdrawal again now, same foreign_id.
+/// Send a pending withdrawal again now
+///
+/// Sends a `pending` withdrawal again at once, with the same `foreign_id`, instead of waiting for
+/// the worker's next attempt; `409 submission_in_flight` while an attempt is under way. Audited.
 #[utoipa::path(post, path = "/admin/v1/withdrawals/{id}/retry", operation_id = "adminRetryWithdrawal", tag = "operators",
     params(("id" = String, Path)), request_body = NoteRequest,
-    responses((status = 200, body = ActionResult), (status = 409, description = "status_conflict (not pending) or submission_in_flight", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "Done: the withdrawal as it now stands", body = ActionResult), (status = 409, description = "status_conflict (not pending) or submission_in_flight", body = Problem, content_type = "application/problem+json")),
     security(("operator" = [])))]
 pub async fn retry(
     State(state): State<AppState>,
@@ -150,10 +164,13 @@ pub async fn retry(
     Ok(result(&state, &w, None))
 }
 
-/// `POST /admin/v1/withdrawals/{id}/lookup`: ask CoinsPaid now; a final answer settles it.
+/// Look a withdrawal up at CoinsPaid
+///
+/// Asks CoinsPaid now and applies its answer as the reconciler would: a final status settles the
+/// withdrawal; a missing answer never releases it. `lookup` shows what CoinsPaid said. Audited.
 #[utoipa::path(post, path = "/admin/v1/withdrawals/{id}/lookup", operation_id = "adminLookUpWithdrawal", tag = "operators",
     params(("id" = String, Path)),
-    responses((status = 200, body = ActionResult), (status = 409, description = "status_conflict: awaiting approval, never sent", body = Problem, content_type = "application/problem+json")),
+    responses((status = 200, description = "Done: the withdrawal as it now stands", body = ActionResult), (status = 409, description = "status_conflict: awaiting approval, never sent", body = Problem, content_type = "application/problem+json")),
     security(("operator" = [])))]
 pub async fn look_up(
     State(state): State<AppState>,
@@ -164,11 +181,15 @@ pub async fn look_up(
     Ok(result(&state, &w, Some(LookupView::from(&report))))
 }
 
-/// `POST /admin/v1/withdrawals/{id}/resolve`: paid (debit) or not paid (release), with a reason.
+/// Resolve a withdrawal by hand
+///
+/// Settles it as `paid` (the hold is debited) or `not_paid` (the hold is released), with a reason.
+/// CoinsPaid is looked up first: a resolution its record does not back is `409 lookup_disagrees`
+/// unless `override` is true. Audited, with the look-up.
 #[utoipa::path(post, path = "/admin/v1/withdrawals/{id}/resolve", operation_id = "adminResolveWithdrawal", tag = "operators",
     params(("id" = String, Path)), request_body = ResolveRequest,
     responses(
-        (status = 200, body = ActionResult),
+        (status = 200, description = "Done: the withdrawal as it now stands", body = ActionResult),
         (status = 409, description = "lookup_disagrees (a fresh look-up does not back it; pass override), status_conflict (already settled, e.g. by a callback) or submission_in_flight", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "validation_failed", body = Problem, content_type = "application/problem+json")),
     security(("operator" = [])))]
@@ -193,12 +214,14 @@ pub async fn resolve(
     Ok(result(&state, &w, Some(LookupView::from(&report))))
 }
 
-/// `POST /admin/v1/withdrawals/{id}/acknowledge`: a person has handled its anomaly; it leaves
-/// the stuck list until another anomaly is recorded. Moves nothing; audited.
+/// Acknowledge a withdrawal's anomaly
+///
+/// Records that a person has handled the withdrawal's anomaly: it leaves the stuck list until
+/// another anomaly is recorded. Moves nothing; audited.
 #[utoipa::path(post, path = "/admin/v1/withdrawals/{id}/acknowledge", operation_id = "adminAcknowledgeAnomaly", tag = "operators",
     params(("id" = String, Path)), request_body = ReasonRequest,
     responses(
-        (status = 200, body = ActionResult),
+        (status = 200, description = "Done: the withdrawal as it now stands", body = ActionResult),
         (status = 404, description = "not_found", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "nothing_to_acknowledge: no anomaly recorded, or every one already acknowledged", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "validation_failed: reason missing", body = Problem, content_type = "application/problem+json")),
@@ -218,17 +241,23 @@ pub async fn acknowledge(
     Ok(result(&state, &w, None))
 }
 
-/// `GET /admin/v1/pauses`: the pauses in force.
+/// List the submission pauses
+///
+/// The scopes (`*` for every currency, or a currency code) whose withdrawals are accepted and held
+/// but not sent to CoinsPaid.
 #[utoipa::path(get, path = "/admin/v1/pauses", operation_id = "adminListPauses", tag = "operators",
-    responses((status = 200, body = PausesView)), security(("operator" = [])))]
+    responses((status = 200, description = "The pauses in force", body = PausesView)), security(("operator" = [])))]
 pub async fn pauses(State(state): State<AppState>) -> Result<Json<PausesView>, ApiError> {
     Ok(pauses_view(&state.usecases.operations.pauses().await?))
 }
 
-/// `PUT /admin/v1/pauses/{scope}`: stop submissions for `all` or one currency.
+/// Pause submissions
+///
+/// Stops sending withdrawals to CoinsPaid for `all` currencies or one: new withdrawals are still
+/// accepted and held, and go out once resumed. Audited, with the reason.
 #[utoipa::path(put, path = "/admin/v1/pauses/{scope}", operation_id = "adminPause", tag = "operators",
     params(("scope" = String, Path, description = "all, or a currency code")), request_body = ReasonRequest,
-    responses((status = 200, body = PausesView)), security(("operator" = [])))]
+    responses((status = 200, description = "Paused: the pauses now in force", body = PausesView)), security(("operator" = [])))]
 pub async fn pause_scope(
     State(state): State<AppState>,
     Extension(OperatorName(by)): Extension<OperatorName>,
@@ -240,10 +269,12 @@ pub async fn pause_scope(
     Ok(pauses_view(&operations.pause(&scope, &reason, &by).await?))
 }
 
-/// `DELETE /admin/v1/pauses/{scope}`: resume; queued withdrawals go out on the worker's next tick.
+/// Resume submissions
+///
+/// Withdrawals queued while paused go out on the worker's next tick. Audited.
 #[utoipa::path(delete, path = "/admin/v1/pauses/{scope}", operation_id = "adminResume", tag = "operators",
     params(("scope" = String, Path, description = "all, or a currency code")),
-    responses((status = 200, body = PausesView)), security(("operator" = [])))]
+    responses((status = 200, description = "Resumed: the pauses still in force", body = PausesView)), security(("operator" = [])))]
 pub async fn resume_scope(
     State(state): State<AppState>,
     Extension(OperatorName(by)): Extension<OperatorName>,
@@ -253,10 +284,13 @@ pub async fn resume_scope(
     Ok(pauses_view(&operations.resume(&scope, None, &by).await?))
 }
 
-/// `PUT /admin/v1/users/{user_id}/review-flag`: every new withdrawal of the user waits for approval.
+/// Flag a user for review
+///
+/// While the flag is set, every new withdrawal of the user waits `awaiting_approval` until an
+/// operator approves or rejects it. Audited, with the reason.
 #[utoipa::path(put, path = "/admin/v1/users/{user_id}/review-flag", operation_id = "adminFlagUser", tag = "operators",
     params(("user_id" = String, Path)), request_body = ReasonRequest,
-    responses((status = 204)), security(("operator" = [])))]
+    responses((status = 204, description = "Flagged")), security(("operator" = [])))]
 pub async fn flag_user(
     State(state): State<AppState>,
     Extension(OperatorName(by)): Extension<OperatorName>,
@@ -266,9 +300,12 @@ pub async fn flag_user(
     set_flag(&state, &user, request, &by).await
 }
 
-/// `DELETE /admin/v1/users/{user_id}/review-flag`
+/// Remove a user's review flag
+///
+/// New withdrawals of the user follow the approval policy again; those already awaiting approval
+/// keep waiting. Audited.
 #[utoipa::path(delete, path = "/admin/v1/users/{user_id}/review-flag", operation_id = "adminUnflagUser", tag = "operators",
-    params(("user_id" = String, Path)), responses((status = 204)), security(("operator" = [])))]
+    params(("user_id" = String, Path)), responses((status = 204, description = "Unflagged")), security(("operator" = [])))]
 pub async fn unflag_user(
     State(state): State<AppState>,
     Extension(OperatorName(by)): Extension<OperatorName>,
@@ -297,10 +334,13 @@ pub async fn set_flag(
 
 known_params!(AuditParams: "withdrawal_id", "limit", "cursor");
 
-/// `GET /admin/v1/audit?withdrawal_id=&limit=&cursor=`: the audit trail, newest first.
+/// List the audit trail
+///
+/// Every action of operators, the website and the approval policy, newest first; optionally one
+/// withdrawal's. Keyset pages: pass `next_cursor` as `cursor`.
 #[utoipa::path(get, path = "/admin/v1/audit", operation_id = "adminListAudit", tag = "operators",
     params(("withdrawal_id" = Option<String>, Query), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
-    responses((status = 200, body = AuditPage)), security(("operator" = [])))]
+    responses((status = 200, description = "Audit rows, newest first", body = AuditPage)), security(("operator" = [])))]
 pub async fn audit_list(
     State(state): State<AppState>,
     params: QueryParams<AuditParams>,

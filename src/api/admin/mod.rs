@@ -8,7 +8,7 @@ pub mod views;
 
 use axum::http::StatusCode;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::operators::ActionError;
 
 /// A reason for the audit trail: 1 to 500 characters, no control characters.
@@ -35,20 +35,22 @@ impl From<ActionError> for ApiError {
     fn from(err: ActionError) -> Self {
         match err {
             ActionError::NotFound => ApiError::not_found("withdrawal"),
-            ActionError::WrongStatus { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "status_conflict", err.to_string())
-            }
+            ActionError::WrongStatus { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::StatusConflict,
+                err.to_string(),
+            ),
             ActionError::InFlight => ApiError::new(
                 StatusCode::CONFLICT,
-                "submission_in_flight",
+                ErrorCode::SubmissionInFlight,
                 err.to_string(),
             ),
             ActionError::LookupDisagrees(why) => {
-                ApiError::new(StatusCode::CONFLICT, "lookup_disagrees", why)
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::LookupDisagrees, why)
             }
             ActionError::NoAnomaly => ApiError::new(
                 StatusCode::CONFLICT,
-                "nothing_to_acknowledge",
+                ErrorCode::NothingToAcknowledge,
                 err.to_string(),
             ),
             ActionError::Failed(e) => e.into(),

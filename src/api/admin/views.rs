@@ -39,12 +39,14 @@ pub struct StuckView {
     /// Why the approval policy held it.
     pub review_reason: Option<String>,
     /// Since when CoinsPaid's look-up gives no record of it.
+    #[schema(format = DateTime)]
     pub missing_since: Option<String>,
     pub job: Option<JobView>,
     /// An anomaly is recorded that no operator has acknowledged yet
     /// (`POST /admin/v1/withdrawals/{id}/acknowledge`).
     pub anomaly_unacknowledged: bool,
     /// When and by whom the last anomaly was acknowledged.
+    #[schema(format = DateTime)]
     pub anomaly_acknowledged_at: Option<String>,
     pub anomaly_acknowledged_by: Option<String>,
 }
@@ -78,6 +80,7 @@ pub struct StuckPage {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditView {
     pub id: Uuid,
+    #[schema(format = DateTime)]
     pub at: String,
     /// An operator's name, `website` or `policy`.
     pub actor: String,
@@ -114,6 +117,7 @@ pub struct AuditPage {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CallbackView {
+    #[schema(format = DateTime)]
     pub received_at: String,
     pub verified: bool,
     pub provider_status: Option<String>,
@@ -180,6 +184,7 @@ pub struct PauseView {
     pub scope: String,
     pub reason: String,
     pub paused_by: String,
+    #[schema(format = DateTime)]
     pub paused_at: String,
 }
 
@@ -202,6 +207,7 @@ pub struct PausesView {
 /// Body of approve, retry and the website's cancel: an optional note for the audit trail.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "confirmed with the customer by phone"}))]
 pub struct NoteRequest {
     #[serde(default, deserialize_with = "field::opt_string")]
     pub reason: Option<String>,
@@ -210,6 +216,7 @@ pub struct NoteRequest {
 /// Body of reject, acknowledge, pause and a review flag: the reason is required.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "address belongs to a sanctioned exchange"}))]
 pub struct ReasonRequest {
     #[serde(deserialize_with = "field::string")]
     #[schema(example = "address belongs to a sanctioned exchange")]
@@ -219,6 +226,11 @@ pub struct ReasonRequest {
 /// `POST /admin/v1/withdrawals/{id}/resolve` body.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "outcome": "not_paid",
+    "reason": "CoinsPaid support confirmed it was never created (ticket 4411)",
+    "override": false
+}))]
 pub struct ResolveRequest {
     /// `paid` (debit the hold) or `not_paid` (release it).
     #[serde(deserialize_with = "field::string")]

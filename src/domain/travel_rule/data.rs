@@ -6,10 +6,13 @@ use serde_json::{Map, Value};
 
 use super::{FieldError, LegalEntity, NaturalPerson, Party};
 
-const NAME_MAX: usize = 100;
-const LEGAL_NAME_MAX: usize = 200;
-const EMAIL_MAX: usize = 254;
-const OLDEST_BIRTH_YEAR: i32 = 1900;
+pub const NAME_MAX: usize = 100;
+pub const LEGAL_NAME_MAX: usize = 200;
+pub const EMAIL_MAX: usize = 254;
+pub const OLDEST_BIRTH_YEAR: i32 = 1900;
+/// The keys of a natural person's data, and of a legal entity's; `email` is the optional one.
+pub const NATURAL_KEYS: &[&str] = &["first_name", "last_name", "date_of_birth", "email"];
+pub const LEGAL_KEYS: &[&str] = &["legal_name", "country_of_registration", "email"];
 
 #[derive(Clone, Copy)]
 pub(super) enum Role {
@@ -59,10 +62,10 @@ pub(super) fn party(
     data: &Map<String, Value>,
     today: NaiveDate,
 ) -> Result<Party, FieldError> {
-    let known: &[&str] = if kind == "natural" {
-        &["first_name", "last_name", "date_of_birth", "email"]
+    let known = if kind == "natural" {
+        NATURAL_KEYS
     } else {
-        &["legal_name", "country_of_registration", "email"]
+        LEGAL_KEYS
     };
     if let Some(unknown) = data.keys().find(|k| !known.contains(&k.as_str())) {
         return Err(FieldError::new(
@@ -162,7 +165,7 @@ fn country(text: &str) -> Result<String, &'static str> {
 
 /// A plausible address: one `@`, a dotted domain, no spaces; bounded.
 fn email(text: &str) -> Result<String, &'static str> {
-    let plausible = text.len() <= EMAIL_MAX
+    let plausible = text.chars().count() <= EMAIL_MAX
         && !text.chars().any(|c| c.is_whitespace() || c.is_control())
         && text.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()

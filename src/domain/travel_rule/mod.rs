@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use data::{party, stated, Role};
 
-mod data;
+pub mod data;
 pub mod redact;
 
 pub use redact::Redactor;

@@ -960,7 +960,7 @@ mod tests {
         let codes: Vec<&str> = verdicts
             .iter()
             .map(|v| match v {
-                Verdict::Refused(r) => r.code(),
+                Verdict::Refused(r) => r.code().as_str(),
                 Verdict::Accepted { .. } => "ok",
             })
             .collect();

@@ -5,6 +5,7 @@
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
+use crate::api::error::ErrorCode;
 use crate::domain::address;
 use crate::domain::money::AmountError;
 use crate::domain::travel_rule::{TravelRule, TravelRuleInput, TravelRulePolicy};
@@ -71,16 +72,16 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::InvalidAmount(_) => "invalid_amount",
-            Self::UnsupportedCurrency(_) => "unsupported_currency",
-            Self::UnsupportedPair(_) => "unsupported_pair",
-            Self::InvalidAddress(_) => "invalid_address",
-            Self::BelowMinimum(_) => "below_minimum",
-            Self::InsufficientFunds => "insufficient_funds",
-            Self::ValidationFailed { .. } => "validation_failed",
-            Self::LimitExceeded(_) => "limit_exceeded",
+            Self::InvalidAmount(_) => ErrorCode::InvalidAmount,
+            Self::UnsupportedCurrency(_) => ErrorCode::UnsupportedCurrency,
+            Self::UnsupportedPair(_) => ErrorCode::UnsupportedPair,
+            Self::InvalidAddress(_) => ErrorCode::InvalidAddress,
+            Self::BelowMinimum(_) => ErrorCode::BelowMinimum,
+            Self::InsufficientFunds => ErrorCode::InsufficientFunds,
+            Self::ValidationFailed { .. } => ErrorCode::ValidationFailed,
+            Self::LimitExceeded(_) => ErrorCode::LimitExceeded,
         }
     }
 
@@ -337,7 +338,10 @@ mod tests {
     }
 
     fn code(i: WithdrawalInput) -> &'static str {
-        check(&i, &CurrencyCatalog::builtin()).unwrap_err().code()
+        check(&i, &CurrencyCatalog::builtin())
+            .unwrap_err()
+            .code()
+            .as_str()
     }
 
     #[test]

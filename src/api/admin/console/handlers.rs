@@ -19,7 +19,7 @@ use super::session::{self, Session};
 use crate::api::admin::check_reason;
 use crate::api::admin::handlers::detail_view;
 use crate::api::admin::views::{AuditView, PauseView, StuckView};
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ErrorCode};
 use crate::api::params::scope_of;
 use crate::api::views::WithdrawalView;
 use crate::api::{pagination, AppState};
@@ -40,12 +40,12 @@ fn framed(session: &Session, title: &str, flash: Option<Flash>, body: Markup) ->
 /// A refusal as an operator reads it: the API's code turned into a sentence, and its detail.
 fn failed(e: &ApiError) -> Flash {
     let title = match e.code {
-        "status_conflict" => "Not done: something else decided first (another operator, the website or a CoinsPaid callback). The page shows where it stands now.",
-        "lookup_disagrees" => "Not done: CoinsPaid's fresh look-up does not back this resolution. Check CoinsPaid's dashboard; tick override to decide anyway.",
-        "submission_in_flight" => "Not done: a submission attempt holds this withdrawal right now. Try again in a moment.",
-        "validation_failed" => "Not done: the form is incomplete.",
-        "nothing_to_acknowledge" => "Not done: there is no unacknowledged anomaly (another operator may have acknowledged it first).",
-        "not_found" => "Not found.",
+        ErrorCode::StatusConflict => "Not done: something else decided first (another operator, the website or a CoinsPaid callback). The page shows where it stands now.",
+        ErrorCode::LookupDisagrees => "Not done: CoinsPaid's fresh look-up does not back this resolution. Check CoinsPaid's dashboard; tick override to decide anyway.",
+        ErrorCode::SubmissionInFlight => "Not done: a submission attempt holds this withdrawal right now. Try again in a moment.",
+        ErrorCode::ValidationFailed => "Not done: the form is incomplete.",
+        ErrorCode::NothingToAcknowledge => "Not done: there is no unacknowledged anomaly (another operator may have acknowledged it first).",
+        ErrorCode::NotFound => "Not found.",
         _ => "Not done.",
     };
     Flash::Failed {
