@@ -172,15 +172,16 @@ pub async fn complete(conn: &mut PgConnection, lease: &Lease) -> Result<bool, sq
 /// lease (`Some(None)`: queued, not leased).
 pub type RemovedJob = Option<Option<Uuid>>;
 
-/// Drops the job whoever holds it: its withdrawal no longer needs submitting.
-pub async fn discard(conn: &mut PgConnection, withdrawal_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query!(
+/// Drops the job whoever holds it: its withdrawal no longer needs submitting. False when
+/// there was none.
+pub async fn discard(conn: &mut PgConnection, withdrawal_id: Uuid) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query!(
         "DELETE FROM submission_jobs WHERE withdrawal_id = $1",
         withdrawal_id
     )
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// Why a job is parked (the `park_reason` column).

@@ -633,6 +633,116 @@ async fn a_failed_request_is_one_error_line_with_its_cause_and_a_timeout_none() 
     }
 }
 
+/// A callback that beats CoinsPaid's acceptance settles the withdrawal and removes its job;
+/// the acceptance then finds the job gone. No lease ran out, so nothing may say one did: an
+/// operator reading "lease had expired" would look for a stalled worker that does not exist.
+#[tokio::test]
+async fn a_callback_that_beats_the_acceptance_is_no_expired_lease() {
+    let credentials = Credentials {
+        key: "merchant-key".into(),
+        secret: SecretString::new(API_SECRET),
+    };
+    let sim = Simulator::spawn(
+        SimulatorSettings {
+            credentials,
+            callback_url: None,
+            callback_delay: Duration::ZERO,
+        },
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    )
+    .await
+    .unwrap();
+    let control = sim.control();
+    control.set_default_behavior(SubmitBehavior::confirm());
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    control.set_callback_url(Some(format!("{base}/v1/callbacks/coinspaid")));
+    let database = format!("payoutd_test_{}", uuid::Uuid::now_v7().simple());
+    let _drop_database = DropDatabase::new(&database);
+    let mut child = payoutd_command(port, &database)
+        .env("PAYOUTD_LOG_FORMAT", "json")
+        .env("PAYOUTD_API_TOKENS", API_TOKEN)
+        .env("PAYOUTD_ADMIN_TOKENS", "alice:alice-operator-token-0123")
+        .env("COINSPAID_API_URL", sim.base_url())
+        .env("COINSPAID_API_KEY", "merchant-key")
+        .env("COINSPAID_API_SECRET", API_SECRET)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = tokio::spawn(read_all(child.stdout.take().unwrap()));
+    let stderr = tokio::spawn(read_all(child.stderr.take().unwrap()));
+    wait_ready(&base).await;
+    let pool = sqlx::PgPool::connect(&format!(
+        "{}/{database}",
+        crate::helpers::base_database_url()
+    ))
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let credit = http
+        .post(format!("{base}/v1/users/u1/credits"))
+        .bearer_auth(API_TOKEN)
+        .json(&json!({"currency":"EUR","amount":"100000.00","reference":"race"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(credit.status(), 201);
+
+    // Rounds of concurrent creates until callbacks have beaten acceptances a few times: such a
+    // withdrawal goes from pending to confirmed with no `processing` notification between.
+    let mut raced = 0;
+    for round in 0..20 {
+        let created = crate::helpers::concurrently(16, |i| {
+            let request = http
+                .post(format!("{base}/v1/withdrawals"))
+                .bearer_auth(API_TOKEN)
+                .header("Idempotency-Key", format!("race-{round}-{i}"))
+                .json(&crate::helpers::eur_to_btc("u1", "10.00"));
+            async move { request.send().await.unwrap().status().as_u16() }
+        })
+        .await;
+        assert!(created.iter().all(|s| *s == 201), "{created:?}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM withdrawals WHERE status <> 'confirmed'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+            > 0
+        {
+            assert!(tokio::time::Instant::now() < deadline, "not all confirmed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        raced = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM withdrawals w WHERE NOT EXISTS (
+                 SELECT 1 FROM notification_outbox o
+                 WHERE o.withdrawal_id = w.id AND o.payload->'data'->>'status' = 'processing')",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if raced >= 3 {
+            break;
+        }
+    }
+    pool.close().await;
+    let (_, _) = stop_gracefully(&mut child).await;
+    let logs = stdout.await.unwrap() + &stderr.await.unwrap();
+    assert!(raced >= 3, "only {raced} callbacks beat their acceptance");
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let alarming: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["level"] == "WARN" || l["level"] == "ERROR")
+        .collect();
+    assert!(alarming.is_empty(), "{raced} races: {alarming:#?}");
+}
+
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 

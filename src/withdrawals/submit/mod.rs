@@ -575,14 +575,14 @@ impl Submitter {
             current = applied.withdrawal;
         }
         // A settlement that left the withdrawal past pending removed the job, whoever held it.
+        // When this one removed none: ours is still there, another worker's is (our lease ran
+        // out), or an earlier settlement removed it (a callback that beat the acceptance,
+        // which is no lease of anyone's running out).
         let ours = match removed {
             Some(job) => lease_was_ours(lease, Some(job)),
             None => {
-                let ours = queue::complete(&mut tx, lease).await?;
-                if !ours {
-                    queue::discard(&mut tx, lease.withdrawal_id).await?;
-                }
-                ours
+                queue::complete(&mut tx, lease).await?
+                    || !queue::discard(&mut tx, lease.withdrawal_id).await?
             }
         };
         if !ours {
