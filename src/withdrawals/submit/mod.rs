@@ -570,6 +570,13 @@ impl Submitter {
             .ok_or(sqlx::Error::RowNotFound)?;
         let mut removed = None;
         for (event, details) in events {
+            if current.status.apply(event) == crate::domain::Transition::Duplicate {
+                // Nothing to write (an acceptance arriving after the callback that settled
+                // the withdrawal): the job is handled below, as for any write that removed
+                // none.
+                tracing::debug!(status = %current.status, event = ?event, "repeated or stale provider report ignored");
+                continue;
+            }
             let applied = transition::apply(&mut tx, current, *event, details).await?;
             removed = removed.or(applied.job);
             current = applied.withdrawal;
