@@ -204,8 +204,9 @@ pub async fn callback(State(guard): State<Arc<Guard>>, request: Request, next: N
     response
 }
 
-/// `/v1`, outside authentication: a request refused for its token counts against its source
-/// address, one bucket for every unknown token from there; past the limit, 429 instead of 401.
+/// `/v1` and `/admin/v1`, outside authentication: a request refused for its token counts
+/// against its source address, one bucket for every unknown token from there (either
+/// interface); past the limit, 429 instead of 401.
 pub async fn unauthenticated(
     State(guard): State<Arc<Guard>>,
     request: Request,

@@ -125,9 +125,17 @@ fn documented_routes(
         .routes(routes!(op::pause_scope, op::resume_scope))
         .routes(routes!(op::flag_user, op::unflag_user))
         .routes(routes!(op::audit_list));
-    let operator = params::refusing_stray_queries(operator).route_layer(
-        middleware::from_fn_with_state(operator_tokens, admin::auth::require_operator),
-    );
+    // A refused operator token counts against its source address in the same bucket as a
+    // refused website token, so guessing at either interface spends one allowance.
+    let operator = params::refusing_stray_queries(operator)
+        .route_layer(middleware::from_fn_with_state(
+            operator_tokens,
+            admin::auth::require_operator,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            guard.clone(),
+            abuse::unauthenticated,
+        ));
     let authenticated = OpenApiRouter::new()
         .routes(routes!(users::credit))
         .routes(routes!(users::balances))

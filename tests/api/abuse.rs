@@ -47,6 +47,58 @@ async fn api_requests_over_the_per_token_limit_get_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn guessing_tokens_on_either_interface_spends_one_allowance_per_address() {
+    let app = spawn_app_with(|s| {
+        with_operator(s);
+        s.abuse.unauthenticated_per_second = 1;
+        s.abuse.unauthenticated_burst = 4;
+    })
+    .await;
+    let guess = |path: &str, token: &str| {
+        app.http
+            .get(app.url(path))
+            .bearer_auth(token.to_owned())
+            .send()
+    };
+    // Two guesses at the operator API, two at the website's: the one bucket is spent...
+    for (path, token) in [
+        ("/admin/v1/stuck", "guess-operator-0001"),
+        ("/v1/users/u1/balances", "guess-website-0001"),
+        ("/admin/v1/pauses", "guess-operator-0002"),
+        ("/v1/users/u1/balances", "guess-website-0002"),
+    ] {
+        assert_eq!(
+            guess(path, token).await.unwrap().status(),
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+    }
+    // ...so the next guess at either is 429 with Retry-After, not another try.
+    for path in ["/admin/v1/stuck", "/v1/users/u1/balances"] {
+        let refused = guess(path, "guess-0003").await.unwrap();
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
+        assert!(refused.headers().contains_key("retry-after"), "{path}");
+        let problem: serde_json::Value = refused.json().await.unwrap();
+        assert_eq!(problem["code"], "rate_limited");
+    }
+    // The real tokens are not refused: only refusals are counted.
+    assert_eq!(
+        guess("/admin/v1/stuck", ADMIN_TOKEN)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        guess("/v1/users/u1/balances", TOKEN)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
 async fn callbacks_over_the_per_address_limit_get_429() {
     let app = spawn_app_with(|s| {
         s.abuse.callback_per_second = 1;
