@@ -58,6 +58,13 @@ macro_rules! known_params {
 }
 pub(crate) use known_params;
 
+/// The pairs of `uri`'s query string, decoded.
+fn pairs_of(uri: &axum::http::Uri) -> Vec<(String, String)> {
+    form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
 /// The pairs of a query string, refused when one names a parameter outside `known` (every such
 /// name, sorted) or comes twice.
 fn known_only(
@@ -72,10 +79,12 @@ fn known_only(
     if !unknown.is_empty() {
         unknown.sort_unstable();
         unknown.dedup();
-        return Err(ApiError::validation(
-            &unknown.join(", "),
-            format!("unknown query parameter; known: {}", known.join(", ")),
-        ));
+        let message = if known.is_empty() {
+            "unknown query parameter; this operation takes none".to_owned()
+        } else {
+            format!("unknown query parameter; known: {}", known.join(", "))
+        };
+        return Err(ApiError::validation(&unknown.join(", "), message));
     }
     let mut values = HashMap::with_capacity(pairs.len());
     for (name, value) in pairs {
@@ -91,11 +100,8 @@ impl<S: Send + Sync, K: KnownParams> FromRequestParts<S> for QueryParams<K> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let pairs = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
         Ok(Self {
-            values: known_only(pairs, K::KNOWN)?,
+            values: known_only(pairs_of(&parts.uri), K::KNOWN)?,
             known: PhantomData,
         })
     }
@@ -158,25 +164,15 @@ async fn refuse_stray_query(
     request: Request,
     next: Next,
 ) -> Response {
-    let stray = match (request.uri().query(), &matched) {
-        (Some(query), Some(path)) if free.contains(path.as_str(), request.method()) => {
-            let mut names: Vec<String> = form_urlencoded::parse(query.as_bytes())
-                .map(|(name, _)| name.into_owned())
-                .collect();
-            names.sort_unstable();
-            names.dedup();
-            names
+    let takes_none = matched
+        .as_ref()
+        .is_some_and(|path| free.contains(path.as_str(), request.method()));
+    if takes_none {
+        if let Err(refused) = known_only(pairs_of(request.uri()), &[]) {
+            return refused.into_response();
         }
-        _ => Vec::new(),
-    };
-    if stray.is_empty() {
-        return next.run(request).await;
     }
-    ApiError::validation(
-        &stray.join(", "),
-        "unknown query parameter; this operation takes none",
-    )
-    .into_response()
+    next.run(request).await
 }
 
 /// The `Idempotency-Key` header of a withdrawal request.
