@@ -37,18 +37,8 @@ async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
         key: "merchant-key".into(),
         secret: SecretString::new(API_SECRET),
     };
-    let signer = Signer::new(credentials.clone());
-    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::spawn(
-        SimulatorSettings {
-            credentials,
-            callback_url: None,
-            callback_delay: Duration::ZERO,
-        },
-        sim_listener,
-    )
-    .await
-    .unwrap();
+    let signer = Signer::new(credentials);
+    let sim = simulator().await;
     let control = sim.control();
     control.set_default_behavior(SubmitBehavior::accept_silently());
 
@@ -226,13 +216,7 @@ async fn logs_are_json_name_the_withdrawal_and_never_leak_secrets() {
         );
     }
 
-    let lines: Vec<Value> = logs
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
-        })
-        .collect();
+    let lines = json_lines(&logs);
     assert!(lines.len() > 10);
     let about_ours: Vec<&Value> = lines
         .iter()
@@ -390,20 +374,7 @@ async fn a_stalled_log_pipe_neither_stalls_requests_nor_loses_lines() {
 /// website's notification: it is scrubbed where it enters.
 #[tokio::test]
 async fn provider_text_quoting_travel_rule_data_never_reaches_logs_or_notifications() {
-    let credentials = Credentials {
-        key: "merchant-key".into(),
-        secret: SecretString::new(API_SECRET),
-    };
-    let sim = Simulator::spawn(
-        SimulatorSettings {
-            credentials,
-            callback_url: None,
-            callback_delay: Duration::ZERO,
-        },
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-    )
-    .await
-    .unwrap();
+    let sim = simulator().await;
     let control = sim.control();
     control.set_default_behavior(SubmitBehavior::accept_silently());
     control.push_behavior(SubmitBehavior::Refuse {
@@ -586,11 +557,7 @@ async fn a_failed_request_is_one_error_line_with_its_cause_and_a_timeout_none() 
     let (_, _) = stop_gracefully(&mut child).await;
     let logs = stdout.await.unwrap() + &stderr.await.unwrap();
     let _ = std::fs::remove_dir_all(&config_dir);
-    let lines: Vec<Value> = logs
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
+    let lines = json_lines(&logs);
     let errors: Vec<&Value> = lines.iter().filter(|l| l["level"] == "ERROR").collect();
     assert_eq!(errors.len(), 1, "one ERROR line: {errors:#?}");
     let error = errors[0];
@@ -638,20 +605,7 @@ async fn a_failed_request_is_one_error_line_with_its_cause_and_a_timeout_none() 
 /// operator reading "lease had expired" would look for a stalled worker that does not exist.
 #[tokio::test]
 async fn a_callback_that_beats_the_acceptance_is_no_expired_lease() {
-    let credentials = Credentials {
-        key: "merchant-key".into(),
-        secret: SecretString::new(API_SECRET),
-    };
-    let sim = Simulator::spawn(
-        SimulatorSettings {
-            credentials,
-            callback_url: None,
-            callback_delay: Duration::ZERO,
-        },
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-    )
-    .await
-    .unwrap();
+    let sim = simulator().await;
     let control = sim.control();
     control.set_default_behavior(SubmitBehavior::confirm());
     let port = free_port();
@@ -731,11 +685,7 @@ async fn a_callback_that_beats_the_acceptance_is_no_expired_lease() {
     let (_, _) = stop_gracefully(&mut child).await;
     let logs = stdout.await.unwrap() + &stderr.await.unwrap();
     assert!(raced >= 3, "only {raced} callbacks beat their acceptance");
-    let lines: Vec<Value> = logs
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
+    let lines = json_lines(&logs);
     let alarming: Vec<&Value> = lines
         .iter()
         .filter(|l| l["level"] == "WARN" || l["level"] == "ERROR")
@@ -745,6 +695,33 @@ async fn a_callback_that_beats_the_acceptance_is_no_expired_lease() {
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// The CoinsPaid simulator the spawned binary is pointed at, with the merchant's credentials.
+async fn simulator() -> Simulator {
+    Simulator::spawn(
+        SimulatorSettings {
+            credentials: Credentials {
+                key: "merchant-key".into(),
+                secret: SecretString::new(API_SECRET),
+            },
+            callback_url: None,
+            callback_delay: Duration::ZERO,
+        },
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Every line of `logs` as JSON: a line that is not fails the test.
+fn json_lines(logs: &str) -> Vec<Value> {
+    logs.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
+        })
+        .collect()
+}
 
 /// A field of the event or of any span it was logged in.
 fn field<'a>(line: &'a Value, name: &str) -> Option<&'a str> {
