@@ -147,7 +147,7 @@ fn codes_statuses_kinds_and_constraints_are_enumerated() {
         .iter()
         .find(|p| p["name"] == "limit")
         .unwrap();
-    assert_eq!(limit["schema"]["maximum"], 200);
+    assert_eq!(limit["schema"]["anyOf"][0]["maximum"], 200);
 }
 
 #[test]

@@ -56,9 +56,11 @@ fn parameter(location: &str, name: &str) -> Option<Value> {
             json!({"type": "string", "pattern": "^(all|[A-Z0-9]{2,12})$", "example": "all"})
         }
         ("header", "Idempotency-Key") => visible_ascii(1, 255),
-        ("query", "limit") => {
-            json!({"type": "integer", "minimum": 1, "maximum": 200, "default": 50})
-        }
+        // Empty: the default.
+        ("query", "limit") => json!({"anyOf": [
+            {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+            {"type": "string", "maxLength": 0},
+        ]}),
         // Empty: every status.
         ("query", "status") => json!({"anyOf": [
             {"$ref": "#/components/schemas/WithdrawalStatus"},
